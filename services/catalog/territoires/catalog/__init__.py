@@ -1,0 +1,1 @@
+"""Territoires catalog service."""

@@ -1,0 +1,1 @@
+"""Territoires tiles service."""

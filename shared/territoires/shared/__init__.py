@@ -1,0 +1,1 @@
+"""Territoires common library: what every service and the CLI share."""

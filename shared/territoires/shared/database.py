@@ -1,0 +1,47 @@
+"""Engines and sessions on PostGIS: async for the services, sync for migrations and bulk loads."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from territoires.shared.settings import Settings
+
+ASYNC_DRIVER = "postgresql+asyncpg"
+SYNC_DRIVER = "postgresql+psycopg2"
+
+
+def database_url(raw: str, driver: str) -> URL:
+    """The same database through another driver; accepts postgres://, postgresql://, …+driver."""
+    url = make_url(raw.replace("postgres://", "postgresql://", 1))
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"not a PostgreSQL URL: {url.render_as_string(hide_password=True)}")
+    return url.set(drivername=driver)
+
+
+def create_async_database(settings: Settings, **kwargs: object) -> AsyncEngine:
+    """The services' engine: pings pooled connections so it recovers when PostgreSQL restarts."""
+    url = database_url(settings.require_database_url(), ASYNC_DRIVER)
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"timeout": settings.readiness_timeout_s},
+        **kwargs,
+    )
+
+
+def create_sync_database(settings: Settings | str, **kwargs: object) -> Engine:
+    raw = settings if isinstance(settings, str) else settings.require_database_url()
+    return create_engine(
+        database_url(raw, SYNC_DRIVER),
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5},
+        **kwargs,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,149 @@
+"""The demo territories the project carries: reading them from files and loading them into PostGIS."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shapely.geometry import MultiPolygon, shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from territoires.shared.models import Territory, TerritoryLevel
+from territoires.shared.settings import ConfigurationError
+
+DEMO_DEPARTEMENTS = ("17", "13", "974")
+COMMUNE_FILES = {
+    "17": "communes-17-charente-maritime.geojson",
+    "13": "communes-13-bouches-du-rhone.geojson",
+    "974": "communes-974-la-reunion.geojson",
+}
+DEPARTEMENT_FILE = "departements-avec-outre-mer.geojson"
+POPULATION_FILE = "cog-2026/communes-17-13-974.json"
+
+
+@dataclass(frozen=True)
+class TerritoryRecord:
+    level: TerritoryLevel
+    code: str
+    name: str
+    parent_code: str | None
+    population: int | None
+    geometry: BaseGeometry
+
+
+def search_name(name: str) -> str:
+    """Lower case without accents, so that "etang" finds "Étang-des-Aulnes"."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def departement_of(commune_code: str) -> str:
+    """INSEE département of a commune code: three digits overseas (97x), else two (2A/2B too)."""
+    return commune_code[:3] if commune_code.startswith("97") else commune_code[:2]
+
+
+def _multipolygon(geometry: dict[str, Any]) -> MultiPolygon:
+    geom = shape(geometry)
+    if not geom.is_valid:
+        geom = geom.buffer(0)
+    return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
+
+
+def _features(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise ConfigurationError(
+            f"demo file missing: {path} — restore it with `git checkout -- {path.name}` "
+            "or set TERRITOIRES_DATA_DIR to the folder holding the demo territories"
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["features"]
+    except (ValueError, KeyError) as error:
+        raise ConfigurationError(f"demo file unreadable: {path} ({error})") from None
+
+
+def _official_communes(data_dir: Path) -> dict[str, dict[str, Any]]:
+    """The 2026 geography's communes by code: current names and legal populations."""
+    path = data_dir / "territories" / POPULATION_FILE
+    if not path.is_file():
+        return {}
+    entries = json.loads(path.read_text(encoding="utf-8"))
+    return {e["code"]: e for e in entries if e["type"] == "commune-actuelle"}
+
+
+def read_demo_territories(data_dir: Path) -> Iterator[TerritoryRecord]:
+    """The demo's communes (17, 13, 974) and every département, from the carried files."""
+    folder = data_dir / "territories"
+    official = _official_communes(data_dir)
+    for departement in DEMO_DEPARTEMENTS:
+        for feature in _features(folder / COMMUNE_FILES[departement]):
+            code = feature["properties"]["code"]
+            current = official.get(code, {})
+            yield TerritoryRecord(
+                level=TerritoryLevel.COMMUNE,
+                code=code,
+                name=current.get("nom", feature["properties"]["nom"]),
+                parent_code=departement_of(code),
+                population=current.get("population"),
+                geometry=_multipolygon(feature["geometry"]),
+            )
+    for feature in _features(folder / DEPARTEMENT_FILE):
+        yield TerritoryRecord(
+            level=TerritoryLevel.DEPARTEMENT,
+            code=feature["properties"]["code"],
+            name=feature["properties"]["nom"],
+            parent_code=None,
+            population=None,
+            geometry=_multipolygon(feature["geometry"]),
+        )
+
+
+def find_demo_territory(data_dir: Path, code: str) -> TerritoryRecord:
+    """A commune by INSEE code, else a département; KeyError naming the code when unknown."""
+    matches = [t for t in read_demo_territories(data_dir) if t.code == code]
+    if not matches:
+        raise KeyError(f"unknown territory code {code!r} (the demo carries 17, 13 and 974)")
+    return min(matches, key=lambda t: t.level != TerritoryLevel.COMMUNE)
+
+
+def load_territories(engine: Engine, records: Iterator[TerritoryRecord]) -> int:
+    """Upserts territories in one transaction: all or nothing; returns how many were written."""
+    rows = [
+        {
+            "level": r.level,
+            "code": r.code,
+            "name": r.name,
+            "search_name": search_name(r.name),
+            "parent_code": r.parent_code,
+            "population": r.population,
+            "geometry": f"SRID=4326;{r.geometry.wkt}",
+        }
+        for r in records
+    ]
+    if not rows:
+        return 0
+    statement = insert(Territory)
+    statement = statement.on_conflict_do_update(
+        index_elements=[Territory.level, Territory.code],
+        set_={
+            column: statement.excluded[column]
+            for column in ("name", "search_name", "parent_code", "population", "geometry")
+        },
+    )
+    with engine.begin() as connection:
+        connection.execute(text("SET LOCAL synchronous_commit = off"))
+        connection.execute(statement, rows)
+    return len(rows)
+
+
+def count_territories(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        result = connection.execute(
+            select(Territory.level, func.count()).group_by(Territory.level)
+        )
+        return {level.value: count for level, count in result}
