@@ -1,1 +1,3 @@
-"""Territoires common library: what every service and the CLI share."""
+"""Territoires common library: settings, database models, storage, indicator registry."""
+
+__version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""The demo territories the project carries: reading them from files and loading them into PostGIS."""
+"""The demo territories the project carries: read from its files, loaded into PostGIS."""
 
 from __future__ import annotations
 
@@ -143,7 +143,5 @@ def load_territories(engine: Engine, records: Iterator[TerritoryRecord]) -> int:
 
 def count_territories(engine: Engine) -> dict[str, int]:
     with engine.connect() as connection:
-        result = connection.execute(
-            select(Territory.level, func.count()).group_by(Territory.level)
-        )
+        result = connection.execute(select(Territory.level, func.count()).group_by(Territory.level))
         return {level.value: count for level, count in result}

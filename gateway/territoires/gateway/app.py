@@ -1,0 +1,39 @@
+"""The gateway's ASGI app: `uvicorn --factory territoires.gateway.app:create_app`."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from territoires.gateway.landing import landing_router
+from territoires.shared.health import Check
+from territoires.shared.service import create_service_app
+from territoires.shared.settings import SERVICE_NAMES, Settings, get_settings
+
+
+def upstream_check(client: httpx.AsyncClient, url: str) -> Check:
+    """A service counts as up when its own `/readyz` answers 200."""
+
+    async def check() -> None:
+        response = await client.get(f"{url}/readyz")
+        if response.status_code != 200:
+            detail = response.json().get("detail") if response.content else None
+            raise RuntimeError(detail or f"{url}/readyz answered {response.status_code}")
+
+    return check
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    client = httpx.AsyncClient(timeout=settings.readiness_timeout_s)
+    services = {name: upstream_check(client, settings.service_url(name)) for name in SERVICE_NAMES}
+    app = create_service_app(
+        "gateway",
+        title="Territoires",
+        description="One OGC API front door to the catalog, compute and tiles services.",
+        settings=settings,
+        informational_checks=services,
+        on_shutdown=client.aclose,
+    )
+    app.include_router(landing_router(services))
+    return app

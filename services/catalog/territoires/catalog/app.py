@@ -1,0 +1,15 @@
+"""The catalog service's ASGI app: `uvicorn --factory territoires.catalog.app:create_app`."""
+
+from fastapi import FastAPI
+
+from territoires.shared.service import create_service_app
+from territoires.shared.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        "catalog",
+        title="Territoires catalog",
+        description="Scenes and results (STAC API); territories and statistics (OGC API Features).",
+        settings=settings,
+    )

@@ -1,0 +1,91 @@
+"""Problem Details (RFC 9457) for every service: error classes mapped to statuses in one table."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class TerritoiresError(Exception):
+    """Base of the errors a client can act on; its message is shown as the problem's detail."""
+
+
+class BadRequestError(TerritoiresError):
+    pass
+
+
+class NotFoundError(TerritoiresError):
+    pass
+
+
+class UnauthorizedError(TerritoiresError):
+    pass
+
+
+class ForbiddenError(TerritoiresError):
+    pass
+
+
+class ConflictError(TerritoiresError):
+    pass
+
+
+class ServiceUnavailableError(TerritoiresError):
+    pass
+
+
+STATUS_CODES: dict[type[Exception], int] = {
+    BadRequestError: 400,
+    UnauthorizedError: 401,
+    ForbiddenError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    ServiceUnavailableError: 503,
+}
+
+
+def problem(status: int, detail: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _status_of(error: Exception) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return 500
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    """Installs Problem Details responses for our errors, HTTP errors and invalid requests."""
+
+    async def territoires_error(request: Request, error: TerritoiresError) -> JSONResponse:
+        return problem(_status_of(error), str(error), instance=str(request.url.path))
+
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        response = problem(error.status_code, str(error.detail), instance=str(request.url.path))
+        if error.headers:
+            response.headers.update(error.headers)
+        return response
+
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        messages = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+        return problem(400, "; ".join(messages), instance=str(request.url.path))
+
+    app.add_exception_handler(TerritoiresError, territoires_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)

@@ -1,0 +1,183 @@
+"""The indicator registry: compute and tiles agree on each id, unit, range and colours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["continuous", "categorical"]
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    value: float
+    color: str  # "#rrggbb"
+    label: str
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """A raster indicator. Continuous ones interpolate `legend` colours between their values;
+    categorical ones give each class value its own colour."""
+
+    id: str
+    title: str
+    description: str
+    unit: str
+    kind: Kind
+    value_range: tuple[float, float]
+    legend: tuple[LegendEntry, ...]
+    dtype: str = "float32"
+    nodata: float = -9999.0
+    process: str | None = None
+    keywords: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def colormap_stops(self) -> list[tuple[float, str]]:
+        return [(entry.value, entry.color) for entry in self.legend]
+
+
+def _ramp(*stops: tuple[float, str, str]) -> tuple[LegendEntry, ...]:
+    return tuple(LegendEntry(value, color, label) for value, color, label in stops)
+
+
+# Stewart & Oke (2012) classes with the WUDAPT standard colours.
+LCZ_CLASSES = _ramp(
+    (1, "#8c0000", "1 Compact high-rise"),
+    (2, "#d10000", "2 Compact mid-rise"),
+    (3, "#ff0000", "3 Compact low-rise"),
+    (4, "#bf4d00", "4 Open high-rise"),
+    (5, "#ff6600", "5 Open mid-rise"),
+    (6, "#ff9955", "6 Open low-rise"),
+    (7, "#faee05", "7 Lightweight low-rise"),
+    (8, "#bcbcbc", "8 Large low-rise"),
+    (9, "#ffccaa", "9 Sparsely built"),
+    (10, "#555555", "10 Heavy industry"),
+    (11, "#006a00", "A Dense trees"),
+    (12, "#00aa00", "B Scattered trees"),
+    (13, "#648525", "C Bush, scrub"),
+    (14, "#b9db79", "D Low plants"),
+    (15, "#000000", "E Bare rock or paved"),
+    (16, "#fbf7ae", "F Bare soil or sand"),
+    (17, "#6a6aff", "G Water"),
+)
+
+INDICATORS: dict[str, Indicator] = {
+    indicator.id: indicator
+    for indicator in (
+        Indicator(
+            id="ndvi",
+            title="Vegetation index (NDVI)",
+            description="Normalised difference vegetation index, (NIR − Red) / (NIR + Red).",
+            unit="1",
+            kind="continuous",
+            value_range=(-1.0, 1.0),
+            legend=_ramp(
+                (-1.0, "#0c3b7a", "water"),
+                (0.0, "#d9c9a3", "bare"),
+                (0.2, "#f2e394", "sparse"),
+                (0.5, "#7fbf4d", "vegetated"),
+                (1.0, "#0b5d1e", "dense"),
+            ),
+            process="vegetation",
+            keywords=("vegetation", "sentinel-2", "landsat"),
+        ),
+        Indicator(
+            id="vegetation-cover",
+            title="Fractional vegetation cover",
+            description="Pv = ((NDVI − 0.2) / (0.5 − 0.2))², clipped to [0, 1].",
+            unit="1",
+            kind="continuous",
+            value_range=(0.0, 1.0),
+            legend=_ramp(
+                (0.0, "#f7f4e9", "0 %"), (0.5, "#8cc665", "50 %"), (1.0, "#1a6b26", "100 %")
+            ),
+            process="vegetation",
+            keywords=("vegetation",),
+        ),
+        Indicator(
+            id="imperviousness",
+            title="Sealed soil",
+            description="Sealed fraction of each 10 m cell.",
+            unit="%",
+            kind="continuous",
+            value_range=(0.0, 100.0),
+            legend=_ramp((0, "#ffffcc", "0 %"), (50, "#fd8d3c", "50 %"), (100, "#800026", "100 %")),
+            process="imperviousness",
+            keywords=("soil", "desealing"),
+        ),
+        Indicator(
+            id="desealing-priority",
+            title="De-sealing priority",
+            description="Sealed × heat exposure × (1 − vegetation), constrained areas removed.",
+            unit="1",
+            kind="continuous",
+            value_range=(0.0, 1.0),
+            legend=_ramp((0, "#f7fcf5", "low"), (0.5, "#fdae61", "medium"), (1, "#a50026", "high")),
+            process="desealing-priority",
+            keywords=("soil", "heat"),
+        ),
+        Indicator(
+            id="lst",
+            title="Land surface temperature",
+            description="From Landsat band 10 with NDVI-based emissivity (single-channel method).",
+            unit="°C",
+            kind="continuous",
+            value_range=(10.0, 50.0),
+            legend=_ramp(
+                (10, "#313695", "10 °C"),
+                (20, "#74add1", "20 °C"),
+                (30, "#ffffbf", "30 °C"),
+                (40, "#f46d43", "40 °C"),
+                (50, "#a50026", "50 °C"),
+            ),
+            process="land-surface-temperature",
+            keywords=("heat", "landsat"),
+        ),
+        Indicator(
+            id="lcz",
+            title="Local Climate Zones",
+            description="Stewart & Oke (2012) Local Climate Zones, 17 classes.",
+            unit="class",
+            kind="categorical",
+            value_range=(1, 17),
+            legend=LCZ_CLASSES,
+            dtype="uint8",
+            nodata=0,
+            process="local-climate-zones",
+            keywords=("heat", "urban"),
+        ),
+        Indicator(
+            id="night-lighting",
+            title="Night-time radiance",
+            description="VIIRS DNB monthly median radiance.",
+            unit="nW·cm⁻²·sr⁻¹",
+            kind="continuous",
+            value_range=(0.0, 60.0),
+            legend=_ramp((0, "#000004", "dark"), (10, "#b63679", "10"), (60, "#fcfdbf", "60")),
+            process="night-lighting",
+            keywords=("lighting", "viirs"),
+        ),
+        Indicator(
+            id="flood-extent",
+            title="Flood extent",
+            description="Flooded land (permanent water removed).",
+            unit="class",
+            kind="categorical",
+            value_range=(0, 1),
+            legend=_ramp((0, "#00000000", "not flooded"), (1, "#1f78b4", "flooded")),
+            dtype="uint8",
+            nodata=255,
+            process="flood-extent",
+            keywords=("flood", "sentinel-1"),
+        ),
+    )
+}
+
+
+def get_indicator(indicator_id: str) -> Indicator:
+    try:
+        return INDICATORS[indicator_id]
+    except KeyError:
+        known = ", ".join(sorted(INDICATORS))
+        raise KeyError(f"unknown indicator {indicator_id!r}; known: {known}") from None

@@ -1,0 +1,78 @@
+"""The frame every service shares: settings, database, Redis, health routes, Problem Details."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from territoires.shared import __version__
+from territoires.shared.database import create_async_database
+from territoires.shared.errors import add_exception_handlers
+from territoires.shared.health import Check, database_check, health_router, redis_check
+from territoires.shared.logs import configure_logging
+from territoires.shared.settings import Settings, get_settings
+
+
+@dataclass
+class Resources:
+    """Connections a service opens once at start-up and closes at shutdown."""
+
+    settings: Settings
+    engine: AsyncEngine
+    redis: Redis
+
+
+def create_redis(settings: Settings) -> Redis:
+    return Redis.from_url(
+        settings.require_redis_url(),
+        socket_connect_timeout=settings.readiness_timeout_s,
+        socket_timeout=settings.readiness_timeout_s,
+    )
+
+
+def create_service_app(
+    name: str,
+    title: str,
+    description: str,
+    settings: Settings | None = None,
+    informational_checks: Mapping[str, Check] | None = None,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """A FastAPI app with the platform's lifespan, `/healthz`, `/readyz` and error handling.
+
+    Connections open lazily, so a service starts (and answers 503 on `/readyz`) while the
+    database or Redis is down, and recovers when they come back.
+    """
+    settings = settings or get_settings()
+    configure_logging(settings)
+    resources = Resources(settings, create_async_database(settings), create_redis(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if on_shutdown:
+            await on_shutdown()
+        await resources.redis.aclose()
+        await resources.engine.dispose()
+
+    app = FastAPI(title=title, description=description, version=__version__, lifespan=lifespan)
+    app.state.resources = resources
+    checks = {
+        "database": database_check(resources.engine),
+        "redis": redis_check(resources.redis),
+    }
+    app.include_router(
+        health_router(name, checks, settings.readiness_timeout_s, informational_checks)
+    )
+    add_exception_handlers(app)
+    return app
+
+
+def resources_of(request: Request) -> Resources:
+    """FastAPI dependency: the connections of the app serving `request`."""
+    return request.app.state.resources

@@ -1,0 +1,133 @@
+"""`territoires run`: the database, Redis, migrations, demo seed, four services and a worker."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from territoires.cli.local.postgres import PrivateCluster, port_is_free
+from territoires.cli.local.redis import EmbeddedRedis
+from territoires.cli.local.supervisor import Supervisor
+from territoires.shared.database import create_sync_database
+from territoires.shared.schema import upgrade
+from territoires.shared.settings import SERVICE_NAMES, ConfigurationError, Settings
+from territoires.shared.territories import (
+    count_territories,
+    load_territories,
+    read_demo_territories,
+)
+
+SERVICES = ("gateway", *SERVICE_NAMES)
+
+
+@dataclass
+class Backends:
+    database_url: str
+    redis_url: str
+
+
+def check_ports(settings: Settings) -> None:
+    for name in SERVICES:
+        port = getattr(settings, f"{name}_port")
+        if not port_is_free(settings.host, port):
+            raise ConfigurationError(
+                f"port {port} ({name}) is already in use: stop what uses it "
+                f"(`ss -ltnp 'sport = :{port}'`) or set TERRITOIRES_{name.upper()}_PORT"
+            )
+
+
+@contextmanager
+def backends(settings: Settings, console: Console) -> Iterator[Backends]:
+    """DATABASE_URL and REDIS_URL when given, else a private PostGIS cluster and embedded Redis."""
+    cluster = redis = None
+    try:
+        database_url = settings.database_url
+        if not database_url:
+            cluster = PrivateCluster(settings.local_dir / "pg", settings.local_postgres_port)
+            console.print(f"starting the private PostGIS cluster in {cluster.directory}")
+            cluster.start()
+            database_url = cluster.url
+        redis_url = settings.redis_url
+        if not redis_url:
+            redis = EmbeddedRedis(settings.local_dir / "redis", settings.local_redis_port)
+            console.print("starting the embedded Redis")
+            redis.start()
+            redis_url = redis.url
+        yield Backends(database_url, redis_url)
+    finally:
+        if redis:
+            redis.stop()
+        if cluster:
+            cluster.stop()
+
+
+def seed_demo(settings: Settings, database_url: str, console: Console) -> dict[str, int]:
+    """Loads the demo territories unless they are there already (a second run starts fast)."""
+    engine = create_sync_database(database_url)
+    try:
+        counts = count_territories(engine)
+        if counts.get("commune", 0) < 609 or counts.get("departement", 0) < 101:
+            console.print("loading the demo territories (17, 13, 974 and the 101 départements)")
+            load_territories(engine, read_demo_territories(settings.data_dir))
+            counts = count_territories(engine)
+        return counts
+    finally:
+        engine.dispose()
+
+
+def uvicorn_command(name: str, settings: Settings) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        f"territoires.{name}.app:create_app",
+        "--host",
+        settings.host,
+        "--port",
+        str(getattr(settings, f"{name}_port")),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
+def run_platform(settings: Settings, console: Console) -> None:
+    started = time.monotonic()
+    check_ports(settings)
+    # SIGTERM (a service manager, a test) stops the platform like Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with backends(settings, console) as urls:
+        revision = upgrade(urls.database_url)
+        counts = seed_demo(settings, urls.database_url, console)
+        console.print(f"database at revision {revision}; territories {counts}")
+        environment = {
+            "DATABASE_URL": urls.database_url,
+            "REDIS_URL": urls.redis_url,
+            "TERRITOIRES_STORAGE_URL": settings.storage_url,
+        }
+        supervisor = Supervisor(environment)
+        try:
+            for name in SERVICES:
+                supervisor.start(name, uvicorn_command(name, settings))
+            supervisor.start("worker", [sys.executable, "-m", "territoires.cli.main", "worker"])
+            supervisor.wait_ready(
+                {name: f"{settings.service_url(name)}/readyz" for name in SERVICE_NAMES}
+                | {"gateway": f"http://{settings.host}:{settings.gateway_port}/readyz"},
+                timeout_s=120,
+            )
+            console.print(
+                f"[bold green]Territoires is up[/] in {time.monotonic() - started:.1f} s: "
+                f"http://localhost:{settings.gateway_port}  (Ctrl-C stops everything)"
+            )
+            supervisor.watch()
+        except KeyboardInterrupt:
+            console.print("stopping…")
+        finally:
+            supervisor.stop()
