@@ -92,7 +92,7 @@ def health_router(
         if not failing:
             return JSONResponse(body)
         body.update(
-            status="error",
+            status=503,
             type="about:blank",
             title="Service Unavailable",
             detail=f"{service} is not ready: {', '.join(failing)} unreachable",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -69,14 +70,23 @@ def ensure_postgis(engine: Engine) -> None:
 
 
 def upgrade(database_url: str, revision: str = "head") -> str:
-    """Migrates to `revision`; returns the revision the database is at afterwards."""
+    """Migrates up to `revision`; returns the revision the database is at afterwards."""
+    return _migrate(database_url, command.upgrade, revision)
+
+
+def downgrade(database_url: str, revision: str) -> str:
+    """Migrates down to `revision` ("base" removes every table)."""
+    return _migrate(database_url, command.downgrade, revision)
+
+
+def _migrate(database_url: str, action: Callable[[Config, str], None], revision: str) -> str:
     engine = connect_checked(database_url)
     try:
         ensure_postgis(engine)
         config = alembic_config()
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            action(config, revision)
         return current_revision(engine) or "base"
     finally:
         engine.dispose()
@@ -89,3 +99,9 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+if __name__ == "__main__":
+    from territoires.shared.settings import get_settings
+
+    print(upgrade(get_settings().require_database_url()))

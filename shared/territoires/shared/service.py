@@ -60,7 +60,15 @@ def create_service_app(
         await resources.redis.aclose()
         await resources.engine.dispose()
 
-    app = FastAPI(title=title, description=description, version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/api",
+        docs_url="/api.html",
+        redoc_url=None,
+    )
     app.state.resources = resources
     checks = {
         "database": database_check(resources.engine),

@@ -59,6 +59,18 @@ def db_upgrade(
     console.print(f"database at revision {reached}")
 
 
+@db_app.command("downgrade")
+@fails_cleanly
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help='Target revision ("base" empties it)')],
+) -> None:
+    """Migrate the database at DATABASE_URL down to an earlier schema."""
+    from territoires.shared.schema import downgrade
+
+    reached = downgrade(get_settings().require_database_url(), revision)
+    console.print(f"database at revision {reached}")
+
+
 @app.command()
 @fails_cleanly
 def seed() -> None:

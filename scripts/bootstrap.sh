@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what the run and test commands need on a fresh Debian/Ubuntu machine:
+# uv and the locked Python dependencies, and (as root) the Debian packages that are missing.
+# Usage: scripts/bootstrap.sh run|test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+purpose=${1:-run}
+
+if ! command -v uv >/dev/null 2>&1; then
+  python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
+  export PATH="$HOME/.local/bin:$PATH"
+fi
+
+missing=()
+need() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || missing+=("$1"); }
+postgres_version() { ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1; }
+
+if [ -z "${DATABASE_URL:-}" ] || [ "$purpose" = test ]; then
+  if [ -z "$(postgres_version)" ]; then need postgresql; fi
+fi
+if [ "$purpose" = test ]; then
+  need docker-compose
+  need gdal-bin
+fi
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  missing=()
+fi
+# PostGIS for the PostgreSQL version present (known only once PostgreSQL is installed).
+version=$(postgres_version)
+if [ -n "$version" ] && [ ! -f "/usr/share/postgresql/$version/extension/postgis.control" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$version-postgis-3" >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$version-postgis-3" >/dev/null; }
+  else
+    missing+=("postgresql-$version-postgis-3")
+  fi
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "error: missing system packages: run \`sudo apt-get install -y ${missing[*]}\` (or set DATABASE_URL to a PostGIS database)" >&2
+  exit 1
+fi
+
+uv sync --frozen --quiet

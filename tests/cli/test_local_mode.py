@@ -1,0 +1,174 @@
+"""`territoires run` end to end: a private PostGIS, an embedded Redis, four services and a worker,
+started, checked over real HTTP, survived a PostgreSQL restart, stopped, and started again."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from territoires.cli.local.postgres import PrivateCluster
+from territoires.shared.database import create_sync_database
+from territoires.shared.territories import count_territories
+
+from ..conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Platform:
+    """One `territoires run` process whose merged output is read line by line."""
+
+    def __init__(self, environment: dict[str, str]) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "territoires.cli.main", "run"],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:  # type: ignore[union-attr]
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            self.output.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"never saw {text!r}; output:\n{''.join(self.output)}")
+
+    def stop(self, sig: int = signal.SIGINT, timeout_s: float = 60) -> int:
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout_s)
+        while not self.lines.empty():
+            self.output.append(self.lines.get())
+        return code
+
+
+@pytest.fixture
+def local_environment() -> Iterator[dict[str, str]]:
+    local_dir = ROOT / ".data" / f"test-local-{uuid.uuid4().hex[:6]}"
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")
+    } | {
+        "TERRITOIRES_LOCAL_DIR": str(local_dir),
+        "TERRITOIRES_STORAGE_URL": str(local_dir / "storage"),
+        "TERRITOIRES_LOCAL_POSTGRES_PORT": str(free_port()),
+        "TERRITOIRES_LOCAL_REDIS_PORT": str(free_port()),
+        **{
+            f"TERRITOIRES_{s}_PORT": str(free_port())
+            for s in ("GATEWAY", "CATALOG", "COMPUTE", "TILES")
+        },
+    }
+    yield environment
+    PrivateCluster(local_dir / "pg", int(environment["TERRITOIRES_LOCAL_POSTGRES_PORT"])).destroy()
+
+
+def all_ports_free(environment: dict[str, str]) -> bool:
+    ports = [int(v) for k, v in environment.items() if k.endswith("_PORT")]
+    for port in ports:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return False
+    return True
+
+
+def test_run_serves_the_demo_survives_postgres_restart_and_restarts_fast(
+    local_environment: dict[str, str],
+) -> None:
+    gateway = f"http://127.0.0.1:{local_environment['TERRITOIRES_GATEWAY_PORT']}"
+    cluster = PrivateCluster(
+        Path(local_environment["TERRITOIRES_LOCAL_DIR"]) / "pg",
+        int(local_environment["TERRITOIRES_LOCAL_POSTGRES_PORT"]),
+    )
+    first = Platform(local_environment)
+    try:
+        first.wait_for("Territoires is up", timeout_s=240)
+        ready = httpx.get(f"{gateway}/readyz").json()
+        assert ready["status"] == "ok", ready
+        assert {name for name, c in ready["checks"].items() if c["status"] == "ok"} == {
+            "database",
+            "redis",
+            "catalog",
+            "compute",
+            "tiles",
+        }
+        landing = httpx.get(f"{gateway}/").json()
+        assert [s["status"] for s in landing["services"]] == ["ok", "ok", "ok"]
+        engine = create_sync_database(cluster.url)
+        assert count_territories(engine) == {"commune": 609, "departement": 101}
+        engine.dispose()
+
+        cluster.stop()
+        down = httpx.get(f"{gateway}/readyz", timeout=10)
+        assert down.status_code == 503
+        assert "database" in down.json()["detail"]
+        cluster.start()
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{gateway}/readyz", timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, "readiness did not recover"
+            time.sleep(0.5)
+        assert first.process.poll() is None, "the platform died while PostgreSQL was down"
+    finally:
+        code = first.stop(signal.SIGINT)
+    assert code == 0, "".join(first.output)
+    assert all_ports_free(local_environment)
+    assert not cluster.running()
+
+    second = Platform(local_environment)
+    try:
+        second.wait_for("Territoires is up", timeout_s=120)
+        assert httpx.get(f"{gateway}/readyz").status_code == 200
+    finally:
+        assert second.stop(signal.SIGTERM) == 0
+    output = "".join(second.output)
+    assert "loading the demo territories" not in output  # the data was reused
+    assert "initdb" not in output
+
+
+def test_port_in_use_is_a_one_line_error(local_environment: dict[str, str]) -> None:
+    port = int(local_environment["TERRITOIRES_GATEWAY_PORT"])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "territoires.cli.main", "run"],
+            env=local_environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"port {port} (gateway) is already in use" in lines[0]
