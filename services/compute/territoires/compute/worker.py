@@ -107,3 +107,4 @@ class WorkerSettings:
     max_tries = 3
     allow_abort_jobs = True
     health_check_interval = 10
+    job_completion_wait = 60  # on SIGTERM, let running jobs finish; arq retries the rest
