@@ -24,10 +24,15 @@ def alembic_config() -> Config:
     return config
 
 
+def shown(engine: Engine) -> str:
+    """The URL as the operator wrote it: no driver suffix, no password."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=True)
+
+
 def connect_checked(database_url: str) -> Engine:
     """An engine on a reachable database; otherwise a ConfigurationError saying what to fix."""
     engine = create_sync_database(database_url)
-    where = engine.url.render_as_string(hide_password=True)
+    where = shown(engine)
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -43,7 +48,7 @@ def connect_checked(database_url: str) -> Engine:
 
 def ensure_postgis(engine: Engine) -> None:
     """Creates the PostGIS extension, or says how to get it when the server lacks it."""
-    where = engine.url.render_as_string(hide_password=True)
+    where = shown(engine)
     with engine.connect() as connection:
         installed = connection.execute(
             text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -114,4 +114,15 @@ class ConfigurationError(RuntimeError):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The process's settings; an invalid variable becomes a ConfigurationError naming it."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{_variable(str(e['loc'][0]))}={e.get('input')!r}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigurationError(f"invalid setting {problems}") from None
+
+
+def _variable(field: str) -> str:
+    return field if field.isupper() else f"TERRITOIRES_{field.upper()}"
