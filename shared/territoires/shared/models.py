@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -62,14 +63,18 @@ class Collection(Base):
     )
     title: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
-    # The STAC collection document beyond the columns above (extent, providers, summaries, …).
-    document: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The STAC collection document as given, less its derived links.
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
 
 class Item(Base):
-    """A STAC item: a scene or an indicator result; footprint and time are indexed columns."""
+    """A STAC item: a scene or an indicator result.
+
+    `content` is the item as given (geometry included, derived links left out) so that a
+    response is a lookup, not an assembly; footprint and time are copied into indexed columns.
+    """
 
     __tablename__ = "items"
 
@@ -78,24 +83,37 @@ class Item(Base):
     )
     id: Mapped[str] = mapped_column(String(256), primary_key=True)
     geometry: Mapped[Any] = mapped_column(Geometry(srid=SRID, spatial_index=False), nullable=False)
-    datetime: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The item's datetime, or its start_datetime when it has a range: what "sort by date" means.
+    datetime: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     start_datetime: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     end_datetime: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    # Remaining STAC properties, assets, links and extensions, kept as the item carried them.
-    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    assets: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    links: Mapped[list[Any]] = mapped_column(default=list)
-    stac_extensions: Mapped[list[Any]] = mapped_column(default=list)
+    content: Mapped[dict[str, Any]] = mapped_column(nullable=False)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
     __table_args__ = (
         CheckConstraint("start_datetime <= end_datetime", name="time_order"),
         Index("ix_items_geometry", "geometry", postgresql_using="gist"),
-        Index("ix_items_collection_datetime", "collection_id", "start_datetime", "end_datetime"),
-        Index("ix_items_datetime", "start_datetime", "end_datetime"),
-        Index("ix_items_properties", "properties", postgresql_using="gin"),
+        Index("ix_items_collection_datetime", "collection_id", "datetime", "id"),
+        Index("ix_items_datetime_id", "datetime", "id"),
+        Index("ix_items_start_end", "start_datetime", "end_datetime"),
+        Index("ix_items_properties", text("(content -> 'properties')"), postgresql_using="gin"),
     )
+
+
+class ApiKey(Base):
+    """A partner system's key: only a peppered hash is stored; the prefix finds the row."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)
+    secret_hash: Mapped[str] = mapped_column(String(128), nullable=False)
+    scopes: Mapped[list[Any]] = mapped_column(nullable=False, default=list)
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TerritoryLevel(enum.StrEnum):

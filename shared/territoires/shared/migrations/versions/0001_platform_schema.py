@@ -1,4 +1,4 @@
-"""platform schema: catalog, territories, statistics, jobs
+"""Platform schema: catalog, territories, statistics, jobs, API keys.
 
 Revision ID: 0001
 Revises:
@@ -20,12 +20,31 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "api_keys",
+        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("secret_hash", sa.String(length=128), nullable=False),
+        sa.Column("scopes", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
+        sa.UniqueConstraint("name", name=op.f("uq_api_keys_name")),
+        sa.UniqueConstraint("prefix", name=op.f("uq_api_keys_prefix")),
+    )
+    op.create_table(
         "collections",
         sa.Column("id", sa.String(length=128), nullable=False),
         sa.Column("kind", sa.Enum("source", "indicator", name="collection_kind"), nullable=False),
         sa.Column("title", sa.Text(), nullable=True),
         sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("document", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("content", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
@@ -168,7 +187,7 @@ def upgrade() -> None:
             "indicator",
             "period_start",
             "period_end",
-            name=op.f("uq_indicator_statistics_territory_period"),
+            name="territory_period",
         ),
     )
     op.create_index(
@@ -193,13 +212,10 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("datetime", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("datetime", sa.DateTime(timezone=True), nullable=False),
         sa.Column("start_datetime", sa.DateTime(timezone=True), nullable=False),
         sa.Column("end_datetime", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("properties", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("assets", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("links", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("stac_extensions", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("content", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
@@ -222,24 +238,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("collection_id", "id", name=op.f("pk_items")),
     )
     op.create_index(
-        "ix_items_collection_datetime",
-        "items",
-        ["collection_id", "start_datetime", "end_datetime"],
-        unique=False,
+        "ix_items_collection_datetime", "items", ["collection_id", "datetime", "id"], unique=False
     )
-    op.create_index("ix_items_datetime", "items", ["start_datetime", "end_datetime"], unique=False)
+    op.create_index("ix_items_datetime_id", "items", ["datetime", "id"], unique=False)
     op.create_index(
         "ix_items_geometry", "items", ["geometry"], unique=False, postgresql_using="gist"
     )
     op.create_index(
-        "ix_items_properties", "items", ["properties"], unique=False, postgresql_using="gin"
+        "ix_items_properties",
+        "items",
+        [sa.literal_column("(content -> 'properties')")],
+        unique=False,
+        postgresql_using="gin",
     )
+    op.create_index("ix_items_start_end", "items", ["start_datetime", "end_datetime"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_items_start_end", table_name="items")
     op.drop_index("ix_items_properties", table_name="items", postgresql_using="gin")
     op.drop_index("ix_items_geometry", table_name="items", postgresql_using="gist")
-    op.drop_index("ix_items_datetime", table_name="items")
+    op.drop_index("ix_items_datetime_id", table_name="items")
     op.drop_index("ix_items_collection_datetime", table_name="items")
     op.drop_table("items")
     op.drop_index("ix_indicator_statistics_indicator_period", table_name="indicator_statistics")
@@ -258,3 +277,4 @@ def downgrade() -> None:
     op.drop_table("collections")
     for enum_type in ("territory_level", "job_status", "collection_kind"):
         op.execute(f"DROP TYPE IF EXISTS {enum_type}")
+    op.drop_table("api_keys")
