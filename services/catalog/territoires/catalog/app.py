@@ -2,14 +2,17 @@
 
 from fastapi import FastAPI
 
+from territoires.catalog.stac.api import add_stac_api
 from territoires.shared.service import create_service_app
 from territoires.shared.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(
+    app = create_service_app(
         "catalog",
         title="Territoires catalog",
         description="Scenes and results (STAC API); territories and statistics (OGC API Features).",
         settings=settings,
     )
+    add_stac_api(app)
+    return app

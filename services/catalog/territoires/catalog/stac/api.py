@@ -1,0 +1,107 @@
+"""The STAC API application: stac-fastapi's routes and extensions over our clients."""
+
+from typing import Annotated
+
+import attr
+from fastapi import APIRouter, Depends, FastAPI, Query
+from pydantic import Field
+from stac_fastapi.api.app import StacApi
+from stac_fastapi.api.middleware import ProxyHeaderMiddleware
+from stac_fastapi.api.models import (
+    ItemCollectionUri,
+    create_get_request_model,
+    create_post_request_model,
+    create_request_model,
+)
+from stac_fastapi.extensions import (
+    FieldsExtension,
+    SortExtension,
+    TokenPaginationExtension,
+    TransactionExtension,
+)
+from stac_fastapi.extensions.filter import ItemCollectionFilterExtension, SearchFilterExtension
+from stac_fastapi.types.config import ApiSettings
+from stac_fastapi.types.search import BaseSearchGetRequest, BaseSearchPostRequest
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+
+from territoires.catalog.stac.client import CoreClient, FiltersClient, TransactionsClient
+from territoires.catalog.stac.search import DEFAULT_LIMIT, MAX_LIMIT
+from territoires.shared import __version__
+from territoires.shared.apikeys import Scope, require_scope
+from territoires.shared.errors import add_exception_handlers
+from territoires.shared.service import Resources
+
+LIMIT_DESCRIPTION = f"Items per page, 1 to {MAX_LIMIT} (a larger value is an error, not a cap)"
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)]
+
+
+@attr.s
+class SearchGetRequest(BaseSearchGetRequest):
+    limit: Limit = attr.ib(default=DEFAULT_LIMIT)
+
+
+@attr.s
+class ItemsGetRequest(ItemCollectionUri):
+    limit: Limit = attr.ib(default=DEFAULT_LIMIT)
+
+
+class SearchPostRequest(BaseSearchPostRequest):
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)
+
+
+STAC_PREFIX = "/stac"
+
+
+def add_stac_api(app: FastAPI) -> None:
+    """Registers the STAC API under `/stac` on the catalog service's app."""
+    resources: Resources = app.state.resources
+    api_settings = ApiSettings(
+        stac_fastapi_title="Territoires STAC API",
+        stac_fastapi_description="Scenes and indicator results over French territories.",
+        stac_fastapi_version=__version__,
+        stac_fastapi_landing_id="territoires",
+        enable_response_models=False,
+    )
+    engine = resources.engine
+    search_extensions = [
+        SearchFilterExtension(client=FiltersClient(engine=engine)),
+        SortExtension(),
+        FieldsExtension(),
+        TokenPaginationExtension(),
+    ]
+    item_extensions = [
+        ItemCollectionFilterExtension(client=FiltersClient(engine=engine)),
+        SortExtension(),
+        FieldsExtension(),
+        TokenPaginationExtension(),
+    ]
+    transactions = TransactionExtension(
+        client=TransactionsClient(engine=engine),
+        settings=api_settings,
+        route_dependencies=[Depends(require_scope(Scope.INGEST))],
+    )
+    StacApi(
+        settings=api_settings,
+        client=CoreClient(engine=engine),
+        extensions=[*search_extensions, item_extensions[0], transactions],
+        app=app,
+        router=APIRouter(prefix=STAC_PREFIX),
+        search_get_request_model=create_get_request_model(
+            search_extensions, base_model=SearchGetRequest
+        ),
+        search_post_request_model=create_post_request_model(
+            search_extensions, base_model=SearchPostRequest
+        ),
+        items_get_request_model=create_request_model(
+            "ItemCollectionUri",
+            base_model=ItemsGetRequest,
+            extensions=item_extensions,
+            request_type="GET",
+        ),
+        middlewares=[
+            Middleware(GZipMiddleware, minimum_size=2048),
+            Middleware(ProxyHeaderMiddleware),
+        ],
+    )
+    add_exception_handlers(app)  # Problem Details, over stac-fastapi's own error bodies

@@ -1,0 +1,389 @@
+"""stac-fastapi clients on PostGIS: core (search, collections, items), filters, transactions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attr
+from fastapi import Request
+from pydantic import BaseModel
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from stac_fastapi.extensions.filter.client import AsyncBaseFiltersClient
+from stac_fastapi.extensions.transaction.client import AsyncBaseTransactionsClient
+from stac_fastapi.types.core import AsyncBaseCoreClient
+from stac_fastapi.types.requests import get_base_url
+
+from territoires.catalog.stac.documents import collection_document, item_document, select_fields
+from territoires.catalog.stac.filters import parse_filter
+from territoires.catalog.stac.queryables import queryables_document
+from territoires.catalog.stac.records import collection_row, item_row
+from territoires.catalog.stac.search import (
+    DEFAULT_LIMIT,
+    SearchPage,
+    SearchQuery,
+    check_collections,
+    search,
+)
+from territoires.shared.errors import BadRequestError, ConflictError, NotFoundError
+from territoires.shared.models import Collection, Item
+
+
+def _sortby(value: Any) -> list[tuple[str, str]]:
+    """GET gives ["-datetime", "+id"]; POST gives [{"field": …, "direction": …}]."""
+    result = []
+    for entry in value or []:
+        if isinstance(entry, str):
+            entry = entry.strip()
+            direction = "desc" if entry.startswith("-") else "asc"
+            result.append((entry.lstrip("+-").strip(), direction))
+        else:
+            result.append((entry.field, entry.direction.value))
+    return result
+
+
+def _fields(value: Any) -> tuple[set[str], set[str]]:
+    if value is None:
+        return set(), set()
+    if isinstance(value, list):  # GET: ["id", "-assets", "+properties.gsd"]
+        include = {f.lstrip("+") for f in value if f and not f.startswith("-")}
+        exclude = {f[1:] for f in value if f.startswith("-")}
+        return include, exclude
+    return set(value.include or ()), set(value.exclude or ())
+
+
+def _geometry(value: Any) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=True)
+    raise BadRequestError("intersects must be a GeoJSON geometry")
+
+
+@attr.s
+class CoreClient(AsyncBaseCoreClient):
+    engine: AsyncEngine = attr.ib(default=None)
+
+    async def _page(
+        self, request: Request, query: SearchQuery, fields: Any, method: str = "GET"
+    ) -> dict[str, Any]:
+        async with self.engine.connect() as connection:
+            page: SearchPage = await search(connection, query)
+        base = get_base_url(request)
+        include, exclude = _fields(fields)
+        features = [select_fields(item_document(i, base), include, exclude) for i in page.items]
+        links = [{"rel": "root", "href": base, "type": "application/json"}]
+        for rel, token in (("next", page.next_token), ("prev", page.prev_token)):
+            if token:
+                links.append(self._page_link(request, rel, token, method))
+        return {
+            "type": "FeatureCollection",
+            "features": features,
+            "links": links,
+            "numberReturned": len(features),
+        }
+
+    @staticmethod
+    def _page_link(request: Request, rel: str, token: str, method: str) -> dict[str, Any]:
+        if method == "POST":
+            return {
+                "rel": rel,
+                "href": str(request.url),
+                "type": "application/geo+json",
+                "method": "POST",
+                "body": {"token": token},
+                "merge": True,
+            }
+        url = request.url.include_query_params(token=token)
+        return {"rel": rel, "href": str(url), "type": "application/geo+json"}
+
+    async def get_search(
+        self,
+        collections: list[str] | None = None,
+        ids: list[str] | None = None,
+        bbox: list[float] | None = None,
+        intersects: Any = None,
+        datetime: str | None = None,
+        limit: int | None = DEFAULT_LIMIT,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        query = SearchQuery(
+            collections=collections,
+            ids=ids,
+            bbox=list(bbox) if bbox else None,
+            intersects=_geometry(intersects),
+            datetime=datetime,
+            filter=_filter(kwargs),
+            sortby=_sortby(kwargs.get("sortby")),
+            limit=limit or DEFAULT_LIMIT,
+            token=kwargs.get("token"),
+        )
+        return await self._page(kwargs["request"], query, kwargs.get("fields"))
+
+    async def post_search(self, search_request: Any, **kwargs: Any) -> dict[str, Any]:
+        body = search_request
+        query = SearchQuery(
+            collections=body.collections,
+            ids=body.ids,
+            bbox=list(body.bbox) if body.bbox else None,
+            intersects=_geometry(body.intersects),
+            datetime=body.datetime,
+            filter=_filter(
+                {
+                    "filter_expr": getattr(body, "filter_expr", None),
+                    "filter_lang": getattr(body, "filter_lang", None),
+                }
+            ),
+            sortby=_sortby(getattr(body, "sortby", None)),
+            limit=body.limit or DEFAULT_LIMIT,
+            token=getattr(body, "token", None),
+        )
+        return await self._page(kwargs["request"], query, getattr(body, "fields", None), "POST")
+
+    async def item_collection(
+        self,
+        collection_id: str,
+        bbox: list[float] | None = None,
+        datetime: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        token: str | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        page = await self.get_search(
+            collections=[collection_id],
+            bbox=bbox,
+            datetime=datetime,
+            limit=limit,
+            token=token,
+            **kwargs,
+        )
+        request: Request = kwargs["request"]
+        base = get_base_url(request)
+        page["links"] += [
+            {"rel": "self", "href": str(request.url), "type": "application/geo+json"},
+            {
+                "rel": "collection",
+                "href": f"{base}collections/{collection_id}",
+                "type": "application/json",
+            },
+        ]
+        return page
+
+    async def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> dict[str, Any]:
+        async with self.engine.connect() as connection:
+            content = await connection.scalar(
+                select(Item.content).where(Item.collection_id == collection_id, Item.id == item_id)
+            )
+            if content is None:
+                await check_collections(connection, [collection_id])
+                raise NotFoundError(f"no item {item_id!r} in collection {collection_id!r}")
+        return item_document(content, get_base_url(kwargs["request"]))
+
+    async def all_collections(self, **kwargs: Any) -> dict[str, Any]:
+        base = get_base_url(kwargs["request"])
+        async with self.engine.connect() as connection:
+            contents = (
+                await connection.scalars(select(Collection.content).order_by(Collection.id))
+            ).all()
+        return {
+            "collections": [collection_document(c, base) for c in contents],
+            "links": [
+                {"rel": "root", "href": base, "type": "application/json"},
+                {"rel": "self", "href": f"{base}collections", "type": "application/json"},
+            ],
+        }
+
+    async def get_collection(self, collection_id: str, **kwargs: Any) -> dict[str, Any]:
+        async with self.engine.connect() as connection:
+            content = await connection.scalar(
+                select(Collection.content).where(Collection.id == collection_id)
+            )
+        if content is None:
+            raise NotFoundError(f"unknown collection: {collection_id}")
+        return collection_document(content, get_base_url(kwargs["request"]))
+
+
+def _filter(kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    expression = kwargs.get("filter_expr")
+    if expression in (None, ""):
+        return None
+    return parse_filter(expression, kwargs.get("filter_lang"))
+
+
+@attr.s
+class FiltersClient(AsyncBaseFiltersClient):
+    engine: AsyncEngine = attr.ib(default=None)
+
+    async def get_queryables(self, collection_id: str | None = None, **kwargs: Any) -> dict:
+        request: Request = kwargs["request"]
+        if collection_id:
+            async with self.engine.connect() as connection:
+                await check_collections(connection, [collection_id])
+        title = f"Queryables of {collection_id}" if collection_id else "Queryables of the catalog"
+        return queryables_document(
+            str(request.url.remove_query_params(request.query_params.keys())), title
+        )
+
+
+def _document(model: Any) -> dict[str, Any]:
+    if isinstance(model, BaseModel):
+        return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return dict(model)
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
+@attr.s
+class TransactionsClient(AsyncBaseTransactionsClient):
+    """Writes of single items and collections; bulk loads go through `territoires ingest`."""
+
+    engine: AsyncEngine = attr.ib(default=None)
+
+    async def _existing_item(
+        self, connection: AsyncConnection, collection_id: str, item_id: str
+    ) -> dict[str, Any]:
+        content = await connection.scalar(
+            select(Item.content).where(Item.collection_id == collection_id, Item.id == item_id)
+        )
+        if content is None:
+            await check_collections(connection, [collection_id])
+            raise NotFoundError(f"no item {item_id!r} in collection {collection_id!r}")
+        return content
+
+    async def create_item(self, collection_id: str, item: Any, **kwargs: Any) -> Any:
+        document = _document(item)
+        features = (
+            document["features"] if document.get("type") == "FeatureCollection" else [document]
+        )
+        rows = [item_row(feature, collection_id) for feature in features]
+        async with self.engine.begin() as connection:
+            await check_collections(connection, [collection_id])
+            inserted = await connection.execute(
+                insert(Item).values(rows).on_conflict_do_nothing().returning(Item.id)
+            )
+            created = set(inserted.scalars())
+            duplicates = [row["id"] for row in rows if row["id"] not in created]
+            if duplicates:
+                raise ConflictError(
+                    f"item(s) already in {collection_id}: {', '.join(duplicates[:5])} "
+                    "(PUT replaces an item)"
+                )
+        if len(rows) > 1:
+            return None
+        return item_document(rows[0]["content"], get_base_url(kwargs["request"]))
+
+    async def update_item(
+        self, collection_id: str, item_id: str, item: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        document = _document(item)
+        if document.get("id", item_id) != item_id:
+            raise BadRequestError(f"the body's id {document['id']!r} is not {item_id!r}")
+        return await self._replace_item(collection_id, item_id, {**document, "id": item_id}, kwargs)
+
+    async def _replace_item(
+        self, collection_id: str, item_id: str, document: dict[str, Any], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        row = item_row(document, collection_id)
+        async with self.engine.begin() as connection:
+            await self._existing_item(connection, collection_id, item_id)
+            values = {k: v for k, v in row.items() if k not in ("collection_id", "id")}
+            await connection.execute(
+                Item.__table__.update()
+                .where(Item.collection_id == collection_id, Item.id == item_id)
+                .values(**values)
+            )
+        return item_document(row["content"], get_base_url(kwargs["request"]))
+
+    async def patch_item(
+        self, collection_id: str, item_id: str, patch: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        if isinstance(patch, list):
+            raise BadRequestError(
+                "JSON Patch is not supported: send a merge patch (application/merge-patch+json)"
+            )
+        async with self.engine.connect() as connection:
+            current = await self._existing_item(connection, collection_id, item_id)
+        merged = _merge_patch(current, _document(patch))
+        return await self._replace_item(collection_id, item_id, {**merged, "id": item_id}, kwargs)
+
+    async def delete_item(self, item_id: str, collection_id: str, **kwargs: Any) -> None:
+        async with self.engine.begin() as connection:
+            deleted = await connection.execute(
+                delete(Item)
+                .where(Item.collection_id == collection_id, Item.id == item_id)
+                .returning(Item.id)
+            )
+            if deleted.scalar() is None:
+                await check_collections(connection, [collection_id])
+                raise NotFoundError(f"no item {item_id!r} in collection {collection_id!r}")
+
+    async def create_collection(self, collection: Any, **kwargs: Any) -> dict[str, Any]:
+        row = collection_row(_document(collection))
+        async with self.engine.begin() as connection:
+            created = await connection.execute(
+                insert(Collection).values(row).on_conflict_do_nothing().returning(Collection.id)
+            )
+            if created.scalar() is None:
+                raise ConflictError(f"collection {row['id']!r} exists (PUT replaces it)")
+        return collection_document(row["content"], get_base_url(kwargs["request"]))
+
+    async def update_collection(
+        self, collection_id: str, collection: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        document = _document(collection)
+        if document.get("id", collection_id) != collection_id:
+            raise BadRequestError(f"the body's id {document['id']!r} is not {collection_id!r}")
+        return await self._replace_collection(
+            collection_id, {**document, "id": collection_id}, kwargs
+        )
+
+    async def _replace_collection(
+        self, collection_id: str, document: dict[str, Any], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        row = collection_row(document)
+        async with self.engine.begin() as connection:
+            updated = await connection.execute(
+                Collection.__table__.update()
+                .where(Collection.id == collection_id)
+                .values(**{k: v for k, v in row.items() if k != "id"})
+                .returning(Collection.id)
+            )
+            if updated.scalar() is None:
+                raise NotFoundError(f"unknown collection: {collection_id}")
+        return collection_document(row["content"], get_base_url(kwargs["request"]))
+
+    async def patch_collection(self, collection_id: str, patch: Any, **kwargs: Any) -> dict:
+        if isinstance(patch, list):
+            raise BadRequestError(
+                "JSON Patch is not supported: send a merge patch (application/merge-patch+json)"
+            )
+        async with self.engine.connect() as connection:
+            current = await connection.scalar(
+                select(Collection.content).where(Collection.id == collection_id)
+            )
+        if current is None:
+            raise NotFoundError(f"unknown collection: {collection_id}")
+        merged = _merge_patch(current, _document(patch))
+        return await self._replace_collection(
+            collection_id, {**merged, "id": collection_id}, kwargs
+        )
+
+    async def delete_collection(self, collection_id: str, **kwargs: Any) -> None:
+        async with self.engine.begin() as connection:
+            deleted = await connection.execute(
+                delete(Collection).where(Collection.id == collection_id).returning(Collection.id)
+            )
+            if deleted.scalar() is None:
+                raise NotFoundError(f"unknown collection: {collection_id}")

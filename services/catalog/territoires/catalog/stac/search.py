@@ -1,0 +1,198 @@
+"""Item search: one query builder behind GET/POST /search and /collections/{id}/items.
+
+Pages are keyset pages: a token holds the sort values of the row a page ended (or began) on,
+so page 50 costs what page 1 costs, and the indexes on (datetime, id) serve the default order.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Float, Select, and_, cast, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from territoires.catalog.stac.filters import compile_filter, envelope, geometry_literal
+from territoires.catalog.stac.queryables import queryable
+from territoires.catalog.stac.records import parse_datetime
+from territoires.shared.errors import BadRequestError, NotFoundError
+from territoires.shared.models import Collection, Item
+
+MAX_LIMIT = 10_000
+DEFAULT_LIMIT = 10
+Direction = Literal["asc", "desc"]
+
+
+@dataclass
+class SearchQuery:
+    collections: list[str] | None = None
+    ids: list[str] | None = None
+    bbox: list[float] | None = None
+    intersects: dict[str, Any] | None = None
+    datetime: str | None = None
+    filter: dict[str, Any] | None = None  # validated CQL2-JSON
+    sortby: list[tuple[str, Direction]] = field(default_factory=list)
+    limit: int = DEFAULT_LIMIT
+    token: str | None = None
+
+
+@dataclass
+class SearchPage:
+    items: list[dict[str, Any]]
+    next_token: str | None
+    prev_token: str | None
+
+
+@dataclass(frozen=True)
+class SortKey:
+    expression: ColumnElement[Any]
+    direction: Direction
+    kind: str  # how a token stores its value: "datetime", "number" or "string"
+
+
+def parse_interval(value: str) -> tuple[datetime | None, datetime | None]:
+    """A STAC datetime parameter: an instant, or an interval with `..` or empty open ends."""
+    parts = value.split("/")
+    if len(parts) > 2 or not value.strip():
+        raise BadRequestError(f"datetime {value!r} is neither an instant nor an interval")
+    bounds = [None if part in ("", "..") else parse_datetime(part, "datetime") for part in parts]
+    if len(bounds) == 1:
+        if bounds[0] is None:
+            raise BadRequestError("datetime must name an instant or an interval")
+        return bounds[0], bounds[0]
+    if bounds[0] and bounds[1] and bounds[0] > bounds[1]:
+        raise BadRequestError(f"datetime interval {value!r} ends before it starts")
+    if bounds == [None, None]:
+        raise BadRequestError("datetime interval '../..' is open at both ends")
+    return bounds[0], bounds[1]
+
+
+def _sort_keys(sortby: list[tuple[str, Direction]]) -> list[SortKey]:
+    keys: list[SortKey] = []
+    for name, direction in sortby or [("datetime", "desc")]:
+        prop = queryable(name)
+        if prop.type == "geometry":
+            raise BadRequestError("items cannot be sorted by geometry")
+        expression = prop.expression()
+        if not prop.is_column:  # properties may be missing: sort them last, comparably
+            expression = func.coalesce(
+                expression,
+                cast(literal("Infinity"), Float) if prop.type != "string" else literal(""),
+            )
+        kind = (
+            "datetime"
+            if prop.type == "datetime"
+            else ("number" if prop.type in ("number", "integer") else "string")
+        )
+        keys.append(SortKey(expression, direction, kind))
+    # The primary key breaks ties, so that every row has exactly one place in the order.
+    keys.append(SortKey(Item.collection_id, keys[-1].direction, "string"))
+    keys.append(SortKey(Item.id, keys[-1].direction, "string"))
+    return keys
+
+
+def _encode_token(direction: str, values: list[Any]) -> str:
+    payload = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    raw = json.dumps({"d": direction, "k": payload}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, keys: list[SortKey]) -> tuple[str, list[Any]]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        document = json.loads(raw)
+        direction, values = document["d"], document["k"]
+        if direction not in ("next", "prev") or len(values) != len(keys):
+            raise ValueError
+        decoded = [
+            parse_datetime(v, "token") if key.kind == "datetime" else v
+            for key, v in zip(keys, values, strict=True)
+        ]
+    except (ValueError, KeyError, TypeError, binascii.Error, BadRequestError):
+        raise BadRequestError(
+            "invalid paging token: follow the next/prev links of a search with the same sort"
+        ) from None
+    return direction, decoded
+
+
+def _after(keys: list[SortKey], values: list[Any], forward: bool) -> ColumnElement[bool]:
+    """Rows strictly after `values` in the sort order (before it when not `forward`)."""
+    clauses = []
+    for index, key in enumerate(keys):
+        ascending = (key.direction == "asc") == forward
+        step = key.expression > values[index] if ascending else key.expression < values[index]
+        equal = [k.expression == v for k, v in zip(keys[:index], values[:index], strict=True)]
+        clauses.append(and_(*equal, step))
+    return or_(*clauses)
+
+
+def _where(query: SearchQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.collections:
+        conditions.append(Item.collection_id.in_(query.collections))
+    if query.ids:
+        conditions.append(Item.id.in_(query.ids))
+    if query.bbox is not None and query.intersects is not None:
+        raise BadRequestError("bbox and intersects are mutually exclusive")
+    if query.bbox is not None:
+        conditions.append(func.ST_Intersects(Item.geometry, envelope(list(query.bbox))))
+    if query.intersects is not None:
+        conditions.append(func.ST_Intersects(Item.geometry, geometry_literal(query.intersects)))
+    if query.datetime:
+        start, end = parse_interval(query.datetime)
+        if end is not None:
+            conditions.append(Item.start_datetime <= end)
+        if start is not None:
+            conditions.append(Item.end_datetime >= start)
+    if query.filter:
+        conditions.append(compile_filter(query.filter))
+    return conditions
+
+
+async def check_collections(connection: AsyncConnection, names: list[str]) -> None:
+    found = set(
+        (await connection.execute(select(Collection.id).where(Collection.id.in_(names)))).scalars()
+    )
+    missing = sorted(set(names) - found)
+    if missing:
+        raise NotFoundError(f"unknown collection(s): {', '.join(missing)}")
+
+
+async def search(connection: AsyncConnection, query: SearchQuery) -> SearchPage:
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise BadRequestError(f"limit must be between 1 and {MAX_LIMIT}, got {query.limit}")
+    if query.collections:
+        await check_collections(connection, query.collections)
+    keys = _sort_keys(query.sortby)
+    conditions = _where(query)
+    forward = True
+    if query.token:
+        direction, values = _decode_token(query.token, keys)
+        forward = direction == "next"
+        conditions.append(_after(keys, values, forward))
+    order = [
+        (k.expression.asc() if (k.direction == "asc") == forward else k.expression.desc())
+        for k in keys
+    ]
+    statement: Select[Any] = (
+        select(Item.content, *[k.expression for k in keys])
+        .where(*conditions)
+        .order_by(*order)
+        .limit(query.limit + 1)
+    )
+    rows = (await connection.execute(statement)).all()
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    if not forward:
+        rows.reverse()
+    next_token = prev_token = None
+    if rows:
+        if more or not forward:
+            next_token = _encode_token("next", list(rows[-1][1:]))
+        if query.token and (forward or more):
+            prev_token = _encode_token("prev", list(rows[0][1:]))
+    return SearchPage([row[0] for row in rows], next_token, prev_token)
