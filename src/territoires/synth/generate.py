@@ -1,0 +1,536 @@
+"""One call from a target (an INSEE code or a lon/lat bbox) to a folder of synthetic scenes, STAC
+metadata and planted truth — written into a temporary folder and renamed at the end, so a
+failure never leaves half an output."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from territoires.shared.models import TerritoryLevel
+from territoires.shared.settings import ConfigurationError, Settings, get_settings
+from territoires.shared.territories import (
+    TerritoryRecord,
+    find_demo_territory,
+    read_demo_territories,
+)
+from territoires.synth import landsat, sentinel1, sentinel2, viirs
+from territoires.synth.grid import Grid, from_lonlat, to_lonlat, utm_epsg
+from territoires.synth.landscape import Landscape, Settlement, random_settlements
+from territoires.synth.stac import Item, write_catalog
+from territoires.synth.truth import (
+    TruthWriter,
+    shoreline_truth,
+    write_shorelines,
+    write_truth,
+)
+
+SENSORS = ("s2", "landsat", "s1", "viirs")
+MIN_SIZE = 512
+MAX_SIZE = 10980
+RESOLUTION_M = 10.0
+DEFAULT_START = date(2021, 1, 1)
+DEFAULT_END = date(2023, 12, 31)
+SENTINEL1_REPEAT_DAYS = 12
+
+Bbox = tuple[float, float, float, float]
+Progress = Callable[[str, int, int], None]
+"""Called as (what is being done, steps done, steps in all)."""
+
+
+class SynthInputError(ValueError):
+    """Input the operator must fix; the message is one line saying what and how."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to synthesise over: a demo territory or a bare bbox, both in lon/lat."""
+
+    token: str
+    name: str
+    code: str | None
+    bbox: Bbox
+
+
+@dataclass
+class Summary:
+    """What a run wrote, and how long each stage took (seconds)."""
+
+    out_dir: Path
+    target: Target
+    size: int
+    seed: int
+    items: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def validate_bbox(bbox: Iterable[float]) -> Bbox:
+    """A lon/lat bbox, checked: four finite numbers, west < east, south < north, on Earth."""
+    values = tuple(float(value) for value in bbox)
+    if len(values) != 4 or not all(math.isfinite(value) for value in values):
+        raise SynthInputError("bbox must be four numbers: minx,miny,maxx,maxy (lon/lat)")
+    west, south, east, north = values
+    if not (-180.0 <= west <= 180.0 and -180.0 <= east <= 180.0):
+        raise SynthInputError(f"bbox longitudes must lie within ±180, got {west} and {east}")
+    if not (-90.0 <= south <= 90.0 and -90.0 <= north <= 90.0):
+        raise SynthInputError(f"bbox latitudes must lie within ±90, got {south} and {north}")
+    if west >= east:
+        raise SynthInputError(f"bbox minx ({west}) must be less than maxx ({east})")
+    if south >= north:
+        raise SynthInputError(f"bbox miny ({south}) must be less than maxy ({north})")
+    if not -80.0 <= (south + north) / 2 <= 84.0:
+        raise SynthInputError("bbox centre must lie between 80°S and 84°N (UTM's range)")
+    return values  # type: ignore[return-value]
+
+
+def parse_bbox(text: str) -> Bbox:
+    """ "minx,miny,maxx,maxy" into a validated bbox."""
+    parts = text.split(",")
+    try:
+        numbers = [float(part) for part in parts]
+    except ValueError:
+        raise SynthInputError(f"bbox {text!r} is not four comma-separated numbers") from None
+    if len(numbers) != 4:
+        raise SynthInputError(f"bbox {text!r} has {len(numbers)} numbers; it needs four")
+    return validate_bbox(numbers)
+
+
+def parse_sensors(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    unknown = [name for name in names if name not in SENSORS]
+    if unknown:
+        raise SynthInputError(f"unknown sensor {unknown[0]!r}; choose among {','.join(SENSORS)}")
+    if not names:
+        raise SynthInputError(f"no sensor given; choose among {','.join(SENSORS)}")
+    return names
+
+
+def resolve_target(target: str | Bbox, settings: Settings) -> Target:
+    if isinstance(target, str):
+        code = target.strip()
+        if not code:
+            raise SynthInputError("territory code is empty")
+        try:
+            record = find_demo_territory(settings.data_dir, code)
+        except KeyError as error:
+            raise SynthInputError(str(error.args[0])) from None
+        return Target(code, record.name, code, record.geometry.bounds)
+    bbox = validate_bbox(target)
+    digest = hashlib.sha256(",".join(f"{value:.6f}" for value in bbox).encode()).hexdigest()
+    return Target(f"bbox-{digest[:10]}", "bbox", None, bbox)
+
+
+def default_out_dir(settings: Settings, target: Target, size: int, seed: int) -> Path:
+    return settings.local_dir / "synth" / f"{target.token}-{size}-{seed}"
+
+
+def generate(
+    target: str | Bbox,
+    out_dir: Path | None = None,
+    *,
+    size: int = 2048,
+    seed: int = 0,
+    sensors: Iterable[str] = SENSORS,
+    start: date = DEFAULT_START,
+    end: date = DEFAULT_END,
+    progress: Progress | None = None,
+    settings: Settings | None = None,
+) -> Summary:
+    """Writes scenes of the chosen sensors, their STAC catalog and the truth into `out_dir`."""
+    began = time.perf_counter()
+    settings = settings or get_settings()
+    chosen = parse_sensors(",".join(sensors))
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise SynthInputError(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {size}")
+    if seed < 0:
+        raise SynthInputError(f"seed must be zero or positive, got {seed}")
+    if end <= start:
+        raise SynthInputError(f"end ({end}) must come after start ({start})")
+    resolved = resolve_target(target, settings)
+    destination = out_dir or default_out_dir(settings, resolved, size, seed)
+    scratch = _scratch_folder(destination)
+    try:
+        summary = _generate_into(
+            scratch, resolved, size, seed, chosen, start, end, progress, settings, began
+        )
+        _replace(destination, scratch)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    summary.out_dir = destination
+    return summary
+
+
+def _scratch_folder(destination: Path) -> Path:
+    """A fresh folder beside the destination; errors when the destination cannot be written."""
+    if destination.exists() and not _replaceable(destination):
+        raise SynthInputError(
+            f"{destination} exists and is not an earlier synth output; choose another --out"
+        )
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        return Path(
+            tempfile.mkdtemp(
+                prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent
+            )
+        )
+    except OSError as error:
+        raise SynthInputError(f"cannot write to {destination}: {error.strerror or error}") from None
+
+
+def _replaceable(destination: Path) -> bool:
+    return destination.is_dir() and (
+        not any(destination.iterdir()) or (destination / "truth.json").is_file()
+    )
+
+
+def _replace(destination: Path, scratch: Path) -> None:
+    """Puts the finished folder in place; an earlier output there goes only once it is."""
+    previous = None
+    if destination.exists():
+        previous = destination.with_name(f".{destination.name}.{scratch.name}.old")
+        destination.rename(previous)
+    scratch.rename(destination)
+    if previous is not None:
+        shutil.rmtree(previous)
+
+
+@dataclass
+class _Steps:
+    """Counts progress steps and times stages."""
+
+    total: int
+    callback: Progress | None
+    done: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def advance(self, description: str, count: int = 1) -> None:
+        self.done += count
+        if self.callback is not None:
+            self.callback(description, self.done, self.total)
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round(now - self.started, 3)
+        self.started = now
+
+
+def _generate_into(
+    root: Path,
+    target: Target,
+    size: int,
+    seed: int,
+    sensors: tuple[str, ...],
+    start: date,
+    end: date,
+    progress: Progress | None,
+    settings: Settings,
+    began: float,
+) -> Summary:
+    west, south, east, north = target.bbox
+    centre_lon, centre_lat = (west + east) / 2, (south + north) / 2
+    epsg = utm_epsg(centre_lon, centre_lat)
+    easting, northing = from_lonlat(epsg).transform(centre_lon, centre_lat)
+    grid = Grid.centred(epsg, easting, northing, RESOLUTION_M, size)
+    footprint = grid.footprint()
+    communes, departements = _territories_near(settings, footprint)
+    settlements = _settlements(communes, epsg) or random_settlements(seed, grid)
+    sea_direction, sea_share = _sea_hint(seed, footprint, departements)
+
+    rng = np.random.default_rng([seed, 3])
+    optical_dates = _optical_dates(rng, start, end, centre_lat)
+    landsat_date = min(optical_dates[-1] + timedelta(days=3), end)
+    flood_date = _flood_date(rng, start, end, centre_lat)
+    reference = optical_dates[0]
+    landscape = Landscape.draw(
+        seed, grid, centre_lat, settlements, sea_direction, sea_share, reference, flood_date
+    )
+
+    prefix = f"{target.token}-{size}-s{seed}"
+    blocks = grid.row_blocks()
+    landsat_grid = grid.resampled(landsat.RESOLUTION)
+    viirs_chunks = math.ceil(((end - start).days + 1) / 64)
+    steps = _Steps(
+        total=len(blocks)
+        + 2
+        + ("landsat" in sensors) * len(landsat_grid.row_blocks())
+        + ("viirs" in sensors) * viirs_chunks,
+        callback=progress,
+        started=began,
+    )
+    steps.lap("setup")
+
+    truth_writer = TruthWriter(root, grid, landscape, reference)
+    writers: list[Any] = [truth_writer]
+    optical = None
+    radar = None
+    if "s2" in sensors:
+        scenes = [
+            sentinel2.Scene(
+                f"{sentinel2.COLLECTION}-{prefix}-{day:%Y%m%d}",
+                day,
+                sentinel2.Clouds.draw(np.random.default_rng([seed, 100 + index]), landscape, grid),
+                10 + index,
+            )
+            for index, day in enumerate(optical_dates)
+        ]
+        optical = sentinel2.Sentinel2Writer(root, grid, landscape, scenes, seed)
+        writers.append(optical)
+    if "s1" in sensors:
+        acquisitions = [
+            sentinel1.Acquisition(
+                f"{sentinel1.COLLECTION}-{prefix}-{day:%Y%m%d}", day, day == flood_date, 30 + index
+            )
+            for index, day in enumerate(
+                [flood_date - timedelta(days=SENTINEL1_REPEAT_DAYS), flood_date]
+            )
+        ]
+        radar = sentinel1.Sentinel1Writer(root, grid, landscape, acquisitions, seed)
+        writers.append(radar)
+
+    x = grid.column_centres()
+    for block, (first, last) in enumerate(blocks):
+        y = grid.row_centres(first, last)
+        ground = landscape.ground(x, y, RESOLUTION_M)
+        for writer in writers:
+            writer.write_block(block, first, x, y, ground)
+        del ground
+        steps.advance("10 m grid: truth, Sentinel-2, Sentinel-1")
+    steps.lap("10 m rasters")
+
+    items: list[Item] = []
+    truth_writer.close()
+    if optical is not None:
+        items += optical.close()
+    if radar is not None:
+        items += radar.close()
+    steps.advance("COG conversion")
+    steps.lap("10 m COGs")
+
+    truth: dict[str, Any] = {}
+    if "landsat" in sensors:
+        product_id = (
+            f"LC08_L1TP_000000_{landsat_date:%Y%m%d}_"
+            f"{landsat_date + timedelta(days=1):%Y%m%d}_02_T1"
+        )
+        scene = landsat.LandsatScene(
+            f"{landsat.COLLECTION}-{prefix}-{landsat_date:%Y%m%d}", product_id, landsat_date, 20
+        )
+        product = landsat.LandsatProduct(root, grid, landscape, scene, seed)
+        items.append(product.generate(lambda: steps.advance("Landsat 8 (30 m)")))
+        truth["land_surface_temperature"] = product.temperature_truth()
+        steps.lap("landsat")
+    if "viirs" in sensors:
+        night_product = viirs.ViirsProduct(
+            root,
+            f"{viirs.COLLECTION}-{prefix}-{start:%Y%m%d}-{end:%Y%m%d}",
+            grid,
+            landscape,
+            [viirs.Commune(record.code, record.name, record.geometry) for record in communes],
+            start,
+            end,
+            seed,
+        )
+        items.append(night_product.generate(lambda: steps.advance("VIIRS nights")))
+        truth["night_lighting"] = {
+            "raster": viirs.COMMUNES_TRUTH,
+            "natural_radiance": viirs.NATURAL_RADIANCE,
+            "classes": {
+                kind: {"probability": probability, "artificial_light_drop": [low, high]}
+                for kind, (probability, low, high) in viirs.EXTINCTION_CLASSES.items()
+            },
+            "communes": night_product.extinction_truth(),
+        }
+        steps.lap("viirs")
+
+    write_catalog(root, items)
+    write_shorelines(root, landscape, grid, [reference, *optical_dates, landsat_date, start, end])
+    document = _truth_document(
+        target, size, seed, grid, landscape, settlements, start, end, sensors, items
+    )
+    document["land_cover"] = truth_writer.land_cover_truth()
+    document["shoreline"] = shoreline_truth(landscape, grid)
+    if radar is not None:
+        document["flood"] = {
+            "event_date": flood_date.isoformat(),
+            "pre_event_date": (flood_date - timedelta(days=SENTINEL1_REPEAT_DAYS)).isoformat(),
+            "raster": sentinel1.FLOOD_TRUTH,
+            **radar.flood_truth(),
+            "definition": "flooded land at the post-event acquisition; permanent water "
+            "(the truth land cover's water at that date) excluded",
+        }
+    document |= truth
+    write_truth(root, document)
+    steps.advance("STAC catalog and truth")
+    steps.lap("catalog and truth")
+    return Summary(root, target, size, seed, [item.id for item in items], steps.timings)
+
+
+def _territories_near(
+    settings: Settings, footprint: BaseGeometry
+) -> tuple[list[TerritoryRecord], list[TerritoryRecord]]:
+    """Demo communes meeting the footprint (sorted by code), and départements near it."""
+    try:
+        records = list(read_demo_territories(settings.data_dir))
+    except ConfigurationError:
+        return [], []
+    near = footprint.buffer(0.05)
+    communes = sorted(
+        (
+            r
+            for r in records
+            if r.level == TerritoryLevel.COMMUNE and r.geometry.intersects(footprint)
+        ),
+        key=lambda record: record.code,
+    )
+    departements = [
+        r for r in records if r.level == TerritoryLevel.DEPARTEMENT and r.geometry.intersects(near)
+    ]
+    return communes, departements
+
+
+def _settlements(communes: list[TerritoryRecord], epsg: int) -> list[Settlement]:
+    """Each commune's people, gathered at a point inside it, in the grid's CRS."""
+    transformer = from_lonlat(epsg)
+    settlements = []
+    for record in communes:
+        point = record.geometry.representative_point()
+        x, y = transformer.transform(point.x, point.y)
+        settlements.append(Settlement(record.code, record.name, x, y, record.population or 300))
+    return settlements
+
+
+def _sea_hint(
+    seed: int, footprint: BaseGeometry, departements: list[TerritoryRecord]
+) -> tuple[tuple[float, float], float]:
+    """Which way the sea lies and how much of the grid it takes: from the real coast when the
+    départements show one, else drawn from the seed."""
+    west, south, east, north = footprint.bounds
+    longitudes, latitudes = np.meshgrid(np.linspace(west, east, 32), np.linspace(south, north, 32))
+    inside = shapely.contains_xy(footprint, longitudes, latitudes)
+    land = np.zeros(longitudes.shape, bool)
+    for record in departements:
+        land |= shapely.contains_xy(record.geometry, longitudes, latitudes)
+    sea = inside & ~land
+    sea_share = sea.sum() / max(int(inside.sum()), 1)
+    if departements and 0.03 < sea_share < 0.97:
+        scale = math.cos(math.radians((south + north) / 2))
+        east_m = (longitudes[sea].mean() - longitudes[inside].mean()) * scale
+        north_m = latitudes[sea].mean() - latitudes[inside].mean()
+        length = math.hypot(east_m, north_m)
+        if length > 0:
+            return (east_m / length, north_m / length), float(np.clip(sea_share, 0.1, 0.35))
+    rng = np.random.default_rng([seed, 4])
+    angle = rng.uniform(0, 2 * math.pi)
+    return (math.cos(angle), math.sin(angle)), float(rng.uniform(0.12, 0.25))
+
+
+def _optical_dates(rng: np.random.Generator, start: date, end: date, latitude: float) -> list[date]:
+    """One clear-season date a year (local midsummer, give or take 12 days) within the period."""
+    month = 7 if latitude >= 0 else 1
+    dates = []
+    for year in range(start.year, end.year + 1):
+        day = date(year, month, 15) + timedelta(days=int(rng.integers(-12, 13)))
+        if start <= day <= end:
+            dates.append(day)
+    return dates or [start + (end - start) / 2]
+
+
+def _flood_date(rng: np.random.Generator, start: date, end: date, latitude: float) -> date:
+    """A wet-season day (November–February north, January–March south) with room for the
+    pre-event acquisition; the period's middle when it holds none."""
+    months = (11, 12, 1, 2) if latitude >= 0 else (1, 2, 3)
+    first = start + timedelta(days=SENTINEL1_REPEAT_DAYS)
+    candidates = [
+        first + timedelta(days=offset)
+        for offset in range((end - first).days + 1)
+        if (first + timedelta(days=offset)).month in months
+    ]
+    if not candidates:
+        return max(first, start + (end - start) / 2)
+    return candidates[int(rng.integers(len(candidates)))]
+
+
+def _truth_document(
+    target: Target,
+    size: int,
+    seed: int,
+    grid: Grid,
+    landscape: Landscape,
+    settlements: list[Settlement],
+    start: date,
+    end: date,
+    sensors: tuple[str, ...],
+    items: list[Item],
+) -> dict[str, Any]:
+    transformer = to_lonlat(grid.epsg)
+    footprint = grid.footprint()
+
+    def lonlat(x: float, y: float) -> list[float]:
+        longitude, latitude = transformer.transform(x, y)
+        return [round(longitude, 6), round(latitude, 6)]
+
+    return {
+        "generator": "territoires synth",
+        "seed": seed,
+        "size": size,
+        "sensors": list(sensors),
+        "target": {
+            "code": target.code,
+            "name": target.name,
+            "bbox": [round(value, 7) for value in target.bbox],
+        },
+        "crs": f"EPSG:{grid.epsg}",
+        "grid_10m": {
+            "shape": [grid.height, grid.width],
+            "transform": list(grid.transform)[:6],
+            "bounds": list(grid.bounds),
+        },
+        "bbox": [round(value, 7) for value in footprint.bounds],
+        "period": {"start": start.isoformat(), "end": end.isoformat()},
+        "scenes": [
+            {
+                "collection": item.collection,
+                "id": item.id,
+                "date": item.when.isoformat() if isinstance(item.when, date) else None,
+            }
+            | (
+                {"cloud_cover": item.properties["eo:cloud_cover"]}
+                if "eo:cloud_cover" in item.properties
+                else {}
+            )
+            for item in items
+        ],
+        "urban": {
+            "settlements": [
+                {
+                    "code": settlement.code,
+                    "name": settlement.name,
+                    "population": settlement.population,
+                    "lonlat": lonlat(settlement.x, settlement.y),
+                }
+                for settlement in settlements
+            ],
+            "cores": [
+                {
+                    "lonlat": lonlat(blob.x + landscape.origin_x, blob.y + landscape.origin_y),
+                    "sigma_m": round(blob.sigma, 1),
+                    "density": round(blob.amplitude, 3),
+                }
+                for blob in sorted(landscape.blobs, key=lambda blob: -blob.amplitude)
+            ],
+        },
+    }

@@ -1,0 +1,52 @@
+"""Surface reflectance of a pixel as the area-weighted mix of each cover's spectrum, so that
+indices (NDVI, MNDWI) behave as on real scenes: water dark in NIR, plants bright, towns grey."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from territoires.synth.landscape import Cover, Ground
+
+
+@dataclass(frozen=True)
+class Band:
+    """An optical band, named as on Sentinel-2, with the figures the STAC eo extension wants."""
+
+    name: str
+    common_name: str
+    centre_um: float
+    width_um: float
+
+
+BANDS = {
+    "B02": Band("B02", "blue", 0.490, 0.098),
+    "B03": Band("B03", "green", 0.560, 0.045),
+    "B04": Band("B04", "red", 0.665, 0.038),
+    "B08": Band("B08", "nir", 0.842, 0.145),
+    "B11": Band("B11", "swir16", 1.610, 0.143),
+    "B12": Band("B12", "swir22", 2.190, 0.242),
+}
+
+# Reflectance of each pure cover in B02, B03, B04, B08, B11, B12.
+WATER = (0.050, 0.042, 0.022, 0.012, 0.006, 0.004)
+TREE = (0.025, 0.050, 0.025, 0.350, 0.160, 0.070)
+GREEN_PLANTS = (0.035, 0.080, 0.040, 0.420, 0.220, 0.110)
+BARE_SOIL = (0.080, 0.110, 0.150, 0.230, 0.320, 0.260)
+BUILT = (0.110, 0.120, 0.135, 0.170, 0.210, 0.190)
+CLOUD = (0.550, 0.540, 0.530, 0.550, 0.380, 0.250)
+SHADOW_TRANSMISSION = (0.30, 0.30, 0.32, 0.40, 0.45, 0.45)
+
+BAND_INDEX = {name: index for index, name in enumerate(BANDS)}
+
+
+def surface_reflectance(cover: Cover, ground: Ground, band: str) -> np.ndarray:
+    """Reflectance (0–1) of every pixel in one band, float32."""
+    index = BAND_INDEX[band]
+    reflectance = cover.water * np.float32(WATER[index]) * ground.turbidity
+    reflectance += cover.tree * np.float32(TREE[index])
+    reflectance += cover.low_vegetation * np.float32(GREEN_PLANTS[index])
+    reflectance += cover.bare * np.float32(BARE_SOIL[index]) * ground.brightness
+    reflectance += cover.built * np.float32(BUILT[index]) * ground.brightness
+    return reflectance

@@ -1,0 +1,164 @@
+"""The planted truth that indicators are scored against: 10 m truth rasters (land cover, built
+and vegetation shares), the shorelines as GeoJSON, and truth.json gathering every figure."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from shapely.geometry import LineString, box, mapping
+from shapely.ops import transform
+
+from territoires.synth.cog import CogWriter
+from territoires.synth.grid import Grid, to_lonlat
+from territoires.synth.landscape import LAND_COVER_CLASSES, Ground, Landscape
+
+LAND_COVER = "truth/land_cover.tif"
+BUILT_FRACTION = "truth/built_fraction.tif"
+VEGETATION_FRACTION = "truth/vegetation_fraction.tif"
+SHORELINES = "truth/shorelines.geojson"
+TRUTH_FILE = "truth.json"
+
+
+class TruthWriter:
+    """Writes the 10 m truth rasters at the reference date, block by block, and counts classes."""
+
+    def __init__(self, root: Path, grid: Grid, landscape: Landscape, reference: date) -> None:
+        self.grid = grid
+        self.landscape = landscape
+        self.reference = reference
+        self.class_pixels = dict.fromkeys(LAND_COVER_CLASSES, 0)
+        (root / "truth").mkdir(parents=True, exist_ok=True)
+        self.land_cover = CogWriter(
+            root / LAND_COVER,
+            grid,
+            dtype="uint8",
+            nodata=0,
+            descriptions=["land cover class (truth.json land_cover.classes)"],
+            resampling="MODE",
+        )
+        self.shares = {
+            "built": CogWriter(
+                root / BUILT_FRACTION,
+                grid,
+                dtype="uint8",
+                nodata=255,
+                descriptions=["built-up share of the pixel (%)"],
+            ),
+            "vegetation": CogWriter(
+                root / VEGETATION_FRACTION,
+                grid,
+                dtype="uint8",
+                nodata=255,
+                descriptions=["green vegetation share of the pixel (%)"],
+            ),
+        }
+
+    def write_block(
+        self, block: int, start: int, x: np.ndarray, y: np.ndarray, ground: Ground
+    ) -> None:
+        del block  # the truth draws no random numbers
+        sea = self.landscape.sea_fraction(x, y, self.grid.resolution, self.reference)
+        cover = self.landscape.cover(ground, sea)
+        classes = cover.land_cover()
+        counts = np.bincount(classes.ravel(), minlength=max(LAND_COVER_CLASSES) + 1)
+        for code in LAND_COVER_CLASSES:
+            self.class_pixels[code] += int(counts[code])
+        self.land_cover.write(start, classes)
+        self.shares["built"].write(start, _percent(cover.built))
+        self.shares["vegetation"].write(start, _percent(cover.vegetation))
+
+    def close(self) -> None:
+        self.land_cover.close()
+        for writer in self.shares.values():
+            writer.close()
+
+    def land_cover_truth(self) -> dict[str, Any]:
+        total = sum(self.class_pixels.values())
+        return {
+            "date": self.reference.isoformat(),
+            "raster": LAND_COVER,
+            "built_fraction_raster": BUILT_FRACTION,
+            "vegetation_fraction_raster": VEGETATION_FRACTION,
+            "classes": {
+                str(code): {
+                    "name": name,
+                    "pixels": self.class_pixels[code],
+                    "fraction": round(self.class_pixels[code] / total, 6),
+                }
+                for code, name in LAND_COVER_CLASSES.items()
+            },
+            "rule": "water if water share >= 0.5, else built-up if built share >= 0.5, else "
+            "tree cover if tree share >= 0.5, else low vegetation if trees + low plants >= 0.5, "
+            "else bare soil",
+        }
+
+
+def _percent(share: np.ndarray) -> np.ndarray:
+    return np.rint(share * np.float32(100.0)).astype(np.uint8)
+
+
+def write_shorelines(root: Path, landscape: Landscape, grid: Grid, dates: list[date]) -> None:
+    """The planted coast at each date, clipped to the grid, as GeoJSON lines in lon/lat."""
+    transformer = to_lonlat(grid.epsg)
+    outline = box(*grid.bounds)
+    features = []
+    for when in sorted(set(dates)):
+        line = LineString(landscape.shoreline_line(when, grid)).intersection(outline)
+        if line.is_empty:
+            continue
+        lonlat = transform(transformer.transform, line)
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "date": when.isoformat(),
+                    "offset_m": round(landscape.shoreline.offset_m(when), 3),
+                },
+                "geometry": _rounded(mapping(lonlat)),
+            }
+        )
+    path = root / SHORELINES
+    path.parent.mkdir(parents=True, exist_ok=True)
+    collection = {"type": "FeatureCollection", "features": features}
+    path.write_text(json.dumps(collection) + "\n", encoding="utf-8")
+
+
+def _rounded(geometry: dict[str, Any]) -> dict[str, Any]:
+    def walk(value: Any) -> Any:
+        if isinstance(value, float):
+            return round(value, 7)
+        if isinstance(value, list | tuple):
+            return [walk(inner) for inner in value]
+        return value
+
+    return {"type": geometry["type"], "coordinates": walk(geometry["coordinates"])}
+
+
+def shoreline_truth(landscape: Landscape, grid: Grid) -> dict[str, Any]:
+    shoreline = landscape.shoreline
+    transformer = to_lonlat(grid.epsg)
+    east, north = shoreline.sea_direction
+    longitude, latitude = transformer.transform(
+        landscape.origin_x + shoreline.origin_x, landscape.origin_y + shoreline.origin_y
+    )
+    return {
+        "rate_m_per_year": shoreline.rate_m_per_year,
+        "sign": "negative = erosion (the coast moves landward), positive = accretion",
+        "reference_date": shoreline.reference.isoformat(),
+        "sea_direction": [round(east, 6), round(north, 6)],
+        "sea_azimuth_deg": round(float(np.degrees(np.arctan2(east, north))) % 360.0, 2),
+        "reference_point_lonlat": [round(longitude, 7), round(latitude, 7)],
+        "lines": SHORELINES,
+        "motion": "the whole coast is translated along sea_direction by rate × years since the "
+        "reference date, so a transect parallel to sea_direction measures exactly that rate",
+    }
+
+
+def write_truth(root: Path, document: dict[str, Any]) -> Path:
+    path = root / TRUTH_FILE
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
