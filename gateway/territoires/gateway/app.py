@@ -6,6 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from territoires.gateway.landing import landing_router
+from territoires.gateway.proxy import proxy_router
 from territoires.shared.health import Check
 from territoires.shared.service import create_service_app
 from territoires.shared.settings import SERVICE_NAMES, Settings, get_settings
@@ -26,6 +27,15 @@ def upstream_check(client: httpx.AsyncClient, url: str) -> Check:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     client = httpx.AsyncClient(timeout=settings.readiness_timeout_s)
+    # One pooled client for proxied traffic; each route sets its own timeout.
+    upstream = httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=512, max_keepalive_connections=128)
+    )
+
+    async def close_clients() -> None:
+        await client.aclose()
+        await upstream.aclose()
+
     services = {name: upstream_check(client, settings.service_url(name)) for name in SERVICE_NAMES}
     app = create_service_app(
         "gateway",
@@ -33,7 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="One OGC API front door to the catalog, compute and tiles services.",
         settings=settings,
         informational_checks=services,
-        on_shutdown=client.aclose,
+        on_shutdown=close_clients,
     )
     app.include_router(landing_router(services))
+    app.include_router(proxy_router(upstream, settings.services))
     return app

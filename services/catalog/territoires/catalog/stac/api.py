@@ -51,6 +51,23 @@ class SearchPostRequest(BaseSearchPostRequest):
 
 
 STAC_PREFIX = "/stac"
+# What our CQL2 compiler implements beyond the basic class stac-fastapi declares.
+CQL2_CLASSES = [
+    f"http://www.opengis.net/spec/cql2/1.0/conf/{name}"
+    for name in (
+        "advanced-comparison-operators",
+        "basic-spatial-functions",
+        "basic-spatial-functions-plus",
+        "spatial-functions",
+        "temporal-functions",
+    )
+]
+# stac-fastapi declares sort at STAC API 1.1; clients written for 1.0 (pystac-client) look
+# for the 1.0 URIs, whose semantics we implement just the same.
+SORT_CLASSES = [
+    "https://api.stacspec.org/v1.0.0/item-search#sort",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features#sort",
+]
 
 
 def add_stac_api(app: FastAPI) -> None:
@@ -64,15 +81,19 @@ def add_stac_api(app: FastAPI) -> None:
         enable_response_models=False,
     )
     engine = resources.engine
+    search_filter = SearchFilterExtension(client=FiltersClient(engine=engine))
+    search_filter.conformance_classes = [*search_filter.conformance_classes, *CQL2_CLASSES]
+    sort = SortExtension()
+    sort.conformance_classes = [*sort.conformance_classes, *SORT_CLASSES]
     search_extensions = [
-        SearchFilterExtension(client=FiltersClient(engine=engine)),
-        SortExtension(),
+        search_filter,
+        sort,
         FieldsExtension(),
         TokenPaginationExtension(),
     ]
     item_extensions = [
         ItemCollectionFilterExtension(client=FiltersClient(engine=engine)),
-        SortExtension(),
+        sort,
         FieldsExtension(),
         TokenPaginationExtension(),
     ]

@@ -7,7 +7,7 @@ from typing import Any
 import attr
 from fastapi import Request
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from stac_fastapi.extensions.filter.client import AsyncBaseFiltersClient
@@ -232,6 +232,11 @@ def _document(model: Any) -> dict[str, Any]:
     return dict(model)
 
 
+def _sql_values(row: dict[str, Any]) -> dict[str, Any]:
+    """A row from `records` ready for an INSERT/UPDATE statement (geometry as EWKB)."""
+    return {**row, "geometry": func.ST_GeomFromEWKB(row["geometry"])}
+
+
 def _merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7396 JSON merge patch."""
     if not isinstance(patch, dict):
@@ -271,7 +276,10 @@ class TransactionsClient(AsyncBaseTransactionsClient):
         async with self.engine.begin() as connection:
             await check_collections(connection, [collection_id])
             inserted = await connection.execute(
-                insert(Item).values(rows).on_conflict_do_nothing().returning(Item.id)
+                insert(Item)
+                .values([_sql_values(row) for row in rows])
+                .on_conflict_do_nothing()
+                .returning(Item.id)
             )
             created = set(inserted.scalars())
             duplicates = [row["id"] for row in rows if row["id"] not in created]
@@ -298,7 +306,7 @@ class TransactionsClient(AsyncBaseTransactionsClient):
         row = item_row(document, collection_id)
         async with self.engine.begin() as connection:
             await self._existing_item(connection, collection_id, item_id)
-            values = {k: v for k, v in row.items() if k not in ("collection_id", "id")}
+            values = {k: v for k, v in _sql_values(row).items() if k not in ("collection_id", "id")}
             await connection.execute(
                 Item.__table__.update()
                 .where(Item.collection_id == collection_id, Item.id == item_id)

@@ -1,0 +1,127 @@
+"""A streaming reverse proxy: public path prefixes to the services behind the gateway."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+from fastapi import APIRouter, Request
+from starlette.background import BackgroundTask
+from starlette.responses import Response, StreamingResponse
+
+from territoires.shared.errors import problem
+
+# Headers that describe one hop, not the message: never forwarded (RFC 9110 §7.6.1).
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
+REQUEST_ID = "x-request-id"
+
+
+@dataclass(frozen=True)
+class Route:
+    prefix: str
+    service: str
+    timeout_s: float
+
+
+ROUTES = (
+    Route("/stac", "catalog", 30.0),
+    Route("/features", "catalog", 30.0),
+    Route("/territories", "catalog", 10.0),
+    Route("/processes", "compute", 120.0),
+    Route("/jobs", "compute", 30.0),
+    Route("/tiles", "tiles", 30.0),
+    Route("/map", "tiles", 10.0),
+    Route("/embed", "tiles", 10.0),
+)
+
+
+def _has_body(request: Request) -> bool:
+    return "content-length" in request.headers or "transfer-encoding" in request.headers
+
+
+def _forwarded_headers(request: Request, request_id: str) -> list[tuple[str, str]]:
+    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
+    client = request.client.host if request.client else ""
+    previous = request.headers.get("x-forwarded-for")
+    host = request.headers.get("host", "")
+    headers = [
+        (k, v)
+        for k, v in headers
+        if k.lower() not in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", REQUEST_ID)
+    ]
+    headers += [
+        ("x-forwarded-for", f"{previous}, {client}" if previous else client),
+        ("x-forwarded-proto", request.headers.get("x-forwarded-proto", request.url.scheme)),
+        ("x-forwarded-host", request.headers.get("x-forwarded-host", host)),
+        (REQUEST_ID, request_id),
+    ]
+    return headers
+
+
+def proxy_router(client: httpx.AsyncClient, services: Mapping[str, str]) -> APIRouter:
+    """Routes for every prefix of ROUTES, forwarding method, path, query and body as streams."""
+    router = APIRouter()
+
+    def forwarder(route: Route):
+        async def forward(request: Request, path: str = "") -> Response:
+            request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+            target = f"{services[route.service]}{request.url.path}"
+            upstream = client.build_request(
+                request.method,
+                target,
+                params=request.url.query.encode(),
+                headers=_forwarded_headers(request, request_id),
+                content=request.stream() if _has_body(request) else None,
+                timeout=route.timeout_s,
+            )
+            try:
+                response = await client.send(upstream, stream=True)
+            except httpx.TimeoutException:
+                return problem(
+                    504,
+                    f"the {route.service} service did not answer in {route.timeout_s:.0f} s",
+                    request_id=request_id,
+                )
+            except httpx.TransportError:
+                return problem(
+                    503,
+                    f"the {route.service} service is unavailable; retry shortly",
+                    request_id=request_id,
+                )
+            streamed = StreamingResponse(
+                response.aiter_raw(),
+                status_code=response.status_code,
+                background=BackgroundTask(response.aclose),
+            )
+            # Raw pairs keep repeated headers (Link, Set-Cookie) as the service sent them.
+            streamed.raw_headers = [
+                (k, v)
+                for k, v in response.headers.raw
+                if k.decode("latin-1").lower() not in HOP_BY_HOP
+            ] + [(REQUEST_ID.encode(), request_id.encode())]
+            return streamed
+
+        return forward
+
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    for route in ROUTES:
+        endpoint = forwarder(route)
+        router.add_api_route(route.prefix, endpoint, methods=methods, include_in_schema=False)
+        router.add_api_route(
+            f"{route.prefix}/{{path:path}}", endpoint, methods=methods, include_in_schema=False
+        )
+    return router
