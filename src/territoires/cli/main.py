@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from territoires.cli.synth import synth_command
 from territoires.shared.settings import ConfigurationError, get_settings
 
 app = typer.Typer(
@@ -103,6 +104,9 @@ def worker(
 
     get_settings().require_redis_url()
     run_worker(WorkerSettings, burst=burst)  # type: ignore[arg-type]
+
+
+app.command(name="synth")(synth_command)
 
 
 if __name__ == "__main__":
