@@ -2,7 +2,9 @@
 
 from fastapi import FastAPI
 
+from territoires.catalog.features import mount_features
 from territoires.catalog.stac.api import add_stac_api
+from territoires.catalog.territories import territory_router
 from territoires.shared.service import create_service_app
 from territoires.shared.settings import Settings
 
@@ -15,4 +17,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
     )
     add_stac_api(app)
+    mount_features(app)
+    app.include_router(territory_router())
     return app

@@ -1,0 +1,46 @@
+"""The URL a client reached the service at, for the links in responses.
+
+Behind the gateway (or any reverse proxy) the Host the service sees is not the one the client
+used: the proxy says which in `Forwarded` (RFC 7239) or `X-Forwarded-Host/-Proto/-Port/-Prefix`.
+Values that do not look like a host or a path are ignored rather than echoed into links.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+
+DEFAULT_PORTS = {"http": "80", "https": "443"}
+HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+PATH_PREFIX = re.compile(r"^(/[A-Za-z0-9._~\-]+)*$")
+
+
+def _first(value: str | None) -> str:
+    return value.split(",")[0].strip() if value else ""
+
+
+def _forwarded(value: str | None) -> dict[str, str]:
+    """The first hop of an RFC 7239 `Forwarded` header, e.g. `for=…;proto=https;host=a.fr`."""
+    pairs = (item.split("=", 1) for item in _first(value).split(";") if "=" in item)
+    return {key.strip().lower(): val.strip().strip('"') for key, val in pairs}
+
+
+def public_base_url(request: Request, prefix: str) -> str:
+    """The URL clients reach this API at, from the proxy's headers when there are any."""
+    headers = request.headers
+    forwarded = _forwarded(headers.get("forwarded"))
+    proto = forwarded.get("proto") or _first(headers.get("x-forwarded-proto"))
+    if proto not in DEFAULT_PORTS:
+        proto = request.url.scheme
+    host = forwarded.get("host") or _first(headers.get("x-forwarded-host"))
+    if not HOST.match(host):
+        host = request.url.netloc
+    port = _first(headers.get("x-forwarded-port"))
+    if port.isdigit() and not re.search(r":\d+$", host) and port != DEFAULT_PORTS[proto]:
+        host = f"{host}:{port}"
+    path_prefix = _first(headers.get("x-forwarded-prefix")).rstrip("/")
+    if not PATH_PREFIX.match(path_prefix):
+        path_prefix = ""
+    root_path = request.scope.get("root_path", "").rstrip("/")
+    return f"{proto}://{host}{path_prefix}{root_path}{prefix}"
