@@ -95,4 +95,4 @@ def synth_command(
         soft_wrap=True,
     )
     for stage, seconds in summary.timings.items():
-        console.print(f"  {stage:<18} {seconds:7.2f} s", highlight=False)
+        console.print(f"  {stage:<22} {seconds:7.2f} s", highlight=False)

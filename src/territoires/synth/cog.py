@@ -1,8 +1,11 @@
 """Cloud Optimized GeoTIFF output in bounded memory: blocks of rows go into a tiled scratch
-GeoTIFF, which GDAL's COG driver then copies with deflate, 512-pixel tiles and overviews."""
+GeoTIFF, which GDAL's COG driver then copies (in the background) with deflate, 512-pixel tiles
+and overviews."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
@@ -33,7 +36,7 @@ def cog_options(blocksize: int, resampling: str, interleave: str) -> dict[str, s
 
 
 class CogWriter:
-    """Writes one raster block by block, then turns it into a COG when closed.
+    """Writes one raster block by block, then turns it into a COG when finished.
 
     `resampling` picks how overviews summarise pixels: "AVERAGE" for measurements, "NEAREST"
     (or "MODE") for classes and masks.
@@ -80,15 +83,34 @@ class CogWriter:
         window = Window(0, row, values.shape[2], values.shape[1])
         self.dataset.write(values.astype(self.dataset.dtypes[0], copy=False), window=window)
 
-    def close(self) -> Path:
-        """Copies the scratch file as a COG beside it and removes the scratch file."""
+    def finish(self, conversions: Conversions) -> None:
+        """Closes the scratch file and hands its conversion to COG to the background."""
         self.dataset.close()
+        conversions.submit(self._convert)
+
+    def _convert(self) -> Path:
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
             rasterio.shutil.copy(self.scratch, self.path, driver="COG", **self.options)
         self.scratch.unlink()
         return self.path
 
-    def __enter__(self) -> CogWriter:
+
+class Conversions:
+    """COG conversions running on background threads while generation goes on: GDAL releases
+    the GIL, so compressing one scene overlaps computing the next."""
+
+    def __init__(self, workers: int = 2) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cog")
+        self.pending: list[Future[Path]] = []
+
+    def submit(self, convert: Callable[[], Path]) -> None:
+        self.pending.append(self.pool.submit(convert))
+
+    def wait(self) -> list[Path]:
+        """Every COG written so far; re-raises the first conversion error."""
+        return [future.result() for future in self.pending]
+
+    def __enter__(self) -> Conversions:
         return self
 
     def __exit__(
@@ -97,25 +119,23 @@ class CogWriter:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.dataset.close()
+        self.pool.shutdown(wait=True, cancel_futures=kind is not None)
 
 
 def write_cog(
     path: Path,
     grid: Grid,
     values: np.ndarray,
+    conversions: Conversions,
     *,
     nodata: float | None,
     descriptions: list[str],
     resampling: str = "AVERAGE",
     blocksize: int = BLOCK_SIZE,
     interleave: str = "BAND",
-) -> Path:
+) -> None:
     """Writes a raster held whole in memory (small ones: VIIRS, truth masks) as a COG."""
-    with CogWriter(
+    writer = CogWriter(
         path,
         grid,
         dtype=str(values.dtype),
@@ -124,6 +144,6 @@ def write_cog(
         resampling=resampling,
         blocksize=blocksize,
         interleave=interleave,
-    ) as writer:
-        writer.write(0, values)
-    return path
+    )
+    writer.write(0, values)
+    writer.finish(conversions)

@@ -27,6 +27,7 @@ from territoires.shared.territories import (
     read_demo_territories,
 )
 from territoires.synth import landsat, sentinel1, sentinel2, viirs
+from territoires.synth.cog import Conversions
 from territoires.synth.grid import Grid, from_lonlat, to_lonlat, utm_epsg
 from territoires.synth.landscape import Landscape, Settlement, random_settlements
 from territoires.synth.stac import Item, write_catalog
@@ -228,6 +229,75 @@ class _Steps:
         self.started = now
 
 
+@dataclass
+class _Plan:
+    """Everything decided before the first pixel: grid, landscape, dates, item id prefix."""
+
+    target: Target
+    size: int
+    seed: int
+    sensors: tuple[str, ...]
+    start: date
+    end: date
+    grid: Grid
+    landscape: Landscape
+    settlements: list[Settlement]
+    communes: list[TerritoryRecord]
+    optical_dates: list[date]
+    landsat_date: date
+    flood_date: date
+
+    @property
+    def reference(self) -> date:
+        """The date of the land cover truth and of the shoreline's initial position."""
+        return self.optical_dates[0]
+
+    def item_id(self, collection: str, *days: date) -> str:
+        stamp = "-".join(f"{day:%Y%m%d}" for day in days)
+        return f"{collection}-{self.target.token}-{self.size}-s{self.seed}-{stamp}"
+
+
+def _plan(
+    target: Target,
+    size: int,
+    seed: int,
+    sensors: tuple[str, ...],
+    start: date,
+    end: date,
+    settings: Settings,
+) -> _Plan:
+    west, south, east, north = target.bbox
+    centre_lon, centre_lat = (west + east) / 2, (south + north) / 2
+    epsg = utm_epsg(centre_lon, centre_lat)
+    easting, northing = from_lonlat(epsg).transform(centre_lon, centre_lat)
+    grid = Grid.centred(epsg, easting, northing, RESOLUTION_M, size)
+    footprint = grid.footprint()
+    communes, departements = _territories_near(settings, footprint)
+    settlements = _settlements(communes, epsg) or random_settlements(seed, grid)
+    sea_direction, sea_share = _sea_hint(seed, footprint, departements)
+    rng = np.random.default_rng([seed, 3])
+    optical_dates = _optical_dates(rng, start, end, centre_lat)
+    flood_date = _flood_date(rng, start, end, centre_lat)
+    landscape = Landscape.draw(
+        seed, grid, centre_lat, settlements, sea_direction, sea_share, optical_dates[0], flood_date
+    )
+    return _Plan(
+        target=target,
+        size=size,
+        seed=seed,
+        sensors=sensors,
+        start=start,
+        end=end,
+        grid=grid,
+        landscape=landscape,
+        settlements=settlements,
+        communes=communes,
+        optical_dates=optical_dates,
+        landsat_date=min(optical_dates[-1] + timedelta(days=3), end),
+        flood_date=flood_date,
+    )
+
+
 def _generate_into(
     root: Path,
     target: Target,
@@ -240,143 +310,137 @@ def _generate_into(
     settings: Settings,
     began: float,
 ) -> Summary:
-    west, south, east, north = target.bbox
-    centre_lon, centre_lat = (west + east) / 2, (south + north) / 2
-    epsg = utm_epsg(centre_lon, centre_lat)
-    easting, northing = from_lonlat(epsg).transform(centre_lon, centre_lat)
-    grid = Grid.centred(epsg, easting, northing, RESOLUTION_M, size)
-    footprint = grid.footprint()
-    communes, departements = _territories_near(settings, footprint)
-    settlements = _settlements(communes, epsg) or random_settlements(seed, grid)
-    sea_direction, sea_share = _sea_hint(seed, footprint, departements)
-
-    rng = np.random.default_rng([seed, 3])
-    optical_dates = _optical_dates(rng, start, end, centre_lat)
-    landsat_date = min(optical_dates[-1] + timedelta(days=3), end)
-    flood_date = _flood_date(rng, start, end, centre_lat)
-    reference = optical_dates[0]
-    landscape = Landscape.draw(
-        seed, grid, centre_lat, settlements, sea_direction, sea_share, reference, flood_date
-    )
-
-    prefix = f"{target.token}-{size}-s{seed}"
-    blocks = grid.row_blocks()
-    landsat_grid = grid.resampled(landsat.RESOLUTION)
-    viirs_chunks = math.ceil(((end - start).days + 1) / 64)
+    plan = _plan(target, size, seed, sensors, start, end, settings)
+    blocks = plan.grid.row_blocks()
     steps = _Steps(
         total=len(blocks)
         + 2
-        + ("landsat" in sensors) * len(landsat_grid.row_blocks())
-        + ("viirs" in sensors) * viirs_chunks,
+        + ("landsat" in sensors) * len(plan.grid.resampled(landsat.RESOLUTION).row_blocks())
+        + ("viirs" in sensors) * math.ceil(((end - start).days + 1) / viirs.NIGHTS_PER_CHUNK),
         callback=progress,
         started=began,
     )
     steps.lap("setup")
+    document: dict[str, Any] = {}
+    with Conversions() as conversions:
+        items = _ten_metre_products(root, plan, blocks, conversions, steps, document)
+        if "landsat" in sensors:
+            items.append(_landsat_product(root, plan, conversions, steps, document))
+        if "viirs" in sensors:
+            items.append(_viirs_product(root, plan, conversions, steps, document))
+        conversions.wait()
+        steps.advance("COG conversion")
+        steps.lap("COG conversion (rest)")
+    write_catalog(root, items)
+    write_shorelines(
+        root, plan.landscape, plan.grid, [*plan.optical_dates, plan.landsat_date, start, end]
+    )
+    write_truth(root, _truth_document(plan, items) | document)
+    steps.advance("STAC catalog and truth")
+    steps.lap("catalog and truth")
+    return Summary(root, target, size, seed, [item.id for item in items], steps.timings)
 
-    truth_writer = TruthWriter(root, grid, landscape, reference)
+
+def _ten_metre_products(
+    root: Path,
+    plan: _Plan,
+    blocks: list[tuple[int, int]],
+    conversions: Conversions,
+    steps: _Steps,
+    document: dict[str, Any],
+) -> list[Item]:
+    """Truth rasters, Sentinel-2 and Sentinel-1, sharing one sampling of the 10 m landscape."""
+    grid, landscape, seed = plan.grid, plan.landscape, plan.seed
+    truth_writer = TruthWriter(root, grid, landscape, plan.reference, conversions)
     writers: list[Any] = [truth_writer]
-    optical = None
-    radar = None
-    if "s2" in sensors:
+    optical = radar = None
+    if "s2" in plan.sensors:
         scenes = [
             sentinel2.Scene(
-                f"{sentinel2.COLLECTION}-{prefix}-{day:%Y%m%d}",
+                plan.item_id(sentinel2.COLLECTION, day),
                 day,
                 sentinel2.Clouds.draw(np.random.default_rng([seed, 100 + index]), landscape, grid),
                 10 + index,
             )
-            for index, day in enumerate(optical_dates)
+            for index, day in enumerate(plan.optical_dates)
         ]
-        optical = sentinel2.Sentinel2Writer(root, grid, landscape, scenes, seed)
+        optical = sentinel2.Sentinel2Writer(root, grid, landscape, scenes, seed, conversions)
         writers.append(optical)
-    if "s1" in sensors:
+    if "s1" in plan.sensors:
+        pre_event = plan.flood_date - timedelta(days=SENTINEL1_REPEAT_DAYS)
         acquisitions = [
             sentinel1.Acquisition(
-                f"{sentinel1.COLLECTION}-{prefix}-{day:%Y%m%d}", day, day == flood_date, 30 + index
+                plan.item_id(sentinel1.COLLECTION, day), day, day == plan.flood_date, 30 + index
             )
-            for index, day in enumerate(
-                [flood_date - timedelta(days=SENTINEL1_REPEAT_DAYS), flood_date]
-            )
+            for index, day in enumerate([pre_event, plan.flood_date])
         ]
-        radar = sentinel1.Sentinel1Writer(root, grid, landscape, acquisitions, seed)
+        radar = sentinel1.Sentinel1Writer(root, grid, landscape, acquisitions, seed, conversions)
         writers.append(radar)
-
     x = grid.column_centres()
     for block, (first, last) in enumerate(blocks):
         y = grid.row_centres(first, last)
         ground = landscape.ground(x, y, RESOLUTION_M)
         for writer in writers:
-            writer.write_block(block, first, x, y, ground)
+            writer.write_block(block, first, x, y, ground, block == len(blocks) - 1)
         del ground
         steps.advance("10 m grid: truth, Sentinel-2, Sentinel-1")
     steps.lap("10 m rasters")
-
-    items: list[Item] = []
-    truth_writer.close()
-    if optical is not None:
-        items += optical.close()
-    if radar is not None:
-        items += radar.close()
-    steps.advance("COG conversion")
-    steps.lap("10 m COGs")
-
-    truth: dict[str, Any] = {}
-    if "landsat" in sensors:
-        product_id = (
-            f"LC08_L1TP_000000_{landsat_date:%Y%m%d}_"
-            f"{landsat_date + timedelta(days=1):%Y%m%d}_02_T1"
-        )
-        scene = landsat.LandsatScene(
-            f"{landsat.COLLECTION}-{prefix}-{landsat_date:%Y%m%d}", product_id, landsat_date, 20
-        )
-        product = landsat.LandsatProduct(root, grid, landscape, scene, seed)
-        items.append(product.generate(lambda: steps.advance("Landsat 8 (30 m)")))
-        truth["land_surface_temperature"] = product.temperature_truth()
-        steps.lap("landsat")
-    if "viirs" in sensors:
-        night_product = viirs.ViirsProduct(
-            root,
-            f"{viirs.COLLECTION}-{prefix}-{start:%Y%m%d}-{end:%Y%m%d}",
-            grid,
-            landscape,
-            [viirs.Commune(record.code, record.name, record.geometry) for record in communes],
-            start,
-            end,
-            seed,
-        )
-        items.append(night_product.generate(lambda: steps.advance("VIIRS nights")))
-        truth["night_lighting"] = {
-            "raster": viirs.COMMUNES_TRUTH,
-            "natural_radiance": viirs.NATURAL_RADIANCE,
-            "classes": {
-                kind: {"probability": probability, "artificial_light_drop": [low, high]}
-                for kind, (probability, low, high) in viirs.EXTINCTION_CLASSES.items()
-            },
-            "communes": night_product.extinction_truth(),
-        }
-        steps.lap("viirs")
-
-    write_catalog(root, items)
-    write_shorelines(root, landscape, grid, [reference, *optical_dates, landsat_date, start, end])
-    document = _truth_document(
-        target, size, seed, grid, landscape, settlements, start, end, sensors, items
-    )
     document["land_cover"] = truth_writer.land_cover_truth()
     document["shoreline"] = shoreline_truth(landscape, grid)
+    items = []
+    if optical is not None:
+        items += optical.items()
     if radar is not None:
+        items += radar.items()
         document["flood"] = {
-            "event_date": flood_date.isoformat(),
-            "pre_event_date": (flood_date - timedelta(days=SENTINEL1_REPEAT_DAYS)).isoformat(),
+            "event_date": plan.flood_date.isoformat(),
+            "pre_event_date": pre_event.isoformat(),
             "raster": sentinel1.FLOOD_TRUTH,
             **radar.flood_truth(),
             "definition": "flooded land at the post-event acquisition; permanent water "
-            "(the truth land cover's water at that date) excluded",
+            "(water covering half the pixel at that date) excluded",
         }
-    document |= truth
-    write_truth(root, document)
-    steps.advance("STAC catalog and truth")
-    steps.lap("catalog and truth")
-    return Summary(root, target, size, seed, [item.id for item in items], steps.timings)
+    return items
+
+
+def _landsat_product(
+    root: Path, plan: _Plan, conversions: Conversions, steps: _Steps, document: dict[str, Any]
+) -> Item:
+    day = plan.landsat_date
+    product_id = f"LC08_L1TP_000000_{day:%Y%m%d}_{day + timedelta(days=1):%Y%m%d}_02_T1"
+    scene = landsat.LandsatScene(plan.item_id(landsat.COLLECTION, day), product_id, day, 20)
+    product = landsat.LandsatProduct(root, plan.grid, plan.landscape, scene, plan.seed)
+    item = product.generate(lambda: steps.advance("Landsat 8 (30 m)"), conversions)
+    document["land_surface_temperature"] = product.temperature_truth()
+    steps.lap("landsat")
+    return item
+
+
+def _viirs_product(
+    root: Path, plan: _Plan, conversions: Conversions, steps: _Steps, document: dict[str, Any]
+) -> Item:
+    product = viirs.ViirsProduct(
+        root,
+        plan.item_id(viirs.COLLECTION, plan.start, plan.end),
+        plan.grid,
+        plan.landscape,
+        [viirs.Commune(record.code, record.name, record.geometry) for record in plan.communes],
+        plan.start,
+        plan.end,
+        plan.seed,
+    )
+    item = product.generate(lambda: steps.advance("VIIRS nights"), conversions)
+    document["night_lighting"] = {
+        "raster": viirs.COMMUNES_TRUTH,
+        "natural_radiance": viirs.NATURAL_RADIANCE,
+        "classes": {
+            kind: {"probability": probability, "artificial_light_drop": [low, high]}
+            for kind, (probability, low, high) in viirs.EXTINCTION_CLASSES.items()
+        },
+        "communes": product.extinction_truth(),
+    }
+    steps.lap("viirs")
+    return item
 
 
 def _territories_near(
@@ -464,18 +528,9 @@ def _flood_date(rng: np.random.Generator, start: date, end: date, latitude: floa
     return candidates[int(rng.integers(len(candidates)))]
 
 
-def _truth_document(
-    target: Target,
-    size: int,
-    seed: int,
-    grid: Grid,
-    landscape: Landscape,
-    settlements: list[Settlement],
-    start: date,
-    end: date,
-    sensors: tuple[str, ...],
-    items: list[Item],
-) -> dict[str, Any]:
+def _truth_document(plan: _Plan, items: list[Item]) -> dict[str, Any]:
+    """The run's identity and the urban truth; each product adds its own section."""
+    target, grid, landscape = plan.target, plan.grid, plan.landscape
     transformer = to_lonlat(grid.epsg)
     footprint = grid.footprint()
 
@@ -485,9 +540,9 @@ def _truth_document(
 
     return {
         "generator": "territoires synth",
-        "seed": seed,
-        "size": size,
-        "sensors": list(sensors),
+        "seed": plan.seed,
+        "size": plan.size,
+        "sensors": list(plan.sensors),
         "target": {
             "code": target.code,
             "name": target.name,
@@ -500,7 +555,7 @@ def _truth_document(
             "bounds": list(grid.bounds),
         },
         "bbox": [round(value, 7) for value in footprint.bounds],
-        "period": {"start": start.isoformat(), "end": end.isoformat()},
+        "period": {"start": plan.start.isoformat(), "end": plan.end.isoformat()},
         "scenes": [
             {
                 "collection": item.collection,
@@ -522,7 +577,7 @@ def _truth_document(
                     "population": settlement.population,
                     "lonlat": lonlat(settlement.x, settlement.y),
                 }
-                for settlement in settlements
+                for settlement in plan.settlements
             ],
             "cores": [
                 {

@@ -71,7 +71,7 @@ class Grid:
     def row_centres(self, start: int, stop: int) -> np.ndarray:
         return self.top - (np.arange(start, stop) + 0.5) * self.resolution
 
-    def row_blocks(self, pixels_per_block: int = 4_000_000) -> list[tuple[int, int]]:
+    def row_blocks(self, pixels_per_block: int = 2048 * 2048) -> list[tuple[int, int]]:
         """Row ranges of whole 512-row tile bands holding about `pixels_per_block` pixels each."""
         rows = max(512, (pixels_per_block // self.width) // 512 * 512)
         return [(start, min(start + rows, self.height)) for start in range(0, self.height, rows)]

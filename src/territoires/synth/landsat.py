@@ -5,13 +5,14 @@ and the _MTL.txt carrying the constants that chain needs."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from territoires.synth.cog import CogWriter
+from territoires.synth.cog import CogWriter, Conversions
 from territoires.synth.grid import Grid, to_lonlat
 from territoires.synth.landscape import Landscape
 from territoires.synth.spectra import surface_reflectance
@@ -128,7 +129,7 @@ class LandsatProduct:
     def blocks(self) -> list[tuple[int, int]]:
         return self.grid.row_blocks()
 
-    def generate(self, progress) -> Item:
+    def generate(self, progress: Callable[[], None], conversions: Conversions) -> Item:
         """Writes B4, B5, B10, the MTL and the LST truth; `progress` is called after each block."""
         grid, scene = self.grid, self.scene
         self.folder.mkdir(parents=True)
@@ -170,9 +171,8 @@ class LandsatProduct:
             rural = land & (cover.built < 0.05) & (ground.urban_density < 0.05)
             self.tally.add(temperature, urban, rural)
             progress()
-        for writer in writers.values():
-            writer.close()
-        truth.close()
+        for writer in [*writers.values(), truth]:
+            writer.finish(conversions)
         mtl = self.folder / f"{scene.product_id}_MTL.txt"
         mtl.write_text(self.metadata_text(files), encoding="utf-8")
         return self._item(files, mtl)

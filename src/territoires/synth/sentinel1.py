@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from territoires.synth.cog import CogWriter
+from territoires.synth.cog import CogWriter, Conversions
 from territoires.synth.grid import Grid
 from territoires.synth.landscape import Cover, Ground, Landscape
 from territoires.synth.stac import Asset, Item
@@ -84,8 +84,10 @@ class Sentinel1Writer:
         landscape: Landscape,
         acquisitions: list[Acquisition],
         seed: int,
+        conversions: Conversions,
     ) -> None:
         self.root = root
+        self.conversions = conversions
         self.grid = grid
         self.landscape = landscape
         self.acquisitions = acquisitions
@@ -117,8 +119,10 @@ class Sentinel1Writer:
         return self.root / COLLECTION / acquisition.id
 
     def write_block(
-        self, block: int, start: int, x: np.ndarray, y: np.ndarray, ground: Ground
+        self, block: int, start: int, x: np.ndarray, y: np.ndarray, ground: Ground, last: bool
     ) -> None:
+        """Writes one block of rows of the flood truth and of both acquisitions; files go to
+        COG conversion as soon as their last block is written."""
         flood_event = self.landscape.flood.event
         event_cover = self.landscape.cover(
             ground, self.landscape.sea_fraction(x, y, self.grid.resolution, flood_event)
@@ -127,6 +131,8 @@ class Sentinel1Writer:
         self.truth.write(start, flooded.astype(np.uint8))
         self.tally.pixels += int(np.count_nonzero(flooded))
         self.tally.built_pixels += float(event_cover.built[flooded].sum(dtype=np.float64))
+        if last:
+            self.truth.finish(self.conversions)
         for acquisition in self.acquisitions:
             rng = np.random.default_rng([self.seed, acquisition.stream, block])
             sea = self.landscape.sea_fraction(x, y, self.grid.resolution, acquisition.when)
@@ -137,13 +143,13 @@ class Sentinel1Writer:
                 sigma *= np.float32(1.0 / EQUIVALENT_LOOKS)
                 decibels = np.log10(np.maximum(sigma, np.float32(1e-6)), out=sigma)
                 decibels *= np.float32(10.0)
-                self.writers[acquisition.id, polarisation].write(start, decibels)
+                writer = self.writers[acquisition.id, polarisation]
+                writer.write(start, decibels)
+                if last:
+                    writer.finish(self.conversions)
 
-    def close(self) -> list[Item]:
-        """Finishes the COGs and describes each acquisition as a STAC item."""
-        for writer in self.writers.values():
-            writer.close()
-        self.truth.close()
+    def items(self) -> list[Item]:
+        """Each acquisition as a STAC item (once every block is written)."""
         return [self._item(acquisition) for acquisition in self.acquisitions]
 
     def flood_truth(self) -> dict[str, float | int | str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from territoires.synth.cog import CogWriter
+from territoires.synth.cog import CogWriter, Conversions
 from territoires.synth.grid import Grid
 from territoires.synth.landscape import Ground, Landscape
 from territoires.synth.spectra import BANDS, CLOUD, SHADOW_TRANSMISSION, surface_reflectance
@@ -117,9 +117,16 @@ class Sentinel2Writer:
     """Writes every scene of the product block by block as the 10 m landscape is sampled."""
 
     def __init__(
-        self, root: Path, grid: Grid, landscape: Landscape, scenes: list[Scene], seed: int
+        self,
+        root: Path,
+        grid: Grid,
+        landscape: Landscape,
+        scenes: list[Scene],
+        seed: int,
+        conversions: Conversions,
     ) -> None:
         self.root = root
+        self.conversions = conversions
         self.grid = grid
         self.grid_20m = grid.resampled(20.0)
         self.landscape = landscape
@@ -155,8 +162,10 @@ class Sentinel2Writer:
         )
 
     def write_block(
-        self, block: int, start: int, x: np.ndarray, y: np.ndarray, ground: Ground
+        self, block: int, start: int, x: np.ndarray, y: np.ndarray, ground: Ground, last: bool
     ) -> None:
+        """Writes one block of rows of every scene; after the last, each scene's files go to
+        COG conversion while the next scene is computed."""
         local_x, local_y = self.landscape.local(x, y)
         for scene in self.scenes:
             rng = np.random.default_rng([self.seed, scene.stream, block])
@@ -190,6 +199,10 @@ class Sentinel2Writer:
             )
             self.cloud_pixels[scene.id] += int(np.count_nonzero(classes >= SCL_CLOUD_MEDIUM))
             self.writers[scene.id, "SCL"].write(start // 2, classes)
+            if last:
+                for (scene_id, _), writer in self.writers.items():
+                    if scene_id == scene.id:
+                        writer.finish(self.conversions)
 
     @staticmethod
     def _classify(
@@ -205,10 +218,8 @@ class Sentinel2Writer:
         classes[cloud >= 0.6] = SCL_CLOUD_HIGH
         return classes
 
-    def close(self) -> list[Item]:
-        """Finishes the COGs and describes each scene as a STAC item."""
-        for writer in self.writers.values():
-            writer.close()
+    def items(self) -> list[Item]:
+        """Each scene as a STAC item (once every block is written)."""
         pixels_20m = self.grid_20m.width * self.grid_20m.height
         items = []
         for scene in self.scenes:

@@ -12,7 +12,7 @@ import numpy as np
 from shapely.geometry import LineString, box, mapping
 from shapely.ops import transform
 
-from territoires.synth.cog import CogWriter
+from territoires.synth.cog import CogWriter, Conversions
 from territoires.synth.grid import Grid, to_lonlat
 from territoires.synth.landscape import LAND_COVER_CLASSES, Ground, Landscape
 
@@ -26,8 +26,16 @@ TRUTH_FILE = "truth.json"
 class TruthWriter:
     """Writes the 10 m truth rasters at the reference date, block by block, and counts classes."""
 
-    def __init__(self, root: Path, grid: Grid, landscape: Landscape, reference: date) -> None:
+    def __init__(
+        self,
+        root: Path,
+        grid: Grid,
+        landscape: Landscape,
+        reference: date,
+        conversions: Conversions,
+    ) -> None:
         self.grid = grid
+        self.conversions = conversions
         self.landscape = landscape
         self.reference = reference
         self.class_pixels = dict.fromkeys(LAND_COVER_CLASSES, 0)
@@ -58,7 +66,7 @@ class TruthWriter:
         }
 
     def write_block(
-        self, block: int, start: int, x: np.ndarray, y: np.ndarray, ground: Ground
+        self, block: int, start: int, x: np.ndarray, y: np.ndarray, ground: Ground, last: bool
     ) -> None:
         del block  # the truth draws no random numbers
         sea = self.landscape.sea_fraction(x, y, self.grid.resolution, self.reference)
@@ -70,11 +78,10 @@ class TruthWriter:
         self.land_cover.write(start, classes)
         self.shares["built"].write(start, _percent(cover.built))
         self.shares["vegetation"].write(start, _percent(cover.vegetation))
-
-    def close(self) -> None:
-        self.land_cover.close()
-        for writer in self.shares.values():
-            writer.close()
+        if last:
+            self.land_cover.finish(self.conversions)
+            for writer in self.shares.values():
+                writer.finish(self.conversions)
 
     def land_cover_truth(self) -> dict[str, Any]:
         total = sum(self.class_pixels.values())

@@ -5,6 +5,7 @@ cloudy nights filled, and per commune a planted street-light extinction from a g
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ import rasterio.features
 import rasterio.warp
 from shapely.geometry.base import BaseGeometry
 
-from territoires.synth.cog import write_cog
+from territoires.synth.cog import Conversions, write_cog
 from territoires.synth.grid import Grid
 from territoires.synth.landscape import Landscape
 from territoires.synth.stac import Asset, Item
@@ -30,6 +31,7 @@ NATURAL_RADIANCE = 0.25
 CITY_CENTRE_RADIANCE = 60.0
 POINT_SPREAD_M = 400.0
 HELPER_RESOLUTION_M = 100.0
+NIGHTS_PER_CHUNK = 64
 BLOCK_SIZE = 128
 """Tiles of 128 pixels × every night: one tile read gives a whole time series of a town."""
 
@@ -191,7 +193,7 @@ class ViirsProduct:
             dtype="uint16",
         )
 
-    def generate(self, progress) -> Item:
+    def generate(self, progress: Callable[[], None], conversions: Conversions) -> Item:
         """Writes the nightly COG and the commune truth raster; `progress` after each chunk."""
         lights = self.noise_free_lights = self.lights()
         index = self.pixel_commune = self.commune_index()
@@ -206,9 +208,8 @@ class ViirsProduct:
         pixel_start = starts[index]
         cube = np.empty((len(self.nights), *self.grid.shape), np.uint16)
         filled = 0
-        chunk = 64
-        for first in range(0, len(self.nights), chunk):
-            count = min(chunk, len(self.nights) - first)
+        for first in range(0, len(self.nights), NIGHTS_PER_CHUNK):
+            count = min(NIGHTS_PER_CHUNK, len(self.nights) - first)
             rng = np.random.default_rng([self.seed, 50, first])
             radiance = self._radiance(rng, lights, pixel_drop, pixel_start, first, count)
             cloudy = self._clouds(rng, count)
@@ -224,6 +225,7 @@ class ViirsProduct:
             path,
             self.grid,
             cube,
+            conversions,
             nodata=FILL,
             descriptions=[night.isoformat() for night in self.nights],
             blocksize=BLOCK_SIZE,
@@ -234,6 +236,7 @@ class ViirsProduct:
             self.root / COMMUNES_TRUTH,
             self.grid,
             index,
+            conversions,
             nodata=None,
             descriptions=["commune position in truth.json night_lighting.communes (1-based)"],
             resampling="NEAREST",
