@@ -19,6 +19,7 @@ from pygeoapi.provider.base import (
 )
 from pygeoapi.provider.sql import PostgreSQLProvider
 from pygeofilter import ast
+from sqlalchemy import asc, desc
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 # SQLSTATE codes a client's input can cause: data exceptions (class 22: bad number, bad date)
@@ -100,6 +101,17 @@ class FeaturesProvider(PostgreSQLProvider):
             sorted(properties.items(), key=lambda pair: order.get(pair[0], len(order)))
         )
         return feature
+
+    def _get_order_by_clauses(self, sort_by: list[dict[str, str]], table_model: Any) -> list[Any]:
+        """Unknown values (a département's population) last either way, and the id to break
+        ties, so that offset paging neither repeats nor skips a feature."""
+        clauses = [
+            (desc if sort["order"] == "-" else asc)(
+                getattr(table_model, sort["property"])
+            ).nulls_last()
+            for sort in sort_by
+        ]
+        return [*clauses, asc(getattr(table_model, self.id_field))]
 
     def _get_cql_filters(self, filterq: Any) -> Any:
         """Rejects what pygeofilter would not refuse: unknown properties and functions."""

@@ -31,6 +31,7 @@ import pygeoapi.api as core_api
 import pygeoapi.api.itemtypes as itemtypes_api
 import structlog
 from fastapi import FastAPI
+from pygeoapi import l10n
 from pygeoapi.api import API, APIRequest
 from pygeoapi.openapi import get_oas
 from pygeoapi.provider.base import ProviderGenericError
@@ -118,6 +119,13 @@ class FeaturesAPI(API):
         clone.tpl_config = _with_url(self.tpl_config, base_url)
         clone.openapi = openapi.replace(self.base_url, base_url)
         return clone
+
+
+class _NoCache(dict[Any, Any]):
+    """A cache that keeps nothing (see mount_features)."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        return None
 
 
 def served_paths(openapi: dict[str, Any]) -> dict[str, Any]:
@@ -301,10 +309,13 @@ class FeaturesService:
 
     async def items(self, request: Request) -> Response:
         collection_id = request.path_params["collection_id"]
-        data = b""
-        if request.method == "POST":
-            data = await self._cql2_json_body(request)
-        params = items_query(request.query_params.multi_items())
+        try:
+            data = await self._cql2_json_body(request) if request.method == "POST" else b""
+            params = items_query(request.query_params.multi_items())
+        except BadRequestError as error:  # as pygeoapi's own errors, with an OGC code
+            return _response(
+                *self.api.get_exception(400, {}, None, "InvalidParameterValue", str(error))
+            )
         as_csv = _wants_csv(request)
         if as_csv:
             params = [(k, v) for k, v in params if k not in ("f", "skipGeometry")]
@@ -357,6 +368,10 @@ def mount_features(app: FastAPI, prefix: str = "/features") -> None:
     """Adds OGC API Features (territories, indicator statistics) to the catalog app."""
     # pygeoapi reads `filter` as ECQL; OGC API Features Part 3 defines it as CQL2.
     itemtypes_api.parse_ecql_text = parse_filter
+    # pygeoapi caches the translated config of its HTML pages by locale alone, as if a process
+    # served one config at one URL: here each request has its own URL, and a process may hold
+    # other pygeoapi apps. The pages are rendered from their own config every time instead.
+    l10n._cfg_cache = _NoCache()
     # pygeoapi logs a warning on every page without `offset` and an error on each bad request;
     # the errors it meets reach the client as Problem Details, and 5xx are logged here.
     logging.getLogger("pygeoapi").setLevel(logging.CRITICAL)
