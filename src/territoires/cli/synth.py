@@ -69,6 +69,7 @@ def synth_command(
             TextColumn("{task.description}"),
             console=console,
             transient=True,
+            disable=not console.is_terminal,
         ) as bar:
             task = bar.add_task("starting", total=None)
 

@@ -36,6 +36,8 @@ RHO_M_K = 1.4388e-2
 KELVIN = 273.15
 NDVI_SOIL = 0.2
 NDVI_VEGETATION = 0.5
+URBAN_DENSITY = 0.5
+RURAL_DENSITY = 0.15
 
 
 @dataclass(frozen=True)
@@ -167,8 +169,8 @@ class LandsatProduct:
                 writer.write(start, numbers[band])
             truth.write(start, temperature)
             land = cover.water < 0.5
-            urban = land & (cover.built >= 0.5)
-            rural = land & (cover.built < 0.05) & (ground.urban_density < 0.05)
+            urban = land & (ground.urban_density >= URBAN_DENSITY)
+            rural = land & (ground.urban_density < RURAL_DENSITY)
             self.tally.add(temperature, urban, rural)
             progress()
         for writer in [*writers.values(), truth]:
@@ -193,9 +195,8 @@ class LandsatProduct:
             if urban is None or rural is None
             else round(urban - rural, 3),
             "heat_island_amplitude_c": self.landscape.heat_island_amplitude_c,
-            "urban_definition": "land pixels whose built share is at least 0.5",
-            "rural_definition": "land pixels with built share below 0.05 and urban density "
-            "below 0.05",
+            "urban_definition": f"land pixels whose urban density is at least {URBAN_DENSITY}",
+            "rural_definition": f"land pixels whose urban density is below {RURAL_DENSITY}",
             "chain": "L = ML*DN + AL; BT = K2/ln(K1/L + 1); NDVI from reflectance "
             "REFLECTANCE_MULT*DN + REFLECTANCE_ADD of B4 and B5; Pv = clip((NDVI - 0.2)/0.3, "
             "0, 1)**2; e = 0.004*Pv + 0.986; LST = BT/(1 + (10.895e-6*BT/1.4388e-2)*ln e) "

@@ -27,7 +27,7 @@ BARE_DB = (-13.0, -20.5)
 BUILT_DB = (-1.0, -9.0)
 NOISE_FLOOR_DB = (-25.0, -30.0)
 WET_SOIL_GAIN_DB = 1.0
-DOUBLE_BOUNCE_GAIN_DB = 3.0
+FLOODED_BUILT_CHANGE_DB = -6.0
 
 
 def linear(decibels: float) -> np.float32:
@@ -53,23 +53,24 @@ class FloodTally:
 def backscatter(
     cover: Cover, ground: Ground, flooded: np.ndarray | None, polarisation: int
 ) -> np.ndarray:
-    """Mean linear backscatter of each pixel: cover shares times each cover's σ0, flooded land
-    turned to open water and its buildings brightened by double bounce."""
+    """Mean linear backscatter of each pixel: cover shares times each cover's σ0; on flooded
+    pixels the ground turns to open water and the buildings keep a weaker echo (so a flooded
+    town stays brighter than a flooded field, as on real images)."""
     water = cover.water
     tree, low, bare = cover.tree, cover.low_vegetation, cover.bare
-    built_gain = np.float32(1.0)
-    wet = np.float32(1.0)
+    wet = built_echo = np.float32(1.0)
     if flooded is not None:
-        dry = (~flooded).astype(np.float32)
-        water = water + (tree + low + bare) * (np.float32(1.0) - dry)
+        wet_pixel = flooded.astype(np.float32)
+        dry = np.float32(1.0) - wet_pixel
+        water = water + (tree + low + bare) * wet_pixel
         tree, low, bare = tree * dry, low * dry, bare * dry
-        built_gain = np.float32(1.0) + (linear(DOUBLE_BOUNCE_GAIN_DB) - 1) * (1 - dry)
         wet = linear(WET_SOIL_GAIN_DB)
+        built_echo = dry + wet_pixel * linear(FLOODED_BUILT_CHANGE_DB)
     sigma = water * linear(WATER_DB[polarisation])
     sigma += tree * linear(TREE_DB[polarisation])
     sigma += low * (linear(LOW_VEGETATION_DB[polarisation]) * wet)
     sigma += bare * (linear(BARE_DB[polarisation]) * wet) * ground.brightness
-    sigma += cover.built * linear(BUILT_DB[polarisation]) * ground.brightness * built_gain
+    sigma += cover.built * linear(BUILT_DB[polarisation]) * ground.brightness * built_echo
     sigma += linear(NOISE_FLOOR_DB[polarisation])
     return sigma
 

@@ -45,7 +45,9 @@ SCL_CLASSES = {
     11: "snow",
 }
 CLOUD_OPACITY = 0.35
-"""A pixel at least this much veiled by cloud is classified as cloud (SCL 8, or 9 from 0.6)."""
+"""A pixel at least this much veiled by cloud is classified as cloud (SCL 8)."""
+CLOUD_OPAQUE = 0.8
+"""From this opacity on, high-probability cloud (SCL 9)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class Clouds:
             return np.zeros((y.size, x.size), np.float32)
         veil = self.noise.grid(x, y)
         veil -= np.float32(self.threshold)
-        veil *= np.float32(4.0)
+        veil *= np.float32(6.0)
         return smoothstep(clip01(veil))
 
 
@@ -215,7 +217,7 @@ class Sentinel2Writer:
         classes[water >= 0.5] = SCL_WATER
         classes[shadow >= CLOUD_OPACITY] = SCL_CLOUD_SHADOW
         classes[cloud >= CLOUD_OPACITY] = SCL_CLOUD_MEDIUM
-        classes[cloud >= 0.6] = SCL_CLOUD_HIGH
+        classes[cloud >= CLOUD_OPAQUE] = SCL_CLOUD_HIGH
         return classes
 
     def items(self) -> list[Item]:

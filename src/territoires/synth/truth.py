@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shapely
 from shapely.geometry import LineString, box, mapping
-from shapely.ops import transform
 
 from territoires.synth.cog import CogWriter, Conversions
 from territoires.synth.grid import Grid, to_lonlat
@@ -117,7 +117,7 @@ def write_shorelines(root: Path, landscape: Landscape, grid: Grid, dates: list[d
         line = LineString(landscape.shoreline_line(when, grid)).intersection(outline)
         if line.is_empty:
             continue
-        lonlat = transform(transformer.transform, line)
+        lonlat = shapely.transform(line, lambda xy: np.column_stack(transformer.transform(*xy.T)))
         features.append(
             {
                 "type": "Feature",
