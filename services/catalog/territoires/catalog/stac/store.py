@@ -30,14 +30,21 @@ ON COMMIT DELETE ROWS
 """
 
 _UPSERT = """
-INSERT INTO items (collection_id, id, geometry, datetime, start_datetime, end_datetime, content)
-SELECT collection_id, id, geometry, datetime, start_datetime, end_datetime, content
-FROM items_staging
-ON CONFLICT (collection_id, id) DO UPDATE SET
-  geometry = excluded.geometry, datetime = excluded.datetime,
-  start_datetime = excluded.start_datetime, end_datetime = excluded.end_datetime,
-  content = excluded.content, updated_at = now()
+WITH written AS (
+  INSERT INTO items (collection_id, id, geometry, datetime, start_datetime, end_datetime, content)
+  SELECT collection_id, id, geometry, datetime, start_datetime, end_datetime, content
+  FROM items_staging
+  ON CONFLICT (collection_id, id) DO UPDATE SET
+    geometry = excluded.geometry, datetime = excluded.datetime,
+    start_datetime = excluded.start_datetime, end_datetime = excluded.end_datetime,
+    content = excluded.content, updated_at = now()
+  RETURNING xmax = 0 AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written
 """
+# Bytes handed to COPY per call: psycopg2's default (8 KiB) makes a bulk load call back into
+# Python for every few rows.
+COPY_CHUNK = 1 << 20
 
 
 def _copy_field(value: Any) -> str:
@@ -60,26 +67,43 @@ def _copy_field(value: Any) -> str:
     )
 
 
+def item_copy_line(row: dict[str, Any], content_json: str | None = None) -> str:
+    """An item row (from `records.item_row`) as one line of COPY text, newline included.
+
+    `content_json` is the content already serialised — the document as read, when it is equal
+    to the row's content — so that a bulk load does not encode it a second time.
+    """
+    fields = [_copy_field(row[column]) for column in ITEM_COLUMNS[:-1]]
+    content = row["content"] if content_json is None else content_json
+    fields.append(_copy_field(content))
+    return "\t".join(fields) + "\n"
+
+
+def upsert_item_lines(connection: Connection, lines: Iterable[str]) -> tuple[int, int]:
+    """Writes items given as `item_copy_line` lines in the caller's transaction, one per
+    (collection, id); returns how many were inserted and how many replaced existing ones."""
+    buffer = io.StringIO("".join(lines))
+    if not buffer.getvalue():
+        return 0, 0
+    connection.execute(text(_STAGE))
+    raw = connection.connection.dbapi_connection
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.copy_expert(
+            f"COPY items_staging ({', '.join(ITEM_COLUMNS)}) FROM STDIN", buffer, size=COPY_CHUNK
+        )
+    inserted, updated = connection.execute(text(_UPSERT)).one()
+    connection.execute(text("TRUNCATE items_staging"))
+    return inserted, updated
+
+
 def upsert_items(connection: Connection, rows: Iterable[dict[str, Any]]) -> int:
     """Inserts or replaces items (rows from `records.item_row`) within the caller's transaction.
 
     The same id twice in one call keeps the last one, as a sequence of single upserts would.
     """
     latest = {(row["collection_id"], row["id"]): row for row in rows}
-    if not latest:
-        return 0
-    buffer = io.StringIO()
-    for row in latest.values():
-        buffer.write("\t".join(_copy_field(row[c]) for c in ITEM_COLUMNS))
-        buffer.write("\n")
-    buffer.seek(0)
-    connection.execute(text(_STAGE))
-    raw = connection.connection.dbapi_connection
-    with raw.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.copy_expert(f"COPY items_staging ({', '.join(ITEM_COLUMNS)}) FROM STDIN", buffer)
-    connection.execute(text(_UPSERT))
-    connection.execute(text("TRUNCATE items_staging"))
-    return len(latest)
+    inserted, updated = upsert_item_lines(connection, map(item_copy_line, latest.values()))
+    return inserted + updated
 
 
 def upsert_collections(connection: Connection, rows: Iterable[dict[str, Any]]) -> int:

@@ -1,0 +1,1 @@
+"""Bulk ingestion into the catalog: GeoTIFFs and STAC JSON → items (`loader.ingest`)."""

@@ -1,0 +1,206 @@
+"""Writing converted rows: batches of items in one transaction each, collections before them.
+
+A batch either goes in whole or not at all. When the database refuses a batch (a document
+PostgreSQL will not store, such as a `\\u0000` in a string), it is rolled back and split in
+halves until the refused items are isolated: each is reported, all the others go in. An item is
+thus never half-written, and one bad item costs a few extra transactions, not the batch.
+
+Items naming a collection that does not exist get a minimal one (licence "proprietary", extent
+computed from its items when the ingest ends), so that scenes can be catalogued before anyone has
+described their collection; ingesting the collection's document later replaces it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
+
+from territoires.catalog.ingest.results import EncodedItem, Problem
+from territoires.catalog.stac.records import collection_row
+from territoires.catalog.stac.store import upsert_collections, upsert_item_lines
+from territoires.shared.errors import BadRequestError
+from territoires.shared.models import Collection
+
+_EXTENT = """
+UPDATE collections AS c
+SET content = jsonb_set(c.content, '{extent}', jsonb_build_object(
+      'spatial', jsonb_build_object('bbox', jsonb_build_array(jsonb_build_array(
+        ST_XMin(e.box), ST_YMin(e.box), ST_XMax(e.box), ST_YMax(e.box)))),
+      'temporal', jsonb_build_object('interval', jsonb_build_array(jsonb_build_array(
+        to_char(e.first AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        to_char(e.last AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))))),
+    updated_at = now()
+FROM (SELECT collection_id, ST_Extent(geometry) AS box,
+             min(start_datetime) AS first, max(end_datetime) AS last
+      FROM items WHERE collection_id = ANY(:ids) GROUP BY collection_id) AS e
+WHERE c.id = e.collection_id
+"""
+
+
+def minimal_collection(identifier: str) -> dict[str, Any]:
+    """A valid STAC collection standing in for one nobody has described yet."""
+    return {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": identifier,
+        "title": identifier,
+        "description": (
+            f"Created by `territoires ingest` for items of collection {identifier!r}, which did "
+            "not exist; ingest its collection document to describe it."
+        ),
+        "license": "proprietary",
+        "extent": {
+            "spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]},
+            "temporal": {"interval": [[None, None]]},
+        },
+        "links": [],
+    }
+
+
+def database_reason(error: DBAPIError) -> str:
+    """PostgreSQL's message (and its detail) in one line."""
+    diagnostics = getattr(error.orig, "diag", None)
+    primary = getattr(diagnostics, "message_primary", None)
+    if not primary:
+        return str(error.orig or error).strip().splitlines()[0]
+    detail = getattr(diagnostics, "message_detail", None)
+    return f"refused by the database: {primary}" + (f" ({detail})" if detail else "")
+
+
+class CatalogWriter:
+    """Holds one connection for a whole ingest; collects counts and problems as it writes."""
+
+    def __init__(self, engine: Engine, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.inserted = 0
+        self.updated = 0
+        self.problems: list[Problem] = []
+        self.created: list[str] = []
+        self._connection: Connection = engine.connect()
+        self._pending: dict[tuple[str, str], EncodedItem] = {}
+        self._known: set[str] = set()
+        self._refused: dict[str, str] = {}
+        self._tune_session()
+
+    def __enter__(self) -> CatalogWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._connection.close()
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated
+
+    def add_collections(self, collections: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Writes collection rows now, each in its own transaction."""
+        for where, row in collections:
+            try:
+                with self._connection.begin():
+                    upsert_collections(self._connection, [row])
+            except DBAPIError as error:
+                self._raise_if_disconnected(error)
+                self.problems.append(Problem(where, database_reason(error)))
+                continue
+            self._known.add(row["id"])
+            if row["id"] in self.created:
+                self.created.remove(row["id"])
+
+    def add_items(self, items: Iterable[EncodedItem]) -> None:
+        """Queues items, writing a batch whenever one is full; the last of duplicates wins."""
+        for item in items:
+            self._pending[(item.collection_id, item.id)] = item
+            if len(self._pending) >= self.batch_size:
+                self.flush()
+
+    def flush(self) -> None:
+        batch = list(self._pending.values())
+        self._pending.clear()
+        self._ensure_collections({item.collection_id for item in batch})
+        accepted = []
+        for item in batch:
+            if item.collection_id in self._refused:
+                self.problems.append(Problem(item.where, self._refused[item.collection_id]))
+            else:
+                accepted.append(item)
+        self._write(accepted)
+
+    def finish(self) -> None:
+        """Writes what is queued and gives the collections created here their real extent."""
+        self.flush()
+        if self.created:
+            with self._connection.begin():
+                self._connection.execute(text(_EXTENT), {"ids": self.created})
+
+    def _write(self, batch: list[EncodedItem]) -> None:
+        if not batch:
+            return
+        try:
+            with self._connection.begin():
+                inserted, updated = upsert_item_lines(self._connection, (i.line for i in batch))
+        except DBAPIError as error:
+            self._raise_if_disconnected(error)
+            if len(batch) == 1:
+                self.problems.append(Problem(batch[0].where, database_reason(error)))
+                return
+            middle = len(batch) // 2
+            self._write(batch[:middle])
+            self._write(batch[middle:])
+            return
+        self.inserted += inserted
+        self.updated += updated
+
+    def _ensure_collections(self, identifiers: set[str]) -> None:
+        unknown = identifiers - self._known - self._refused.keys()
+        if not unknown:
+            return
+        with self._connection.begin():
+            found = self._connection.execute(
+                select(Collection.id).where(Collection.id.in_(unknown))
+            ).scalars()
+            self._known.update(found)
+            rows = []
+            for identifier in sorted(unknown - self._known):
+                try:
+                    rows.append(collection_row(minimal_collection(identifier)))
+                except BadRequestError as error:
+                    self._refused[identifier] = f"cannot create its collection: {error}"
+            if rows:
+                statement = insert(Collection).on_conflict_do_nothing(index_elements=["id"])
+                self._connection.execute(statement, rows)
+        for row in rows:
+            self._known.add(row["id"])
+            self.created.append(row["id"])
+
+    def _tune_session(self) -> None:
+        """Session settings for bulk loads: staging rows kept in memory, lz4 TOAST compression
+        (several times cheaper than pglz for the same size) where the server has it."""
+        with self._connection.begin():
+            try:
+                with self._connection.begin_nested():
+                    self._connection.execute(text("SET temp_buffers = '64MB'"))
+            except DBAPIError:
+                pass  # this session has used temporary tables already: keep its setting
+            lz4 = self._connection.execute(
+                text(
+                    "SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                    "WHERE name = 'default_toast_compression'"
+                )
+            ).scalar()
+            if lz4:
+                self._connection.execute(text("SET default_toast_compression = 'lz4'"))
+
+    @staticmethod
+    def _raise_if_disconnected(error: DBAPIError) -> None:
+        if error.connection_invalidated:
+            raise error
