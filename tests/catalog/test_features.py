@@ -159,7 +159,9 @@ async def test_collections_and_each_collection_are_valid(client: httpx.AsyncClie
 async def test_items_are_valid_geojson_and_page_through_every_territory(
     client: httpx.AsyncClient,
 ) -> None:
-    first = (await client.get(ITEMS, params={"limit": 5})).json()
+    response = await client.get(ITEMS, params={"limit": 5})
+    assert response.headers["content-type"] == "application/geo+json"
+    first = response.json()
     assert_valid(first, "features-1.0:featureCollectionGeoJSON")
     assert first["numberMatched"] == 710
     assert first["numberReturned"] == 5
@@ -181,6 +183,7 @@ async def test_items_are_valid_geojson_and_page_through_every_territory(
 
 async def test_one_item_by_id(client: httpx.AsyncClient) -> None:
     response = await client.get(f"{ITEMS}/commune-17300")
+    assert response.headers["content-type"] == "application/geo+json"
     feature = response.json()
     assert_valid(feature, "features-1.0:featureGeoJSON")
     assert feature["id"] == "commune-17300"
@@ -449,6 +452,19 @@ def test_public_base_url_ignores_what_does_not_look_like_a_url(
 ) -> None:
     scope = {"type": "http", "scheme": "http", "path": "/", "headers": headers, "root_path": ""}
     assert public_base_url(Request(scope), "/features") == base
+
+
+def test_public_base_url_falls_back_to_the_server_address() -> None:
+    """What a proxy-header middleware leaves after rewriting scheme and Host from bad headers."""
+    scope = {
+        "type": "http",
+        "scheme": "javascript",
+        "server": ("10.0.0.5", 8001),
+        "path": "/",
+        "headers": [(b"host", b"a b")],
+        "root_path": "/root",
+    }
+    assert public_base_url(Request(scope), "/features") == "http://10.0.0.5:8001/root/features"
 
 
 # --- bad input ---------------------------------------------------------------------------------

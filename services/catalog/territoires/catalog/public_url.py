@@ -26,16 +26,28 @@ def _forwarded(value: str | None) -> dict[str, str]:
     return {key.strip().lower(): val.strip().strip('"') for key, val in pairs}
 
 
+def _own_host(request: Request) -> str:
+    """The Host the request came with, else the server's address (never request.url, which
+    fails on a scheme it does not know)."""
+    host = request.headers.get("host", "")
+    if HOST.match(host):
+        return host
+    name, port = request.scope.get("server") or ("localhost", None)
+    name = f"[{name}]" if ":" in name else name
+    return f"{name}:{port}" if port else name
+
+
 def public_base_url(request: Request, prefix: str) -> str:
     """The URL clients reach this API at, from the proxy's headers when there are any."""
     headers = request.headers
     forwarded = _forwarded(headers.get("forwarded"))
     proto = forwarded.get("proto") or _first(headers.get("x-forwarded-proto"))
     if proto not in DEFAULT_PORTS:
-        proto = request.url.scheme
+        scheme = request.scope.get("scheme", "http")
+        proto = scheme if scheme in DEFAULT_PORTS else "http"
     host = forwarded.get("host") or _first(headers.get("x-forwarded-host"))
     if not HOST.match(host):
-        host = request.url.netloc
+        host = _own_host(request)
     port = _first(headers.get("x-forwarded-port"))
     if port.isdigit() and not re.search(r":\d+$", host) and port != DEFAULT_PORTS[proto]:
         host = f"{host}:{port}"

@@ -80,7 +80,8 @@ CONFORMANCE = sorted(
     ]
 )
 
-# Landing-page links pygeoapi always writes, to APIs this service does not serve.
+# Landing-page links pygeoapi always writes that lead nowhere here: APIs this service does
+# not serve, and `about`, which would point back at the landing page itself.
 FOREIGN_RELS = {
     "about",
     "http://www.opengis.net/def/rel/ogc/1.0/processes",
@@ -194,6 +195,13 @@ def _wants_csv(request: Request) -> bool:
     accepted = get_choice_from_headers(dict(request.headers), "accept", all=True) or []
     best = next((kind for kind in accepted if kind in served), None)
     return best == "text/csv"
+
+
+def _as_geojson(response: Response) -> Response:
+    """Features in JSON are GeoJSON, and say so (pygeoapi labels them application/json)."""
+    if response.status_code == 200 and response.headers["content-type"] == "application/json":
+        response.headers["content-type"] = "application/geo+json"
+    return response
 
 
 def _response(headers: dict[str, str], status: int, content: str | bytes) -> Response:
@@ -324,7 +332,7 @@ class FeaturesService:
             request, itemtypes_api.get_collection_items, collection_id, params=params, data=data
         )
         if not as_csv or response.status_code != 200:
-            return response
+            return _as_geojson(response)
         return Response(
             feature_collection_csv(json.loads(response.body)),
             media_type="text/csv; charset=utf-8",
@@ -346,7 +354,9 @@ class FeaturesService:
     async def item(self, request: Request) -> Response:
         collection_id = request.path_params["collection_id"]
         item_id = request.path_params["item_id"]
-        return await self.call(request, itemtypes_api.get_collection_item, collection_id, item_id)
+        return _as_geojson(
+            await self.call(request, itemtypes_api.get_collection_item, collection_id, item_id)
+        )
 
     def routes(self) -> list[Route]:
         p = self.prefix
