@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from territoires.cli.keys import keys_app
+from territoires.cli.output import console, fails_cleanly
 from territoires.cli.synth import synth_command
-from territoires.shared.settings import ConfigurationError, get_settings
+from territoires.shared.settings import get_settings
 
 app = typer.Typer(
     name="territoires",
@@ -21,22 +20,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-console = Console(stderr=True)
-
-
-def fails_cleanly(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Setup errors end the command with their one-line message and exit status 1."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ConfigurationError as error:
-            console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
+app.add_typer(keys_app, name="keys")
 
 
 @app.command()
