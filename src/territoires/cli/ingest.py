@@ -7,6 +7,7 @@ the rest is in the catalog), 2 when the command cannot start (no such path, GeoT
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -71,15 +72,21 @@ def ingest_command(
     finally:
         engine.dispose()
     for problem in report.problems[:SHOWN_PROBLEMS]:
-        console.print(f"[red]failed[/] {escape(problem.where)}: {escape(problem.reason)}")
+        console.print(
+            f"[red]failed[/] {escape(problem.where)}: {escape(problem.reason)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if len(report.problems) > SHOWN_PROBLEMS:
         console.print(f"… and {len(report.problems) - SHOWN_PROBLEMS} more failures")
-    if report.skipped:
-        console.print(f"skipped {len(report.skipped)} JSON file(s) that are not STAC documents")
+    for reason, count in Counter(skip.reason for skip in report.skipped).items():
+        console.print(f"skipped {count}: {escape(reason)}", highlight=False, soft_wrap=True)
     for identifier in report.created_collections:
         console.print(
             f"created collection {escape(identifier)!r} (it did not exist): "
-            "ingest its collection document to describe it"
+            "ingest its collection document to describe it",
+            highlight=False,
+            soft_wrap=True,
         )
     console.print(
         f"{report.inserted} items added, {report.updated} replaced, "

@@ -2,9 +2,11 @@
 
 Products are delivered one file per band (`LC08_…_RT_B4.TIF`, `S2_…_B8A.tif`, `S1A_…_vv.tiff`);
 the catalog wants one item per scene with one asset per band. A file whose stem ends in `_` and a
-band-like token is a band of the scene named by what comes before; any other file is a scene of
-its own. The tables give `eo:bands` entries (common name, centre wavelength and full width at half
-maximum in µm, from the ESA and USGS band specifications) for the optical missions we ingest.
+band-like token is a band of the scene named by what comes before; a file named by a band token
+alone is a band of the scene named by its folder; any other file is a scene of its own.
+
+The tables give `eo:bands` entries (common name, centre wavelength and full width at half maximum
+in µm, from the ESA and USGS band specifications) for the optical missions we ingest.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from typing import Any
 
 # Landsat Collection 1 (B4, BQA), Collection 2 (SR_B4, ST_B10, QA_PIXEL), Sentinel-2 (B02, B8A,
 # SCL, AOT, WVP, TCI) and SAR polarisations.
-BAND_SUFFIX = re.compile(
-    r"_(?P<band>(?:SR_|ST_)?B\d{1,2}A?|BQA|QA(?:_[A-Z]+)?|ST_[A-Z]+|SCL|AOT|WVP|TCI|VV|VH|HH|HV)$",
-    re.IGNORECASE,
-)
+BAND = r"(?:SR_|ST_)?B\d{1,2}A?|BQA|QA(?:_[A-Z]+)?|ST_[A-Z]+|SCL|AOT|WVP|TCI|VV|VH|HH|HV"
+BAND_SUFFIX = re.compile(rf"_(?P<band>{BAND})$", re.IGNORECASE)
+BAND_ONLY = re.compile(BAND, re.IGNORECASE)
 QUALITY_BANDS = re.compile(r"^(BQA|QA.*|ST_(?!B\d).*|SCL|AOT|WVP|TCI)$", re.IGNORECASE)
 POLARISATIONS = frozenset({"VV", "VH", "HH", "HV"})
 
@@ -87,8 +88,12 @@ class Mission:
         }
 
 
-def split_band(stem: str) -> tuple[str, str | None]:
-    """(scene name, band token) of a file stem; the band is None when the stem names no band."""
+def split_band(stem: str, folder: str) -> tuple[str, str | None]:
+    """(scene name, band token) of a file stem; the band is None when the stem names no band.
+    A file named by its band only (`B04.tif`, `vv.tif`) is a band of the scene named by its
+    folder, the layout of one folder per scene."""
+    if BAND_ONLY.fullmatch(stem):
+        return folder, stem
     match = BAND_SUFFIX.search(stem)
     if match is None or match.start() == 0:
         return stem, None

@@ -1,8 +1,9 @@
 """GeoTIFFs (COGs or not) → STAC items, from their headers and a decimated valid-data mask.
 
 Files are grouped into scenes by name (`bands.split_band`): `LC08_…_RT_B4.TIF` and
-`LC08_…_RT_B5.TIF` in one folder are one item `LC08_…_RT` with assets `B4` and `B5`; a file whose
-name ends in no band token is an item of its own with one asset, `data`. Item-level `proj:*` come
+`LC08_…_RT_B5.TIF` in one folder are one item `LC08_…_RT` with assets `B4` and `B5`; `S2X/B04.tif`
+and `S2X/B08.tif` are one item `S2X`; a file whose name holds no band token is an item of its
+own with one asset, `data`. Item-level `proj:*` come
 from the reference band (the finest non-quality band); a band on another grid carries its own
 `proj:shape` and `proj:transform`. Hrefs are absolute paths.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -61,12 +63,18 @@ class Scene:
     item_id: str
     bands: tuple[tuple[str, str], ...]
 
+    @property
+    def where(self) -> str:
+        """How reports name the scene: its file, or its files as a pattern."""
+        first = Path(self.bands[0][1])
+        return str(first) if len(self.bands) == 1 else f"{first.parent / self.item_id}_*"
+
 
 def group_scenes(paths: Iterable[Path]) -> list[Scene]:
     """Scenes of some raster files: band files sharing a folder and a scene name go together."""
     groups: dict[tuple[Path, str], dict[str, str]] = defaultdict(dict)
     for path in paths:
-        scene, band = split_band(path.stem)
+        scene, band = split_band(path.stem, path.parent.name)
         if band is None:
             groups[(path.parent, path.stem)][SINGLE_ASSET] = str(path)
         else:
@@ -178,7 +186,7 @@ def _projection(dataset: DatasetReader) -> dict[str, Any]:
 
 def _asset(dataset: DatasetReader, nodata: float | None) -> dict[str, Any]:
     return {
-        "href": str(Path(dataset.name).resolve()),
+        "href": os.path.normpath(Path(dataset.name).absolute()),
         "type": COG if _cloud_optimized(dataset) else GEOTIFF,
         "roles": ["data"],
         "raster:bands": [_raster_band(dataset, index, nodata) for index in dataset.indexes],

@@ -2,8 +2,13 @@
 
 Inputs are found first (folders walked recursively, hidden entries skipped), then converted by
 tasks — whole JSON files, 4 MiB runs of newline-delimited files, one scene of GeoTIFFs each —
-in worker processes while the parent writes batches (`writer.CatalogWriter`). Collection
-documents are converted first, so items find their collection when it is among the inputs.
+in worker processes while the parent writes batches (`writer.CatalogWriter`).
+
+JSON goes first, collection documents included, so that items find their collection and so that
+GeoTIFFs that STAC items among the inputs describe are not catalogued again as scenes: ingesting
+the folder `territoires synth` wrote gives its items, not twice as many. The other GeoTIFFs become
+scene items of `--collection`; without it they are skipped, or, when the inputs hold no JSON to
+describe them, the command refuses to start.
 
 In a folder, files that are neither GeoTIFF nor JSON (metadata text, sidecars) are ignored; a
 file named on the command line that is neither is reported.
@@ -20,7 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from territoires.catalog.ingest.cog import RASTER_SUFFIXES, group_scenes
+from territoires.catalog.ingest.cog import RASTER_SUFFIXES, Scene, group_scenes
 from territoires.catalog.ingest.results import Problem
 from territoires.catalog.ingest.tasks import ChunkTask, FilesTask, SceneTask, Task, convert_all
 from territoires.catalog.ingest.writer import CatalogWriter
@@ -35,6 +40,7 @@ POOL_MIN_SCENES = 8
 MAX_WORKERS = 8
 
 Progress = Callable[[int, int, int], None]
+UNDESCRIBED = "GeoTIFF no STAC item describes; give --collection to catalogue it as a scene"
 
 
 class UsageError(ValueError):
@@ -58,7 +64,7 @@ class IngestReport:
     inserted: int = 0
     updated: int = 0
     problems: list[Problem] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)
     created_collections: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -73,7 +79,7 @@ class IngestReport:
 
 @dataclass
 class Inputs:
-    """The files found, by kind, with what they weigh (bytes) for progress."""
+    """The files found, by kind, with their sizes (what progress counts)."""
 
     documents: list[Path] = field(default_factory=list)
     lines: list[Path] = field(default_factory=list)
@@ -87,12 +93,14 @@ class Inputs:
 
 
 def find_inputs(paths: Iterable[Path], options: IngestOptions) -> Inputs:
-    """Classifies the files under `paths`; UsageError when a path does not exist, or when there
-    are GeoTIFFs and no collection to put their items in."""
+    """Classifies the files under `paths`. UsageError when a path does not exist, or when
+    GeoTIFFs have no collection to go into and no JSON among the inputs may describe them."""
     inputs = Inputs()
-    for root in paths:
+    named_rasters = False
+    for given in paths:
+        root = Path(os.path.normpath(given.absolute()))
         if not root.exists():
-            raise UsageError(f"no such file or folder: {root}")
+            raise UsageError(f"no such file or folder: {given}")
         if root.is_dir():
             for folder, folders, names in os.walk(root):
                 folders[:] = sorted(name for name in folders if not name.startswith("."))
@@ -101,7 +109,9 @@ def find_inputs(paths: Iterable[Path], options: IngestOptions) -> Inputs:
                         _classify(inputs, Path(folder) / name, named=False)
         else:
             _classify(inputs, root, named=True)
-    if inputs.rasters and not options.collection:
+            named_rasters |= root.suffix.lower() in RASTER_SUFFIXES
+    described_elsewhere = inputs.documents or inputs.lines
+    if not options.collection and (named_rasters or (inputs.rasters and not described_elsewhere)):
         raise UsageError("GeoTIFFs need --collection: the collection their items go into")
     return inputs
 
@@ -124,17 +134,13 @@ def _classify(inputs: Inputs, path: Path, named: bool) -> None:
     inputs.sizes[path] = path.stat().st_size
 
 
-def plan_tasks(inputs: Inputs, options: IngestOptions) -> Iterator[Task]:
-    """Tasks in writing order: JSON documents (collections among them), lines, then scenes."""
+def json_tasks(inputs: Inputs, collection: str | None) -> Iterator[Task]:
+    """Whole documents first (collections are among them), then newline-delimited files."""
     for start in range(0, len(inputs.documents), FILES_PER_TASK):
         paths = tuple(inputs.documents[start : start + FILES_PER_TASK])
-        yield FilesTask(paths, options.collection, sum(inputs.sizes[p] for p in paths))
+        yield FilesTask(paths, collection, sum(inputs.sizes[p] for p in paths))
     for path in inputs.lines:
-        yield from _chunks(path, options.collection)
-    for scene in group_scenes(inputs.rasters):
-        assert options.collection is not None  # checked by `ingest`
-        weight = sum(inputs.sizes[Path(path)] for _, path in scene.bands)
-        yield SceneTask(scene, options.collection, options.when, options.nodata, weight)
+        yield from _chunks(path, collection)
 
 
 def _chunks(path: Path, collection: str | None) -> Iterator[ChunkTask]:
@@ -148,10 +154,19 @@ def _chunks(path: Path, collection: str | None) -> Iterator[ChunkTask]:
             line += block.count(b"\n")
 
 
-def default_workers(inputs: Inputs) -> int:
-    """No pool for small jobs; otherwise one process per CPU, up to MAX_WORKERS."""
-    json_bytes = sum(inputs.sizes[path] for path in inputs.documents + inputs.lines)
-    if json_bytes < POOL_MIN_BYTES and len(group_scenes(inputs.rasters)) < POOL_MIN_SCENES:
+def scene_tasks(scenes: list[Scene], inputs: Inputs, options: IngestOptions) -> Iterator[Task]:
+    assert options.collection is not None  # scenes are only made with a collection
+    for scene in scenes:
+        weight = sum(inputs.sizes[Path(path)] for _, path in scene.bands)
+        yield SceneTask(scene, options.collection, options.when, options.nodata, weight)
+
+
+def workers_for(options: IngestOptions, json_bytes: int = 0, scenes: int = 0) -> int:
+    """The operator's choice, else no pool for small jobs and one process per CPU (up to
+    MAX_WORKERS) for the others."""
+    if options.workers is not None:
+        return options.workers
+    if json_bytes < POOL_MIN_BYTES and scenes < POOL_MIN_SCENES:
         return 0
     return min(os.cpu_count() or 1, MAX_WORKERS)
 
@@ -164,18 +179,31 @@ def ingest(
 ) -> IngestReport:
     """Ingests the files found by `find_inputs`; bad ones are reported, never half-written."""
     started = time.perf_counter()
-    workers = default_workers(inputs) if options.workers is None else options.workers
     report = IngestReport(problems=list(inputs.problems))
+    described: set[str] = set()
     done = 0
     with CatalogWriter(engine, options.batch_size) as writer:
-        for task, converted in convert_all(plan_tasks(inputs, options), workers):
-            report.problems += converted.problems
-            report.skipped += converted.skipped
-            writer.add_collections(converted.collections)
-            writer.add_items(converted.items)
-            done += task.weight
-            if progress:
-                progress(done, inputs.weight, writer.written)
+
+        def run(tasks: Iterable[Task], workers: int) -> None:
+            nonlocal done
+            for task, converted in convert_all(tasks, workers):
+                report.problems += converted.problems
+                report.skipped += converted.skipped
+                described.update(converted.described)
+                writer.add_collections(converted.collections)
+                writer.add_items(converted.items)
+                done += task.weight
+                if progress:
+                    progress(done, inputs.weight, writer.written)
+
+        json_bytes = sum(inputs.sizes[path] for path in inputs.documents + inputs.lines)
+        run(json_tasks(inputs, options.collection), workers_for(options, json_bytes=json_bytes))
+        rasters = [path for path in inputs.rasters if str(path) not in described]
+        scenes = group_scenes(rasters)
+        if options.collection:
+            run(scene_tasks(scenes, inputs, options), workers_for(options, scenes=len(scenes)))
+        else:
+            report.skipped += [Problem(scene.where, UNDESCRIBED) for scene in scenes]
         writer.finish()
     report.inserted, report.updated = writer.inserted, writer.updated
     report.problems += writer.problems

@@ -24,17 +24,18 @@ class EncodedItem(NamedTuple):
 
 @dataclass
 class Converted:
-    """What one conversion task produced; `lines` counts the input lines it read."""
+    """What one conversion task produced; `described` holds the local files its items' assets
+    point at, so that those files are not catalogued a second time as scenes of their own."""
 
     items: list[EncodedItem] = field(default_factory=list)
     collections: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    lines: int = 0
+    skipped: list[Problem] = field(default_factory=list)
+    described: set[str] = field(default_factory=set)
 
     def extend(self, other: Converted) -> None:
         self.items += other.items
         self.collections += other.collections
         self.problems += other.problems
         self.skipped += other.skipped
-        self.lines += other.lines
+        self.described |= other.described

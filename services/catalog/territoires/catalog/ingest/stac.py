@@ -3,14 +3,15 @@ or one such document per line (newline-delimited JSON, whatever the file's exten
 
 Asset hrefs relative to the file (as `territoires synth` writes them) become absolute paths, so
 that the catalog's items point at the files wherever the service runs from. JSON that is no STAC
-document at all (no `stac_version`, not a Feature, FeatureCollection or Collection: a product's
-own metadata file lying beside its rasters) is skipped, not reported as an error.
+document (no `stac_version`: a product's metadata, plain GeoJSON lying beside the rasters) and
+STAC catalogs are skipped, not reported as errors.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,9 +48,12 @@ def convert_document(
     """Rows of one parsed JSON document; `text` is its source when the document is one item, so
     that an item stored as given is not serialised again."""
     converted = Converted()
-    kind = document.get("type") if isinstance(document, dict) else None
-    if kind not in STAC_TYPES and not (isinstance(document, dict) and "stac_version" in document):
-        converted.skipped.append(where)
+    if not _is_stac(document):
+        converted.skipped.append(Problem(where, "not a STAC document"))
+        return converted
+    kind = document.get("type")
+    if kind not in STAC_TYPES:
+        converted.skipped.append(Problem(where, f"a STAC {kind}, neither an item nor a collection"))
         return converted
     try:
         if kind == "Collection":
@@ -70,6 +74,18 @@ def convert_document(
     return converted
 
 
+def _is_stac(document: Any) -> bool:
+    """STAC documents say their version; a FeatureCollection of items, in its features."""
+    if not isinstance(document, dict):
+        return False
+    if "stac_version" in document:
+        return True
+    features = document.get("features") if document.get("type") == "FeatureCollection" else None
+    return isinstance(features, list) and any(
+        isinstance(feature, dict) and "stac_version" in feature for feature in features
+    )
+
+
 def convert_item(
     item: Any, where: str, base: Path, collection: str | None, text: str | None = None
 ) -> Converted:
@@ -83,16 +99,25 @@ def convert_item(
         verbatim = text if text is not None and not changed and row["content"] == item else None
         line = item_copy_line(row, verbatim)
         converted.items.append(EncodedItem(row["collection_id"], row["id"], line, where))
+        converted.described.update(_local_files(item))
     except BadRequestError as error:
         converted.problems.append(Problem(where, str(error)))
     return converted
+
+
+def _local_files(item: dict[str, Any]) -> Iterator[str]:
+    """The files on this machine an item's assets point at."""
+    for asset in item["assets"].values():
+        href = asset.get("href") if isinstance(asset, dict) else None
+        if isinstance(href, str) and Path(href).is_absolute():
+            yield os.path.normpath(href)
 
 
 def convert_lines(
     lines: list[bytes], path: Path, first_line: int, collection: str | None
 ) -> Converted:
     """Rows of newline-delimited JSON; blank lines are allowed, a bad line is one problem."""
-    converted = Converted(lines=len(lines))
+    converted = Converted()
     base = path.parent
     for number, raw in enumerate(lines, start=first_line):
         if not raw.strip():

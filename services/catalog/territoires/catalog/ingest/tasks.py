@@ -31,14 +31,13 @@ class SceneTask:
     weight: int
 
     def run(self) -> Converted:
-        paths = [Path(path) for _, path in self.scene.bands]
-        where = str(paths[0]) if len(paths) == 1 else f"{paths[0].parent / self.scene.item_id}_*"
+        where = self.scene.where
         try:
             item = scene_item(self.scene, self.collection, self.when, self.nodata)
         # GDAL and numpy raise many kinds of errors on a corrupt file; each is this scene's only.
         except Exception as error:
             return Converted(problems=[Problem(where, _reason(error))])
-        return convert_item(item, where, paths[0].parent, None)
+        return convert_item(item, where, Path(self.scene.bands[0][1]).parent, None)
 
 
 @dataclass(frozen=True)
