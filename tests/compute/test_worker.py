@@ -35,7 +35,7 @@ async def run_jobs(settings: Settings, process_id: str, count: int = 1) -> list[
         jobs = [Job(process_id=process_id, inputs={"n": i}) for i in range(count)]
         session.add_all(jobs)
     redis_settings = RedisSettings.from_dsn(settings.redis_url)
-    queue = worker.queue_name(settings)
+    queue = settings.queue_name
     pool = await create_pool(redis_settings)
     for job in jobs:
         await pool.enqueue_job("run_job", str(job.id), _queue_name=queue)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.middleware.cors import CORSMiddleware
 
+from territoires.gateway.keys import KeyCache
 from territoires.gateway.landing import landing_router
+from territoires.gateway.metrics import GatewayMetrics
+from territoires.gateway.middleware import GatewayMiddleware
 from territoires.gateway.proxy import proxy_router
+from territoires.gateway.ratelimit import RateLimiter
 from territoires.shared.health import Check
 from territoires.shared.service import create_service_app
 from territoires.shared.settings import SERVICE_NAMES, Settings, get_settings
@@ -45,6 +51,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         informational_checks=services,
         on_shutdown=close_clients,
     )
+    resources = app.state.resources
+    metrics = GatewayMetrics()
     app.include_router(landing_router(services))
-    app.include_router(proxy_router(upstream, settings.services))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        body = await metrics.render(resources.engine, resources.redis, settings.queue_name)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(
+        proxy_router(
+            upstream,
+            settings.services,
+            lambda service, kind: metrics.upstream_errors.labels(service, kind).inc(),
+        )
+    )
+    app.add_middleware(
+        GatewayMiddleware,
+        settings=settings,
+        limiter=RateLimiter(resources.redis, settings.redis_prefix),
+        keys=KeyCache(resources.engine, settings.api_key_pepper.get_secret_value()),
+        metrics=metrics,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=[
+                "X-Request-ID",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "Retry-After",
+                "Location",
+            ],
+            max_age=600,
+        )
     return app

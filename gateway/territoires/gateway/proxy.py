@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -72,13 +71,20 @@ def _forwarded_headers(request: Request, request_id: str) -> list[tuple[str, str
     return headers
 
 
-def proxy_router(client: httpx.AsyncClient, services: Mapping[str, str]) -> APIRouter:
-    """Routes for every prefix of ROUTES, forwarding method, path, query and body as streams."""
+def proxy_router(
+    client: httpx.AsyncClient,
+    services: Mapping[str, str],
+    on_upstream_error: Callable[[str, str], None],
+) -> APIRouter:
+    """Routes for every prefix of ROUTES, forwarding method, path, query and body as streams.
+
+    `on_upstream_error(service, kind)` hears of every request a service could not answer.
+    """
     router = APIRouter()
 
     def forwarder(route: Route):
         async def forward(request: Request, path: str = "") -> Response:
-            request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+            request_id = request.state.request_id  # set by the gateway middleware
             target = f"{services[route.service]}{request.url.path}"
             upstream = client.build_request(
                 request.method,
@@ -91,12 +97,14 @@ def proxy_router(client: httpx.AsyncClient, services: Mapping[str, str]) -> APIR
             try:
                 response = await client.send(upstream, stream=True)
             except httpx.TimeoutException:
+                on_upstream_error(route.service, "timeout")
                 return problem(
                     504,
                     f"the {route.service} service did not answer in {route.timeout_s:.0f} s",
                     request_id=request_id,
                 )
             except httpx.TransportError:
+                on_upstream_error(route.service, "unavailable")
                 return problem(
                     503,
                     f"the {route.service} service is unavailable; retry shortly",

@@ -70,6 +70,20 @@ class Settings(BaseSettings):
         description="Secret mixed into stored API key hashes; set it in production.",
     )
 
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (portals) allowed to call the APIs from a browser; * for any.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=600, ge=1, description="API requests a minute from one address without a key."
+    )
+    rate_limit_key_per_minute: int = Field(
+        default=6000, ge=1, description="API requests a minute with one partner key."
+    )
+    rate_limit_tiles_per_minute: int = Field(
+        default=60000, ge=1, description="Tile and map requests a minute per address or key."
+    )
+
     readiness_timeout_s: float = Field(
         default=2.0, gt=0, description="How long a /readyz dependency check may take."
     )
@@ -82,6 +96,11 @@ class Settings(BaseSettings):
         if explicit:
             return explicit.rstrip("/")
         return f"http://{self.host}:{getattr(self, f'{service}_port')}"
+
+    @property
+    def queue_name(self) -> str:
+        """The arq queue of indicator jobs (the gateway reports its depth)."""
+        return f"{self.redis_prefix}:arq:queue"
 
     @property
     def services(self) -> dict[str, str]:

@@ -17,13 +17,9 @@ from territoires.compute.processes import PROCESSES
 from territoires.shared.database import create_async_database, session_factory
 from territoires.shared.logs import configure_logging
 from territoires.shared.models import Job, JobStatus
-from territoires.shared.settings import Settings, get_settings
+from territoires.shared.settings import get_settings
 
 log = structlog.get_logger(__name__)
-
-
-def queue_name(settings: Settings) -> str:
-    return f"{settings.redis_prefix}:arq:queue"
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -31,7 +27,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     configure_logging(settings)
     ctx["engine"] = create_async_database(settings)
     ctx["sessions"] = session_factory(ctx["engine"])
-    log.info("worker started", queue=queue_name(settings), processes=sorted(PROCESSES))
+    log.info("worker started", queue=settings.queue_name, processes=sorted(PROCESSES))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -102,7 +98,7 @@ class WorkerSettings:
     functions: ClassVar[list] = [run_job]
     on_startup = startup
     on_shutdown = shutdown
-    queue_name = queue_name(get_settings())
+    queue_name = get_settings().queue_name
     redis_settings = RedisSettings.from_dsn(get_settings().redis_url or "redis://localhost:6379")
     max_tries = 3
     allow_abort_jobs = True
