@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+import psycopg2
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
@@ -62,12 +63,24 @@ def minimal_collection(identifier: str) -> dict[str, Any]:
     }
 
 
-def database_reason(error: DBAPIError) -> str:
-    """PostgreSQL's message (and its detail) in one line."""
-    diagnostics = getattr(error.orig, "diag", None)
+# What the database raises when it refuses rows: through SQLAlchemy, or straight from psycopg2
+# for COPY, which runs on the driver's cursor.
+REFUSALS = (DBAPIError, psycopg2.Error)
+
+
+def refusal_reason(error: Exception) -> str:
+    """PostgreSQL's message (and its detail) in one line; re-raises a lost connection, which
+    refuses nothing in particular and would fail every retry."""
+    lost = getattr(error, "connection_invalidated", False) or isinstance(
+        error, psycopg2.OperationalError | psycopg2.InterfaceError
+    )
+    if lost:
+        raise error
+    original = getattr(error, "orig", None) or error
+    diagnostics = getattr(original, "diag", None)
     primary = getattr(diagnostics, "message_primary", None)
     if not primary:
-        return str(error.orig or error).strip().splitlines()[0]
+        return str(original).strip().splitlines()[0]
     detail = getattr(diagnostics, "message_detail", None)
     return f"refused by the database: {primary}" + (f" ({detail})" if detail else "")
 
@@ -108,9 +121,8 @@ class CatalogWriter:
             try:
                 with self._connection.begin():
                     upsert_collections(self._connection, [row])
-            except DBAPIError as error:
-                self._raise_if_disconnected(error)
-                self.problems.append(Problem(where, database_reason(error)))
+            except REFUSALS as error:
+                self.problems.append(Problem(where, refusal_reason(error)))
                 continue
             self._known.add(row["id"])
             if row["id"] in self.created:
@@ -148,10 +160,10 @@ class CatalogWriter:
         try:
             with self._connection.begin():
                 inserted, updated = upsert_item_lines(self._connection, (i.line for i in batch))
-        except DBAPIError as error:
-            self._raise_if_disconnected(error)
+        except REFUSALS as error:
+            reason = refusal_reason(error)
             if len(batch) == 1:
-                self.problems.append(Problem(batch[0].where, database_reason(error)))
+                self.problems.append(Problem(batch[0].where, reason))
                 return
             middle = len(batch) // 2
             self._write(batch[:middle])
@@ -199,8 +211,3 @@ class CatalogWriter:
             ).scalar()
             if lz4:
                 self._connection.execute(text("SET default_toast_compression = 'lz4'"))
-
-    @staticmethod
-    def _raise_if_disconnected(error: DBAPIError) -> None:
-        if error.connection_invalidated:
-            raise error
