@@ -273,3 +273,29 @@ def test_transactions_need_a_key_with_the_ingest_scope(
     assert httpx.delete(f"{base}/posted-item", headers=headers).status_code in (200, 204)
     assert httpx.get(f"{base}/posted-item").status_code == 404
     assert httpx.delete(f"{base}/posted-item", headers=headers).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("headers", "base"),
+    [
+        (
+            {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "geo.example.fr"},
+            "https://geo.example.fr/",
+        ),
+        (
+            {"X-Forwarded-Prefix": "/territoires", "X-Forwarded-Host": "portal.fr"},
+            "http://portal.fr/territoires/",
+        ),
+        ({"X-Forwarded-Proto": "javascript", "X-Forwarded-Host": "a b"}, None),
+    ],
+)
+def test_links_follow_valid_forwarding_headers_only(
+    catalog_url: str, headers: dict[str, str], base: str | None
+) -> None:
+    response = httpx.get(
+        f"{catalog_url}/stac/collections/landsat-c2-l2/items?limit=1", headers=headers
+    )
+    assert response.status_code == 200
+    self_href = response.json()["features"][0]["links"][0]["href"]
+    expected_base = base or f"{catalog_url}/"
+    assert self_href == f"{expected_base}stac/collections/landsat-c2-l2/items/landsat-c2-l2-029"

@@ -8,8 +8,10 @@ Values that do not look like a host or a path are ignored rather than echoed int
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 DEFAULT_PORTS = {"http": "80", "https": "443"}
 HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
@@ -56,3 +58,39 @@ def public_base_url(request: Request, prefix: str) -> str:
         path_prefix = ""
     root_path = request.scope.get("root_path", "").rstrip("/")
     return f"{proto}://{host}{path_prefix}{root_path}{prefix}"
+
+
+class ForwardedHeadersMiddleware:
+    """Applies a proxy's forwarding headers to the request itself, once, validated.
+
+    Afterwards `request.base_url` and `request.url` are the public ones, so every link a
+    library builds (stac-fastapi, TiTiler) is right; the forwarding headers are removed so that
+    nothing downstream applies them a second time.
+    """
+
+    FORWARDING = (
+        b"forwarded",
+        b"x-forwarded-host",
+        b"x-forwarded-proto",
+        b"x-forwarded-port",
+        b"x-forwarded-prefix",
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(name in self.FORWARDING for name, _ in scope["headers"]):
+            public = urlsplit(public_base_url(Request(scope), ""))
+            # public.path is the proxy's prefix followed by our own root path.
+            prefix = public.path.removesuffix(scope.get("root_path", "").rstrip("/"))
+            scope = dict(scope)
+            scope["scheme"] = public.scheme
+            scope["root_path"] = public.path
+            scope["path"] = prefix + scope["path"]
+            scope["headers"] = [
+                (name, value)
+                for name, value in scope["headers"]
+                if name not in self.FORWARDING and name != b"host"
+            ] + [(b"host", public.netloc.encode("latin-1"))]
+        await self.app(scope, receive, send)

@@ -15,6 +15,7 @@ from territoires.shared.database import create_async_database
 from territoires.shared.errors import add_exception_handlers
 from territoires.shared.health import Check, database_check, health_router, redis_check
 from territoires.shared.logs import configure_logging
+from territoires.shared.public_url import ForwardedHeadersMiddleware
 from territoires.shared.settings import Settings, get_settings
 
 
@@ -70,6 +71,7 @@ def create_service_app(
         redoc_url=None,
     )
     app.state.resources = resources
+    app.add_middleware(ForwardedHeadersMiddleware)
     checks = {
         "database": database_check(resources.engine),
         "redis": redis_check(resources.redis),

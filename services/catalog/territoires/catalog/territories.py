@@ -18,9 +18,9 @@ from sqlalchemy import Row, Select, func, or_, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from territoires.catalog.public_url import public_base_url
 from territoires.shared.errors import NotFoundError, ServiceUnavailableError
 from territoires.shared.models import Territory, TerritoryLevel
+from territoires.shared.public_url import public_base_url
 from territoires.shared.service import Resources, resources_of
 from territoires.shared.territories import search_name
 

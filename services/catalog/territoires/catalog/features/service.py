@@ -45,8 +45,8 @@ from starlette.staticfiles import StaticFiles
 
 from territoires.catalog.features.config import pygeoapi_config
 from territoires.catalog.features.params import check_filter, items_query, parse_filter
-from territoires.catalog.public_url import public_base_url
 from territoires.shared.errors import PROBLEM_JSON, BadRequestError, problem
+from territoires.shared.public_url import public_base_url
 from territoires.shared.service import Resources
 from territoires.shared.settings import Settings
 

@@ -6,7 +6,6 @@ import attr
 from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import Field
 from stac_fastapi.api.app import StacApi
-from stac_fastapi.api.middleware import ProxyHeaderMiddleware
 from stac_fastapi.api.models import (
     ItemCollectionUri,
     create_get_request_model,
@@ -120,9 +119,7 @@ def add_stac_api(app: FastAPI) -> None:
             extensions=item_extensions,
             request_type="GET",
         ),
-        middlewares=[
-            Middleware(GZipMiddleware, minimum_size=2048),
-            Middleware(ProxyHeaderMiddleware),
-        ],
+        # Forwarded headers are applied (validated) by the service frame for every route.
+        middlewares=[Middleware(GZipMiddleware, minimum_size=2048)],
     )
     add_exception_handlers(app)  # Problem Details, over stac-fastapi's own error bodies
