@@ -42,3 +42,25 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 uv sync --frozen --quiet
+
+# Tiles map pages: MapLibre GL JS from npm (package-lock.json), copied where the tiles service
+# serves it, so that the pages need no CDN; the tests drive them in Debian's chromium.
+web_missing=()
+command -v npm >/dev/null 2>&1 || web_missing+=(nodejs npm)
+if [ "$purpose" = test ]; then command -v chromium >/dev/null 2>&1 || web_missing+=(chromium); fi
+if [ ${#web_missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${web_missing[@]}" >/dev/null
+  else
+    echo "error: missing system packages: run \`sudo apt-get install -y ${web_missing[*]}\`" >&2
+    exit 1
+  fi
+fi
+frontend=services/tiles/frontend
+vendor=services/tiles/territoires/tiles/static/vendor/maplibre-gl
+if [ ! -f "$vendor/maplibre-gl.mjs" ] || [ "$frontend/package-lock.json" -nt "$vendor/maplibre-gl.mjs" ]; then
+  npm ci --prefix "$frontend" --no-audit --no-fund --loglevel=error >/dev/null
+  mkdir -p "$vendor"
+  cp "$frontend"/node_modules/maplibre-gl/dist/{maplibre-gl.mjs,maplibre-gl-worker.mjs,maplibre-gl.css} \
+     "$frontend"/node_modules/maplibre-gl/LICENSE.txt "$vendor"/
+fi

@@ -1,15 +1,84 @@
-"""The tiles service's ASGI app: `uvicorn --factory territoires.tiles.app:create_app`."""
+"""The tiles service's ASGI app: `uvicorn --factory territoires.tiles.app:create_app`.
 
-from fastapi import FastAPI
+Everything is served under the public paths the gateway forwards unchanged (`/tiles/…`,
+`/map`, `/embed`), with links built from the client's URL.
+"""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+from starlette.staticfiles import StaticFiles
 
 from territoires.shared.service import create_service_app
-from territoires.shared.settings import Settings
+from territoires.shared.settings import Settings, get_settings
+from territoires.shared.storage import LocalStorage, storage_from_settings
+from territoires.tiles.assets import AssetGuard
+from territoires.tiles.basemap import basemap_router
+from territoires.tiles.catalog import Catalog
+from territoires.tiles.dependencies import TilesState, enforce_size_limits, refuse_dataset_urls
+from territoires.tiles.errors import add_library_error_handlers
+from territoires.tiles.factories import (
+    document_templates,
+    grids_factory,
+    item_factory,
+    mosaic_factory,
+)
+from territoires.tiles.grids import supported_tms
+from territoires.tiles.legend import legend_router
+from territoires.tiles.middleware import ForwardedHeadersMiddleware, TileCacheMiddleware
+from territoires.tiles.ogc import ogc_router
+from territoires.tiles.pages import STATIC, TEMPLATES, pages_router
+from territoires.tiles.readers import configure_gdal
+from territoires.tiles.settings import TilesSettings, get_tiles_settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(
+def asset_guard(settings: Settings, tiles_settings: TilesSettings) -> AssetGuard:
+    """The storage folder results are written to, plus the operator's trusted prefixes."""
+    storage = storage_from_settings(settings)
+    roots = [str(storage.root)] if isinstance(storage, LocalStorage) else []
+    return AssetGuard.of([*roots, *tiles_settings.allowed_prefixes])
+
+
+def create_app(
+    settings: Settings | None = None, tiles_settings: TilesSettings | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    tiles_settings = tiles_settings or get_tiles_settings()
+    configure_gdal(tiles_settings)
+    app = create_service_app(
         "tiles",
         title="Territoires tiles",
         description="Tiles, TileJSON and WMTS of catalogued scenes and indicator results.",
         settings=settings,
     )
+    app.state.tiles = TilesState(
+        catalog=Catalog(
+            app.state.resources.engine,
+            tiles_settings.catalog_ttl_s,
+            tiles_settings.max_mosaic_items,
+        ),
+        guard=asset_guard(settings, tiles_settings),
+        settings=tiles_settings,
+    )
+    add_library_error_handlers(app)
+
+    grids = supported_tms()
+    templates = document_templates(str(TEMPLATES))
+    guarded = [Depends(refuse_dataset_urls), Depends(enforce_size_limits)]
+    # Fixed paths first: `/tiles/collections/{id}` must not swallow `/tiles/legend/…`.
+    app.include_router(ogc_router(), dependencies=guarded)
+    app.include_router(legend_router(), dependencies=guarded)
+    app.include_router(basemap_router(), dependencies=guarded)
+    app.include_router(
+        grids_factory(grids, templates).router, prefix="/tiles", dependencies=guarded
+    )
+    for factory in (item_factory(grids, templates), mosaic_factory(grids, templates)):
+        app.include_router(factory.router, prefix=factory.router_prefix, dependencies=guarded)
+    app.include_router(pages_router(templates), dependencies=guarded)
+    app.mount("/tiles/static", StaticFiles(directory=STATIC), name="static")
+
+    app.add_middleware(
+        TileCacheMiddleware, prefix="/tiles/", max_age_s=tiles_settings.cache_max_age_s
+    )
+    app.add_middleware(ForwardedHeadersMiddleware)
+    return app

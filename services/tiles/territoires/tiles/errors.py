@@ -1,0 +1,58 @@
+"""rio-tiler's and rasterio's errors as the platform's Problem Details, in one table.
+
+Endpoints come from TiTiler's factories and raise the libraries' own exceptions; this says what
+each means for a client, so that a tile outside the data is a 404, a bad asset name a 400, and
+an empty mosaic tile a 204 (OGC API Tiles' answer for a tile with no data).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from rasterio.errors import RasterioIOError
+from rio_tiler import errors as tiler
+from starlette.responses import Response
+
+from territoires.shared.errors import (
+    STATUS_CODES,
+    BadRequestError,
+    NotFoundError,
+    TerritoiresError,
+    problem,
+)
+
+# None: no content (an empty tile), not an error.
+LIBRARY_ERRORS: dict[type[Exception], type[TerritoiresError] | None] = {
+    tiler.TileOutsideBounds: NotFoundError,
+    tiler.PointOutsideBounds: NotFoundError,
+    tiler.InvalidAssetName: BadRequestError,
+    tiler.MissingAssets: BadRequestError,
+    tiler.InvalidBandName: BadRequestError,
+    tiler.MissingBands: BadRequestError,
+    tiler.InvalidExpression: BadRequestError,
+    tiler.InvalidFormat: BadRequestError,
+    tiler.InvalidColorFormat: BadRequestError,
+    tiler.InvalidColorMapName: BadRequestError,
+    tiler.InvalidBufferSize: BadRequestError,
+    tiler.InvalidBounds: BadRequestError,
+    tiler.AssetAsBandError: BadRequestError,
+    tiler.InvalidMosaicMethod: BadRequestError,
+    tiler.MaxArraySizeError: BadRequestError,
+    tiler.NoAssetFoundError: None,
+    tiler.EmptyMosaicError: None,
+    # The catalog lists the asset but storage cannot give it: gone, as far as clients know.
+    RasterioIOError: NotFoundError,
+}
+
+
+def add_library_error_handlers(app: FastAPI) -> None:
+    async def library_error(request: Request, error: Exception) -> Response:
+        for cls in type(error).__mro__:
+            if cls in LIBRARY_ERRORS:
+                meaning = LIBRARY_ERRORS[cls]
+                if meaning is None:
+                    return Response(status_code=204)
+                return problem(STATUS_CODES[meaning], str(error), instance=request.url.path)
+        raise error
+
+    for cls in (tiler.RioTilerError, RasterioIOError):
+        app.add_exception_handler(cls, library_error)

@@ -1,0 +1,80 @@
+"""`/map` and `/embed`: the map pages, served with their MapLibre build so they work offline.
+
+The pages are static shells plus a small configuration; their scripts fetch everything else
+with same-origin paths (collections, TileJSON, legend, the territory's outline, its figures),
+so they work wherever the gateway is published and in a municipal portal's iframe.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+from territoires.shared.errors import NotFoundError, ServiceUnavailableError
+from territoires.shared.indicators import INDICATORS
+from territoires.tiles.dependencies import State, TilesState
+from territoires.tiles.intervals import parse_interval
+
+PACKAGE = Path(__file__).parent
+STATIC = PACKAGE / "static"
+TEMPLATES = PACKAGE / "templates"
+# What scripts/bootstrap.sh copies from npm (services/tiles/frontend) at build time.
+MAPLIBRE = STATIC / "vendor" / "maplibre-gl" / "maplibre-gl.mjs"
+TERRITORY_CODE = r"^[0-9A-Za-z]{1,16}$"
+BOUNDARIES_ATTRIBUTION = "Boundaries © IGN, INSEE (Licence Ouverte)"
+
+
+def require_front_end() -> None:
+    """The pages cannot work without MapLibre: say how to build it rather than serve a blank map."""
+    if not MAPLIBRE.is_file():
+        raise ServiceUnavailableError(
+            "the map pages' front-end is not built: run scripts/bootstrap.sh "
+            "(npm ci in services/tiles/frontend, then the copy into the static folder)"
+        )
+
+
+def pages_router(templates: Jinja2Templates) -> APIRouter:
+    router = APIRouter(tags=["map pages"], dependencies=[Depends(require_front_end)])
+
+    def attribution(state: TilesState) -> str:
+        return f"{state.settings.attribution} · {BOUNDARIES_ATTRIBUTION}"
+
+    @router.get("/map", response_class=HTMLResponse, summary="Map of every collection")
+    def map_page(request: Request, state: State) -> HTMLResponse:
+        """Every collection and indicator over the outlines, a time slider, the legend, and
+        the value under a click."""
+        config = {"attribution": attribution(state)}
+        return templates.TemplateResponse(request, "map.html", {"config": config})
+
+    @router.get("/embed", response_class=HTMLResponse, summary="A commune's indicator map")
+    def embed_page(
+        request: Request,
+        state: State,
+        territory: Annotated[
+            str, Query(pattern=TERRITORY_CODE, description="INSEE code, e.g. 17300")
+        ],
+        indicator: Annotated[str, Query(max_length=64, description="Indicator id, e.g. ndvi")],
+        datetime: Annotated[
+            str | None, Query(max_length=64, description="Date or interval to show")
+        ] = None,
+    ) -> HTMLResponse:
+        """For a municipal portal's iframe: the commune's outline, the indicator layer, its
+        legend, the commune's figures and the attribution."""
+        if indicator not in INDICATORS:
+            known = ", ".join(sorted(INDICATORS))
+            raise NotFoundError(f"no indicator {indicator!r}; known: {known}")
+        if datetime:
+            parse_interval(datetime)
+        config = {
+            "territory": territory.upper(),
+            "indicator": indicator,
+            "datetime": datetime,
+            "attribution": attribution(state),
+        }
+        return templates.TemplateResponse(request, "embed.html", {"config": config})
+
+    return router

@@ -1,0 +1,137 @@
+"""rio-tiler readers over the catalog: one item's assets, and a collection's items as a mosaic.
+
+Both read only what the catalog lists, through the asset guard, and fall back to the item's
+style (its indicator's asset, or true colour) when a request names no assets.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import attr
+import morecantile
+from rasterio.crs import CRS
+from rasterio.warp import transform_bounds
+from rio_tiler.constants import WGS84_CRS
+from rio_tiler.io import STACReader
+from rio_tiler.mosaic.backend import BaseBackend
+from rio_tiler.types import AssetInfo, AssetType, BBox
+
+from territoires.tiles.assets import AssetGuard
+from territoires.tiles.catalog import CatalogItem, CollectionItems
+from territoires.tiles.settings import TilesSettings
+
+
+def configure_gdal(settings: TilesSettings) -> None:
+    """GDAL's process-wide options, set once before the first dataset opens (an operator's own
+    environment wins): a block cache sized for tiles, no directory listing next to each COG,
+    and a read-ahead cache for remote assets."""
+    defaults = {
+        "GDAL_CACHEMAX": str(settings.gdal_cachemax_mb),
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "VSI_CACHE": "TRUE",
+        "VSI_CACHE_SIZE": str(50 * 1024 * 1024),
+        "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+        "GDAL_HTTP_MULTIPLEX": "YES",
+        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff,.TIFF,.jp2",
+        "TITILER_DEFAULT_ATTRIBUTION": settings.attribution,
+    }
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+
+
+@dataclass(frozen=True)
+class ItemSource:
+    """A catalogued item and the guard its hrefs must pass: what the item reader opens."""
+
+    item: CatalogItem
+    guard: AssetGuard
+
+
+@dataclass(frozen=True)
+class MosaicSource:
+    """A collection's items over an interval and their guard: what the mosaic backend opens."""
+
+    items: CollectionItems
+    guard: AssetGuard
+
+
+@attr.s
+class CatalogItemReader(STACReader):
+    """A STAC reader for an item already loaded from the catalog (its `input` is an
+    ItemSource, never a URL); every href goes through the guard before GDAL sees it."""
+
+    def __attrs_post_init__(self) -> None:
+        source: ItemSource = self.input
+        self.item = source.item.stac
+        if self.default_assets is None:
+            self.default_assets = list(source.item.style.assets)
+        super().__attrs_post_init__()
+
+    def _get_asset_info(self, asset: AssetType) -> AssetInfo:
+        info = super()._get_asset_info(asset)
+        source: ItemSource = self.input
+        info["url"] = source.guard.check(self.item.assets[info["name"]].href)
+        return info
+
+
+def geographic_bounds(tms: morecantile.TileMatrixSet, x: int, y: int, z: int) -> BBox:
+    """A tile's bounds in longitude/latitude, whatever the grid's CRS."""
+    bounds = tms.xy_bounds(morecantile.Tile(x, y, z))
+    return transform_bounds(tms.rasterio_crs, WGS84_CRS, *bounds, densify_pts=21)
+
+
+def _intersects(box: BBox, other: BBox) -> bool:
+    return box[0] <= other[2] and other[0] <= box[2] and box[1] <= other[3] and other[1] <= box[3]
+
+
+@attr.s
+class CollectionMosaicBackend(BaseBackend):
+    """The newest item first wherever items overlap; items are matched by their bounding box.
+    Its `input` is a MosaicSource; its `reader`, CatalogItemReader (set by the factory)."""
+
+    def __attrs_post_init__(self) -> None:
+        self.source: MosaicSource = self.input
+        self.crs = WGS84_CRS
+        self.bounds = self.source.items.bbox or (-180.0, -90.0, 180.0, 90.0)
+        self.minzoom, self.maxzoom = self.tms.minzoom, self.tms.maxzoom
+        if self.source.items.items:
+            newest = self._item_source(self.source.items.items[0])
+            with self.reader(newest, tms=self.tms, **self.reader_options) as reader:
+                self.minzoom, self.maxzoom = reader.minzoom, reader.maxzoom
+
+    def _item_source(self, item: CatalogItem) -> ItemSource:
+        return ItemSource(item, self.source.guard)
+
+    def _within(self, box: BBox) -> list[ItemSource]:
+        items = self.source.items.items
+        return [self._item_source(i) for i in items if _intersects(i.bbox, box)]
+
+    def assets_for_tile(self, x: int, y: int, z: int, **kwargs: Any) -> list[ItemSource]:
+        return self._within(geographic_bounds(self.tms, x, y, z))
+
+    def assets_for_point(
+        self, lng: float, lat: float, coord_crs: CRS | None = None, **kwargs: Any
+    ) -> list[ItemSource]:
+        if coord_crs and coord_crs != WGS84_CRS:
+            lng, lat, _, _ = transform_bounds(coord_crs, WGS84_CRS, lng, lat, lng, lat)
+        return self._within((lng, lat, lng, lat))
+
+    def assets_for_bbox(
+        self,
+        xmin: float,
+        ymin: float,
+        xmax: float,
+        ymax: float,
+        coord_crs: CRS | None = None,
+        **kwargs: Any,
+    ) -> list[ItemSource]:
+        box = (xmin, ymin, xmax, ymax)
+        if coord_crs and coord_crs != WGS84_CRS:
+            box = transform_bounds(coord_crs, WGS84_CRS, *box, densify_pts=21)
+        return self._within(box)
+
+    def asset_name(self, asset: ItemSource) -> str:
+        return asset.item.id
