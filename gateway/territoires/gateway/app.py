@@ -7,6 +7,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.middleware.cors import CORSMiddleware
 
+from territoires.gateway.aggregate import ServiceDocuments
 from territoires.gateway.keys import KeyCache
 from territoires.gateway.landing import landing_router
 from territoires.gateway.metrics import GatewayMetrics
@@ -50,10 +51,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         informational_checks=services,
         on_shutdown=close_clients,
+        openapi_url=None,  # /api is the merged document of every service (landing.py)
     )
     resources = app.state.resources
     metrics = GatewayMetrics()
-    app.include_router(landing_router(services))
+    app.include_router(landing_router(services, ServiceDocuments(client, settings.services)))
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, JSONResponse
 
+from territoires.gateway.aggregate import ServiceDocuments
 from territoires.shared.health import Check, run_checks
 from territoires.shared.service import resources_of
 
@@ -34,7 +35,27 @@ def _link(href: str, rel: str, type_: str, title: str) -> dict[str, str]:
     return {"href": href, "rel": rel, "type": type_, "title": title}
 
 
-def landing_router(services: Mapping[str, Check]) -> APIRouter:
+API_LINKS = (
+    ("/stac", "data", "application/json", "STAC API: scenes and indicator results"),
+    ("/features", "data", "application/json", "OGC API Features: territories and statistics"),
+    (
+        "/processes",
+        "http://www.opengis.net/def/rel/ogc/1.0/processes",
+        "application/json",
+        "OGC API Processes: indicator jobs",
+    ),
+    ("/jobs", "http://www.opengis.net/def/rel/ogc/1.0/job-list", "application/json", "Jobs"),
+    (
+        "/tiles",
+        "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map",
+        "application/json",
+        "OGC API Tiles: maps of scenes and indicators",
+    ),
+    ("/map", "alternate", "text/html", "Map viewer"),
+)
+
+
+def landing_router(services: Mapping[str, Check], documents: ServiceDocuments) -> APIRouter:
     router = APIRouter(tags=["landing"])
 
     @router.get("/", summary="Landing page: the platform's APIs and services")
@@ -64,6 +85,10 @@ def landing_router(services: Mapping[str, Check]) -> APIRouter:
                     "OGC API conformance classes implemented",
                 ),
                 _link(f"{base}/readyz", "status", "application/json", "Readiness of every part"),
+                *(
+                    _link(f"{base}{path}", rel, type_, title)
+                    for path, rel, type_, title in API_LINKS
+                ),
             ],
             "services": [
                 {
@@ -78,9 +103,16 @@ def landing_router(services: Mapping[str, Check]) -> APIRouter:
             return HTMLResponse(render_html(document))
         return JSONResponse(document)
 
-    @router.get("/conformance", summary="OGC API conformance classes")
+    @router.get("/conformance", summary="Conformance classes of every API of the platform")
     async def conformance() -> dict[str, list[str]]:
-        return {"conformsTo": CONFORMANCE}
+        return {"conformsTo": await documents.conformance(CONFORMANCE)}
+
+    @router.get(
+        "/api", summary="The OpenAPI document of every public route", include_in_schema=False
+    )
+    async def openapi(request: Request) -> JSONResponse:
+        document = await documents.openapi(request.app.openapi())
+        return JSONResponse(document, media_type="application/vnd.oai.openapi+json;version=3.0")
 
     return router
 

@@ -43,6 +43,7 @@ def create_service_app(
     settings: Settings | None = None,
     informational_checks: Mapping[str, Check] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    openapi_url: str | None = "/api",
 ) -> FastAPI:
     """A FastAPI app with the platform's lifespan, `/healthz`, `/readyz` and error handling.
 
@@ -66,8 +67,8 @@ def create_service_app(
         description=description,
         version=__version__,
         lifespan=lifespan,
-        openapi_url="/api",
-        docs_url="/api.html",
+        openapi_url=openapi_url,
+        docs_url="/api.html" if openapi_url else None,
         redoc_url=None,
     )
     app.state.resources = resources

@@ -44,6 +44,7 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 from territoires.catalog.features.config import pygeoapi_config
+from territoires.catalog.features.openapi import describe_features
 from territoires.catalog.features.params import check_filter, items_query, parse_filter
 from territoires.shared.errors import PROBLEM_JSON, BadRequestError, problem
 from territoires.shared.public_url import public_base_url
@@ -388,5 +389,6 @@ def mount_features(app: FastAPI, prefix: str = "/features") -> None:
     resources: Resources = app.state.resources
     service = FeaturesService(resources.settings, prefix)
     app.router.routes.extend(service.routes())
+    describe_features(app, prefix)
     static = Path(pygeoapi.__file__).with_name("static")
     app.mount(f"{prefix}/static", StaticFiles(directory=static), name="features-static")
