@@ -38,17 +38,35 @@ def ndvi_value(row: int, col: int) -> float:
     return round(-0.9 + 0.09 * (row * 5 + col), 2)
 
 
-def ndvi_at(lon: float, lat: float) -> float | None:
-    """The NDVI the result holds at a point, None for nodata or outside, or NaN near an edge
-    between blocks (where resampling may pick either side)."""
+def _block_at(
+    lon: float, lat: float, pixel: float, shape: tuple[int, int], block: int, margin_m: float
+) -> tuple[int, int] | str | None:
+    """Block (row, col) holding a point; None outside the raster; "edge" within `margin_m` of
+    a block or raster edge, where resampling may pick either side."""
     x, y = TO_UTM.transform(lon, lat)
-    col, row = (x - ORIGIN[0]) / 10, (ORIGIN[1] - y) / 10
-    if not (0 <= row < NDVI_SIZE[0] and 0 <= col < NDVI_SIZE[1]):
+    col, row = (x - ORIGIN[0]) / pixel, (ORIGIN[1] - y) / pixel
+    margin = margin_m / pixel
+    if not (-margin <= row < shape[0] + margin and -margin <= col < shape[1] + margin):
         return None
-    if min(row % BLOCK, BLOCK - row % BLOCK, col % BLOCK, BLOCK - col % BLOCK) < 4:
-        return float("nan")
-    block = (int(row // BLOCK), int(col // BLOCK))
+    if min(row % block, block - row % block, col % block, block - col % block) < margin:
+        return "edge"
+    if not (0 <= row < shape[0] and 0 <= col < shape[1]):
+        return "edge"
+    return int(row // block), int(col // block)
+
+
+def ndvi_at(lon: float, lat: float, margin_m: float) -> float | str | None:
+    """NDVI of the newest result at a point: a value, None (nodata or outside) or "edge"."""
+    block = _block_at(lon, lat, 10.0, NDVI_SIZE, BLOCK, margin_m)
+    if block is None or block == "edge":
+        return block
     return None if block == NODATA_BLOCK else ndvi_value(*block)
+
+
+def older_at(lon: float, lat: float, margin_m: float) -> bool | str:
+    """Whether the older result (same grid, no nodata) covers a point, or "edge"."""
+    block = _block_at(lon, lat, 10.0, NDVI_SIZE, BLOCK, margin_m)
+    return "edge" if block == "edge" else block is not None
 
 
 def ndvi_array() -> numpy.ndarray:
@@ -173,22 +191,10 @@ def lcz_class(row: int, col: int) -> int:
     return 0 if (row, col) == (0, 0) else 1 + (row * 4 + col) % 17
 
 
-def lcz_at(lon: float, lat: float) -> int | None:
-    x, y = TO_UTM.transform(lon, lat)
-    col, row = (x - ORIGIN[0]) / LCZ_PIXEL, (ORIGIN[1] - y) / LCZ_PIXEL
-    if not (0 <= row < LCZ_SIZE[0] and 0 <= col < LCZ_SIZE[1]):
-        return None
-    if (
-        min(
-            row % LCZ_BLOCK,
-            LCZ_BLOCK - row % LCZ_BLOCK,
-            col % LCZ_BLOCK,
-            LCZ_BLOCK - col % LCZ_BLOCK,
-        )
-        < 1
-    ):
-        return None
-    return lcz_class(int(row // LCZ_BLOCK), int(col // LCZ_BLOCK))
+def lcz_at(lon: float, lat: float, margin_m: float) -> int | str | None:
+    """LCZ class at a point (0 for nodata), None outside, or "edge"."""
+    block = _block_at(lon, lat, LCZ_PIXEL, LCZ_SIZE, LCZ_BLOCK, margin_m)
+    return block if block is None or block == "edge" else lcz_class(*block)
 
 
 def write_test_catalog(storage: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

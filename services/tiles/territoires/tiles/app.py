@@ -1,7 +1,8 @@
 """The tiles service's ASGI app: `uvicorn --factory territoires.tiles.app:create_app`.
 
 Everything is served under the public paths the gateway forwards unchanged (`/tiles/…`,
-`/map`, `/embed`), with links built from the client's URL.
+`/map`, `/embed`); the shared service frame applies the gateway's forwarding headers, so
+TiTiler's links name the client's URL.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from territoires.tiles.factories import (
 )
 from territoires.tiles.grids import supported_tms
 from territoires.tiles.legend import legend_router
-from territoires.tiles.middleware import ForwardedHeadersMiddleware, TileCacheMiddleware
+from territoires.tiles.middleware import TileCacheMiddleware
 from territoires.tiles.ogc import ogc_router
 from territoires.tiles.pages import STATIC, TEMPLATES, pages_router
 from territoires.tiles.readers import configure_gdal
@@ -80,5 +81,4 @@ def create_app(
     app.add_middleware(
         TileCacheMiddleware, prefix="/tiles/", max_age_s=tiles_settings.cache_max_age_s
     )
-    app.add_middleware(ForwardedHeadersMiddleware)
     return app

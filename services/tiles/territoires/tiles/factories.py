@@ -42,6 +42,7 @@ ITEM_PREFIX = "/tiles/collections/{collectionId}/items/{itemId}"
 COLLECTION_PREFIX = "/tiles/collections/{collectionId}"
 # TiTiler's HTML views of tilesets and grids, drawn by our CDN-free template.
 DOCUMENT_VIEWS = ("tilesets", "tileset", "tilematrixsets", "tilematrixset")
+DATA_FORMATS = (ImageType.npy, ImageType.tif, ImageType.tiff)
 
 
 def _as_json(document: Any) -> str:
@@ -66,11 +67,15 @@ def document_templates(folder: str) -> Jinja2Templates:
     return Jinja2Templates(env=environment)
 
 
-def render_png_by_default(
+def render_tile(
     image: ImageData, output_format: ImageType | None = None, **kwargs: Any
 ) -> tuple[bytes, str]:
-    """Tiles are PNG unless asked otherwise: exact colours and transparent nodata, where
-    TiTiler would pick JPEG for tiles without nodata."""
+    """Images are PNG unless asked otherwise (exact colours, transparent nodata, where TiTiler
+    would pick JPEG for tiles without nodata); NPY and GeoTIFF carry the values themselves,
+    unstyled, for clients that compute with them."""
+    if output_format in DATA_FORMATS:
+        add_mask = kwargs.get("add_mask")
+        return render_image(image, output_format=output_format, add_mask=add_mask is not False)
     return render_image(image, output_format=output_format or ImageType.png, **kwargs)
 
 
@@ -87,7 +92,7 @@ def item_factory(grids: TileMatrixSets, templates: Jinja2Templates) -> MultiBase
         colormap_dependency=colormap_dependency(item_style),
         process_dependency=no_algorithm,
         img_part_dependency=LimitedPartParams,
-        render_func=render_png_by_default,
+        render_func=render_tile,
         supported_tms=grids,
         templates=templates,
         router_prefix=ITEM_PREFIX,
@@ -116,7 +121,7 @@ def mosaic_factory(grids: TileMatrixSets, templates: Jinja2Templates) -> MosaicT
         colormap_dependency=colormap_dependency(mosaic_style),
         process_dependency=no_algorithm,
         img_part_dependency=LimitedPartParams,
-        render_func=render_png_by_default,
+        render_func=render_tile,
         supported_tms=grids,
         templates=templates,
         router_prefix=COLLECTION_PREFIX,

@@ -1,55 +1,19 @@
-"""ASGI middleware of the tiles service: links built for the client's URL, tiles made cacheable.
+"""Tiles made cacheable by browsers and CDNs.
 
-Behind the gateway, TiTiler's links (TileJSON, tilesets, WMTS) must name the gateway's host and
-scheme, which the proxy gives in `Forwarded` or `X-Forwarded-Host/-Proto`. Tiles get a strong
-ETag of their bytes and a Cache-Control lifetime, and a matching `If-None-Match` is answered 304
-without the body, so browsers and CDNs revalidate cheaply.
+Tiles get a strong ETag of their bytes and a Cache-Control lifetime, and a matching
+`If-None-Match` is answered 304 without the body. Hashing the bytes rather than deriving a tag
+from the catalog keeps the tag right whatever changed: the item, its COG, or the style.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
-SCHEMES = ("http", "https")
 # Responses that are tiles or legends: images, raw arrays and vector tiles.
 CACHEABLE_TYPES = ("image/", "application/x-binary", "application/vnd.mapbox-vector-tile")
-
-
-def _first(value: str | None) -> str:
-    return value.split(",")[0].strip() if value else ""
-
-
-def _forwarded(value: str | None) -> dict[str, str]:
-    """The first hop of an RFC 7239 `Forwarded` header (`for=…;proto=https;host=a.fr`)."""
-    pairs = (item.split("=", 1) for item in _first(value).split(";") if "=" in item)
-    return {key.strip().lower(): val.strip().strip('"') for key, val in pairs}
-
-
-class ForwardedHeadersMiddleware:
-    """Sets the scheme and Host the client used, from the proxy's headers when they are sane."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = Headers(scope=scope)
-            forwarded = _forwarded(headers.get("forwarded"))
-            proto = forwarded.get("proto") or _first(headers.get("x-forwarded-proto"))
-            host = forwarded.get("host") or _first(headers.get("x-forwarded-host"))
-            if proto in SCHEMES or HOST.match(host):
-                scope = {**scope, "headers": list(scope["headers"])}
-                if proto in SCHEMES:
-                    scope["scheme"] = proto
-                if HOST.match(host):
-                    mutable = MutableHeaders(scope=scope)
-                    mutable["host"] = host
-        await self.app(scope, receive, send)
 
 
 class TileCacheMiddleware:
