@@ -49,13 +49,19 @@ def ingest_command(
         int | None,
         typer.Option(min=0, help="Conversion processes (0: none; default: from the work)"),
     ] = None,
+    writers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Database connections writing at once (default: from the CPUs)"),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Items per transaction")] = 5000,
 ) -> None:
     """Ingest GeoTIFFs and STAC items or collections into the catalog (same id = replaced)."""
     from territoires.catalog.ingest.loader import IngestOptions, find_inputs, ingest
 
     try:
-        options = IngestOptions(collection, _parse_datetime(datetime_), nodata, batch_size, workers)
+        options = IngestOptions(
+            collection, _parse_datetime(datetime_), nodata, batch_size, workers, writers
+        )
         inputs = find_inputs(paths, options)
         engine = _engine()
     except (ValueError, ConfigurationError) as error:  # UsageError is a ValueError

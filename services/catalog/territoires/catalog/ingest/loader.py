@@ -38,6 +38,7 @@ FILES_PER_TASK = 64
 POOL_MIN_BYTES = 16 << 20
 POOL_MIN_SCENES = 8
 MAX_WORKERS = 8
+MAX_WRITERS = 4
 
 Progress = Callable[[int, int, int], None]
 UNDESCRIBED = "GeoTIFF no STAC item describes; give --collection to catalogue it as a scene"
@@ -50,13 +51,15 @@ class UsageError(ValueError):
 @dataclass(frozen=True)
 class IngestOptions:
     """`collection` is required for GeoTIFFs and applies to STAC items that name none; `when`
-    and `nodata` override what GeoTIFFs say; `workers` None picks from the work and the CPUs."""
+    and `nodata` override what GeoTIFFs say; `workers` (conversion processes) and `writers`
+    (database connections writing at once) None pick from the work and the CPUs."""
 
     collection: str | None = None
     when: datetime | None = None
     nodata: float | None = None
     batch_size: int = 5000
     workers: int | None = None
+    writers: int | None = None
 
 
 @dataclass
@@ -182,7 +185,8 @@ def ingest(
     report = IngestReport(problems=list(inputs.problems))
     described: set[str] = set()
     done = 0
-    with CatalogWriter(engine, options.batch_size) as writer:
+    writers = options.writers or min(MAX_WRITERS, max(2, (os.cpu_count() or 1) // 4))
+    with CatalogWriter(engine, options.batch_size, writers) as writer:
 
         def run(tasks: Iterable[Task], workers: int) -> None:
             nonlocal done

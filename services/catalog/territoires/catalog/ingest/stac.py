@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from territoires.catalog.ingest.results import Converted, EncodedItem, Problem
 from territoires.catalog.stac.records import collection_row, item_row
@@ -22,56 +21,66 @@ from territoires.catalog.stac.store import item_copy_line
 from territoires.shared.errors import BadRequestError
 
 STAC_TYPES = frozenset({"Feature", "FeatureCollection", "Collection"})
+# An RFC 3986 scheme; two characters at least, so that a Windows drive letter is no scheme.
+URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
 
 
-def absolute_hrefs(document: dict[str, Any], base: Path) -> bool:
-    """Makes relative asset hrefs absolute paths under `base`; True when one was changed."""
+def absolute_hrefs(document: dict[str, Any], base: str, local: set[str] | None = None) -> bool:
+    """Makes relative asset hrefs absolute paths under `base`, adding the local files assets
+    point at to `local`; True when an href was changed."""
     changed = False
     assets = document.get("assets")
     if not isinstance(assets, dict):
         return False
     for asset in assets.values():
         href = asset.get("href") if isinstance(asset, dict) else None
-        if isinstance(href, str) and href and not _absolute(href):
-            asset["href"] = os.path.normpath(base / href)
+        if not isinstance(href, str) or not href:
+            continue
+        if not _absolute(href):
+            href = asset["href"] = os.path.normpath(f"{base}/{href}")
             changed = True
+        if local is not None and os.path.isabs(href):  # noqa: PTH117 (see _absolute)
+            local.add(href)
     return changed
 
 
+# String tests rather than pathlib and urllib: they run for every asset of millions of items,
+# where pathlib alone costs more than validating the item.
 def _absolute(href: str) -> bool:
-    return Path(href).is_absolute() or len(urlsplit(href).scheme) > 1
+    return os.path.isabs(href) or URL_SCHEME.match(href) is not None  # noqa: PTH117
 
 
-def convert_document(
-    document: Any, where: str, base: Path, collection: str | None, text: str | None = None
-) -> Converted:
-    """Rows of one parsed JSON document; `text` is its source when the document is one item, so
-    that an item stored as given is not serialised again."""
-    converted = Converted()
+def add_document(
+    into: Converted,
+    document: Any,
+    where: str,
+    base: str,
+    collection: str | None,
+    text: str | None = None,
+) -> None:
+    """Adds the rows of one parsed JSON document; `text` is its source when the document is one
+    item, so that an item stored as given is not serialised again."""
     if not _is_stac(document):
-        converted.skipped.append(Problem(where, "not a STAC document"))
-        return converted
+        into.skipped.append(Problem(where, "not a STAC document"))
+        return
     kind = document.get("type")
     if kind not in STAC_TYPES:
-        converted.skipped.append(Problem(where, f"a STAC {kind}, neither an item nor a collection"))
-        return converted
-    try:
-        if kind == "Collection":
+        into.skipped.append(Problem(where, f"a STAC {kind}, neither an item nor a collection"))
+    elif kind == "Collection":
+        try:
             absolute_hrefs(document, base)
-            converted.collections.append((where, collection_row(document)))
-        elif kind == "FeatureCollection":
-            features = document.get("features")
-            if not isinstance(features, list):
-                raise BadRequestError("a FeatureCollection has a 'features' array")
-            for index, feature in enumerate(features):
-                converted.extend(
-                    convert_item(feature, f"{where} feature {index}", base, collection)
-                )
-        else:
-            converted.extend(convert_item(document, where, base, collection, text))
-    except BadRequestError as error:
-        converted.problems.append(Problem(where, str(error)))
-    return converted
+            into.collections.append((where, collection_row(document)))
+        except BadRequestError as error:
+            into.problems.append(Problem(where, str(error)))
+    elif kind == "FeatureCollection":
+        features = document.get("features")
+        if not isinstance(features, list):
+            into.problems.append(Problem(where, "a FeatureCollection has a 'features' array"))
+            return
+        for index, feature in enumerate(features):
+            add_item(into, feature, f"{where} feature {index}", base, collection)
+    else:
+        add_item(into, document, where, base, collection, text)
 
 
 def _is_stac(document: Any) -> bool:
@@ -86,31 +95,28 @@ def _is_stac(document: Any) -> bool:
     )
 
 
-def convert_item(
-    item: Any, where: str, base: Path, collection: str | None, text: str | None = None
-) -> Converted:
-    """One item as a COPY line; `collection` applies to items that name none."""
-    converted = Converted()
+def add_item(
+    into: Converted,
+    item: Any,
+    where: str,
+    base: str,
+    collection: str | None,
+    text: str | None = None,
+) -> None:
+    """Adds one item as a COPY line; `collection` applies to items that name none."""
     try:
         if not isinstance(item, dict):
             raise BadRequestError("a STAC item is a JSON object")
-        changed = absolute_hrefs(item, base)
+        local: set[str] = set()
+        changed = absolute_hrefs(item, base, local)
         row = item_row(item, None if item.get("collection") else collection)
-        verbatim = text if text is not None and not changed and row["content"] == item else None
-        line = item_copy_line(row, verbatim)
-        converted.items.append(EncodedItem(row["collection_id"], row["id"], line, where))
-        converted.described.update(_local_files(item))
     except BadRequestError as error:
-        converted.problems.append(Problem(where, str(error)))
-    return converted
-
-
-def _local_files(item: dict[str, Any]) -> Iterator[str]:
-    """The files on this machine an item's assets point at."""
-    for asset in item["assets"].values():
-        href = asset.get("href") if isinstance(asset, dict) else None
-        if isinstance(href, str) and Path(href).is_absolute():
-            yield os.path.normpath(href)
+        into.problems.append(Problem(where, str(error)))
+        return
+    verbatim = text if text is not None and not changed and row["content"] == item else None
+    line = item_copy_line(row, verbatim)
+    into.items.append(EncodedItem(row["collection_id"], row["id"], line, where))
+    into.described |= local
 
 
 def convert_lines(
@@ -118,7 +124,7 @@ def convert_lines(
 ) -> Converted:
     """Rows of newline-delimited JSON; blank lines are allowed, a bad line is one problem."""
     converted = Converted()
-    base = path.parent
+    base = str(path.parent)
     for number, raw in enumerate(lines, start=first_line):
         if not raw.strip():
             continue
@@ -129,7 +135,7 @@ def convert_lines(
         except ValueError as error:  # UnicodeDecodeError and JSONDecodeError alike
             converted.problems.append(Problem(where, f"invalid JSON: {error}"))
             continue
-        converted.extend(convert_document(document, where, base, collection, line))
+        add_document(converted, document, where, base, collection, line)
     return converted
 
 
@@ -147,7 +153,9 @@ def convert_file(path: Path, collection: str | None) -> Converted:
         if error.msg == "Extra data":
             return convert_lines(data.split(b"\n"), path, 1, collection)
         return Converted(problems=[Problem(str(path), f"invalid JSON: {error}")])
-    return convert_document(document, str(path), path.parent, collection, text)
+    converted = Converted()
+    add_document(converted, document, str(path), str(path.parent), collection, text)
+    return converted
 
 
 def convert_chunk(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from territoires.catalog.ingest.cog import Scene, scene_item
 from territoires.catalog.ingest.results import Converted, Problem
-from territoires.catalog.ingest.stac import convert_chunk, convert_file, convert_item
+from territoires.catalog.ingest.stac import add_item, convert_chunk, convert_file
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,9 @@ class SceneTask:
         # GDAL and numpy raise many kinds of errors on a corrupt file; each is this scene's only.
         except Exception as error:
             return Converted(problems=[Problem(where, _reason(error))])
-        return convert_item(item, where, Path(self.scene.bands[0][1]).parent, None)
+        converted = Converted()
+        add_item(converted, item, where, str(Path(self.scene.bands[0][1]).parent), None)
+        return converted
 
 
 @dataclass(frozen=True)

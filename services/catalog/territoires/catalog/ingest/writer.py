@@ -12,7 +12,11 @@ described their collection; ingesting the collection's document later replaces i
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from queue import Empty, SimpleQueue
 from types import TracebackType
 from typing import Any
 
@@ -85,20 +89,38 @@ def refusal_reason(error: Exception) -> str:
     return f"refused by the database: {primary}" + (f" ({detail})" if detail else "")
 
 
-class CatalogWriter:
-    """Holds one connection for a whole ingest; collects counts and problems as it writes."""
+@dataclass
+class Written:
+    """What writing one batch did."""
 
-    def __init__(self, engine: Engine, batch_size: int) -> None:
+    inserted: int = 0
+    updated: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+class CatalogWriter:
+    """Writes batches on `writers` connections at once, one thread each (the driver releases
+    the GIL while PostgreSQL works), because one PostgreSQL backend parsing JSONB and updating
+    indexes is slower than the conversion processes feeding it. Batches sharing an item never
+    run at the same time, so the last of duplicates wins as it would written one by one.
+    Collections are written first, on a connection of their own."""
+
+    def __init__(self, engine: Engine, batch_size: int, writers: int) -> None:
         self.batch_size = batch_size
         self.inserted = 0
         self.updated = 0
         self.problems: list[Problem] = []
         self.created: list[str] = []
-        self._connection: Connection = engine.connect()
+        self._engine = engine
+        self._connection = self._connect()
         self._pending: dict[tuple[str, str], EncodedItem] = {}
         self._known: set[str] = set()
         self._refused: dict[str, str] = {}
-        self._tune_session()
+        self._writers = writers
+        self._threads = ThreadPoolExecutor(writers, thread_name_prefix="ingest-writer")
+        self._idle: SimpleQueue[Connection] = SimpleQueue()
+        self._connections: list[Connection] = []
+        self._in_flight: deque[tuple[set[tuple[str, str]], Future[Written]]] = deque()
 
     def __enter__(self) -> CatalogWriter:
         return self
@@ -109,7 +131,11 @@ class CatalogWriter:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._connection.close()
+        for _, future in self._in_flight:
+            future.cancel()
+        self._threads.shutdown(wait=True)
+        for connection in [self._connection, *self._connections]:
+            connection.close()
 
     @property
     def written(self) -> int:
@@ -129,13 +155,17 @@ class CatalogWriter:
                 self.created.remove(row["id"])
 
     def add_items(self, items: Iterable[EncodedItem]) -> None:
-        """Queues items, writing a batch whenever one is full; the last of duplicates wins."""
+        """Queues items, sending a batch to a writer whenever one is full."""
         for item in items:
             self._pending[(item.collection_id, item.id)] = item
             if len(self._pending) >= self.batch_size:
                 self.flush()
 
     def flush(self) -> None:
+        """Sends what is queued to a writer, once its collections exist."""
+        if not self._pending:
+            return
+        keys = set(self._pending)
         batch = list(self._pending.values())
         self._pending.clear()
         self._ensure_collections({item.collection_id for item in batch})
@@ -145,43 +175,52 @@ class CatalogWriter:
                 self.problems.append(Problem(item.where, self._refused[item.collection_id]))
             else:
                 accepted.append(item)
-        self._write(accepted)
+        for entry in [entry for entry in self._in_flight if not keys.isdisjoint(entry[0])]:
+            self._collect(entry)
+        while len(self._in_flight) >= 2 * self._writers:
+            self._collect(self._in_flight[0])
+        self._in_flight.append((keys, self._threads.submit(self._write_batch, accepted)))
 
     def finish(self) -> None:
-        """Writes what is queued and gives the collections created here their real extent."""
+        """Writes everything and gives the collections created here their real extent."""
         self.flush()
+        while self._in_flight:
+            self._collect(self._in_flight[0])
         if self.created:
             with self._connection.begin():
                 self._connection.execute(text(_EXTENT), {"ids": self.created})
 
-    def _write(self, batch: list[EncodedItem]) -> None:
-        if not batch:
-            return
+    def _collect(self, entry: tuple[set[tuple[str, str]], Future[Written]]) -> None:
+        self._in_flight.remove(entry)
+        written = entry[1].result()
+        self.inserted += written.inserted
+        self.updated += written.updated
+        self.problems += written.problems
+
+    def _write_batch(self, batch: list[EncodedItem]) -> Written:
+        """In a writer thread: the batch on a connection no other thread uses meanwhile."""
         try:
-            with self._connection.begin():
-                inserted, updated = upsert_item_lines(self._connection, (i.line for i in batch))
-        except REFUSALS as error:
-            reason = refusal_reason(error)
-            if len(batch) == 1:
-                self.problems.append(Problem(batch[0].where, reason))
-                return
-            middle = len(batch) // 2
-            self._write(batch[:middle])
-            self._write(batch[middle:])
-            return
-        self.inserted += inserted
-        self.updated += updated
+            connection = self._idle.get_nowait()
+        except Empty:
+            connection = self._connect()
+            self._connections.append(connection)
+        try:
+            written = Written()
+            _write(connection, batch, written)
+            return written
+        finally:
+            self._idle.put(connection)
 
     def _ensure_collections(self, identifiers: set[str]) -> None:
         unknown = identifiers - self._known - self._refused.keys()
         if not unknown:
             return
+        rows = []
         with self._connection.begin():
             found = self._connection.execute(
                 select(Collection.id).where(Collection.id.in_(unknown))
             ).scalars()
             self._known.update(found)
-            rows = []
             for identifier in sorted(unknown - self._known):
                 try:
                     rows.append(collection_row(minimal_collection(identifier)))
@@ -194,20 +233,42 @@ class CatalogWriter:
             self._known.add(row["id"])
             self.created.append(row["id"])
 
-    def _tune_session(self) -> None:
-        """Session settings for bulk loads: staging rows kept in memory, lz4 TOAST compression
-        (several times cheaper than pglz for the same size) where the server has it."""
-        with self._connection.begin():
+    def _connect(self) -> Connection:
+        """A connection set up for bulk loads: staging rows kept in memory, lz4 TOAST
+        compression (several times cheaper than pglz) where the server has it."""
+        connection = self._engine.connect()
+        with connection.begin():
             try:
-                with self._connection.begin_nested():
-                    self._connection.execute(text("SET temp_buffers = '64MB'"))
+                with connection.begin_nested():
+                    connection.execute(text("SET temp_buffers = '64MB'"))
             except DBAPIError:
-                pass  # this session has used temporary tables already: keep its setting
-            lz4 = self._connection.execute(
+                pass  # a pooled session that has used temporary tables keeps its setting
+            lz4 = connection.execute(
                 text(
                     "SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
                     "WHERE name = 'default_toast_compression'"
                 )
             ).scalar()
             if lz4:
-                self._connection.execute(text("SET default_toast_compression = 'lz4'"))
+                connection.execute(text("SET default_toast_compression = 'lz4'"))
+        return connection
+
+
+def _write(connection: Connection, batch: list[EncodedItem], written: Written) -> None:
+    """One transaction for the batch; if refused, halves until the refused items are alone."""
+    if not batch:
+        return
+    try:
+        with connection.begin():
+            inserted, updated = upsert_item_lines(connection, (item.line for item in batch))
+    except REFUSALS as error:
+        reason = refusal_reason(error)
+        if len(batch) == 1:
+            written.problems.append(Problem(batch[0].where, reason))
+            return
+        middle = len(batch) // 2
+        _write(connection, batch[:middle], written)
+        _write(connection, batch[middle:], written)
+        return
+    written.inserted += inserted
+    written.updated += updated
