@@ -85,18 +85,21 @@ def assert_valid(document: dict[str, Any], schema: str) -> None:
     assert not errors, errors
 
 
-def write_geotiff(path: Path, nodata: float | None = None, when: str | None = None) -> None:
-    """A 64×64 Lambert-93 band near La Rochelle whose upper-left triangle is fill (0)."""
-    values = np.full((64, 64), 1200, dtype=np.uint16)
-    values[np.triu_indices(64, k=16)[::-1]] = 0
+def write_geotiff(
+    path: Path, nodata: float | None = None, when: str | None = None, pixel: int = 10
+) -> None:
+    """A 640 m Lambert-93 square near La Rochelle whose lower-left triangle is fill (0)."""
+    side = 640 // pixel
+    values = np.full((side, side), 1200, dtype=np.uint16)
+    values[np.tril_indices(side, k=-side // 4)] = 0
     profile = {
         "driver": "GTiff",
-        "width": 64,
-        "height": 64,
+        "width": side,
+        "height": side,
         "count": 1,
         "dtype": "uint16",
         "crs": "EPSG:2154",
-        "transform": from_origin(380_000, 6_570_000, 10, 10),
+        "transform": from_origin(380_000, 6_570_000, pixel, pixel),
         "nodata": nodata,
     }
     with rasterio.open(path, "w", **profile) as dataset:
@@ -289,7 +292,7 @@ def test_geotiffs_nodata_dates_and_grouping(
     engine: Engine, collection: str, tmp_path: Path
 ) -> None:
     write_geotiff(tmp_path / "T30_20240601_B04.tif", nodata=0)
-    write_geotiff(tmp_path / "T30_20240601_B08.tif", nodata=0)
+    write_geotiff(tmp_path / "T30_20240601_B11.tif", nodata=0, pixel=20)
     write_geotiff(tmp_path / "ndvi.tif", when="2024:06:02 10:31:00")
     write_geotiff(tmp_path / "undated.tif")
 
@@ -305,6 +308,11 @@ def test_geotiffs_nodata_dates_and_grouping(
     assert scene["properties"]["proj:epsg"] == 2154
     assert scene["assets"]["B04"]["raster:bands"][0]["nodata"] == 0
     assert scene["assets"]["B04"]["type"] == "image/tiff; application=geotiff"
+    # Item-level projection is the finest band's; the 20 m band says how it differs.
+    assert scene["properties"]["proj:shape"] == [64, 64]
+    assert scene["assets"]["B11"]["proj:shape"] == [32, 32]
+    assert scene["assets"]["B11"]["proj:transform"][0] == 20
+    assert "proj:shape" not in scene["assets"]["B04"]
     # The fill triangle (29 % of the grid) is left out of the footprint.
     footprint = shape(scene["geometry"])
     assert 0.5 < footprint.area / box(*scene["bbox"]).area < 0.75

@@ -4,8 +4,8 @@ Files are grouped into scenes by name (`bands.split_band`): `LC08_…_RT_B4.TIF`
 `LC08_…_RT_B5.TIF` in one folder are one item `LC08_…_RT` with assets `B4` and `B5`; `S2X/B04.tif`
 and `S2X/B08.tif` are one item `S2X`; a file whose name holds no band token is an item of its
 own with one asset, `data`. Item-level `proj:*` come
-from the reference band (the finest non-quality band); a band on another grid carries its own
-`proj:shape` and `proj:transform`. Hrefs are absolute paths.
+from the reference band (the finest non-quality band); a band on another grid carries the
+`proj:*` fields that differ. Hrefs are absolute paths.
 
 The acquisition time is, in this order: the operator's `--datetime`; the earliest
 TIFFTAG_DATETIME of the scene's files; the first YYYYMMDD date in the scene's name (Landsat and
@@ -113,10 +113,11 @@ def _item(
     polarisations = []
     for key, dataset in datasets.items():
         asset = _asset(dataset, nodata)
+        # A band on another grid than the reference says which.
         asset |= {
             name: value
             for name, value in _projection(dataset).items()
-            if name in ("proj:shape", "proj:transform") and value != item_projection.get(name)
+            if value != item_projection.get(name)
         }
         if mission and (eo_band := mission.eo_band(key)):
             asset["eo:bands"] = [eo_band]
