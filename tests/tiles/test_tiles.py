@@ -112,7 +112,9 @@ def test_scenes_render_in_true_colour_by_default(client: httpx.Client) -> None:
     assert opaque.sum() > 10_000
     # Reflectance stretched over 0–30 %: 15 % → 127, 7.5 % → 63, 30 % → 255.
     expected = [int(value / 3000 * 255) for _, value in SCENE_BANDS.values()]
-    assert [sorted(set(rgba[band][opaque].tolist())) for band in range(3)] == [[v] for v in expected]
+    assert [sorted(set(rgba[band][opaque].tolist())) for band in range(3)] == [
+        [v] for v in expected
+    ]
 
 
 def test_query_parameters_still_override_the_style(client: httpx.Client) -> None:

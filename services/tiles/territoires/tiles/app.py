@@ -16,7 +16,12 @@ from territoires.shared.storage import LocalStorage, storage_from_settings
 from territoires.tiles.assets import AssetGuard
 from territoires.tiles.basemap import basemap_router
 from territoires.tiles.catalog import Catalog
-from territoires.tiles.dependencies import TilesState, enforce_size_limits, refuse_dataset_urls
+from territoires.tiles.dependencies import (
+    TilesState,
+    enforce_size_limits,
+    refuse_dataset_urls,
+    refuse_impossible_points,
+)
 from territoires.tiles.errors import add_library_error_handlers
 from territoires.tiles.factories import (
     document_templates,
@@ -65,7 +70,11 @@ def create_app(
 
     grids = supported_tms()
     templates = document_templates(str(TEMPLATES))
-    guarded = [Depends(refuse_dataset_urls), Depends(enforce_size_limits)]
+    guarded = [
+        Depends(refuse_dataset_urls),
+        Depends(enforce_size_limits),
+        Depends(refuse_impossible_points),
+    ]
     # Fixed paths first: `/tiles/collections/{id}` must not swallow `/tiles/legend/…`.
     app.include_router(ogc_router(), dependencies=guarded)
     app.include_router(legend_router(), dependencies=guarded)

@@ -100,6 +100,19 @@ def enforce_size_limits(request: Request) -> None:
         raise BadRequestError(f"width × height: at most {limits.max_pixels} pixels")
 
 
+def refuse_impossible_points(request: Request) -> None:
+    """A `point` in longitude/latitude must be on the Earth; PROJ fails on anything else."""
+    path = request.path_params
+    if "lon" not in path or request.query_params.get("coord_crs"):
+        return
+    try:
+        lon, lat = float(path["lon"]), float(path["lat"])
+    except ValueError:
+        return  # FastAPI's own validation answers
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise BadRequestError(f"point: ({lon}, {lat}) is not a longitude, latitude pair")
+
+
 @dataclass
 class LimitedPartParams(PartFeatureParams):
     """bbox and feature images: at most DEFAULT_PART_SIZE on a side unless sized explicitly."""

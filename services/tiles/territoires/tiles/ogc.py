@@ -23,6 +23,7 @@ from territoires.tiles.dependencies import State
 JSON = "application/json"
 TILESETS_MAP = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 CONFORMANCE = sorted(
     {
         "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
@@ -50,6 +51,7 @@ class SpatialExtent(BaseModel):
 
 class TemporalExtent(BaseModel):
     interval: list[list[datetime | None]]
+    trs: str = GREGORIAN
 
 
 class Extent(BaseModel):
