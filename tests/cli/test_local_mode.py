@@ -83,6 +83,7 @@ def local_environment() -> Iterator[dict[str, str]]:
     } | {
         "TERRITOIRES_LOCAL_DIR": str(local_dir),
         "TERRITOIRES_STORAGE_URL": str(local_dir / "storage"),
+        "TERRITOIRES_DEMO_SCENE_SIZE": "512",
         "TERRITOIRES_LOCAL_POSTGRES_PORT": str(free_port()),
         "TERRITOIRES_LOCAL_REDIS_PORT": str(free_port()),
         **{
@@ -125,6 +126,11 @@ def test_run_serves_the_demo_survives_postgres_restart_and_restarts_fast(
         }
         landing = httpx.get(f"{gateway}/").json()
         assert [s["status"] for s in landing["services"]] == ["ok", "ok", "ok"]
+        scenes = httpx.get(
+            f"{gateway}/stac/search", params={"bbox": "-1.2,46.14,-1.1,46.18", "limit": 50}
+        ).json()
+        collections = {f["collection"] for f in scenes["features"]}
+        assert {"sentinel-2-l2a", "landsat-c2-l2"} <= collections, collections
         engine = create_sync_database(cluster.url)
         assert count_territories(engine) == {"commune": 609, "departement": 101}
         engine.dispose()

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
         description="Local mode state: the private PostGIS cluster, embedded Redis, logs.",
     )
 
+    demo_scene_size: int = Field(
+        default=2048,
+        ge=512,
+        le=10980,
+        description="Side in 10 m pixels of the synthetic demo scenes local mode catalogues.",
+    )
+
     host: str = Field(default="127.0.0.1", description="Interface the local-mode services bind.")
     gateway_port: int = Field(default=8000, ge=1, le=65535)
     catalog_port: int = Field(default=8001, ge=1, le=65535)

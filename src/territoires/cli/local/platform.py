@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
+from sqlalchemy import Engine, func, select
 
+from territoires.catalog.ingest.loader import IngestOptions, find_inputs, ingest
 from territoires.cli.local.postgres import PrivateCluster, port_is_free
 from territoires.cli.local.redis import EmbeddedRedis
 from territoires.cli.local.supervisor import Supervisor
 from territoires.shared.database import create_sync_database
+from territoires.shared.models import Item
 from territoires.shared.schema import upgrade
 from territoires.shared.settings import SERVICE_NAMES, ConfigurationError, Settings
 from territoires.shared.territories import (
@@ -22,6 +27,7 @@ from territoires.shared.territories import (
     load_territories,
     read_demo_territories,
 )
+from territoires.synth import generate
 
 SERVICES = ("gateway", *SERVICE_NAMES)
 
@@ -67,8 +73,12 @@ def backends(settings: Settings, console: Console) -> Iterator[Backends]:
             cluster.stop()
 
 
+DEMO_TERRITORY = "17300"  # La Rochelle: heat, floods and coastline all matter there
+
+
 def seed_demo(settings: Settings, database_url: str, console: Console) -> dict[str, int]:
-    """Loads the demo territories unless they are there already (a second run starts fast)."""
+    """Loads the demo territories and scenes unless they are there already (a second run is
+    fast): the communes and départements, then synthetic scenes over La Rochelle."""
     engine = create_sync_database(database_url)
     try:
         counts = count_territories(engine)
@@ -76,9 +86,28 @@ def seed_demo(settings: Settings, database_url: str, console: Console) -> dict[s
             console.print("loading the demo territories (17, 13, 974 and the 101 départements)")
             load_territories(engine, read_demo_territories(settings.data_dir))
             counts = count_territories(engine)
+        with engine.connect() as connection:
+            scenes = connection.scalar(select(func.count()).select_from(Item))
+        if not scenes:
+            seed_demo_scenes(settings, engine, console)
         return counts
     finally:
         engine.dispose()
+
+
+def seed_demo_scenes(settings: Settings, engine: Engine, console: Console) -> None:
+    """Synthetic Sentinel-2, Landsat, Sentinel-1 and VIIRS scenes of the demo commune, written
+    into the storage (where the tiler may read them) and catalogued."""
+    folder = Path(settings.storage_url) / "scenes" / DEMO_TERRITORY
+    size = settings.demo_scene_size
+    console.print(f"synthesising the demo scenes over {DEMO_TERRITORY} ({size}² at 10 m)")
+    shutil.rmtree(folder, ignore_errors=True)
+    generate(DEMO_TERRITORY, folder, size=size, settings=settings)
+    report = ingest(engine, find_inputs([folder], IngestOptions()), IngestOptions())
+    if report.problems:
+        problem = report.problems[0]
+        raise ConfigurationError(f"demo scenes not catalogued: {problem.where}: {problem.reason}")
+    console.print(f"catalogued {report.written} demo scenes")
 
 
 def uvicorn_command(name: str, settings: Settings) -> list[str]:
