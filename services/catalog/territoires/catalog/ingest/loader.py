@@ -139,20 +139,21 @@ def _classify(inputs: Inputs, path: Path, named: bool) -> None:
 
 def json_tasks(inputs: Inputs, collection: str | None) -> Iterator[Task]:
     """Whole documents first (collections are among them), then newline-delimited files."""
+    describe = bool(inputs.rasters)
     for start in range(0, len(inputs.documents), FILES_PER_TASK):
         paths = tuple(inputs.documents[start : start + FILES_PER_TASK])
-        yield FilesTask(paths, collection, sum(inputs.sizes[p] for p in paths))
+        yield FilesTask(paths, collection, describe, sum(inputs.sizes[p] for p in paths))
     for path in inputs.lines:
-        yield from _chunks(path, collection)
+        yield from _chunks(path, collection, describe)
 
 
-def _chunks(path: Path, collection: str | None) -> Iterator[ChunkTask]:
+def _chunks(path: Path, collection: str | None, describe: bool) -> Iterator[ChunkTask]:
     """Runs of about CHUNK_BYTES of whole lines, each knowing the number of its first line."""
     offset, line = 0, 1
     with path.open("rb") as file:
         while block := file.read(CHUNK_BYTES):
             block += file.readline()
-            yield ChunkTask(path, offset, len(block), line, collection)
+            yield ChunkTask(path, offset, len(block), line, collection, describe)
             offset += len(block)
             line += block.count(b"\n")
 
@@ -193,7 +194,7 @@ def ingest(
             for task, converted in convert_all(tasks, workers):
                 report.problems += converted.problems
                 report.skipped += converted.skipped
-                described.update(converted.described)
+                described.update(converted.described or ())
                 writer.add_collections(converted.collections)
                 writer.add_items(converted.items)
                 done += task.weight

@@ -24,18 +24,20 @@ class EncodedItem(NamedTuple):
 
 @dataclass
 class Converted:
-    """What one conversion task produced; `described` holds the local files its items' assets
-    point at, so that those files are not catalogued a second time as scenes of their own."""
+    """What one conversion task produced. `described`, when asked for (there are GeoTIFFs among
+    the inputs), gathers the local files items' assets point at, so that those files are not
+    catalogued a second time as scenes of their own."""
 
     items: list[EncodedItem] = field(default_factory=list)
     collections: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     skipped: list[Problem] = field(default_factory=list)
-    described: set[str] = field(default_factory=set)
+    described: set[str] | None = None
 
     def extend(self, other: Converted) -> None:
         self.items += other.items
         self.collections += other.collections
         self.problems += other.problems
         self.skipped += other.skipped
-        self.described |= other.described
+        if self.described is not None and other.described:
+            self.described |= other.described

@@ -107,8 +107,7 @@ def add_item(
     try:
         if not isinstance(item, dict):
             raise BadRequestError("a STAC item is a JSON object")
-        local: set[str] = set()
-        changed = absolute_hrefs(item, base, local)
+        changed = absolute_hrefs(item, base, into.described)
         row = item_row(item, None if item.get("collection") else collection)
     except BadRequestError as error:
         into.problems.append(Problem(where, str(error)))
@@ -116,14 +115,13 @@ def add_item(
     verbatim = text if text is not None and not changed and row["content"] == item else None
     line = item_copy_line(row, verbatim)
     into.items.append(EncodedItem(row["collection_id"], row["id"], line, where))
-    into.described |= local
 
 
 def convert_lines(
-    lines: list[bytes], path: Path, first_line: int, collection: str | None
+    lines: list[bytes], path: Path, first_line: int, collection: str | None, describe: bool
 ) -> Converted:
     """Rows of newline-delimited JSON; blank lines are allowed, a bad line is one problem."""
-    converted = Converted()
+    converted = Converted(described=set() if describe else None)
     base = str(path.parent)
     for number, raw in enumerate(lines, start=first_line):
         if not raw.strip():
@@ -139,7 +137,7 @@ def convert_lines(
     return converted
 
 
-def convert_file(path: Path, collection: str | None) -> Converted:
+def convert_file(path: Path, collection: str | None, describe: bool) -> Converted:
     """Rows of a JSON file: one document, or newline-delimited documents."""
     try:
         with path.open("rb") as file:
@@ -151,15 +149,15 @@ def convert_file(path: Path, collection: str | None) -> Converted:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         if error.msg == "Extra data":
-            return convert_lines(data.split(b"\n"), path, 1, collection)
+            return convert_lines(data.split(b"\n"), path, 1, collection, describe)
         return Converted(problems=[Problem(str(path), f"invalid JSON: {error}")])
-    converted = Converted()
+    converted = Converted(described=set() if describe else None)
     add_document(converted, document, str(path), str(path.parent), collection, text)
     return converted
 
 
 def convert_chunk(
-    path: Path, offset: int, length: int, first_line: int, collection: str | None
+    path: Path, offset: int, length: int, first_line: int, collection: str | None, describe: bool
 ) -> Converted:
     """Rows of a byte range of a newline-delimited file that starts and ends on line ends."""
     try:
@@ -171,4 +169,4 @@ def convert_chunk(
     lines = data.split(b"\n")
     if lines and not lines[-1]:
         lines.pop()
-    return convert_lines(lines, path, first_line, collection)
+    return convert_lines(lines, path, first_line, collection, describe)

@@ -48,12 +48,13 @@ class FilesTask:
 
     paths: tuple[Path, ...]
     collection: str | None
+    describe: bool
     weight: int
 
     def run(self) -> Converted:
-        converted = Converted()
+        converted = Converted(described=set() if self.describe else None)
         for path in self.paths:
-            converted.extend(convert_file(path, self.collection))
+            converted.extend(convert_file(path, self.collection, self.describe))
         return converted
 
 
@@ -66,13 +67,16 @@ class ChunkTask:
     length: int
     first_line: int
     collection: str | None
+    describe: bool
 
     @property
     def weight(self) -> int:
         return self.length
 
     def run(self) -> Converted:
-        return convert_chunk(self.path, self.offset, self.length, self.first_line, self.collection)
+        return convert_chunk(
+            self.path, self.offset, self.length, self.first_line, self.collection, self.describe
+        )
 
 
 Task = SceneTask | FilesTask | ChunkTask
