@@ -25,8 +25,9 @@ class EncodedItem(NamedTuple):
 @dataclass
 class Converted:
     """What one conversion task produced. `described`, when asked for (there are GeoTIFFs among
-    the inputs), gathers the local files items' assets point at, so that those files are not
-    catalogued a second time as scenes of their own."""
+    the inputs), gathers the local files items' assets point at — items refused included, their
+    files being meant as assets all the same — so that those files are not catalogued a second
+    time as scenes of their own."""
 
     items: list[EncodedItem] = field(default_factory=list)
     collections: list[tuple[str, dict[str, Any]]] = field(default_factory=list)

@@ -75,7 +75,7 @@ def add_document(
     elif kind == "FeatureCollection":
         features = document.get("features")
         if not isinstance(features, list):
-            into.problems.append(Problem(where, "a FeatureCollection has a 'features' array"))
+            into.problems.append(Problem(where, "a FeatureCollection needs a 'features' array"))
             return
         for index, feature in enumerate(features):
             add_item(into, feature, f"{where} feature {index}", base, collection)

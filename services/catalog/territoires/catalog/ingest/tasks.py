@@ -112,5 +112,5 @@ def convert_all(tasks: Iterable[Task], workers: int) -> Iterator[tuple[Task, Con
 
 
 def _reason(error: Exception) -> str:
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return message or type(error).__name__
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
