@@ -37,6 +37,7 @@ from territoires.tiles.dependencies import (
     render_dependency,
 )
 from territoires.tiles.readers import CatalogItemReader, CollectionMosaicBackend
+from territoires.tiles.tilesets import with_standard_tileset_links
 
 ITEM_PREFIX = "/tiles/collections/{collectionId}/items/{itemId}"
 COLLECTION_PREFIX = "/tiles/collections/{collectionId}"
@@ -81,7 +82,7 @@ def render_tile(
 
 def item_factory(grids: TileMatrixSets, templates: Jinja2Templates) -> MultiBaseTilerFactory:
     """Tiles, TileJSON, WMTS, tilesets, info, statistics, point, preview, bbox of one item."""
-    return MultiBaseTilerFactory(
+    factory = MultiBaseTilerFactory(
         reader=CatalogItemReader,
         path_dependency=item_source,
         reader_dependency=DefaultDependency,
@@ -107,11 +108,12 @@ def item_factory(grids: TileMatrixSets, templates: Jinja2Templates) -> MultiBase
             )
         ],
     )
+    return with_standard_tileset_links(factory)
 
 
 def mosaic_factory(grids: TileMatrixSets, templates: Jinja2Templates) -> MosaicTilerFactory:
     """A collection's newest items (or those of `datetime`) as one layer."""
-    return MosaicTilerFactory(
+    factory = MosaicTilerFactory(
         backend=CollectionMosaicBackend,
         dataset_reader=CatalogItemReader,
         path_dependency=mosaic_source,
@@ -135,6 +137,7 @@ def mosaic_factory(grids: TileMatrixSets, templates: Jinja2Templates) -> MosaicT
             )
         ],
     )
+    return with_standard_tileset_links(factory)
 
 
 def grids_factory(grids: TileMatrixSets, templates: Jinja2Templates) -> TMSFactory:
