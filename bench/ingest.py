@@ -31,10 +31,10 @@ from typing import Any
 from sqlalchemy import text
 
 from territoires.catalog.ingest.loader import IngestOptions, find_inputs, ingest
-from territoires.catalog.stac.records import collection_row, item_row
-from territoires.catalog.stac.store import upsert_collections
 from territoires.shared.database import create_sync_database, database_url
 from territoires.shared.schema import upgrade
+from territoires.shared.stac.records import collection_row, item_row
+from territoires.shared.stac.store import upsert_collections
 
 BANDS = {
     "B02": ("blue", 0.49),

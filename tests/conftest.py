@@ -15,14 +15,14 @@ from redis import Redis
 from sqlalchemy import text
 
 from territoires.catalog.app import create_app as create_catalog
-from territoires.catalog.stac.records import collection_row, item_row
-from territoires.catalog.stac.store import upsert_collections, upsert_items
 from territoires.cli.local.postgres import PrivateCluster
 from territoires.cli.local.redis import EmbeddedRedis
 from territoires.gateway.app import create_app as create_gateway
 from territoires.shared.database import create_sync_database, database_url
 from territoires.shared.schema import upgrade
 from territoires.shared.settings import Settings
+from territoires.shared.stac.records import collection_row, item_row
+from territoires.shared.stac.store import upsert_collections, upsert_items
 
 from .catalog.stac_data import COLLECTIONS, all_items, collection
 from .servers import serve

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import insert
 
 from territoires.catalog.app import create_app as create_catalog
-from territoires.catalog.stac.records import collection_row, item_row
-from territoires.catalog.stac.store import upsert_collections, upsert_items
 from territoires.gateway.app import create_app as create_gateway
 from territoires.shared.database import create_sync_database
 from territoires.shared.models import IndicatorStatistic, TerritoryLevel
 from territoires.shared.schema import upgrade
 from territoires.shared.settings import Settings
+from territoires.shared.stac.records import collection_row, item_row
+from territoires.shared.stac.store import upsert_collections, upsert_items
 from territoires.shared.territories import load_territories, read_demo_territories
 from territoires.tiles.app import create_app as create_tiles
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from territoires.catalog.ingest.results import Converted, EncodedItem, Problem
-from territoires.catalog.stac.records import collection_row, item_row
-from territoires.catalog.stac.store import item_copy_line
 from territoires.shared.errors import BadRequestError
+from territoires.shared.stac.records import collection_row, item_row
+from territoires.shared.stac.store import item_copy_line
 
 STAC_TYPES = frozenset({"Feature", "FeatureCollection", "Collection"})
 # An RFC 3986 scheme; two characters at least, so that a Windows drive letter is no scheme.

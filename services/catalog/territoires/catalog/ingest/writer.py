@@ -26,10 +26,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 
 from territoires.catalog.ingest.results import EncodedItem, Problem
-from territoires.catalog.stac.records import collection_row
-from territoires.catalog.stac.store import upsert_collections, upsert_item_lines
 from territoires.shared.errors import BadRequestError
 from territoires.shared.models import Collection
+from territoires.shared.stac.records import collection_row
+from territoires.shared.stac.store import upsert_collections, upsert_item_lines
 
 _EXTENT = """
 UPDATE collections AS c

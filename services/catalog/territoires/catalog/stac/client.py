@@ -18,7 +18,6 @@ from stac_fastapi.types.requests import get_base_url
 from territoires.catalog.stac.documents import collection_document, item_document, select_fields
 from territoires.catalog.stac.filters import parse_filter
 from territoires.catalog.stac.queryables import queryables_document
-from territoires.catalog.stac.records import collection_row, item_row
 from territoires.catalog.stac.search import (
     DEFAULT_LIMIT,
     SearchPage,
@@ -28,6 +27,7 @@ from territoires.catalog.stac.search import (
 )
 from territoires.shared.errors import BadRequestError, ConflictError, NotFoundError
 from territoires.shared.models import Collection, Item
+from territoires.shared.stac.records import collection_row, item_row
 
 
 def _sortby(value: Any) -> list[tuple[str, str]]:

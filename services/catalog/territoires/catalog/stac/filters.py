@@ -16,9 +16,9 @@ from geoalchemy2 import functions as st
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_
 
 from territoires.catalog.stac.queryables import Queryable, queryable
-from territoires.catalog.stac.records import geometry_wkb, parse_datetime
 from territoires.shared.errors import BadRequestError
 from territoires.shared.models import SRID, Item
+from territoires.shared.stac.records import geometry_wkb, parse_datetime
 
 Expression = ColumnElement[bool]
 

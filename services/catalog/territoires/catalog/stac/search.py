@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.catalog.stac.filters import compile_filter, envelope, geometry_literal
 from territoires.catalog.stac.queryables import queryable
-from territoires.catalog.stac.records import parse_datetime
 from territoires.shared.errors import BadRequestError, NotFoundError
 from territoires.shared.models import Collection, Item
+from territoires.shared.stac.records import parse_datetime
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 10
