@@ -21,10 +21,10 @@ from starlette.requests import Request
 from validate import format_error, validate_document
 
 from territoires.catalog.app import create_app
-from territoires.shared.public_url import public_base_url
 from territoires.gateway.app import create_app as create_gateway
 from territoires.shared.database import create_sync_database
 from territoires.shared.models import IndicatorStatistic
+from territoires.shared.public_url import public_base_url
 from territoires.shared.schema import upgrade
 from territoires.shared.settings import Settings
 from territoires.shared.territories import load_territories, read_demo_territories
