@@ -10,23 +10,20 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine, inspect
 
+from territoires.cli.output import console, fail
 from territoires.shared.settings import ConfigurationError, get_settings
 
 USAGE_ERROR = 2
 SOME_FAILED = 1
 # Problems printed in full; beyond, a count (the first ones usually say what is wrong).
 SHOWN_PROBLEMS = 50
-
-console = Console(stderr=True)
-
 
 def ingest_command(
     paths: Annotated[
@@ -65,7 +62,7 @@ def ingest_command(
         inputs = find_inputs(paths, options)
         engine = _engine()
     except (ValueError, ConfigurationError) as error:  # UsageError is a ValueError
-        _fail(str(error))
+        fail(str(error), USAGE_ERROR)
     try:
         with _progress() as progress:
             task = progress.add_task("ingesting", total=inputs.weight, items=0)
@@ -138,8 +135,3 @@ def _progress() -> Progress:
         transient=True,
         disable=not console.is_terminal,
     )
-
-
-def _fail(message: str) -> NoReturn:
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(USAGE_ERROR)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from territoires.cli.ingest import ingest_command
 from territoires.cli.keys import keys_app
 from territoires.cli.output import console, fails_cleanly
 from territoires.cli.synth import synth_command
@@ -91,6 +92,7 @@ def worker(
 
 
 app.command(name="synth")(synth_command)
+app.command(name="ingest")(ingest_command)
 
 
 if __name__ == "__main__":
