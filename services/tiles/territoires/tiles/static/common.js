@@ -5,9 +5,10 @@ export { maplibregl };
 
 export const config = JSON.parse(document.getElementById("config").textContent);
 
-// Absolute URL of a same-origin path: tile URLs are fetched from MapLibre's workers.
+// Absolute URL of a same-origin path (tile URLs are fetched from MapLibre's workers); plain
+// concatenation keeps the braces of tile templates, which URL() would percent-encode.
 export function here(path) {
-  return new URL(path, window.location.href).href;
+  return `${window.location.origin}${path}`;
 }
 
 // JSON of a same-origin path, or null when it is missing or failing: pages degrade, not break.

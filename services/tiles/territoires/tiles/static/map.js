@@ -28,6 +28,10 @@ for (const [label, kind] of [["Indicators", "indicator"], ["Scenes (true colour)
   if (group.children.length) layerPicker.append(group);
 }
 
+// `/map?collection=<id>` opens on that collection (a link from elsewhere, a bookmark).
+const wanted = new URLSearchParams(window.location.search).get("collection");
+if (byId.has(wanted)) layerPicker.value = wanted;
+
 const map = createMap(config.attribution);
 
 // The slider runs from the oldest date (left) to the newest (right).
