@@ -86,8 +86,11 @@ def synth_command(
                 end=last,
                 progress=advance,
             )
-    except (SynthInputError, ConfigurationError) as error:
+    except SynthInputError as error:
         raise _fail(str(error)) from None
+    except ConfigurationError as error:  # a setup problem, not the input: status 1 as elsewhere
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from None
     total = sum(summary.timings.values())
     console.print(
         f"[green]wrote[/] {len(summary.items)} scenes over {summary.target.name} "

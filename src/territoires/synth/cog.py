@@ -20,13 +20,15 @@ BLOCK_SIZE = 512
 GDAL_CACHE_MB = 512
 
 
-def cog_options(blocksize: int, resampling: str, interleave: str) -> dict[str, str]:
+def cog_options(
+    blocksize: int, resampling: str, interleave: str, overviews: bool = True
+) -> dict[str, str]:
     return {
         "COMPRESS": "DEFLATE",
         "LEVEL": "6",
         "PREDICTOR": "YES",
         "BLOCKSIZE": str(blocksize),
-        "OVERVIEWS": "AUTO",
+        "OVERVIEWS": "AUTO" if overviews else "NONE",
         "OVERVIEW_RESAMPLING": resampling,
         "RESAMPLING": resampling,
         "INTERLEAVE": interleave,
@@ -39,7 +41,8 @@ class CogWriter:
     """Writes one raster block by block, then turns it into a COG when finished.
 
     `resampling` picks how overviews summarise pixels: "AVERAGE" for measurements, "NEAREST"
-    (or "MODE") for classes and masks.
+    (or "MODE") for classes and masks. `overviews=False` leaves them out: GDAL takes minutes
+    to build them over a thousand bands, and a raster under 512 pixels a side needs none.
     """
 
     def __init__(
@@ -53,10 +56,11 @@ class CogWriter:
         resampling: str = "AVERAGE",
         blocksize: int = BLOCK_SIZE,
         interleave: str = "BAND",
+        overviews: bool = True,
     ) -> None:
         self.path = path
         self.scratch = path.with_name(f".{path.name}.scratch.tif")
-        self.options = cog_options(blocksize, resampling, interleave)
+        self.options = cog_options(blocksize, resampling, interleave, overviews)
         profile = {
             "driver": "GTiff",
             "width": grid.width,
@@ -133,6 +137,7 @@ def write_cog(
     resampling: str = "AVERAGE",
     blocksize: int = BLOCK_SIZE,
     interleave: str = "BAND",
+    overviews: bool = True,
 ) -> None:
     """Writes a raster held whole in memory (small ones: VIIRS, truth masks) as a COG."""
     writer = CogWriter(
@@ -144,6 +149,7 @@ def write_cog(
         resampling=resampling,
         blocksize=blocksize,
         interleave=interleave,
+        overviews=overviews,
     )
     writer.write(0, values)
     writer.finish(conversions)

@@ -93,11 +93,11 @@ def validate_bbox(bbox: Iterable[float]) -> Bbox:
         raise SynthInputError(f"bbox miny ({south}) must be less than maxy ({north})")
     if not -80.0 <= (south + north) / 2 <= 84.0:
         raise SynthInputError("bbox centre must lie between 80°S and 84°N (UTM's range)")
-    return values  # type: ignore[return-value]
+    return (west, south, east, north)
 
 
 def parse_bbox(text: str) -> Bbox:
-    """ "minx,miny,maxx,maxy" into a validated bbox."""
+    """Reads "minx,miny,maxx,maxy" (lon/lat) into a validated bbox."""
     parts = text.split(",")
     try:
         numbers = [float(part) for part in parts]

@@ -269,7 +269,7 @@ class Landscape:
         forest_threshold = forest_noise.quantile(local_bounds, 1.0 - rng.uniform(0.12, 0.3))
 
         east, north = sea_direction
-        shoreline_wiggle = FractalNoise.draw(rng, 6000.0, 200.0)
+        shoreline_wiggle = FractalNoise.draw(rng, max(6000.0, extent / 3), 200.0)
         seaward = _seaward_quantile(grid, sea_direction, 1.0 - sea_share)
         erosion = rng.uniform() < 0.8
         rate = rng.uniform(2.0, 8.0) * (-1.0 if erosion else 1.0)
@@ -280,7 +280,7 @@ class Landscape:
             rate_m_per_year=round(rate, 3),
             reference=reference,
             wiggle=shoreline_wiggle,
-            wiggle_amplitude_m=rng.uniform(150, 450),
+            wiggle_amplitude_m=extent * rng.uniform(0.02, 0.05),
         )
         turn = rng.uniform(-0.6, 0.6)
         river_east = east * math.cos(turn) - north * math.sin(turn)

@@ -22,28 +22,13 @@ BANDS_20M = ("B11", "B12")
 SCALE = 0.0001
 NOISE_REFLECTANCE = 0.003
 
-# Scene classification codes, as in the real L2A product.
-SCL_NO_DATA = 0
+# Scene classification codes, as in the real L2A product (0 is no data).
 SCL_CLOUD_SHADOW = 3
 SCL_VEGETATION = 4
 SCL_NOT_VEGETATED = 5
 SCL_WATER = 6
 SCL_CLOUD_MEDIUM = 8
 SCL_CLOUD_HIGH = 9
-SCL_CLASSES = {
-    0: "no data",
-    1: "saturated or defective",
-    2: "dark area pixels",
-    3: "cloud shadows",
-    4: "vegetation",
-    5: "not vegetated",
-    6: "water",
-    7: "unclassified",
-    8: "cloud medium probability",
-    9: "cloud high probability",
-    10: "thin cirrus",
-    11: "snow",
-}
 CLOUD_OPACITY = 0.35
 """A pixel at least this much veiled by cloud is classified as cloud (SCL 8)."""
 CLOUD_OPAQUE = 0.8

@@ -67,12 +67,6 @@ class ValueNoise:
             band += along_x[lattice_row]
             band += rise[lattice_row] * row_weight[start:stop, None]
 
-    def grid(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Values at every (y[i], x[j]) of a grid: shape (len(y), len(x)), float32."""
-        total = np.zeros((y.size, x.size), np.float32)
-        self.add_to(total, x, y, 1.0)
-        return total
-
     def line(self, coordinates: np.ndarray) -> np.ndarray:
         """A smooth 1-D random function of one coordinate (any array shape)."""
         index, weight = self._axis(coordinates)

@@ -33,7 +33,9 @@ POINT_SPREAD_M = 400.0
 HELPER_RESOLUTION_M = 100.0
 NIGHTS_PER_CHUNK = 64
 BLOCK_SIZE = 128
-"""Tiles of 128 pixels × every night: one tile read gives a whole time series of a town."""
+"""Tiles of 128 pixels × every night (pixel interleaved): one tile read gives a whole time
+series of a town. No overviews: the grid stays under 512 pixels a side up to 110 km below
+about 62° of latitude, and GDAL needs minutes to build them over a thousand bands."""
 
 EXTINCTION_CLASSES = {  # class: (probability, smallest drop, largest drop)
     "total": (0.45, 0.70, 0.90),
@@ -230,6 +232,7 @@ class ViirsProduct:
             descriptions=[night.isoformat() for night in self.nights],
             blocksize=BLOCK_SIZE,
             interleave="PIXEL",
+            overviews=False,
         )
         (self.root / COMMUNES_TRUTH).parent.mkdir(parents=True, exist_ok=True)
         write_cog(
