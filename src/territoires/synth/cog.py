@@ -25,7 +25,7 @@ def cog_options(
 ) -> dict[str, str]:
     return {
         "COMPRESS": "DEFLATE",
-        "LEVEL": "6",
+        "LEVEL": "1",
         "PREDICTOR": "YES",
         "BLOCKSIZE": str(blocksize),
         "OVERVIEWS": "AUTO" if overviews else "NONE",

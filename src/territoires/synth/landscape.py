@@ -340,11 +340,14 @@ class Landscape:
     def urban_density(self, x: np.ndarray, y: np.ndarray, widen: float = 0.0) -> np.ndarray:
         """Where people live, at map coordinates: 0 in the countryside, about 1 in a city
         centre; `widen` blurs it (metres), as a coarse sensor's point spread would."""
-        return self._density(*self.local(x, y), widen)
+        x, y = self.local(x, y)
+        return self._density(x, y, self.density_noise.grid(x, y), widen)
 
-    def _density(self, x: np.ndarray, y: np.ndarray, widen: float = 0.0) -> np.ndarray:
+    def _density(
+        self, x: np.ndarray, y: np.ndarray, density_noise: np.ndarray, widen: float = 0.0
+    ) -> np.ndarray:
         density = blob_sum(list(self.blobs), x, y, widen)
-        density *= np.float32(1.0) + np.float32(0.3) * self.density_noise.grid(x, y)
+        density *= np.float32(1.0) + np.float32(0.3) * density_noise
         return np.clip(density, 0.0, 1.3, out=density)
 
     def sea_fraction(self, x: np.ndarray, y: np.ndarray, resolution: float, when: date):
@@ -363,9 +366,7 @@ class Landscape:
         x, y = self.local(x, y)
         one = np.float32(1.0)
         density_noise = self.density_noise.grid(x, y)
-        density = blob_sum(list(self.blobs), x, y)
-        density *= one + np.float32(0.3) * density_noise
-        np.clip(density, 0.0, 1.3, out=density)
+        density = self._density(x, y, density_noise)
         core = np.minimum(density, one)
         urban = smoothstep(clip01(core * np.float32(4.0)))
         texture = self.texture.grid(x, y)

@@ -122,12 +122,11 @@ def collection_document(root: Path, collection: str, items: list[Item]) -> dict[
         document["properties"]["datetime"] or document["properties"]["end_datetime"]
         for document in documents
     ]
-    extensions = sorted({url for document in documents for url in document["stac_extensions"]})
     base = collection_path(root, collection).parent
     return {
         "type": "Collection",
         "stac_version": STAC_VERSION,
-        "stac_extensions": extensions,
+        "stac_extensions": [],
         "id": collection,
         "title": collection,
         "description": COLLECTIONS[collection],
