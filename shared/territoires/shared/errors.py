@@ -5,12 +5,15 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 PROBLEM_JSON = "application/problem+json"
+
+log = structlog.get_logger(__name__)
 
 
 class TerritoiresError(Exception):
@@ -86,6 +89,15 @@ def add_exception_handlers(app: FastAPI) -> None:
         messages = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
         return problem(400, "; ".join(messages), instance=str(request.url.path))
 
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        log.error("unhandled error", path=request.url.path, exc_info=error)
+        return problem(
+            500,
+            "an internal error occurred; it has been logged (quote the X-Request-ID if any)",
+            instance=str(request.url.path),
+        )
+
     app.add_exception_handler(TerritoiresError, territoires_error)
+    app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
