@@ -303,13 +303,13 @@ class Landscape:
             )
             for _ in range(int(rng.integers(1, 4)))
         )
-        reach_centre = rng.uniform(-0.3, 0.1) * extent
+        reach_centre = rng.uniform(-0.4, -0.15) * extent  # upstream of the grid centre
         reach_length = rng.uniform(0.3, 0.5) * extent
         flood = Flood(
             event=flood_event,
             reach_start_m=reach_centre - reach_length / 2,
             reach_end_m=reach_centre + reach_length / 2,
-            scale_m=rng.uniform(250, 500),
+            scale_m=rng.uniform(350, 800),
             roughness=FractalNoise.draw(rng, 2000.0, 250.0),
         )
         return cls(
