@@ -451,7 +451,7 @@ def _territories_near(
         records = list(read_demo_territories(settings.data_dir))
     except ConfigurationError:
         return [], []
-    near = footprint.buffer(0.05)
+    near = footprint.buffer(max(footprint.bounds[2] - footprint.bounds[0], 0.05))
     communes = sorted(
         (
             r
@@ -481,21 +481,25 @@ def _sea_hint(
     seed: int, footprint: BaseGeometry, departements: list[TerritoryRecord]
 ) -> tuple[tuple[float, float], float]:
     """Which way the sea lies and how much of the grid it takes: from the real coast when the
-    départements show one, else drawn from the seed."""
+    départements show one within three grid widths, else drawn from the seed."""
     west, south, east, north = footprint.bounds
-    longitudes, latitudes = np.meshgrid(np.linspace(west, east, 32), np.linspace(south, north, 32))
-    inside = shapely.contains_xy(footprint, longitudes, latitudes)
+    width, height = east - west, north - south
+    longitudes, latitudes = np.meshgrid(
+        np.linspace(west - width, east + width, 48), np.linspace(south - height, north + height, 48)
+    )
+    inside = (abs(longitudes - (west + east) / 2) <= width / 2) & (
+        abs(latitudes - (south + north) / 2) <= height / 2
+    )
     land = np.zeros(longitudes.shape, bool)
     for record in departements:
         land |= shapely.contains_xy(record.geometry, longitudes, latitudes)
-    sea = inside & ~land
-    sea_share = sea.sum() / max(int(inside.sum()), 1)
-    if departements and 0.03 < sea_share < 0.97:
+    if departements and 0.03 < 1.0 - land.mean() < 0.97:
         scale = math.cos(math.radians((south + north) / 2))
-        east_m = (longitudes[sea].mean() - longitudes[inside].mean()) * scale
-        north_m = latitudes[sea].mean() - latitudes[inside].mean()
+        east_m = (longitudes[~land].mean() - longitudes.mean()) * scale
+        north_m = latitudes[~land].mean() - latitudes.mean()
         length = math.hypot(east_m, north_m)
         if length > 0:
+            sea_share = 1.0 - land[inside].mean()
             return (east_m / length, north_m / length), float(np.clip(sea_share, 0.1, 0.35))
     rng = np.random.default_rng([seed, 4])
     angle = rng.uniform(0, 2 * math.pi)
