@@ -137,9 +137,20 @@ def serve_ours(port: int) -> subprocess.Popen[bytes]:
     }
     return subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", "--factory", "territoires.catalog.app:create_app",
-            "--host", HOST, "--port", str(port), "--workers", "1", "--no-access-log",
-            "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "territoires.catalog.app:create_app",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
         ],
         env=environment,
         cwd=ROOT,
@@ -149,8 +160,13 @@ def serve_ours(port: int) -> subprocess.Popen[bytes]:
 def serve_theirs(port: int) -> subprocess.Popen[bytes]:
     url = make_url(url_of(THEIRS_DB))
     return catalog_pgstac.serve(
-        HOST, port, url.username or "postgres", url.password or "", url.host or HOST,
-        url.port or 5432, url.database or THEIRS_DB,
+        HOST,
+        port,
+        url.username or "postgres",
+        url.password or "",
+        url.host or HOST,
+        url.port or 5432,
+        url.database or THEIRS_DB,
     )
 
 

@@ -45,20 +45,60 @@ class CollectionSpec:
 
 COLLECTIONS = (
     CollectionSpec(
-        "sentinel-2-l2a", "Sentinel-2 L2A", 0.5, 1.4, 1.0, ("sentinel-2a", "sentinel-2b"),
-        "sentinel-2", "msi", 10.0, ("B02", "B03", "B04", "B08", "B11", "B12", "SCL"), True, 143,
+        "sentinel-2-l2a",
+        "Sentinel-2 L2A",
+        0.5,
+        1.4,
+        1.0,
+        ("sentinel-2a", "sentinel-2b"),
+        "sentinel-2",
+        "msi",
+        10.0,
+        ("B02", "B03", "B04", "B08", "B11", "B12", "SCL"),
+        True,
+        143,
     ),
     CollectionSpec(
-        "sentinel-1-grd", "Sentinel-1 GRD", 0.25, 3.2, 1.9, ("sentinel-1a", "sentinel-1b"),
-        "sentinel-1", "c-sar", 10.0, ("vv", "vh"), False, 175,
+        "sentinel-1-grd",
+        "Sentinel-1 GRD",
+        0.25,
+        3.2,
+        1.9,
+        ("sentinel-1a", "sentinel-1b"),
+        "sentinel-1",
+        "c-sar",
+        10.0,
+        ("vv", "vh"),
+        False,
+        175,
     ),
     CollectionSpec(
-        "landsat-c2-l2", "Landsat Collection 2 L2", 0.15, 2.4, 1.7, ("landsat-8", "landsat-9"),
-        "landsat", "oli", 30.0, ("blue", "green", "red", "nir08", "swir16", "qa_pixel"), True, 233,
+        "landsat-c2-l2",
+        "Landsat Collection 2 L2",
+        0.15,
+        2.4,
+        1.7,
+        ("landsat-8", "landsat-9"),
+        "landsat",
+        "oli",
+        30.0,
+        ("blue", "green", "red", "nir08", "swir16", "qa_pixel"),
+        True,
+        233,
     ),
     CollectionSpec(
-        "viirs-dnb-monthly", "VIIRS Day/Night Band", 0.1, 2.0, 2.0, ("suomi-npp", "noaa-20"),
-        "jpss", "viirs", 500.0, ("radiance", "cloud_mask"), True, 1,
+        "viirs-dnb-monthly",
+        "VIIRS Day/Night Band",
+        0.1,
+        2.0,
+        2.0,
+        ("suomi-npp", "noaa-20"),
+        "jpss",
+        "viirs",
+        500.0,
+        ("radiance", "cloud_mask"),
+        True,
+        1,
     ),
 )
 
@@ -129,7 +169,11 @@ def item(index: int, count: int) -> dict[str, Any]:
         }
         for name in spec.assets
     }
-    assets["thumbnail"] = {"href": f"{base}/preview.png", "type": "image/png", "roles": ["thumbnail"]}
+    assets["thumbnail"] = {
+        "href": f"{base}/preview.png",
+        "type": "image/png",
+        "roles": ["thumbnail"],
+    }
     return {
         "type": "Feature",
         "stac_version": "1.0.0",

@@ -68,8 +68,9 @@ def load(dsn: str, collections: Path, items: Path) -> float:
     return time.perf_counter() - started
 
 
-def serve(host: str, port: int, user: str, password: str, dbhost: str, dbport: int,
-          database: str) -> subprocess.Popen[bytes]:
+def serve(
+    host: str, port: int, user: str, password: str, dbhost: str, dbport: int, database: str
+) -> subprocess.Popen[bytes]:
     """stac-fastapi-pgstac as its documentation runs it: uvicorn, one worker, all extensions."""
     environment = {
         **os.environ,
@@ -89,11 +90,15 @@ def serve(host: str, port: int, user: str, password: str, dbhost: str, dbport: i
             str(ensure_venv() / "uvicorn"),
             "--factory",
             "stac_fastapi.pgstac.app:create_app",
-            "--host", host,
-            "--port", str(port),
-            "--workers", "1",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--workers",
+            "1",
             "--no-access-log",
-            "--log-level", "warning",
+            "--log-level",
+            "warning",
         ],
         env=environment,
         cwd=VENV,

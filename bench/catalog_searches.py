@@ -22,7 +22,10 @@ import httpx
 from catalog_items import COLLECTIONS, END, NORTH, SOUTH, START, sample_ids
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "territories"
-MAINLAND_COMMUNES = ("communes-17-charente-maritime.geojson", "communes-13-bouches-du-rhone.geojson")
+MAINLAND_COMMUNES = (
+    "communes-17-charente-maritime.geojson",
+    "communes-13-bouches-du-rhone.geojson",
+)
 PAGES = 5
 IDS_PER_SEARCH = 50
 Body = dict[str, Any]
@@ -109,7 +112,10 @@ def searches(count: int, limit: int) -> list[Search]:
     def cql2_property(rng: random.Random) -> Body:
         return {
             "filter-lang": "cql2-json",
-            "filter": {"op": "=", "args": [{"property": "sat:relative_orbit"}, rng.randint(2, 140)]},
+            "filter": {
+                "op": "=",
+                "args": [{"property": "sat:relative_orbit"}, rng.randint(2, 140)],
+            },
             "limit": limit,
         }
 
