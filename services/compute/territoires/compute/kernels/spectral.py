@@ -1,0 +1,71 @@
+"""Spectral kernels: NDVI, its greenest-pixel composite and fractional vegetation cover.
+
+Reflectance is `digital number × scale + offset` (the STAC `raster:bands` fields); NDVI is a
+ratio, so a common scale cancels but an offset does not (Landsat Collection 2 has −0.1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# Carlson & Ripley (1997): NDVI of bare soil and of full cover, the ends of the Pv ramp.
+NDVI_SOIL = 0.2
+NDVI_VEGETATION = 0.5
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def ndvi(red, nir, red_nodata, nir_nodata, out):
+    """out = (NIR − Red) / (NIR + Red) on digital numbers; NaN where a band is nodata or the
+    sum is zero. Computed in float64, stored as out's type (float32)."""
+    rows, cols = red.shape
+    for i in prange(rows):
+        for j in range(cols):
+            r = red[i, j]
+            n = nir[i, j]
+            total = np.float64(n) + np.float64(r)
+            if r == red_nodata or n == nir_nodata or total == 0.0:
+                out[i, j] = np.nan
+            else:
+                out[i, j] = (np.float64(n) - np.float64(r)) / total
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def greenest_ndvi(
+    red, nir, valid, red_scale, red_offset, nir_scale, nir_offset, red_nodata, nir_nodata, out
+):
+    """Folds one scene into a greenest-pixel composite: where the scene is valid (not masked,
+    not nodata, positive reflectance sum), out = max(out, NDVI) with NaN meaning no value yet.
+
+    NDVI is clipped to [−1, 1]: an offset can make a dark reflectance slightly negative.
+    """
+    rows, cols = red.shape
+    for i in prange(rows):
+        for j in range(cols):
+            if not valid[i, j] or red[i, j] == red_nodata or nir[i, j] == nir_nodata:
+                continue
+            r = np.float64(red[i, j]) * red_scale + red_offset
+            n = np.float64(nir[i, j]) * nir_scale + nir_offset
+            total = n + r
+            if total <= 0.0:
+                continue
+            value = min(1.0, max(-1.0, (n - r) / total))
+            current = out[i, j]
+            if np.isnan(current) or value > current:
+                out[i, j] = value
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def vegetation_cover(ndvi_values, out):
+    """Pv = ((NDVI − 0.2) / (0.5 − 0.2))², the ratio clipped to [0, 1] before squaring (so
+    that water and bare soil are 0, not the square of a negative ratio); NaN stays NaN."""
+    rows, cols = ndvi_values.shape
+    span = NDVI_VEGETATION - NDVI_SOIL
+    for i in prange(rows):
+        for j in range(cols):
+            value = ndvi_values[i, j]
+            if np.isnan(value):
+                out[i, j] = np.nan
+            else:
+                ratio = min(1.0, max(0.0, (np.float64(value) - NDVI_SOIL) / span))
+                out[i, j] = ratio * ratio

@@ -1,0 +1,126 @@
+"""Zonal statistics kernels: values grouped by zone id, then moments, percentiles, classes.
+
+Zones are rasterised onto the value grid (pixel-centre rule), so a pixel belongs to at most one
+zone. Blocks are compacted to (zone, value) pairs as they are read; at the end a counting sort
+groups them by zone and each zone's values are sorted once, which gives exact percentiles
+(numpy's linear interpolation) and, for categorical rasters, class counts as run lengths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def compact(values, zones, nodata, out_zones, out_values):
+    """Copies the (zone, value) pairs of pixels in a zone (> 0) with a value (not nodata, not
+    NaN) to the front of the out arrays, row-major; returns how many."""
+    rows, cols = values.shape
+    counts = np.zeros(rows, dtype=np.int64)
+    for i in prange(rows):
+        found = 0
+        for j in range(cols):
+            value = values[i, j]
+            if zones[i, j] > 0 and value == value and value != nodata:
+                found += 1
+        counts[i] = found
+    starts = np.zeros(rows + 1, dtype=np.int64)
+    for i in range(rows):
+        starts[i + 1] = starts[i] + counts[i]
+    for i in prange(rows):
+        position = starts[i]
+        for j in range(cols):
+            value = values[i, j]
+            if zones[i, j] > 0 and value == value and value != nodata:
+                out_zones[position] = zones[i, j]
+                out_values[position] = value
+                position += 1
+    return starts[rows]
+
+
+@njit(cache=True, nogil=True)
+def group_by_zone(zones, values, zone_count):
+    """Counting sort: (offsets, grouped values) with zone z's values in
+    grouped[offsets[z]:offsets[z + 1]], z from 0 to zone_count (0 is never filled)."""
+    offsets = np.zeros(zone_count + 2, dtype=np.int64)
+    for k in range(zones.shape[0]):
+        offsets[zones[k] + 1] += 1
+    for z in range(zone_count + 1):
+        offsets[z + 1] += offsets[z]
+    cursor = offsets[:-1].copy()
+    grouped = np.empty_like(values)
+    for k in range(zones.shape[0]):
+        zone = zones[k]
+        grouped[cursor[zone]] = values[k]
+        cursor[zone] += 1
+    return offsets, grouped
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def zone_statistics(grouped, offsets, percentiles):
+    """Sorts each zone's values in place and returns, per zone, (count, mean, min, max, std,
+    percentiles[zone, k]); NaN for an empty zone. std is the population standard deviation
+    and percentiles interpolate linearly between order statistics, as numpy does."""
+    zone_count = offsets.shape[0] - 1
+    count = np.zeros(zone_count, dtype=np.int64)
+    mean = np.full(zone_count, np.nan)
+    low = np.full(zone_count, np.nan)
+    high = np.full(zone_count, np.nan)
+    std = np.full(zone_count, np.nan)
+    quantiles = np.full((zone_count, percentiles.shape[0]), np.nan)
+    for z in prange(zone_count):
+        segment = grouped[offsets[z] : offsets[z + 1]]
+        n = segment.shape[0]
+        count[z] = n
+        if n == 0:
+            continue
+        segment.sort()
+        total = 0.0
+        for value in segment:
+            total += value
+        average = total / n
+        spread = 0.0
+        for value in segment:
+            spread += (value - average) ** 2
+        mean[z] = average
+        std[z] = np.sqrt(spread / n)
+        low[z] = segment[0]
+        high[z] = segment[n - 1]
+        for k in range(percentiles.shape[0]):
+            rank = percentiles[k] / 100.0 * (n - 1)
+            below = int(np.floor(rank))
+            above = min(below + 1, n - 1)
+            fraction = rank - below
+            a = np.float64(segment[below])
+            b = np.float64(segment[above])
+            # numpy's lerp: from the nearer end, so that equal neighbours give that value.
+            if fraction >= 0.5:
+                quantiles[z, k] = b - (b - a) * (1.0 - fraction)
+            else:
+                quantiles[z, k] = a + (b - a) * fraction
+    return count, mean, low, high, std, quantiles
+
+
+@njit(cache=True, nogil=True)
+def class_runs(sorted_grouped, offsets):
+    """Distinct values and their counts per zone, from values already sorted within each zone:
+    (run_offsets, run_values, run_counts) with zone z's runs at run_offsets[z]:run_offsets[z+1]."""
+    zone_count = offsets.shape[0] - 1
+    run_offsets = np.zeros(zone_count + 1, dtype=np.int64)
+    for z in range(zone_count):
+        runs = 0
+        for k in range(offsets[z], offsets[z + 1]):
+            if k == offsets[z] or sorted_grouped[k] != sorted_grouped[k - 1]:
+                runs += 1
+        run_offsets[z + 1] = run_offsets[z] + runs
+    run_values = np.empty(run_offsets[zone_count], dtype=sorted_grouped.dtype)
+    run_counts = np.zeros(run_offsets[zone_count], dtype=np.int64)
+    for z in range(zone_count):
+        position = run_offsets[z] - 1
+        for k in range(offsets[z], offsets[z + 1]):
+            if k == offsets[z] or sorted_grouped[k] != sorted_grouped[k - 1]:
+                position += 1
+                run_values[position] = sorted_grouped[k]
+            run_counts[position] += 1
+    return run_offsets, run_values, run_counts
