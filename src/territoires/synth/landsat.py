@@ -154,9 +154,7 @@ class LandsatProduct:
             rng = np.random.default_rng([self.seed, scene.stream, block])
             y = grid.row_centres(start, stop)
             ground = self.landscape.ground(x, y, RESOLUTION)
-            cover = self.landscape.cover(
-                ground, self.landscape.sea_fraction(x, y, RESOLUTION, scene.when)
-            )
+            cover = self.landscape.cover(ground, scene.when)
             numbers = {}
             for band, name in ((4, "B04"), (5, "B08")):
                 reflectance = surface_reflectance(cover, ground, name)

@@ -64,18 +64,24 @@ class Shoreline:
         """How far the coast moved seaward since the reference date (negative: it retreated)."""
         return self.rate_m_per_year * (when - self.reference).days / DAYS_PER_YEAR
 
-    def sea_fraction(self, x: np.ndarray, y: np.ndarray, resolution: float, when: date):
-        """Share of each pixel that is sea: a linear ramp one pixel wide across the coast line,
-        so that sub-pixel contouring finds the planted line."""
+    def distance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """How far each grid point lies seaward of the coast of the reference date (metres,
+        along `sea_direction`; negative inland)."""
         east, north = self.sea_direction
         dx = (x - np.float32(self.origin_x))[None, :]
         dy = (y - np.float32(self.origin_y))[:, None]
         seaward = dx * np.float32(east) + dy * np.float32(north)
         along = dy * np.float32(east) - dx * np.float32(north)
         coast = self.wiggle.profile(along, 5.0)(along)
-        coast *= np.float32(self.wiggle_amplitude_m)
-        coast += np.float32(self.offset_m(when))
-        return clip01(np.float32(0.5) + (seaward - coast) / np.float32(resolution))
+        coast *= np.float32(-self.wiggle_amplitude_m)
+        coast += seaward
+        return coast
+
+    def sea_fraction(self, distance: np.ndarray, resolution: float, when: date) -> np.ndarray:
+        """Share of each pixel that is sea at a date: a linear ramp one pixel wide across the
+        coast line, so that sub-pixel contouring finds the planted line."""
+        shift = np.float32(0.5 - self.offset_m(when) / resolution)
+        return clip01(distance / np.float32(resolution) + shift)
 
     def line(self, when: date, centre: tuple[float, float], reach: float) -> np.ndarray:
         """The coast at a date as (n, 2) local coordinates, every 20 m along the shore over
@@ -163,6 +169,8 @@ class Parcels:
 class Ground:
     """What does not change between the scenes of a block: everything but the sea."""
 
+    resolution: float
+    coast_distance: np.ndarray  # metres seaward of the reference date's coast
     inland_water: np.ndarray
     built: np.ndarray  # share of the land
     tree: np.ndarray  # share of the unbuilt land
@@ -352,7 +360,8 @@ class Landscape:
 
     def sea_fraction(self, x: np.ndarray, y: np.ndarray, resolution: float, when: date):
         """Share of sea in each pixel centred on map coordinates (y[i], x[j]) at a date."""
-        return self.shoreline.sea_fraction(*self.local(x, y), resolution, when)
+        distance = self.shoreline.distance(*self.local(x, y))
+        return self.shoreline.sea_fraction(distance, resolution, when)
 
     def shoreline_line(self, when: date, grid: Grid) -> np.ndarray:
         """The planted coast at a date, (n, 2) map coordinates covering the grid."""
@@ -422,6 +431,8 @@ class Landscape:
         lowness += np.float32(0.35) * roughness
         lowness += np.maximum(behind, np.float32(0.0)) / np.float32(1500.0)
         return Ground(
+            resolution=resolution,
+            coast_distance=self.shoreline.distance(x, y),
             inland_water=np.maximum(river, lakes),
             built=clip01(built),
             tree=tree,
@@ -443,8 +454,9 @@ class Landscape:
             np.maximum(asphalt, share, out=asphalt)
         return asphalt
 
-    def cover(self, ground: Ground, sea: np.ndarray) -> Cover:
-        """The cover shares at the date whose sea share is `sea`."""
+    def cover(self, ground: Ground, when: date) -> Cover:
+        """The cover shares at a date (only the sea moves)."""
+        sea = self.shoreline.sea_fraction(ground.coast_distance, ground.resolution, when)
         water = np.maximum(ground.inland_water, sea)
         land = np.float32(1.0) - water
         built = land * ground.built

@@ -125,9 +125,7 @@ class Sentinel1Writer:
         """Writes one block of rows of the flood truth and of both acquisitions; files go to
         COG conversion as soon as their last block is written."""
         flood_event = self.landscape.flood.event
-        event_cover = self.landscape.cover(
-            ground, self.landscape.sea_fraction(x, y, self.grid.resolution, flood_event)
-        )
+        event_cover = self.landscape.cover(ground, flood_event)
         flooded = self.landscape.flooded(ground, event_cover)
         self.truth.write(start, flooded.astype(np.uint8))
         self.tally.pixels += int(np.count_nonzero(flooded))
@@ -136,8 +134,7 @@ class Sentinel1Writer:
             self.truth.finish(self.conversions)
         for acquisition in self.acquisitions:
             rng = np.random.default_rng([self.seed, acquisition.stream, block])
-            sea = self.landscape.sea_fraction(x, y, self.grid.resolution, acquisition.when)
-            cover = self.landscape.cover(ground, sea)
+            cover = self.landscape.cover(ground, acquisition.when)
             for index, polarisation in enumerate(POLARISATIONS):
                 sigma = backscatter(cover, ground, flooded if acquisition.flooded else None, index)
                 sigma *= rng.standard_gamma(EQUIVALENT_LOOKS, sigma.shape, dtype=np.float32)

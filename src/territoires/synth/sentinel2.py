@@ -156,8 +156,7 @@ class Sentinel2Writer:
         local_x, local_y = self.landscape.local(x, y)
         for scene in self.scenes:
             rng = np.random.default_rng([self.seed, scene.stream, block])
-            sea = self.landscape.sea_fraction(x, y, self.grid.resolution, scene.when)
-            cover = self.landscape.cover(ground, sea)
+            cover = self.landscape.cover(ground, scene.when)
             cloud = scene.clouds.opacity(local_x, local_y)
             shift_x, shift_y = scene.clouds.shadow_shift
             shadow = scene.clouds.opacity(local_x - shift_x, local_y - shift_y)

@@ -69,8 +69,7 @@ class TruthWriter:
         self, block: int, start: int, x: np.ndarray, y: np.ndarray, ground: Ground, last: bool
     ) -> None:
         del block  # the truth draws no random numbers
-        sea = self.landscape.sea_fraction(x, y, self.grid.resolution, self.reference)
-        cover = self.landscape.cover(ground, sea)
+        cover = self.landscape.cover(ground, self.reference)
         classes = cover.land_cover()
         counts = np.bincount(classes.ravel(), minlength=max(LAND_COVER_CLASSES) + 1)
         for code in LAND_COVER_CLASSES:
