@@ -312,3 +312,18 @@ def test_cli_writes_a_bbox_outside_the_demo_communes(tmp_path: Path):
         "viirs-dnb-night",
     ]
     assert [path.name for path in tmp_path.iterdir()] == ["paris"]
+
+    again = CliRunner().invoke(cli(), ["synth", *arguments[:-1], "viirs", *dates])
+    assert again.exit_code == 0, again.output
+    assert not (out / "sentinel-2-l2a").exists()  # the earlier output was replaced whole
+    assert [path.name for path in tmp_path.iterdir()] == ["paris"]
+
+
+def test_an_existing_folder_that_is_not_an_output_is_refused(tmp_path: Path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    result = CliRunner().invoke(
+        cli(), ["synth", "--territory", "17300", "--size", "512", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "is not an earlier synth output" in result.stderr
+    assert [path.name for path in tmp_path.iterdir()] == ["notes.txt"]

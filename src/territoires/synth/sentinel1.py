@@ -22,8 +22,8 @@ FLOOD_TRUTH = "truth/flood.tif"
 # Backscatter (dB) of each pure cover in VV and VH; the noise floor is added in linear power.
 WATER_DB = (-22.0, -29.0)
 TREE_DB = (-7.5, -13.0)
-LOW_VEGETATION_DB = (-11.0, -17.5)
-BARE_DB = (-13.0, -20.5)
+LOW_VEGETATION_DB = (-9.5, -16.5)
+BARE_DB = (-12.0, -19.5)
 BUILT_DB = (-1.0, -9.0)
 NOISE_FLOOR_DB = (-25.0, -30.0)
 WET_SOIL_GAIN_DB = 1.0

@@ -240,7 +240,7 @@ class ViirsProduct:
             self.grid,
             index,
             conversions,
-            nodata=None,
+            nodata=0,
             descriptions=["commune position in truth.json night_lighting.communes (1-based)"],
             resampling="NEAREST",
         )
