@@ -41,7 +41,7 @@ class Clouds:
     by the sun (local landscape coordinates)."""
 
     noise: FractalNoise
-    threshold: float
+    threshold: float | None  # None: a clear sky
     shadow_shift: tuple[float, float]
 
     @classmethod
@@ -54,15 +54,15 @@ class Clouds:
             right - landscape.origin_x,
             top - landscape.origin_y,
         )
-        cover = rng.choice([0.0, 0.02, 0.08, 0.15, 0.3])
-        threshold = noise.quantile(extent, 1.0 - cover) if cover > 0 else 10.0
+        cover = rng.choice([0.0, 0.02, 0.08, 0.15, 0.3])  # summer scenes: mostly clear
+        threshold = noise.quantile(extent, 1.0 - cover) if cover > 0 else None
         angle = rng.uniform(0, 2 * np.pi)
         distance = rng.uniform(300, 900)
         return cls(noise, threshold, (distance * np.cos(angle), distance * np.sin(angle)))
 
     def opacity(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """How much of the ground each pixel's cloud hides, 0 to 1."""
-        if self.threshold >= 10.0:
+        if self.threshold is None:
             return np.zeros((y.size, x.size), np.float32)
         veil = self.noise.grid(x, y)
         veil -= np.float32(self.threshold)
@@ -72,6 +72,8 @@ class Clouds:
 
 @dataclass(frozen=True)
 class Scene:
+    """One acquisition: its item id, date, clouds and random stream."""
+
     id: str
     when: date
     clouds: Clouds
