@@ -48,7 +48,7 @@ def synth_command(
     end: Annotated[str, typer.Option("--end", help="Last day (YYYY-MM-DD)")] = "2023-12-31",
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Output folder [default: .data/synth/<target>-<size>-<seed>]"),
+        typer.Option("--out", help="Output folder (default: .data/synth/TARGET-SIZE-SEED)"),
     ] = None,
 ) -> None:
     """Synthesise Sentinel-2, Landsat 8, Sentinel-1 and VIIRS scenes with a known truth."""
