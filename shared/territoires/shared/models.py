@@ -224,6 +224,8 @@ class Job(Base):
         UUID(as_uuid=True), ForeignKey("jobs.id", ondelete="CASCADE")
     )
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The public URL the job was submitted at: the links its outputs carry are made from it.
+    base_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -233,4 +235,5 @@ class Job(Base):
         CheckConstraint("progress >= 0 AND progress <= 100", name="progress_range"),
         Index("ix_jobs_process_status_created", "process_id", "status", "created_at"),
         Index("ix_jobs_parent_id", "parent_id"),
+        Index("ix_jobs_created_at", "created_at"),
     )
