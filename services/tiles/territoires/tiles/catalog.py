@@ -38,6 +38,8 @@ class CatalogItem:
     content: dict[str, Any] = field(repr=False)
     bbox: tuple[float, float, float, float]
     updated_at: datetime
+    # Zoom range per tile matrix set, worked out by the first reader that needs it.
+    zooms: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def stac(self) -> pystac.Item:

@@ -250,6 +250,20 @@ def colormap_dependency(style: StyleDependency) -> Callable[..., ColorMapType | 
     return dependency
 
 
+def layer_dependency(style: StyleDependency) -> Callable[..., LayerParams]:
+    """Assets, expression: the style's assets when the request names neither."""
+
+    def dependency(
+        defaults: Annotated[Style, Depends(style)],
+        params: Annotated[LayerParams, Depends(LayerParams)],
+    ) -> LayerParams:
+        if not (params.assets or params.expression) and defaults.assets:
+            params.assets = list(defaults.assets)
+        return params
+
+    return dependency
+
+
 def dataset_dependency(style: StyleDependency) -> Callable[..., DatasetParams]:
     """Dataset options, with the indicator's nodata unless the request overrides it."""
 

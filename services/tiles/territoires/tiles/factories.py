@@ -24,13 +24,13 @@ from titiler.mosaic.extensions.wmts import wmtsExtension as wmtsExtensionMosaic
 from titiler.mosaic.factory import MosaicTilerFactory
 
 from territoires.tiles.dependencies import (
-    LayerParams,
     LimitedPartParams,
     OptionalAssetsParams,
     colormap_dependency,
     dataset_dependency,
     item_source,
     item_style,
+    layer_dependency,
     mosaic_source,
     mosaic_style,
     no_algorithm,
@@ -86,7 +86,7 @@ def item_factory(grids: TileMatrixSets, templates: Jinja2Templates) -> MultiBase
         reader=CatalogItemReader,
         path_dependency=item_source,
         reader_dependency=DefaultDependency,
-        layer_dependency=LayerParams,
+        layer_dependency=layer_dependency(item_style),
         assets_dependency=OptionalAssetsParams,
         dataset_dependency=dataset_dependency(item_style),
         render_dependency=render_dependency(item_style),
@@ -117,7 +117,7 @@ def mosaic_factory(grids: TileMatrixSets, templates: Jinja2Templates) -> MosaicT
         backend=CollectionMosaicBackend,
         dataset_reader=CatalogItemReader,
         path_dependency=mosaic_source,
-        layer_dependency=LayerParams,
+        layer_dependency=layer_dependency(mosaic_style),
         dataset_dependency=dataset_dependency(mosaic_style),
         render_dependency=render_dependency(mosaic_style),
         colormap_dependency=colormap_dependency(mosaic_style),

@@ -7,21 +7,28 @@ style (its indicator's asset, or true colour) when a request names no assets.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import attr
 import morecantile
+import rasterio
 from rasterio.crs import CRS
+from rasterio.io import DatasetReader
 from rasterio.warp import transform_bounds
 from rio_tiler.constants import WGS84_CRS
-from rio_tiler.io import STACReader
+from rio_tiler.io import BaseReader, Reader, STACReader
 from rio_tiler.mosaic.backend import BaseBackend
 from rio_tiler.types import AssetInfo, AssetType, BBox
 
 from territoires.tiles.assets import AssetGuard
 from territoires.tiles.catalog import CatalogItem, CollectionItems
 from territoires.tiles.settings import TilesSettings
+
+OPEN_DATASETS_PER_THREAD = 8
 
 
 def configure_gdal(settings: TilesSettings) -> None:
@@ -58,17 +65,64 @@ class MosaicSource:
     guard: AssetGuard
 
 
+class OpenDatasets(threading.local):
+    """The COGs this thread has open, most recently used last.
+
+    Closing a dataset drops its decoded blocks from GDAL's cache, so a tiler that opens and
+    closes per tile decompresses the same blocks again for the next one. Keeping a few handles
+    per thread (GDAL handles are not shared between threads) keeps those blocks; a COG
+    rewritten in place (new size or time) is reopened.
+    """
+
+    def __init__(self) -> None:
+        self.datasets: OrderedDict[str, tuple[tuple[int, int], DatasetReader]] = OrderedDict()
+
+    def get(self, path: str) -> DatasetReader:
+        stat = Path(path).stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        held = self.datasets.pop(path, None)
+        if held and held[0] == version:
+            self.datasets[path] = held
+            return held[1]
+        if held:
+            held[1].close()
+        dataset = rasterio.open(path)
+        self.datasets[path] = (version, dataset)
+        while len(self.datasets) > OPEN_DATASETS_PER_THREAD:
+            self.datasets.popitem(last=False)[1][1].close()
+        return dataset
+
+
+OPEN_DATASETS = OpenDatasets()
+
+
+@attr.s
+class CachedReader(Reader):
+    """rio-tiler's reader over this thread's open handle of a local COG."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.dataset is None and Path(self.input).is_absolute():
+            self.dataset = OPEN_DATASETS.get(self.input)
+        super().__attrs_post_init__()
+
+
 @attr.s
 class CatalogItemReader(STACReader):
     """A STAC reader for an item already loaded from the catalog (its `input` is an
     ItemSource, never a URL); every href goes through the guard before GDAL sees it."""
+
+    reader: type[BaseReader] = attr.ib(default=CachedReader)
 
     def __attrs_post_init__(self) -> None:
         source: ItemSource = self.input
         self.item = source.item.stac
         if self.default_assets is None:
             self.default_assets = list(source.item.style.assets)
+        known = source.item.zooms.get(self.tms.id)
+        if known and self.minzoom is None and self.maxzoom is None:
+            self.minzoom, self.maxzoom = known  # spares a warp computation per tile
         super().__attrs_post_init__()
+        source.item.zooms.setdefault(self.tms.id, (self.minzoom, self.maxzoom))
 
     def _get_asset_info(self, asset: AssetType) -> AssetInfo:
         info = super()._get_asset_info(asset)

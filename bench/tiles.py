@@ -1,0 +1,348 @@
+"""Tile throughput: our tiles service vs. stock titiler.application on the same COG, and the
+same tiles through our gateway.
+
+    uv run python bench/tiles.py [--size 10980] [--clients 16] [--seconds 20] [--zooms 10-14]
+
+Writes (once, cached under .data/bench/) a size² float32 NDVI COG in UTM 30N with 10 m pixels
+over Charente-Maritime, registers it as item `bench` of collection `ndvi` in a fresh migrated
+database on the test server (TERRITOIRES_TEST_DATABASE_URL, DATABASE_URL or
+postgres@127.0.0.1:5432; REDIS_URL or 127.0.0.1:6379), then starts three uvicorn processes of
+one worker each:
+
+- (a) our tiles service, `/tiles/collections/ndvi/items/bench/tiles/WebMercatorQuad/{z}/{x}/{y}.png`
+  (the indicator's colours, range and nodata by default);
+- (b) stock titiler.application, `/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?url=…` with the
+  same work asked for in parameters (`rescale=-1,1&colormap_name=rdylgn`);
+- (c) our gateway in front of (a).
+
+`clients` concurrent clients request a fixed, shuffled sample of the tiles of zooms 10–14 over
+the COG, for `seconds` per target after one warm-up pass; prints throughput and p50/p95 latency of
+each, then the ratios (goals: a/b ≥ 1.0 in throughput; gateway overhead ≤ 10 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import morecantile
+import numpy
+import rasterio
+from rasterio.shutil import copy as copy_dataset
+from rasterio.transform import from_origin
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+from sqlalchemy import text
+
+from territoires.shared.database import create_sync_database, database_url
+from territoires.shared.schema import upgrade
+from territoires.shared.stac.records import collection_row, item_row
+from territoires.shared.stac.store import upsert_collections, upsert_items
+
+ROOT = Path(__file__).resolve().parents[1]
+ORIGIN = (560_000.0, 5_170_000.0)  # UTM 30N, north-west of La Rochelle
+PIXEL = 10.0
+NODATA = -9999.0
+TILES_PER_ZOOM = 40
+WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
+
+
+def ndvi_rows(top: int, rows: int, size: int) -> numpy.ndarray:
+    """A smooth NDVI-like field (fields, towns, water) with a nodata margin: varied tiles that
+    compress like real results."""
+    y, x = numpy.mgrid[top : top + rows, 0:size].astype("float32")
+    field = (
+        0.35 + 0.4 * numpy.sin(x / 410.0) * numpy.cos(y / 530.0) + 0.2 * numpy.sin((x + y) / 97.0)
+    )
+    field = numpy.clip(field, -1, 1).astype("float32")
+    field[(x < 200) | (y < 200)] = NODATA
+    return field
+
+
+def write_cog(path: Path, size: int) -> Path:
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plain = path.with_suffix(".plain.tif")
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 1,
+        "dtype": "float32",
+        "crs": "EPSG:32630",
+        "transform": from_origin(*ORIGIN, PIXEL, PIXEL),
+        "nodata": NODATA,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+    }
+    started = time.perf_counter()
+    with rasterio.open(plain, "w", **profile) as dataset:
+        for top in range(0, size, 1024):
+            rows = min(1024, size - top)
+            dataset.write(ndvi_rows(top, rows, size), 1, window=Window(0, top, size, rows))
+    copy_dataset(
+        plain,
+        path,
+        driver="COG",
+        COMPRESS="DEFLATE",
+        PREDICTOR="YES",
+        BLOCKSIZE=512,
+        OVERVIEW_RESAMPLING="NEAREST",
+        NUM_THREADS="ALL_CPUS",
+    )
+    plain.unlink()
+    print(
+        f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.0f} s"
+    )
+    return path
+
+
+def bench_item(cog: Path, size: int) -> tuple[dict, dict]:
+    with rasterio.open(cog) as dataset:
+        west, south, east, north = transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    item = {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "stac_extensions": ["https://stac-extensions.github.io/projection/v1.1.0/schema.json"],
+        "id": "bench",
+        "collection": "ndvi",
+        "bbox": [west, south, east, north],
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {
+            "datetime": "2025-07-15T11:00:00Z",
+            "proj:epsg": 32630,
+            "proj:shape": [size, size],
+            "proj:transform": list(from_origin(*ORIGIN, PIXEL, PIXEL))[:6],
+        },
+        "assets": {
+            "ndvi": {
+                "href": str(cog),
+                "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+                "roles": ["data"],
+            }
+        },
+        "links": [],
+    }
+    collection = {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": "ndvi",
+        "description": "Benchmark NDVI",
+        "license": "proprietary",
+        "extent": {
+            "spatial": {"bbox": [[west, south, east, north]]},
+            "temporal": {"interval": [["2025-01-01T00:00:00Z", None]]},
+        },
+        "links": [],
+    }
+    return collection, item
+
+
+@contextmanager
+def bench_database(cog: Path, size: int) -> Iterator[str]:
+    admin = (
+        os.environ.get("TERRITOIRES_TEST_DATABASE_URL")
+        or os.environ.get("DATABASE_URL")
+        or "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    name = f"territoires_bench_tiles_{uuid.uuid4().hex[:8]}"
+    server = create_sync_database(admin, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = database_url(admin, "postgresql").set(database=name).render_as_string(False)
+    try:
+        upgrade(url)
+        engine = create_sync_database(url)
+        collection, item = bench_item(cog, size)
+        with engine.begin() as connection:
+            upsert_collections(connection, [collection_row(collection)])
+            upsert_items(connection, [item_row(item)])
+        engine.dispose()
+        yield url
+    finally:
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def uvicorn(app: str, env: dict[str, str], factory: bool) -> Iterator[str]:
+    """One uvicorn process of one worker; yields its URL once /healthz answers."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--no-access-log", "--log-level", "warning", *(["--factory"] if factory else [])]
+    process = subprocess.Popen(command, env={**os.environ, **env})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{app} did not start")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def sample_tiles(cog: Path, zooms: range, rng: random.Random) -> list[morecantile.Tile]:
+    with rasterio.open(cog) as dataset:
+        bounds = transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
+    tiles: list[morecantile.Tile] = []
+    for zoom in zooms:
+        candidates = list(WEB_MERCATOR.tiles(*bounds, zooms=[zoom]))
+        tiles += rng.sample(candidates, min(TILES_PER_ZOOM, len(candidates)))
+    rng.shuffle(tiles)
+    return tiles
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: float) -> float:
+        return float(numpy.percentile(self.latencies, q)) * 1000
+
+
+async def load(name: str, urls: list[str], clients: int, seconds: float) -> Result:
+    """`clients` concurrent clients cycling through `urls` (each from its own offset)."""
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+        await asyncio.gather(*(http.get(url) for url in urls))  # warm-up pass
+        latencies: list[float] = []
+        errors = 0
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def client(offset: int) -> None:
+            nonlocal errors
+            index = offset
+            while time.perf_counter() < deadline:
+                url = urls[index % len(urls)]
+                index += clients
+                begin = time.perf_counter()
+                response = await http.get(url)
+                latencies.append(time.perf_counter() - begin)
+                if (
+                    response.status_code != 200
+                    or response.headers.get("content-type") != "image/png"
+                ):
+                    errors += 1
+
+        await asyncio.gather(*(client(i) for i in range(clients)))
+        elapsed = time.perf_counter() - started
+    return Result(name, len(latencies), errors, elapsed, latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=10980, help="COG width and height (pixels)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured time per target")
+    parser.add_argument("--zooms", default="10-14")
+    parser.add_argument("--seed", type=int, default=5)
+    arguments = parser.parse_args()
+    low, high = (int(z) for z in arguments.zooms.split("-"))
+
+    cog = write_cog(ROOT / ".data" / "bench" / f"ndvi-{arguments.size}.tif", arguments.size)
+    tiles = sample_tiles(cog, range(low, high + 1), random.Random(arguments.seed))
+    redis = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    with tempfile.TemporaryDirectory() as scratch, bench_database(cog, arguments.size) as url:
+        env = {
+            "DATABASE_URL": url,
+            "REDIS_URL": redis,
+            "TERRITOIRES_REDIS_PREFIX": f"territoires-bench-{uuid.uuid4().hex[:6]}",
+            "TERRITOIRES_STORAGE_URL": str(cog.parent),
+            "TERRITOIRES_LOCAL_DIR": scratch,
+            "TERRITOIRES_LOG_LEVEL": "WARNING",
+        }
+        factory = "territoires.tiles.app:create_app"
+        with (
+            uvicorn(factory, env, factory=True) as ours,
+            uvicorn("titiler.application.main:app", {}, factory=False) as stock,
+            uvicorn(
+                "territoires.gateway.app:create_app",
+                {**env, "TERRITOIRES_TILES_URL": ours},
+                factory=True,
+            ) as gateway,
+        ):
+            path = "/tiles/collections/ndvi/items/bench/tiles/WebMercatorQuad/{z}/{x}/{y}.png"
+            stock_path = "/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png"
+            stock_query = f"?url={cog}&rescale=-1,1&colormap_name=rdylgn"
+            targets = {
+                "(a) territoires tiles": [ours + path.format(z=t.z, x=t.x, y=t.y) for t in tiles],
+                "(b) stock titiler.application": [
+                    stock + stock_path.format(z=t.z, x=t.x, y=t.y) + stock_query for t in tiles
+                ],
+                "(c) territoires via gateway": [
+                    gateway + path.format(z=t.z, x=t.x, y=t.y) for t in tiles
+                ],
+            }
+            results = [
+                asyncio.run(load(name, urls, arguments.clients, arguments.seconds))
+                for name, urls in targets.items()
+            ]
+
+    print(
+        f"\n{len(tiles)} tiles of zooms {low}–{high} over a {arguments.size}² float32 COG, "
+        f"{arguments.clients} clients, {arguments.seconds:.0f} s per target, "
+        f"{os.cpu_count()} CPUs, one uvicorn worker each"
+    )
+    print(f"{'target':32} {'requests':>9} {'errors':>7} {'tiles/s':>9} {'p50 ms':>8} {'p95 ms':>8}")
+    for r in results:
+        print(
+            f"{r.name:32} {r.requests:9d} {r.errors:7d} {r.throughput:9.1f} "
+            f"{r.percentile(50):8.1f} {r.percentile(95):8.1f}"
+        )
+    ours_result, stock_result, gateway_result = results
+    ratio = ours_result.throughput / stock_result.throughput
+    overhead = 1 - gateway_result.throughput / ours_result.throughput
+    p50_added = statistics.median(gateway_result.latencies) - statistics.median(
+        ours_result.latencies
+    )
+    print(f"\na/b throughput: {ratio:.2f} (goal ≥ 1.0: {'met' if ratio >= 1.0 else 'NOT met'})")
+    print(
+        f"gateway overhead: {overhead:.1%} of throughput, +{p50_added * 1000:.1f} ms at p50 "
+        f"(goal ≤ 10 %: {'met' if overhead <= 0.10 else 'NOT met'})"
+    )
+
+
+if __name__ == "__main__":
+    main()
