@@ -1,106 +1,460 @@
-"""The arq worker (`territoires worker`): takes job ids off the Redis queue and runs their process.
+"""The arq worker (`territoires worker`): takes job ids off the Redis queue and runs them.
 
 The jobs table is the source of truth; the queue only carries ids, so a job outlives a worker.
+A running job renews a short lease in Redis (arq's in-progress key): when its worker dies
+(SIGKILL, lost node) the lease lapses within LEASE_S and another worker takes the job again.
+Outputs are written under keys of the job and registered with the final status in one
+transaction, so a job run twice still succeeds exactly once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 import uuid
-from datetime import UTC, datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from time import monotonic
 from typing import Any, ClassVar
 
+import numpy as np
 import structlog
+from arq import ArqRedis, cron
 from arq.connections import RedisSettings
-from sqlalchemy import update
+from arq.constants import in_progress_key_prefix
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from territoires.compute import callbacks
+from territoires.compute.kernels import masks, spectral, zonal
 from territoires.compute.processes import PROCESSES
-from territoires.shared.database import create_async_database, session_factory
+from territoires.compute.processes.base import IndicatorProcess, RunningJob, Services
+from territoires.compute.results import JobNotRunning, finish, lock_running, publish
+from territoires.shared.database import create_async_database
+from territoires.shared.errors import TerritoiresError
 from territoires.shared.logs import configure_logging
 from territoires.shared.models import Job, JobStatus
-from territoires.shared.settings import get_settings
+from territoires.shared.settings import Settings, get_settings
+from territoires.shared.storage import storage_from_settings
+
+LEASE_S = 10.0
+MAX_ATTEMPTS = 3
+"""Runs of one job at most: a job that kills its worker every time is failed, not retried."""
+PROGRESS_INTERVAL_S = 0.3
+FINAL = (JobStatus.SUCCESSFUL, JobStatus.FAILED, JobStatus.DISMISSED)
+STALE_AFTER = timedelta(minutes=1)
 
 log = structlog.get_logger(__name__)
+
+
+def warm_kernels() -> None:
+    """Compiles (first start) or loads from numba's disk cache every kernel for the types jobs
+    use, so that no job pays for it."""
+    shape = (4, 4)
+    band = np.ones(shape, np.uint16)
+    valid = np.ones(shape, np.bool_)
+    ndvi = np.full(shape, np.nan, np.float32)
+    spectral.ndvi(band, band, 0, 0, ndvi)
+    spectral.greenest_ndvi(band, band, valid, 1.0, 0.0, 1.0, 0.0, 0, 0, ndvi)
+    spectral.vegetation_cover(ndvi, ndvi.copy())
+    masks.reject_classes(band.astype(np.uint8), masks.class_table(masks.SCL_REJECTED), valid)
+    masks.reject_bits(band, *masks.bit_rules(masks.QA_PIXEL_RULES), valid)
+    zones = np.ones(shape, np.int32)
+    for values in (ndvi, band, band.astype(np.uint8), ndvi.astype(np.float64)):
+        kind = np.float64 if values.dtype == np.float64 else np.float32
+        out_zones, out_values = np.empty(values.size, np.int32), np.empty(values.size, kind)
+        kept = zonal.compact(values, zones, kind(0), out_zones, out_values)
+        offsets, grouped = zonal.group_by_zone(out_zones[:kept], out_values[:kept], 1)
+        zonal.zone_statistics(grouped, offsets, np.array([50.0]))
+        zonal.class_runs(grouped, offsets)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     configure_logging(settings)
-    ctx["engine"] = create_async_database(settings)
-    ctx["sessions"] = session_factory(ctx["engine"])
-    log.info("worker started", queue=settings.queue_name, processes=sorted(PROCESSES))
+    ctx["services"] = Services(
+        settings, create_async_database(settings), storage_from_settings(settings)
+    )
+    began = monotonic()
+    await asyncio.to_thread(warm_kernels)
+    log.info(
+        "worker started",
+        queue=settings.queue_name,
+        processes=sorted(PROCESSES),
+        kernels_ready_s=round(monotonic() - began, 2),
+    )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    await ctx["engine"].dispose()
+    await ctx["services"].engine.dispose()
 
 
-async def _set_status(ctx: dict[str, Any], job_id: uuid.UUID, **values: Any) -> None:
-    async with ctx["sessions"]() as session, session.begin():
-        await session.execute(
-            update(Job).where(Job.id == job_id).values(updated_at=datetime.now(UTC), **values)
-        )
+async def enqueue(queue: ArqRedis, settings: Settings, job_id: uuid.UUID) -> None:
+    """Queues a job by id; arq ignores an id it already holds, so queueing twice is harmless."""
+    await queue.enqueue_job(
+        "run_job", str(job_id), _job_id=str(job_id), _queue_name=settings.queue_name
+    )
+
+
+async def _hold_lease(queue: ArqRedis, arq_job_id: str) -> None:
+    """Keeps arq's in-progress key of the running job alive for LEASE_S at a time."""
+    key = in_progress_key_prefix + arq_job_id
+    while True:
+        try:
+            await queue.pexpire(key, int(LEASE_S * 1000))
+        except Exception as error:  # a Redis hiccup must not stop the job
+            log.warning("lease renewal failed", job=arq_job_id, error=str(error))
+        await asyncio.sleep(LEASE_S / 3)
 
 
 async def run_job(ctx: dict[str, Any], job_id: str) -> str:
-    """Runs one job to a final state; an exception inside the process ends it `failed`."""
-    identifier = uuid.UUID(job_id)
-    async with ctx["sessions"]() as session:
-        job = await session.get(Job, identifier)
-    if job is None or job.status in (JobStatus.DISMISSED, JobStatus.SUCCESSFUL):
-        return "skipped"
-    await _set_status(
-        ctx,
-        identifier,
-        status=JobStatus.RUNNING,
-        started_at=datetime.now(UTC),
-        attempts=Job.attempts + 1,
-    )
-    runner = PROCESSES.get(job.process_id)
-    if runner is None:
-        await _set_status(
-            ctx,
-            identifier,
-            status=JobStatus.FAILED,
-            finished_at=datetime.now(UTC),
-            message=f"process {job.process_id!r} is not installed on this worker",
-        )
-        return JobStatus.FAILED
-
-    async def report(progress: float) -> None:
-        await _set_status(ctx, identifier, progress=max(0.0, min(100.0, progress)))
-
+    """arq's entry point: runs one job to a final state (or to waiting for its sub-jobs)."""
+    lease = asyncio.create_task(_hold_lease(ctx["redis"], ctx["job_id"]))
     try:
-        outputs = await runner(job.inputs, report)
-    except Exception as error:
-        log.exception("job failed", job_id=job_id, process=job.process_id)
-        await _set_status(
-            ctx,
-            identifier,
-            status=JobStatus.FAILED,
-            finished_at=datetime.now(UTC),
-            message=str(error) or type(error).__name__,
+        return await JobRunner(ctx["services"], ctx["redis"]).run(uuid.UUID(job_id))
+    finally:
+        lease.cancel()
+
+
+async def requeue_stale_jobs(ctx: dict[str, Any]) -> int:
+    """Queues again the jobs left accepted or running without progress for a minute: the API
+    died between writing a job and queueing it, or Redis lost its data. Live jobs are untouched
+    (arq ignores ids it holds)."""
+    services: Services = ctx["services"]
+    async with services.engine.connect() as connection:
+        ids = await connection.scalars(
+            select(Job.id).where(
+                Job.status.in_([JobStatus.ACCEPTED, JobStatus.RUNNING]),
+                Job.updated_at < datetime.now(UTC) - STALE_AFTER,
+            )
         )
-        return JobStatus.FAILED
-    await _set_status(
-        ctx,
-        identifier,
-        status=JobStatus.SUCCESSFUL,
-        progress=100.0,
-        outputs=outputs,
-        finished_at=datetime.now(UTC),
+        stale = list(ids)
+    for job_id in stale:
+        await enqueue(ctx["redis"], services.settings, job_id)
+    return len(stale)
+
+
+class Progress:
+    """Writes a job's progress (at most every PROGRESS_INTERVAL_S) and its parent's; raises
+    JobNotRunning when the job was dismissed meanwhile, which stops the work."""
+
+    def __init__(self, services: Services, job: Job) -> None:
+        self.services = services
+        self.job = job
+        self.written_at = 0.0
+
+    async def __call__(self, progress: float) -> None:
+        now = monotonic()
+        if progress < 100 and now - self.written_at < PROGRESS_INTERVAL_S:
+            return
+        self.written_at = now
+        async with self.services.engine.begin() as connection:
+            written = await connection.execute(
+                update(Job)
+                .where(Job.id == self.job.id, Job.status == JobStatus.RUNNING)
+                .values(progress=max(0.0, min(100.0, progress)), updated_at=func.now())
+            )
+            if written.rowcount == 0:
+                raise JobNotRunning(str(self.job.id))
+            if self.job.parent_id is not None:
+                await _parent_progress(connection, self.job.parent_id)
+
+
+async def _parent_progress(connection: AsyncConnection, parent_id: uuid.UUID) -> None:
+    average = select(func.avg(Job.progress)).where(Job.parent_id == parent_id).scalar_subquery()
+    await connection.execute(
+        update(Job)
+        .where(Job.id == parent_id, Job.status == JobStatus.RUNNING)
+        .values(progress=func.coalesce(average, 0.0), updated_at=func.now())
     )
-    return JobStatus.SUCCESSFUL
+
+
+def _failure_message(error: Exception) -> str:
+    """What a user reads: our own errors as they are, anything else named with its type."""
+    if isinstance(error, TerritoiresError | RuntimeError | ValueError | OSError) and str(error):
+        return str(error)
+    return f"internal error ({type(error).__name__}: {error}); it has been logged"
+
+
+class JobRunner:
+    """One job's run: start, fan out or execute, then register and settle, or fail."""
+
+    def __init__(self, services: Services, queue: ArqRedis) -> None:
+        self.services = services
+        self.queue = queue
+
+    async def run(self, job_id: uuid.UUID) -> str:
+        job = await self._start(job_id)
+        if job is None:
+            return "skipped"
+        process = PROCESSES.get(job.process_id)
+        try:
+            if process is None:
+                raise RuntimeError(f"process {job.process_id!r} is not installed on this worker")
+            if job.parent_id is None:
+                async with self.services.engine.connect() as connection:
+                    parts = await process.split(job.inputs, connection)
+                if len(parts) > 1:
+                    await self._fan_out(job, parts)
+                    return "waiting"
+            await self._execute(job, process)
+        except JobNotRunning:
+            await self._discard_files(job)
+            return JobStatus.DISMISSED
+        except asyncio.CancelledError:
+            if await self._status(job.id) == JobStatus.DISMISSED:
+                await self._discard_files(job)
+            raise
+        except Exception as error:
+            log.exception("job failed", job_id=str(job.id), process=job.process_id)
+            await self._fail(job, _failure_message(error))
+            return JobStatus.FAILED
+        return JobStatus.SUCCESSFUL
+
+    async def _status(self, job_id: uuid.UUID) -> JobStatus | None:
+        async with self.services.engine.connect() as connection:
+            return await connection.scalar(select(Job.status).where(Job.id == job_id))
+
+    async def _start(self, job_id: uuid.UUID) -> Job | None:
+        """Marks the job running (one more attempt); None when there is nothing to run."""
+        now = datetime.now(UTC)
+        async with self.services.engine.begin() as connection:
+            row = (
+                await connection.execute(select(Job).where(Job.id == job_id).with_for_update())
+            ).first()
+            if row is None or row.status in FINAL:
+                return None
+            job = row
+            if await self._has_parts(connection, job.id):
+                await self._requeue_parts(connection, job.id)
+                return None
+            if job.attempts >= MAX_ATTEMPTS:
+                message = (
+                    f"the job stopped {job.attempts} times without finishing (its worker was "
+                    "killed or ran out of memory); submit it again, for a smaller area"
+                )
+                await self._end(connection, job, JobStatus.FAILED, message)
+                failed = job
+            else:
+                failed = None
+                await connection.execute(
+                    update(Job)
+                    .where(Job.id == job_id)
+                    .values(
+                        status=JobStatus.RUNNING,
+                        attempts=Job.attempts + 1,
+                        started_at=func.coalesce(Job.started_at, now),
+                        updated_at=now,
+                        message="running",
+                    )
+                )
+                if job.parent_id is not None:
+                    await connection.execute(
+                        update(Job)
+                        .where(Job.id == job.parent_id, Job.status == JobStatus.ACCEPTED)
+                        .values(status=JobStatus.RUNNING, started_at=now, updated_at=now)
+                    )
+        if failed is not None:
+            await self._after_failure(failed.id)
+            return None
+        started = await self._load(job_id)
+        if started.attempts == 1:
+            await callbacks.in_progress(started)
+        return started
+
+    async def _load(self, job_id: uuid.UUID) -> Job:
+        async with self.services.engine.connect() as connection:
+            return (await connection.execute(select(Job).where(Job.id == job_id))).one()
+
+    async def _has_parts(self, connection: AsyncConnection, job_id: uuid.UUID) -> bool:
+        return bool(await connection.scalar(select(func.count()).where(Job.parent_id == job_id)))
+
+    async def _requeue_parts(self, connection: AsyncConnection, job_id: uuid.UUID) -> None:
+        parts = await connection.scalars(
+            select(Job.id).where(Job.parent_id == job_id, Job.status.not_in(FINAL))
+        )
+        for part in list(parts):
+            await enqueue(self.queue, self.services.settings, part)
+
+    async def _fan_out(self, job: Job, parts: list[dict[str, Any]]) -> None:
+        """Sub-jobs on the same queue, with ids derived from the parent's so that a parent run
+        twice makes the same ones; the parent stays running until they all end."""
+        ids = [uuid.uuid5(job.id, str(number)) for number in range(len(parts))]
+        rows = [
+            {
+                "id": part_id,
+                "process_id": job.process_id,
+                "inputs": inputs,
+                "parent_id": job.id,
+                "base_url": job.base_url,
+                "status": JobStatus.ACCEPTED,
+            }
+            for part_id, inputs in zip(ids, parts, strict=True)
+        ]
+        async with self.services.engine.begin() as connection:
+            await connection.execute(insert(Job).values(rows).on_conflict_do_nothing())
+            await connection.execute(
+                update(Job)
+                .where(Job.id == job.id)
+                .values(message=f"split into {len(parts)} sub-jobs", updated_at=func.now())
+            )
+        for part_id in ids:
+            await enqueue(self.queue, self.services.settings, part_id)
+        log.info("job split", job_id=str(job.id), parts=len(parts))
+
+    async def _execute(self, job: Job, process: IndicatorProcess) -> None:
+        owner = job.parent_id or job.id
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"job-{job.id}")
+        try:
+            with tempfile.TemporaryDirectory(
+                prefix=f"territoires-{job.id}-", ignore_cleanup_errors=True
+            ) as scratch:
+                running = RunningJob(
+                    id=job.id,
+                    owner=owner,
+                    inputs=job.inputs,
+                    base_url=job.base_url or "",
+                    services=self.services,
+                    executor=executor,
+                    scratch=Path(scratch),
+                    progress=Progress(self.services, job),
+                )
+                outcome = await process.run(running)
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+        async with self.services.engine.begin() as connection:
+            await lock_running(connection, job.id)
+            await publish(connection, outcome.items, outcome.statistics, owner)
+            await finish(connection, job.id, outcome.results)
+            parent_done = await _settle_parent(connection, job.parent_id) if job.parent_id else None
+        await callbacks.succeeded(await self._load(job.id))
+        if parent_done is not None:
+            await self._after_settled(parent_done)
+
+    async def _end(
+        self, connection: AsyncConnection, job: Job, status: JobStatus, message: str
+    ) -> None:
+        now = datetime.now(UTC)
+        await connection.execute(
+            update(Job)
+            .where(Job.id == job.id)
+            .values(status=status, message=message, finished_at=now, updated_at=now)
+        )
+
+    async def _fail(self, job: Job, message: str) -> None:
+        parent_done = None
+        async with self.services.engine.begin() as connection:
+            try:
+                await lock_running(connection, job.id)
+            except JobNotRunning:
+                return
+            await self._end(connection, job, JobStatus.FAILED, message)
+            if job.parent_id is not None:
+                parent_done = await _settle_parent(connection, job.parent_id)
+        await self._discard_files(job)
+        await self._after_failure(job.id)
+        if parent_done is not None:
+            await self._after_settled(parent_done)
+
+    async def _after_failure(self, job_id: uuid.UUID) -> None:
+        await callbacks.failed(await self._load(job_id))
+
+    async def _after_settled(self, parent_id: uuid.UUID) -> None:
+        parent = await self._load(parent_id)
+        if parent.status == JobStatus.SUCCESSFUL:
+            await callbacks.succeeded(parent)
+        else:
+            await callbacks.failed(parent)
+
+    async def _discard_files(self, job: Job) -> None:
+        key = f"jobs/{job.parent_id or job.id}/{job.id}"
+        await asyncio.to_thread(self.services.storage.delete_prefix, key)
+
+
+async def _settle_parent(connection: AsyncConnection, parent_id: uuid.UUID) -> uuid.UUID | None:
+    """After a sub-job ended: the parent's progress, and its end when every part has ended
+    (successful with the parts' results merged, or failed naming how many parts failed).
+    Returns the parent's id when it has just ended."""
+    parent = (
+        await connection.execute(select(Job).where(Job.id == parent_id).with_for_update())
+    ).first()
+    if parent is None or parent.status in FINAL:
+        return None
+    parts = (
+        await connection.execute(
+            select(Job.id, Job.status, Job.progress, Job.message, Job.outputs)
+            .where(Job.parent_id == parent_id)
+            .order_by(Job.id)
+        )
+    ).all()
+    if any(part.status not in FINAL for part in parts):
+        await _parent_progress(connection, parent_id)
+        return None
+    failed = [part for part in parts if part.status != JobStatus.SUCCESSFUL]
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"finished_at": now, "updated_at": now, "progress": 100.0}
+    if failed:
+        values |= {
+            "status": JobStatus.FAILED,
+            "message": f"{len(failed)} of {len(parts)} sub-jobs failed (the others' results "
+            f"are kept); first: {failed[0].message}",
+        }
+    else:
+        values |= {
+            "status": JobStatus.SUCCESSFUL,
+            "message": "done",
+            "outputs": _merged_outputs(
+                parent.base_url or "", [p.id for p in parts], [p.outputs for p in parts]
+            ),
+        }
+    await connection.execute(update(Job).where(Job.id == parent_id).values(**values))
+    return parent_id
+
+
+def _merged_outputs(
+    base_url: str, part_ids: list[uuid.UUID], outputs: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A parent's results: the parts' figures together, the statistics link they share, and a
+    link to each part's results (COGs, items and tiles are per part)."""
+    figures: dict[str, Any] = {}
+    for output in outputs:
+        figures |= output.get("figures", {}).get("value", {})
+    merged: dict[str, Any] = {
+        "figures": {"value": figures, "mediaType": "application/json"},
+        "parts": {
+            "value": [
+                {
+                    "href": f"{base_url}/jobs/{part_id}/results",
+                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/results",
+                    "type": "application/json",
+                }
+                for part_id in part_ids
+            ],
+            "mediaType": "application/json",
+        },
+    }
+    if outputs and "statistics" in outputs[0]:
+        merged["statistics"] = outputs[0]["statistics"]
+    return merged
 
 
 class WorkerSettings:
     """Read by `arq territoires.compute.worker.WorkerSettings` and by `territoires worker`."""
 
     functions: ClassVar[list] = [run_job]
+    cron_jobs: ClassVar[list] = [cron(requeue_stale_jobs, second=0, run_at_startup=True)]
     on_startup = startup
     on_shutdown = shutdown
     queue_name = get_settings().queue_name
     redis_settings = RedisSettings.from_dsn(get_settings().redis_url or "redis://localhost:6379")
-    max_tries = 3
+    # Retries are ours (MAX_ATTEMPTS, counted in the jobs table): arq must never give up first.
+    max_tries = 1000
+    job_timeout = 6 * 3600
+    max_jobs = 4
+    poll_delay = 0.05
+    keep_result = 3600
     allow_abort_jobs = True
     health_check_interval = 10
-    job_completion_wait = 60  # on SIGTERM, let running jobs finish; arq retries the rest
+    job_completion_wait = 60  # on SIGTERM, let running jobs finish; the rest are taken again

@@ -1,0 +1,233 @@
+"""Processes over territories or a geometry, a period and catalogued scenes: the inputs they
+share, the catalog search that pins their scenes, the fan-out of large requests into batches of
+neighbouring communes, and the grid their outputs are computed on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import shapely
+from pyproj import Transformer
+from rasterio.crs import CRS
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from territoires.compute.blocks import Grid
+from territoires.compute.inputs import (
+    Interval,
+    area_geometry,
+    check_names,
+    interval,
+    territory_codes,
+)
+from territoires.compute.processes.base import IndicatorProcess, Plan, RunningJob
+from territoires.compute.results import Statistic, statistics_url
+from territoires.compute.sources import (
+    Scene,
+    Zone,
+    commune_zones,
+    communes_of,
+    explain_no_scenes,
+    find_scenes,
+    scenes_by_id,
+)
+from territoires.shared.errors import BadRequestError
+from territoires.shared.models import Territory, TerritoryLevel
+
+MAX_SCENES = 24
+"""Scenes a job composites at most (the newest): enough for a season of Sentinel-2 revisits."""
+BATCH_COMMUNES = 25
+"""Communes per sub-job when a request fans out (a département of 466 makes 19)."""
+METRES_PER_DEGREE = 111_320.0
+
+TERRITORY_INPUT = {
+    "title": "Territories",
+    "description": "INSEE code of a commune (17300) or a département (17, every commune of "
+    "it), or a list of codes. Give this or `geometry`.",
+    "schema": {
+        "oneOf": [
+            {"type": "string", "pattern": "^[0-9AB]{2,5}$"},
+            {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        ]
+    },
+    "minOccurs": 0,
+    "maxOccurs": 1,
+}
+GEOMETRY_INPUT = {
+    "title": "Area",
+    "description": "A GeoJSON Polygon or MultiPolygon in longitude/latitude, instead of "
+    "`territory` (figures are then in the results, not in indicator-statistics).",
+    "schema": {"$ref": "https://geojson.org/schema/Geometry.json"},
+    "minOccurs": 0,
+    "maxOccurs": 1,
+}
+DATETIME_INPUT = {
+    "title": "Period",
+    "description": "start/end as dates or RFC 3339 date-times, e.g. 2023-06-01/2023-08-31; "
+    "the scenes catalogued over the area in this period are used.",
+    "schema": {"type": "string", "pattern": "^[^/]+/[^/]+$"},
+    "minOccurs": 1,
+    "maxOccurs": 1,
+}
+
+
+def zone_key(zone: Zone) -> str:
+    return zone.code or "area"
+
+
+class TerritorialProcess(IndicatorProcess):
+    """Subclasses say which collections they read and implement `choose` and `run`."""
+
+    collections: ClassVar[tuple[str, ...]] = ()
+
+    async def validate(self, inputs: dict[str, Any], connection: AsyncConnection) -> Plan:
+        check_names(inputs, self.metadata["inputs"])
+        codes = territory_codes(inputs)
+        geometry = area_geometry(inputs)
+        if (codes is None) == (geometry is None):
+            raise BadRequestError("give either input 'territory' or input 'geometry'")
+        period = interval(inputs)
+        collections = await self.searched_collections(inputs, connection)
+        communes = await communes_of(connection, codes) if codes else None
+        zones = await commune_zones(connection, communes) if communes else [Zone(geometry)]
+        area = shapely.union_all([zone.geometry for zone in zones])
+        scenes = await find_scenes(connection, collections, area, period, limit=MAX_SCENES * 4)
+        if not scenes:
+            raise await explain_no_scenes(connection, collections, area, period)
+        chosen = next(c for c in collections if any(s.collection == c for s in scenes))
+        scenes = [s for s in scenes if s.collection == chosen][:MAX_SCENES]
+        normalised: dict[str, Any] = {
+            "datetime": str(period),
+            "collection": chosen,
+            "scenes": [[s.collection, s.id] for s in scenes],
+            **self.options(inputs, scenes),
+        }
+        if communes:
+            normalised["communes"] = communes
+        else:
+            normalised["geometry"] = mapping(geometry)
+        return Plan(
+            inputs=normalised,
+            pixels=_pixels(area, self.resolution(scenes[0])) * len(scenes),
+            parts=math.ceil(len(communes) / BATCH_COMMUNES) if communes else 1,
+        )
+
+    async def searched_collections(
+        self, inputs: dict[str, Any], connection: AsyncConnection
+    ) -> list[str]:
+        """The collections to search, in order of preference."""
+        return list(self.collections)
+
+    def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
+        """Process-specific normalised inputs, checked against the scenes found."""
+        return {}
+
+    def resolution(self, scene: Scene) -> float:
+        """Pixel size (in the scene's CRS units) of the outputs made from `scene`."""
+        raise NotImplementedError
+
+    async def split(self, inputs: dict[str, Any], connection: AsyncConnection) -> list[dict]:
+        """Batches of neighbouring communes (Z-order of their centres), so each sub-job reads a
+        compact window."""
+        communes = inputs.get("communes") or []
+        if len(communes) <= BATCH_COMMUNES:
+            return [inputs]
+        point = func.ST_PointOnSurface(Territory.geometry)
+        rows = await connection.execute(
+            select(Territory.code, func.ST_X(point), func.ST_Y(point)).where(
+                Territory.level == TerritoryLevel.COMMUNE, Territory.code.in_(communes)
+            )
+        )
+        ordered = sorted(rows, key=lambda row: _z_order(row[1], row[2]))
+        codes = [row[0] for row in ordered]
+        return [
+            inputs | {"communes": codes[first : first + BATCH_COMMUNES]}
+            for first in range(0, len(codes), BATCH_COMMUNES)
+        ]
+
+    async def load(self, job: RunningJob) -> tuple[list[Zone], list[Scene], Interval]:
+        """The job's zones and those of its pinned scenes that meet them."""
+        async with job.services.engine.connect() as connection:
+            if "communes" in job.inputs:
+                zones = await commune_zones(connection, job.inputs["communes"])
+            else:
+                zones = [Zone(shape(job.inputs["geometry"]))]
+            scenes = await scenes_by_id(connection, job.inputs["scenes"])
+        area = shapely.union_all([zone.geometry for zone in zones])
+        scenes = [s for s in scenes if shape(s.content["geometry"]).intersects(area)]
+        return zones, scenes, Interval.parse(job.inputs["datetime"])
+
+    def statistics(
+        self,
+        zones: list[Zone],
+        figures: list[dict[str, Any]],
+        indicator: str,
+        period: Interval,
+        item: tuple[str, str] | None,
+    ) -> list[Statistic]:
+        return [
+            Statistic(zone.level, zone.code, indicator, period, zone_figures, item)
+            for zone, zone_figures in zip(zones, figures, strict=True)
+            if zone.code is not None and zone.level is not None
+        ]
+
+    def figures_output(
+        self, zones: list[Zone], figures: list[dict[str, Any]], job: RunningJob
+    ) -> dict[str, Any]:
+        """The results document's per-territory figures, and the link to the statistics rows."""
+        outputs: dict[str, Any] = {
+            "figures": {
+                "value": {
+                    zone_key(zone): zone_figures
+                    for zone, zone_figures in zip(zones, figures, strict=True)
+                },
+                "mediaType": "application/json",
+            }
+        }
+        if any(zone.code for zone in zones):
+            outputs["statistics"] = {
+                "href": statistics_url(job.base_url, job.owner),
+                "rel": "related",
+                "type": "application/geo+json",
+                "title": "per-territory statistics (OGC API Features)",
+            }
+        return outputs
+
+
+def output_grid(
+    zones: list[Zone], scenes: list[Scene], crs: CRS, resolution: float, anchor: tuple[float, float]
+) -> tuple[Grid, list[tuple[BaseGeometry, int]]]:
+    """The grid covering the zones where scenes have data, on the lattice of `anchor`, and the
+    zones in its CRS with their ids (1, 2, …) for rasterising."""
+    to_grid = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    shapes = [
+        (shapely.transform(zone.geometry, to_grid.transform, interleaved=False), number)
+        for number, zone in enumerate(zones, start=1)
+    ]
+    covered = shapely.union_all([shape(scene.content["geometry"]) for scene in scenes])
+    data = shapely.transform(covered, to_grid.transform, interleaved=False)
+    extent = shapely.union_all([geometry for geometry, _ in shapes]).intersection(data)
+    if extent.is_empty:
+        raise BadRequestError("the requested area is outside the data of the scenes found")
+    return Grid.covering(extent.bounds, crs, resolution, anchor), shapes
+
+
+def _pixels(area: BaseGeometry, resolution_m: float) -> int:
+    left, bottom, right, top = area.bounds
+    width = (right - left) * METRES_PER_DEGREE * math.cos(math.radians((top + bottom) / 2))
+    height = (top - bottom) * METRES_PER_DEGREE
+    return max(1, int(width * height / resolution_m**2))
+
+
+def _z_order(x: float, y: float) -> int:
+    """Morton code of a longitude/latitude on a 2¹⁶ grid: close codes, close places."""
+    column = int((x + 180.0) / 360.0 * 65535)
+    row = int((y + 90.0) / 180.0 * 65535)
+    code = 0
+    for bit in range(16):
+        code |= ((column >> bit) & 1) << (2 * bit) | ((row >> bit) & 1) << (2 * bit + 1)
+    return code

@@ -1,0 +1,319 @@
+"""`vegetation`: NDVI and fractional vegetation cover over territories, from Sentinel-2 L2A (or
+Landsat Collection 2 L2 where Sentinel-2 has nothing), with the vegetated share per territory.
+
+Several scenes in the period make a greenest-pixel composite (the highest NDVI of the valid
+observations of each pixel), the usual way to see through clouds the masks missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from territoires.compute.blocks import (
+    MEDIA_TYPE_COG,
+    Grid,
+    Output,
+    Source,
+    for_each_block,
+    write_cog,
+    zone_raster,
+)
+from territoires.compute.inputs import text
+from territoires.compute.kernels import masks
+from territoires.compute.kernels.spectral import greenest_ndvi, vegetation_cover
+from territoires.compute.processes.base import Outcome, RunningJob
+from territoires.compute.processes.territorial import (
+    DATETIME_INPUT,
+    GEOMETRY_INPUT,
+    TERRITORY_INPUT,
+    TerritorialProcess,
+    output_grid,
+)
+from territoires.compute.results import result_item, tiles_url
+from territoires.compute.sources import Scene
+from territoires.compute.statistics import ZonalAccumulator
+from territoires.shared.errors import BadRequestError
+from territoires.shared.indicators import INDICATORS
+
+SENTINEL2 = "sentinel-2-l2a"
+LANDSAT = "landsat-c2-l2"
+RED = ("red",)
+NIR = ("nir", "nir08")
+STATISTICS_INDICATOR = "vegetation-cover"
+
+COG_OUTPUT = {"type": "string", "contentMediaType": MEDIA_TYPE_COG}
+LINK_OUTPUT = {"type": "object", "required": ["href"], "properties": {"href": {"type": "string"}}}
+
+PROCESS_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "vegetation",
+    "title": "Vegetation: NDVI and fractional cover",
+    "description": "NDVI = (NIR − Red) / (NIR + Red) as a greenest-pixel composite of the "
+    "cloud-free observations in the period, and fractional vegetation cover "
+    "Pv = ((NDVI − 0.2) / (0.5 − 0.2))² clipped to [0, 1], as COGs registered in the ndvi and "
+    "vegetation-cover collections, with the vegetated share (mean Pv) of each territory.",
+    "keywords": ["vegetation", "NDVI", "Sentinel-2", "Landsat"],
+    "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
+    "outputTransmission": ["value", "reference"],
+    "links": [],
+    "inputs": {
+        "territory": TERRITORY_INPUT,
+        "geometry": GEOMETRY_INPUT,
+        "datetime": DATETIME_INPUT,
+        "collection": {
+            "title": "Source collection",
+            "description": "sentinel-2-l2a (10 m) or landsat-c2-l2 (30 m); by default "
+            "Sentinel-2, else Landsat where Sentinel-2 has no scene in the period.",
+            "schema": {"type": "string", "enum": [SENTINEL2, LANDSAT]},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+    },
+    "outputs": {
+        "ndvi": {"title": "NDVI (COG)", "schema": COG_OUTPUT},
+        "ndvi-item": {"title": "STAC item of the NDVI", "schema": LINK_OUTPUT},
+        "ndvi-tiles": {"title": "TileJSON of the NDVI", "schema": LINK_OUTPUT},
+        "vegetation-cover": {"title": "Fractional vegetation cover (COG)", "schema": COG_OUTPUT},
+        "vegetation-cover-item": {"title": "STAC item of the cover", "schema": LINK_OUTPUT},
+        "vegetation-cover-tiles": {"title": "TileJSON of the cover", "schema": LINK_OUTPUT},
+        "statistics": {"title": "indicator-statistics features", "schema": LINK_OUTPUT},
+        "figures": {
+            "title": "Figures per territory",
+            "description": "vegetated_share (mean Pv), valid_share (share of the territory's "
+            "pixels with a cloud-free observation), and NDVI and cover statistics.",
+            "schema": {"type": "object"},
+        },
+    },
+    "example": {
+        "inputs": {"territory": "17300", "datetime": "2023-06-01/2023-08-31"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Bands:
+    """Where a scene's red, NIR and quality mask are, and how to read them."""
+
+    red: str
+    nir: str
+    mask: str | None
+
+    @classmethod
+    def of(cls, scene: Scene) -> Bands:
+        assets = scene.content.get("assets", {})
+        red = _by_common_name(assets, RED)
+        nir = _by_common_name(assets, NIR)
+        if red is None or nir is None:
+            raise BadRequestError(
+                f"scene {scene.id} of {scene.collection} has no red and NIR bands "
+                "(eo:bands common names red and nir/nir08)"
+            )
+        mask = next((k for k in ("SCL", "scl", "qa_pixel", "QA_PIXEL", "BQA") if k in assets), None)
+        return cls(red, nir, mask)
+
+
+def _by_common_name(assets: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    for key, asset in assets.items():
+        for band in asset.get("eo:bands", []):
+            if band.get("common_name") in names:
+                return key
+    return None
+
+
+def _scaling(asset: dict[str, Any]) -> tuple[float, float, float]:
+    """(scale, offset, nodata) of a single-band asset, from `raster:bands`."""
+    band = (asset.get("raster:bands") or [{}])[0]
+    return float(band.get("scale", 1.0)), float(band.get("offset", 0.0)), band.get("nodata", 0)
+
+
+class SceneReader:
+    """A scene's red, NIR and mask on the output grid, for one block at a time."""
+
+    def __init__(self, scene: Scene, grid: Grid, stack: ExitStack) -> None:
+        bands = Bands.of(scene)
+        red_asset, nir_asset = scene.asset(bands.red), scene.asset(bands.nir)
+        self.red = _opened(stack, Source(red_asset["href"], grid, Resampling.bilinear))
+        self.nir = _opened(stack, Source(nir_asset["href"], grid, Resampling.bilinear))
+        self.red_scale, self.red_offset, _ = _scaling(red_asset)
+        self.nir_scale, self.nir_offset, _ = _scaling(nir_asset)
+        self.mask = (
+            _opened(stack, Source(scene.asset(bands.mask)["href"], grid, Resampling.nearest))
+            if bands.mask
+            else None
+        )
+        self.mask_kind = bands.mask.upper() if bands.mask else None
+        self.scl_table = masks.class_table(masks.SCL_REJECTED)
+        collection_one = scene.content["properties"].get("landsat:collection_number") == "01"
+        rules = (
+            masks.BQA_RULES if self.mask_kind == "BQA" or collection_one else masks.QA_PIXEL_RULES
+        )
+        self.qa_masks, self.qa_values = masks.bit_rules(rules)
+
+    def fold(self, window: Window, composite: np.ndarray) -> None:
+        """Folds this scene's valid NDVI into the block's composite."""
+        red, nir = self.red.read(window), self.nir.read(window)
+        valid = np.ones(composite.shape, np.bool_)
+        if self.mask is not None:
+            flags = self.mask.read(window)
+            if self.mask_kind == "SCL":
+                masks.reject_classes(flags, self.scl_table, valid)
+            else:
+                masks.reject_bits(flags, self.qa_masks, self.qa_values, valid)
+        greenest_ndvi(
+            red,
+            nir,
+            valid,
+            self.red_scale,
+            self.red_offset,
+            self.nir_scale,
+            self.nir_offset,
+            red.dtype.type(self.red.nodata),
+            nir.dtype.type(self.nir.nodata),
+            composite,
+        )
+
+
+def _opened(stack: ExitStack, source: Source) -> Source:
+    stack.callback(source.close)
+    return source
+
+
+class Vegetation(TerritorialProcess):
+    metadata = PROCESS_METADATA
+    collections = (SENTINEL2, LANDSAT)
+
+    async def searched_collections(self, inputs: dict[str, Any], connection: Any) -> list[str]:
+        chosen = text(inputs, "collection")
+        if chosen is None:
+            return list(self.collections)
+        if chosen not in self.collections:
+            raise BadRequestError(
+                f"input 'collection' must be one of {', '.join(self.collections)}, got {chosen!r}"
+            )
+        return [chosen]
+
+    def resolution(self, scene: Scene) -> float:
+        band = (scene.asset(Bands.of(scene).red).get("raster:bands") or [{}])[0]
+        return float(band.get("spatial_resolution") or scene.content["properties"].get("gsd", 10))
+
+    async def run(self, job: RunningJob) -> Outcome:
+        zones, scenes, period = await self.load(job)
+        loop = asyncio.get_running_loop()
+        with rasterio.open(scenes[0].asset(Bands.of(scenes[0]).red)["href"]) as reference:
+            crs, transform = reference.crs, reference.transform
+        grid, shapes = output_grid(
+            zones, scenes, crs, self.resolution(scenes[0]), (transform.c, transform.f)
+        )
+        ndvi_indicator, cover_indicator = INDICATORS["ndvi"], INDICATORS["vegetation-cover"]
+        paths = {name: job.scratch / f"{name}.tif" for name in ("ndvi", "vegetation-cover")}
+        ndvi_figures = ZonalAccumulator(len(zones))
+        cover_figures = ZonalAccumulator(len(zones))
+        zone_pixels = np.zeros(len(zones) + 1, np.int64)
+
+        with ExitStack() as stack:
+            readers = await loop.run_in_executor(
+                job.executor, lambda: [SceneReader(s, grid, stack) for s in scenes]
+            )
+            ndvi_out = Output(paths["ndvi"], grid, "float32", ndvi_indicator.nodata)
+            cover_out = Output(paths["vegetation-cover"], grid, "float32", cover_indicator.nodata)
+            stack.callback(ndvi_out.close)
+            stack.callback(cover_out.close)
+
+            def block(window: Window) -> None:
+                shape = (int(window.height), int(window.width))
+                composite = np.full(shape, np.nan, np.float32)
+                for reader in readers:
+                    reader.fold(window, composite)
+                zones_block = zone_raster(shapes, grid, window)
+                zone_pixels[:] += np.bincount(zones_block.ravel(), minlength=len(zones) + 1)
+                composite[zones_block == 0] = np.nan
+                cover = np.empty(shape, np.float32)
+                vegetation_cover(composite, cover)
+                ndvi_figures.add(composite, zones_block, np.nan)
+                cover_figures.add(cover, zones_block, np.nan)
+                ndvi_out.write(window, np.nan_to_num(composite, nan=ndvi_indicator.nodata))
+                cover_out.write(window, np.nan_to_num(cover, nan=cover_indicator.nodata))
+
+            await for_each_block(grid.windows(), block, job.executor, job.progress, (2.0, 80.0))
+
+        tags = {
+            "PROCESS": self.id,
+            "JOB_ID": str(job.id),
+            "INPUTS": json.dumps({k: v for k, v in job.inputs.items() if k != "geometry"}),
+        }
+        hrefs = {}
+        for name, path in paths.items():
+            cog = path.with_name(f"{name}.cog.tif")
+            await loop.run_in_executor(
+                job.executor, write_cog, path, cog, tags | {"INDICATOR": name}, "average"
+            )
+            hrefs[name] = await loop.run_in_executor(
+                job.executor, job.services.storage.put, job.storage_key(f"{name}.tif"), cog
+            )
+            await job.progress(85.0 if name == "ndvi" else 90.0)
+
+        ndvi_stats = ndvi_figures.figures()
+        cover_stats = cover_figures.figures()
+        figures = [
+            {
+                "vegetated_share": cover.get("mean"),
+                "valid_share": ndvi["count"] / int(zone_pixels[number])
+                if zone_pixels[number]
+                else 0.0,
+                "ndvi": ndvi,
+                "cover": cover,
+            }
+            for number, (ndvi, cover) in enumerate(zip(ndvi_stats, cover_stats, strict=True), 1)
+        ]
+        codes = [zone.code for zone in zones if zone.code]
+        sources = [(s.collection, s.id) for s in scenes]
+        label = codes[0] if len(codes) == 1 else f"{len(codes)}-communes" if codes else "area"
+        items = []
+        results: dict[str, Any] = {}
+        for name in paths:
+            item_id = f"{label}-{period.start:%Y%m%d}-{period.end:%Y%m%d}-{job.id}"
+            items.append(
+                result_item(
+                    indicator=name,
+                    item_id=item_id,
+                    href=hrefs[name],
+                    grid=grid,
+                    period=period,
+                    job_id=job.owner,
+                    process_id=self.id,
+                    base_url=job.base_url,
+                    sources=sources,
+                    territories=codes,
+                )
+            )
+            title = INDICATORS[name].title
+            results[name] = {"href": hrefs[name], "type": MEDIA_TYPE_COG, "title": f"{title} (COG)"}
+            results[f"{name}-item"] = {
+                "href": f"{job.base_url}/stac/collections/{name}/items/{item_id}",
+                "rel": "item",
+                "type": "application/geo+json",
+                "title": f"STAC item: {title}",
+            }
+            results[f"{name}-tiles"] = {
+                "href": tiles_url(job.base_url, name, item_id),
+                "rel": "tilejson",
+                "type": "application/json",
+                "title": f"TileJSON: {title}",
+            }
+        results |= self.figures_output(zones, figures, job)
+        statistics = self.statistics(
+            zones, figures, STATISTICS_INDICATOR, period, ("vegetation-cover", items[1]["id"])
+        )
+        return Outcome(results=results, items=items, statistics=statistics)
+
+
+PROCESS = Vegetation()
