@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 # Mainland France and Corsica, lon/lat.
 WEST, SOUTH, EAST, NORTH = -5.2, 41.3, 9.6, 51.1
 START = datetime(2016, 1, 1, tzinfo=UTC)
@@ -212,10 +214,10 @@ def collection_document(spec: CollectionSpec) -> dict[str, Any]:
 
 
 def _write_part(path: Path, start: int, stop: int, count: int) -> None:
-    with path.open("w", encoding="utf-8") as file:
+    with path.open("wb") as file:
         for index in range(start, stop):
-            file.write(json.dumps(item(index, count), separators=(",", ":")))
-            file.write("\n")
+            file.write(orjson.dumps(item(index, count)))
+            file.write(b"\n")
 
 
 def write_items(path: Path, count: int, workers: int = 2) -> None:

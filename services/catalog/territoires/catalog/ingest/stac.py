@@ -15,14 +15,19 @@ import re
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from territoires.catalog.ingest.results import Converted, EncodedItem, Problem
 from territoires.shared.errors import BadRequestError
-from territoires.shared.stac.records import collection_row, item_row
+from territoires.shared.stac.records import collection_row, item_row, polygons_wkb
 from territoires.shared.stac.store import item_copy_line
 
 STAC_TYPES = frozenset({"Feature", "FeatureCollection", "Collection"})
 # An RFC 3986 scheme; two characters at least, so that a Windows drive letter is no scheme.
 URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
+# Lines parsed before their footprints are made at once: enough to vectorise, few enough that
+# the documents held meanwhile do not make the garbage collector's passes long.
+LINES_PER_BATCH = 256
 
 
 def absolute_hrefs(document: dict[str, Any], base: str, local: set[str] | None = None) -> bool:
@@ -47,7 +52,7 @@ def absolute_hrefs(document: dict[str, Any], base: str, local: set[str] | None =
 # String tests rather than pathlib and urllib: they run for every asset of millions of items,
 # where pathlib alone costs more than validating the item.
 def _absolute(href: str) -> bool:
-    return os.path.isabs(href) or URL_SCHEME.match(href) is not None  # noqa: PTH117
+    return URL_SCHEME.match(href) is not None or os.path.isabs(href)  # noqa: PTH117
 
 
 def add_document(
@@ -57,9 +62,11 @@ def add_document(
     base: str,
     collection: str | None,
     text: str | None = None,
+    geometry: bytes | None = None,
 ) -> None:
     """Adds the rows of one parsed JSON document; `text` is its source when the document is one
-    item, so that an item stored as given is not serialised again."""
+    item, so that an item stored as given is not serialised again, and `geometry` the EWKB of
+    its footprint when a batch has made it (`records.polygons_wkb`)."""
     if not _is_stac(document):
         into.skipped.append(Problem(where, "not a STAC document"))
         return
@@ -77,10 +84,24 @@ def add_document(
         if not isinstance(features, list):
             into.problems.append(Problem(where, "a FeatureCollection needs a 'features' array"))
             return
-        for index, feature in enumerate(features):
-            add_item(into, feature, f"{where} feature {index}", base, collection)
+        footprints = polygons_wkb([_geometry(feature) for feature in features])
+        for index, (feature, footprint) in enumerate(zip(features, footprints, strict=True)):
+            add_item(into, feature, f"{where} feature {index}", base, collection, None, footprint)
     else:
-        add_item(into, document, where, base, collection, text)
+        add_item(into, document, where, base, collection, text, geometry)
+
+
+def _geometry(document: Any) -> Any:
+    return document.get("geometry") if type(document) is dict else None
+
+
+def _item_geometry(document: Any) -> Any:
+    """The geometry of a document that is an item, else None."""
+    return (
+        _geometry(document)
+        if type(document) is dict and document.get("type") == "Feature"
+        else None
+    )
 
 
 def _is_stac(document: Any) -> bool:
@@ -102,13 +123,14 @@ def add_item(
     base: str,
     collection: str | None,
     text: str | None = None,
+    geometry: bytes | None = None,
 ) -> None:
     """Adds one item as a COPY line; `collection` applies to items that name none."""
     try:
         if not isinstance(item, dict):
             raise BadRequestError("a STAC item is a JSON object")
         changed = absolute_hrefs(item, base, into.described)
-        row = item_row(item, None if item.get("collection") else collection)
+        row = item_row(item, None if item.get("collection") else collection, geometry)
     except BadRequestError as error:
         into.problems.append(Problem(where, str(error)))
         return
@@ -117,24 +139,55 @@ def add_item(
     into.items.append(EncodedItem(row["collection_id"], row["id"], line, where))
 
 
+def parse_line(raw: bytes) -> tuple[Any, str]:
+    """A JSON line's document and text. orjson first (several times faster); what it refuses
+    goes through the standard library, which accepts a little more (NaN, huge integers, lone
+    surrogates) and words the errors the command reports: ValueError as before."""
+    try:
+        return orjson.loads(raw), raw.decode("utf-8")
+    except orjson.JSONDecodeError:
+        line = raw.decode("utf-8")
+        return json.loads(line), line
+
+
 def convert_lines(
     lines: list[bytes], path: Path, first_line: int, collection: str | None, describe: bool
 ) -> Converted:
     """Rows of newline-delimited JSON; blank lines are allowed, a bad line is one problem."""
     converted = Converted(described=set() if describe else None)
+    for start in range(0, len(lines), LINES_PER_BATCH):
+        batch = lines[start : start + LINES_PER_BATCH]
+        _convert_batch(converted, batch, path, first_line + start, collection)
+    return converted
+
+
+def _convert_batch(
+    into: Converted, lines: list[bytes], path: Path, first_line: int, collection: str | None
+) -> None:
+    """Parses the lines first, so that the footprints of the items among them are made in one
+    batch (`records.polygons_wkb`); rows and problems still come in the order of the lines."""
     base = str(path.parent)
+    prefix = f"{path}:"
+    parsed: list[tuple[str, Any, str] | Problem] = []
     for number, raw in enumerate(lines, start=first_line):
         if not raw.strip():
             continue
-        where = f"{path}:{number}"
+        where = f"{prefix}{number}"
         try:
-            line = raw.decode("utf-8")
-            document = json.loads(line)
+            document, line = parse_line(raw)
         except ValueError as error:  # UnicodeDecodeError and JSONDecodeError alike
-            converted.problems.append(Problem(where, f"invalid JSON: {error}"))
+            parsed.append(Problem(where, f"invalid JSON: {error}"))
             continue
-        add_document(converted, document, where, base, collection, line)
-    return converted
+        parsed.append((where, document, line))
+    footprints = polygons_wkb(
+        [None if isinstance(entry, Problem) else _item_geometry(entry[1]) for entry in parsed]
+    )
+    for entry, footprint in zip(parsed, footprints, strict=True):
+        if isinstance(entry, Problem):
+            into.problems.append(entry)
+        else:
+            where, document, line = entry
+            add_document(into, document, where, base, collection, line, footprint)
 
 
 def convert_file(path: Path, collection: str | None, describe: bool) -> Converted:
@@ -146,7 +199,12 @@ def convert_file(path: Path, collection: str | None, describe: bool) -> Converte
     except (OSError, UnicodeDecodeError) as error:
         return Converted(problems=[Problem(str(path), f"unreadable: {error}")])
     try:
-        document = json.loads(text)
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        document = None
+    try:
+        if document is None:
+            document = json.loads(text)
     except json.JSONDecodeError as error:
         if error.msg == "Extra data":
             return convert_lines(data.split(b"\n"), path, 1, collection, describe)
