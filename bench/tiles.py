@@ -2,6 +2,7 @@
 same tiles through our gateway.
 
     uv run python bench/tiles.py [--size 10980] [--clients 16] [--seconds 20] [--zooms 10-14]
+                                 [--tilesize 256]
 
 Writes (once, cached under .data/bench/) a size² float32 NDVI COG in UTM 30N with 10 m pixels
 over Charente-Maritime, registers it as item `bench` of collection `ndvi` in a fresh migrated
@@ -106,9 +107,8 @@ def write_cog(path: Path, size: int) -> Path:
         NUM_THREADS="ALL_CPUS",
     )
     plain.unlink()
-    print(
-        f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - started:.0f} s"
-    )
+    megabytes = path.stat().st_size / 1e6
+    print(f"wrote {path} ({megabytes:.0f} MB) in {time.perf_counter() - started:.0f} s")
     return path
 
 
@@ -215,8 +215,11 @@ def uvicorn(app: str, env: dict[str, str], factory: bool) -> Iterator[str]:
 
 
 def sample_tiles(cog: Path, zooms: range, rng: random.Random) -> list[morecantile.Tile]:
+    """Up to TILES_PER_ZOOM tiles per zoom, inside the COG (edge tiles can be empty)."""
     with rasterio.open(cog) as dataset:
-        bounds = transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
+        west, south, east, north = transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
+    inset_x, inset_y = (east - west) * 0.05, (north - south) * 0.05
+    bounds = (west + inset_x, south + inset_y, east - inset_x, north - inset_y)
     tiles: list[morecantile.Tile] = []
     for zoom in zooms:
         candidates = list(WEB_MERCATOR.tiles(*bounds, zooms=[zoom]))
@@ -278,6 +281,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per target")
     parser.add_argument("--zooms", default="10-14")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--tilesize", type=int, default=256, help="tile size in pixels (the map pages use 512)"
+    )
     arguments = parser.parse_args()
     low, high = (int(z) for z in arguments.zooms.split("-"))
 
@@ -303,9 +309,11 @@ def main() -> None:
                 factory=True,
             ) as gateway,
         ):
+            size = f"tilesize={arguments.tilesize}"
             path = "/tiles/collections/ndvi/items/bench/tiles/WebMercatorQuad/{z}/{x}/{y}.png"
+            path += f"?{size}"
             stock_path = "/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png"
-            stock_query = f"?url={cog}&rescale=-1,1&colormap_name=rdylgn"
+            stock_query = f"?url={cog}&rescale=-1,1&colormap_name=rdylgn&{size}"
             targets = {
                 "(a) territoires tiles": [ours + path.format(z=t.z, x=t.x, y=t.y) for t in tiles],
                 "(b) stock titiler.application": [
@@ -322,8 +330,8 @@ def main() -> None:
 
     print(
         f"\n{len(tiles)} tiles of zooms {low}–{high} over a {arguments.size}² float32 COG, "
-        f"{arguments.clients} clients, {arguments.seconds:.0f} s per target, "
-        f"{os.cpu_count()} CPUs, one uvicorn worker each"
+        f"{arguments.tilesize} px, {arguments.clients} clients, "
+        f"{arguments.seconds:.0f} s per target, {os.cpu_count()} CPUs, one uvicorn worker each"
     )
     print(f"{'target':32} {'requests':>9} {'errors':>7} {'tiles/s':>9} {'p50 ms':>8} {'p95 ms':>8}")
     for r in results:

@@ -34,7 +34,7 @@ from territoires.tiles.legend import legend_router
 from territoires.tiles.middleware import TileCacheMiddleware
 from territoires.tiles.ogc import ogc_router
 from territoires.tiles.pages import STATIC, TEMPLATES, pages_router
-from territoires.tiles.readers import configure_gdal
+from territoires.tiles.readers import configure_reading
 from territoires.tiles.settings import TilesSettings, get_tiles_settings
 
 
@@ -50,7 +50,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     tiles_settings = tiles_settings or get_tiles_settings()
-    configure_gdal(tiles_settings)
+    configure_reading(tiles_settings)
     app = create_service_app(
         "tiles",
         title="Territoires tiles",

@@ -73,24 +73,27 @@ def refuse_dataset_urls(request: Request) -> None:
         )
 
 
-def _integer(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
+def _number(value: str | None) -> float | None:
+    """A query or path value as a number; None when absent or not one (FastAPI says why)."""
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def enforce_size_limits(request: Request) -> None:
     """Tiles, previews, bbox and feature images within the configured size, before reading."""
     limits = tiles_state(request).settings
     query, path = request.query_params, request.path_params
-    tilesize = _integer(query.get("tilesize"))
+    tilesize = _number(query.get("tilesize"))
     if tilesize is not None and tilesize > limits.max_tile_size:
         raise BadRequestError(f"tilesize: at most {limits.max_tile_size} pixels")
     for name in ("buffer", "padding"):
-        given = query.get(name)
-        if given is not None and _integer(given.split(".")[0]) not in range(MAX_BUFFER + 1):
+        margin = _number(query.get(name))
+        if margin is not None and margin > MAX_BUFFER:
             raise BadRequestError(f"{name}: at most {MAX_BUFFER} pixels")
     sizes = {
-        name: _integer(path.get(name) or query.get(name))
-        for name in ("width", "height", "max_size")
+        name: _number(path.get(name) or query.get(name)) for name in ("width", "height", "max_size")
     }
     for name, size in sizes.items():
         if size is not None and size > limits.max_image_size:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import attr
 import morecantile
 import rasterio
 from rasterio.crs import CRS
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import DatasetReader
 from rasterio.warp import transform_bounds
 from rio_tiler.constants import WGS84_CRS
@@ -31,10 +33,12 @@ from territoires.tiles.settings import TilesSettings
 OPEN_DATASETS_PER_THREAD = 8
 
 
-def configure_gdal(settings: TilesSettings) -> None:
-    """GDAL's process-wide options, set once before the first dataset opens (an operator's own
-    environment wins): a block cache sized for tiles, no directory listing next to each COG,
-    and a read-ahead cache for remote assets."""
+def configure_reading(settings: TilesSettings) -> None:
+    """Process-wide reading options, set once before the first dataset opens (an operator's own
+    environment wins): a GDAL block cache sized for tiles, no directory listing next to each
+    COG, a read-ahead cache for remote assets; and no warning per tile that an in-memory PNG
+    has no georeferencing, which it never has."""
+    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
     defaults = {
         "GDAL_CACHEMAX": str(settings.gdal_cachemax_mb),
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
