@@ -34,6 +34,7 @@ K2_BAND_10 = 1321.0789
 WAVELENGTH_M = 10.895e-6
 RHO_M_K = 1.4388e-2
 KELVIN = 273.15
+NOISE_REFLECTANCE = 0.003
 NDVI_SOIL = 0.2
 NDVI_VEGETATION = 0.5
 URBAN_DENSITY = 0.5
@@ -158,7 +159,8 @@ class LandsatProduct:
             numbers = {}
             for band, name in ((4, "B04"), (5, "B08")):
                 reflectance = surface_reflectance(cover, ground, name)
-                reflectance += rng.standard_normal(reflectance.shape, dtype=np.float32) * 0.003
+                noise = rng.standard_normal(reflectance.shape, dtype=np.float32)
+                reflectance += noise * np.float32(NOISE_REFLECTANCE)
                 toa = (reflectance * sun - REFLECTANCE_ADD) / REFLECTANCE_MULT
                 numbers[band] = np.clip(np.rint(toa), 1, 65535).astype(np.uint16)
             temperature = self.landscape.land_surface_temperature_c(x, y, ground, cover, scene.when)

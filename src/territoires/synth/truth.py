@@ -68,7 +68,6 @@ class TruthWriter:
     def write_block(
         self, block: int, start: int, x: np.ndarray, y: np.ndarray, ground: Ground, last: bool
     ) -> None:
-        del block  # the truth draws no random numbers
         cover = self.landscape.cover(ground, self.reference)
         classes = cover.land_cover()
         counts = np.bincount(classes.ravel(), minlength=max(LAND_COVER_CLASSES) + 1)
