@@ -71,7 +71,7 @@ class Grid:
         ]
 
     def window_transform(self, window: Window) -> Affine:
-        return self.transform * Affine.translation(window.col_off, window.row_off)
+        return self.transform @ Affine.translation(window.col_off, window.row_off)
 
     @classmethod
     def covering(

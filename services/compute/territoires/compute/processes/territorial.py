@@ -24,7 +24,7 @@ from territoires.compute.inputs import (
     interval,
     territory_codes,
 )
-from territoires.compute.processes.base import IndicatorProcess, Plan, RunningJob
+from territoires.compute.processes.base import IndicatorProcess, Outcome, Plan, RunningJob
 from territoires.compute.results import Statistic, statistics_url
 from territoires.compute.sources import (
     Scene,
@@ -174,6 +174,12 @@ class TerritorialProcess(IndicatorProcess):
             for zone, zone_figures in zip(zones, figures, strict=True)
             if zone.code is not None and zone.level is not None
         ]
+
+    def empty(self, zones: list[Zone], job: RunningJob, figures: dict[str, Any]) -> Outcome:
+        """The outcome of a part none of whose pinned scenes meets its zones: its territories
+        get `figures` (no pixel), and no raster is written."""
+        every = [dict(figures) for _ in zones]
+        return Outcome(results=self.figures_output(zones, every, job))
 
     def figures_output(
         self, zones: list[Zone], figures: list[dict[str, Any]], job: RunningJob

@@ -207,6 +207,8 @@ class Vegetation(TerritorialProcess):
 
     async def run(self, job: RunningJob) -> Outcome:
         zones, scenes, period = await self.load(job)
+        if not scenes:
+            return self.empty(zones, job, {"vegetated_share": None, "valid_share": 0.0})
         loop = asyncio.get_running_loop()
         with rasterio.open(scenes[0].asset(Bands.of(scenes[0]).red)["href"]) as reference:
             crs, transform = reference.crs, reference.transform

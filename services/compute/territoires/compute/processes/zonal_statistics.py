@@ -193,6 +193,8 @@ class ZonalStatistics(TerritorialProcess):
         zones, scenes, period = await self.load(job)
         asset = job.inputs["asset"]
         hrefs = [scene.asset(asset)["href"] for scene in scenes if asset in scene.content["assets"]]
+        if not hrefs:
+            return self.empty(zones, job, {"count": 0})
         with rasterio.open(hrefs[0]) as reference:
             crs, transform = reference.crs, reference.transform
         grid, shapes = output_grid(zones, scenes, crs, abs(transform.a), (transform.c, transform.f))

@@ -1,0 +1,171 @@
+"""A platform for compute tests: a database with the demo territories and synthetic scenes over
+La Rochelle (512² for speed), the compute, catalog, tiles and gateway apps over real HTTP, and
+`territoires worker` processes on a queue of the test's own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from territoires.catalog.app import create_app as create_catalog
+from territoires.catalog.ingest.loader import IngestOptions, find_inputs, ingest
+from territoires.compute.app import create_app as create_compute
+from territoires.gateway.app import create_app as create_gateway
+from territoires.shared.apikeys import Scope, create_key
+from territoires.shared.database import create_sync_database
+from territoires.shared.schema import upgrade
+from territoires.shared.settings import Settings
+from territoires.shared.territories import load_territories, read_demo_territories
+from territoires.synth import generate
+
+from ..conftest import RUN_ID
+from ..servers import serve
+
+SCENE_SIZE = 512
+# The synthetic scenes' dates (territoires synth's defaults): summers 2021, 2022 and 2023.
+SUMMER_2023 = "2023-06-01/2023-08-31"
+
+
+@pytest.fixture(scope="session")
+def scenes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("scenes") / "17300"
+    generate("17300", folder, size=SCENE_SIZE)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def platform_settings(
+    empty_database_factory, redis_url: str, scenes_dir: Path, tmp_path_factory
+) -> Settings:
+    """Territories loaded, synthetic scenes catalogued, storage in a folder of its own."""
+    url = empty_database_factory("compute")
+    upgrade(url)
+    settings = Settings(
+        DATABASE_URL=url,
+        REDIS_URL=redis_url,
+        redis_prefix=f"territoires-test-{RUN_ID}-compute",
+        storage_url=str(tmp_path_factory.mktemp("compute-storage")),
+    )
+    engine = create_sync_database(url)
+    load_territories(engine, read_demo_territories(settings.data_dir))
+    report = ingest(engine, find_inputs([scenes_dir], IngestOptions()), IngestOptions())
+    assert not report.problems, report.problems
+    engine.dispose()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def api_key(platform_settings: Settings) -> str:
+    engine = create_sync_database(platform_settings)
+    key = create_key(
+        engine,
+        f"partner-{uuid.uuid4().hex[:6]}",
+        [Scope.EXECUTE],
+        platform_settings.api_key_pepper.get_secret_value(),
+    )
+    engine.dispose()
+    return key
+
+
+@pytest.fixture(scope="session")
+def read_only_key(platform_settings: Settings) -> str:
+    engine = create_sync_database(platform_settings)
+    key = create_key(
+        engine,
+        f"reader-{uuid.uuid4().hex[:6]}",
+        [Scope.INGEST],
+        platform_settings.api_key_pepper.get_secret_value(),
+    )
+    engine.dispose()
+    return key
+
+
+@pytest.fixture(scope="session")
+def compute_url(platform_settings: Settings) -> Iterator[str]:
+    with serve(create_compute(platform_settings)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def platform_url(platform_settings: Settings, compute_url: str, scenes_dir: Path) -> Iterator[str]:
+    """The gateway in front of compute, catalog and tiles on the test database."""
+    from territoires.tiles.app import create_app as create_tiles
+    from territoires.tiles.settings import TilesSettings
+
+    tiles = TilesSettings(allowed_prefixes=[str(scenes_dir)])
+    with (
+        serve(create_catalog(platform_settings)) as catalog_url,
+        serve(create_tiles(platform_settings, tiles)) as tiles_url,
+    ):
+        settings = platform_settings.model_copy(
+            update={"catalog_url": catalog_url, "compute_url": compute_url, "tiles_url": tiles_url}
+        )
+        with serve(create_gateway(settings)) as url:
+            yield url
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    return os.environ | {
+        "DATABASE_URL": settings.database_url or "",
+        "REDIS_URL": settings.redis_url or "",
+        "TERRITOIRES_REDIS_PREFIX": settings.redis_prefix,
+        "TERRITOIRES_STORAGE_URL": settings.storage_url,
+        "TERRITOIRES_LOG_JSON": "false",
+    }
+
+
+def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
+    """`territoires worker` as operators run it, logging to `log`."""
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "territoires.cli.main", "worker"],
+            env=worker_environment(settings),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def worker(platform_settings: Settings, tmp_path_factory) -> Iterator[subprocess.Popen]:
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = start_worker(platform_settings, log)
+    wait_for_worker(platform_settings, process, log)
+    yield process
+    stop_worker(process)
+    queue = Redis.from_url(platform_settings.redis_url or "")
+    keys = list(queue.scan_iter(f"{platform_settings.redis_prefix}*"))
+    if keys:
+        queue.delete(*keys)
+    queue.close()
+
+
+def wait_for_worker(settings: Settings, process: subprocess.Popen, log: Path) -> None:
+    """Until the worker has reported its health (it has started and warmed its kernels)."""
+    queue = Redis.from_url(settings.redis_url or "")
+    deadline = time.monotonic() + 120
+    try:
+        while not queue.exists(f"{settings.queue_name}:health-check"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.1)
+    finally:
+        queue.close()
