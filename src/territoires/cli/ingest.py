@@ -17,13 +17,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine, inspect
 
-from territoires.cli.output import console, fail
+from territoires.cli.output import USAGE_ERROR, console, fail
 from territoires.shared.settings import ConfigurationError, get_settings
 
-USAGE_ERROR = 2
 SOME_FAILED = 1
 # Problems printed in full; beyond, a count (the first ones usually say what is wrong).
 SHOWN_PROBLEMS = 50
+
 
 def ingest_command(
     paths: Annotated[

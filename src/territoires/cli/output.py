@@ -13,6 +13,8 @@ from rich.markup import escape
 from territoires.shared.settings import ConfigurationError
 
 console = Console(stderr=True)
+# Exit statuses: 1 = the setup or some inputs failed, 2 = the command was given wrongly.
+USAGE_ERROR = 2
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -7,25 +7,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from territoires.cli.output import USAGE_ERROR, console, fail
 from territoires.shared.settings import ConfigurationError
 
 DEFAULT_SENSORS = "s2,landsat,s1,viirs"
-
-
-def _fail(message: str) -> typer.Exit:
-    """Bad input: one line on stderr, exit status 2 (the usage-error status)."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
 
 
 def _parse_date(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _fail(f"{option} {text!r} is not a date (YYYY-MM-DD)") from None
+        fail(f"{option} {text!r} is not a date (YYYY-MM-DD)", USAGE_ERROR)
 
 
 def synth_command(
@@ -55,8 +49,7 @@ def synth_command(
     from territoires.synth import SynthInputError, generate, parse_bbox, parse_sensors
 
     if (territory is None) == (bbox is None):
-        raise _fail("give exactly one of --territory CODE or --bbox minx,miny,maxx,maxy")
-    console = Console(stderr=True)
+        fail("give exactly one of --territory CODE or --bbox minx,miny,maxx,maxy", USAGE_ERROR)
     try:
         target = territory if territory is not None else parse_bbox(bbox or "")
         chosen = parse_sensors(sensors)
@@ -87,10 +80,9 @@ def synth_command(
                 progress=advance,
             )
     except SynthInputError as error:
-        raise _fail(str(error)) from None
+        fail(str(error), USAGE_ERROR)
     except ConfigurationError as error:  # a setup problem, not the input: status 1 as elsewhere
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=1) from None
+        fail(str(error))
     total = sum(summary.timings.values())
     console.print(
         f"[green]wrote[/] {len(summary.items)} scenes over {summary.target.name} "
