@@ -28,7 +28,19 @@ from .catalog.stac_data import COLLECTIONS, all_items, collection
 from .servers import serve
 
 ROOT = Path(__file__).resolve().parents[1]
-KIT = ROOT.parent / "shared"
+
+
+def find_kit() -> Path:
+    """The team's data kit (schemas, real scenes): beside the checkout, or where
+    TERRITOIRES_KIT_DIR says, or at the workplace's fixed place when CI clones elsewhere."""
+    candidates = [os.environ.get("TERRITOIRES_KIT_DIR"), ROOT.parent / "shared", "/work/shared"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "schemas" / "validate.py").is_file():
+            return Path(candidate)
+    raise RuntimeError("the data kit (../shared) is missing: set TERRITOIRES_KIT_DIR to it")
+
+
+KIT = find_kit()
 RUN_ID = uuid.uuid4().hex[:8]
 
 sys.path.insert(0, str(KIT / "schemas"))

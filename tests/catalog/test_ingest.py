@@ -26,9 +26,9 @@ from territoires.cli.ingest import ingest_command
 from territoires.shared.database import create_sync_database
 from territoires.shared.settings import Settings, get_settings
 
-from ..conftest import ROOT
+from ..conftest import KIT
 
-SCENES = ROOT.parent / "shared" / "data" / "scenes"
+SCENES = KIT / "data" / "scenes"
 LANDSAT = "LC08_L1TP_016037_20170813_20170814_01_RT"
 
 

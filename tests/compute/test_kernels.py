@@ -10,7 +10,9 @@ import rasterio
 
 from territoires.compute.kernels import masks, spectral, zonal
 
-SCENES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "scenes"
+from ..conftest import KIT
+
+SCENES = KIT / "data" / "scenes"
 LANDSAT = SCENES / "landsat8" / "LC08_L1TP_016037_20170813_20170814_01_RT_{}.TIF"
 SENTINEL2 = SCENES / "sentinel2" / "S2_19UDP_20170729_L2A_{}.tif"
 TOLERANCE = 1e-6

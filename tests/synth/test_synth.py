@@ -19,8 +19,10 @@ from typer.testing import CliRunner
 from territoires.cli.synth import synth_command
 from territoires.synth import generate
 
+from ..conftest import KIT
+
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT.parent / "shared" / "schemas"
+SCHEMAS = KIT / "schemas"
 SIZE = 512
 
 
