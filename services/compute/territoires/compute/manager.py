@@ -112,16 +112,15 @@ class JobManager:
 
     async def dismiss(self, job_id: str) -> Job:
         """Stops a queued or running job and its sub-jobs, and removes what they wrote (items,
-        statistics, files). Rows are locked sub-jobs first, as workers do, so neither waits
-        on the other in a cycle."""
+        statistics, files). The job's row is locked before its parts', as workers do."""
         job = await self.get(job_id)
         if job.parent_id is not None:
             raise ConflictError(f"job {job_id} is a part of job {job.parent_id}: dismiss that one")
         async with self.services.engine.begin() as connection:
-            parts = await _locked_parts(connection, job.id)
             status = await connection.scalar(
                 select(Job.status).where(Job.id == job.id).with_for_update()
             )
+            parts = await _locked_parts(connection, job.id)
             if status != JobStatus.DISMISSED:
                 now = datetime.now(UTC)
                 await connection.execute(

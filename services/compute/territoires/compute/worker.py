@@ -156,9 +156,10 @@ class Progress:
                 .where(Job.id == self.job.id, Job.status == JobStatus.RUNNING)
                 .values(progress=max(0.0, min(100.0, progress)), updated_at=func.now())
             )
-            if written.rowcount == 0:
-                raise JobNotRunning(str(self.job.id))
-            if self.job.parent_id is not None:
+        if written.rowcount == 0:
+            raise JobNotRunning(str(self.job.id))
+        if self.job.parent_id is not None:
+            async with self.services.engine.begin() as connection:
                 await _parent_progress(connection, self.job.parent_id)
 
 
@@ -227,6 +228,9 @@ class JobRunner:
             if row is None or row.status in FINAL:
                 return None
             job = row
+            if job.parent_id is not None and await _status_of(connection, job.parent_id) in FINAL:
+                await self._end(connection, job, JobStatus.DISMISSED, "its parent job has ended")
+                return None
             if await self._has_parts(connection, job.id):
                 await self._requeue_parts(connection, job.id)
                 return None
@@ -250,12 +254,6 @@ class JobRunner:
                         message="running",
                     )
                 )
-                if job.parent_id is not None:
-                    await connection.execute(
-                        update(Job)
-                        .where(Job.id == job.parent_id, Job.status == JobStatus.ACCEPTED)
-                        .values(status=JobStatus.RUNNING, started_at=now, updated_at=now)
-                    )
         if failed is not None:
             await self._after_failure(failed.id)
             return None
@@ -294,6 +292,7 @@ class JobRunner:
             for part_id, inputs in zip(ids, parts, strict=True)
         ]
         async with self.services.engine.begin() as connection:
+            await lock_running(connection, job.id)  # not dismissed while it was splitting
             await connection.execute(insert(Job).values(rows).on_conflict_do_nothing())
             await connection.execute(
                 update(Job)
@@ -325,7 +324,7 @@ class JobRunner:
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
         async with self.services.engine.begin() as connection:
-            await lock_running(connection, job.id)
+            await _lock_family(connection, job)
             await publish(connection, outcome.items, outcome.statistics, owner)
             await finish(connection, job.id, outcome.results)
             parent_done = await _settle_parent(connection, job.parent_id) if job.parent_id else None
@@ -347,7 +346,7 @@ class JobRunner:
         parent_done = None
         async with self.services.engine.begin() as connection:
             try:
-                await lock_running(connection, job.id)
+                await _lock_family(connection, job)
             except JobNotRunning:
                 return
             await self._end(connection, job, JobStatus.FAILED, message)
@@ -371,6 +370,19 @@ class JobRunner:
     async def _discard_files(self, job: Job) -> None:
         key = f"jobs/{job.parent_id or job.id}/{job.id}"
         await asyncio.to_thread(self.services.storage.delete_prefix, key)
+
+
+async def _status_of(connection: AsyncConnection, job_id: uuid.UUID) -> JobStatus | None:
+    return await connection.scalar(select(Job.status).where(Job.id == job_id))
+
+
+async def _lock_family(connection: AsyncConnection, job: Job) -> None:
+    """Locks the job's parent (if any) then the job, which must be running. Every transaction
+    that locks both takes the parent first (dismissal too), so none waits on another in a
+    cycle."""
+    if job.parent_id is not None:
+        await connection.execute(select(Job.id).where(Job.id == job.parent_id).with_for_update())
+    await lock_running(connection, job.id)
 
 
 async def _settle_parent(connection: AsyncConnection, parent_id: uuid.UUID) -> uuid.UUID | None:
