@@ -1,96 +1,96 @@
-"""The worker's job lifecycle on a real Redis queue and a real jobs table."""
+"""Workers as operators run them (`territoires worker` processes): a worker killed with SIGKILL
+mid-job loses nothing — another takes the job again and it succeeds exactly once."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
+import asyncio
+import os
+import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
-from arq.worker import Worker
-from sqlalchemy import select
+from sqlalchemy import text
 
-from territoires.compute import processes, worker
-from territoires.shared.database import create_async_database, session_factory
-from territoires.shared.models import Job
-from territoires.shared.settings import Settings, get_settings
+from territoires.compute.manager import JobManager
+from territoires.compute.processes import PROCESSES
+from territoires.compute.processes.base import Services
+from territoires.shared.database import create_async_database, create_sync_database
+from territoires.shared.models import JobStatus
+from territoires.shared.settings import Settings
+from territoires.shared.storage import storage_from_settings
+
+from .conftest import start_worker, stop_worker, wait_for_worker
+
+EVERY_SUMMER = "2021-01-01/2023-12-31"
 
 
 @pytest.fixture
-def worker_environment(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("TERRITOIRES_REDIS_PREFIX", settings.redis_prefix)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
-
-
-async def run_jobs(settings: Settings, process_id: str, count: int = 1) -> list[Job]:
-    """Creates `count` job rows, enqueues their ids, runs a burst worker, returns the rows."""
-    engine = create_async_database(settings)
-    sessions = session_factory(engine)
-    async with sessions() as session, session.begin():
-        jobs = [Job(process_id=process_id, inputs={"n": i}) for i in range(count)]
-        session.add_all(jobs)
-    redis_settings = RedisSettings.from_dsn(settings.redis_url)
-    queue = settings.queue_name
-    pool = await create_pool(redis_settings)
-    for job in jobs:
-        await pool.enqueue_job("run_job", str(job.id), _queue_name=queue)
-    await pool.aclose()
-    burst = Worker(
-        functions=[worker.run_job],
-        queue_name=queue,
-        redis_settings=redis_settings,
-        on_startup=worker.startup,
-        on_shutdown=worker.shutdown,
-        burst=True,
-        handle_signals=False,
-        poll_delay=0.05,
+def own_queue(platform_settings: Settings) -> Settings:
+    """The platform's database with a queue no other worker of the suite listens to."""
+    return platform_settings.model_copy(
+        update={"redis_prefix": f"{platform_settings.redis_prefix}-{os.getpid()}-kill"}
     )
-    await burst.main()
-    await burst.close()
-    async with sessions() as session:
-        rows = (await session.scalars(select(Job).where(Job.id.in_([j.id for j in jobs])))).all()
-    await engine.dispose()
-    return sorted(rows, key=lambda j: j.inputs["n"])
 
 
-async def test_successful_job_reports_progress_and_outputs(
-    worker_environment: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: list[float] = []
+async def test_a_killed_worker_loses_nothing(own_queue: Settings, tmp_path: Path) -> None:
+    engine = create_async_database(own_queue)
+    queue = await create_pool(RedisSettings.from_dsn(own_queue.redis_url or ""))
+    manager = JobManager(Services(own_queue, engine, storage_from_settings(own_queue)), queue)
+    process = PROCESSES["vegetation"]
+    log = tmp_path / "workers.log"
+    workers: list[subprocess.Popen] = []
+    try:
+        for _ in range(3):  # a tiny job may end before the kill lands: then try another
+            first = start_worker(own_queue, log)
+            workers.append(first)
+            wait_for_worker(own_queue, first, log)
+            plan = await manager.plan(
+                process, {"territory": ["17300", "17299"], "datetime": EVERY_SUMMER}
+            )
+            job = await manager.submit(process, plan, None, "http://platform.test")
+            for _ in range(6000):  # 30 s
+                if (await manager.get(str(job.id))).status != JobStatus.ACCEPTED:
+                    break
+                await asyncio.sleep(0.005)
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+            if (await manager.get(str(job.id))).status == JobStatus.RUNNING:
+                break
+        else:
+            pytest.fail("the job always ended before its worker could be killed")
 
-    async def double(inputs: dict[str, Any], report) -> dict[str, Any]:
-        for step in (25.0, 50.0, 75.0):
-            await report(step)
-            seen.append(step)
-        return {"double": inputs["n"] * 2}
+        second = start_worker(own_queue, log)
+        workers.append(second)
+        ended = await manager.wait(job.id, timeout_s=90)
+        assert ended.status == JobStatus.SUCCESSFUL, (ended.message, log.read_text()[-3000:])
+        assert ended.attempts == 2
+    finally:
+        for worker in workers:
+            stop_worker(worker)
+        await queue.aclose()
+        await engine.dispose()
 
-    monkeypatch.setitem(processes.PROCESSES, "double", double)
-    jobs = await run_jobs(worker_environment, "double", count=3)
-    assert [j.status for j in jobs] == ["successful"] * 3
-    assert [j.outputs for j in jobs] == [{"double": 0}, {"double": 2}, {"double": 4}]
-    assert all(j.progress == 100 and j.attempts == 1 for j in jobs)
-    assert all(j.started_at <= j.finished_at for j in jobs)
-    assert sorted(seen) == [25.0] * 3 + [50.0] * 3 + [75.0] * 3
+    sync = create_sync_database(own_queue)
+    with sync.connect() as connection:
+        items = connection.execute(
+            text(
+                "SELECT collection_id, count(*) FROM items WHERE "
+                "content->'properties'->>'territoires:job_id' = :id GROUP BY 1"
+            ),
+            {"id": str(job.id)},
+        ).all()
+        rows = connection.scalar(
+            text("SELECT count(*) FROM indicator_statistics WHERE job_id = :id"),
+            {"id": str(job.id)},
+        )
+    sync.dispose()
+    assert dict(items) == {"ndvi": 1, "vegetation-cover": 1}
+    assert rows == 2
+    assert stored_cogs(own_queue, str(job.id)) == ["ndvi.tif", "vegetation-cover.tif"]
 
 
-async def test_failing_process_ends_failed_with_its_message(
-    worker_environment: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async def broken(inputs: dict[str, Any], report) -> dict[str, Any]:
-        raise ValueError("no scene covers commune 17300 between 2020-01-01 and 2020-01-02")
-
-    monkeypatch.setitem(processes.PROCESSES, "broken", broken)
-    (job,) = await run_jobs(worker_environment, "broken")
-    assert job.status == "failed"
-    assert job.message.startswith("no scene covers commune 17300")
-
-
-async def test_unknown_process_fails_clearly(worker_environment: Settings) -> None:
-    (job,) = await run_jobs(worker_environment, f"absent-{uuid.uuid4().hex[:4]}")
-    assert job.status == "failed"
-    assert "is not installed on this worker" in job.message
+def stored_cogs(settings: Settings, job_id: str) -> list[str]:
+    return sorted(p.name for p in Path(settings.storage_url, "jobs", job_id).rglob("*.tif"))
