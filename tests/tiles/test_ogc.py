@@ -104,3 +104,16 @@ def test_tilejson_and_wmts_through_the_gateway(gateway: httpx.Client) -> None:
         headers={"X-Forwarded-Host": "territoires.example.fr", "X-Forwarded-Proto": "https"},
     ).json()
     assert forwarded["tiles"][0].startswith("https://territoires.example.fr/tiles/")
+
+
+def test_the_openapi_document_lists_the_tile_routes(tiles_url: str) -> None:
+    paths = httpx.get(f"{tiles_url}/api", timeout=30).json()["paths"]
+    for path in (
+        "/tiles/collections/{collectionId}/items/{itemId}/tiles/{tileMatrixSetId}/{z}/{x}/{y}",
+        "/tiles/collections/{collectionId}/items/{itemId}/{tileMatrixSetId}/tilejson.json",
+        "/tiles/collections/{collectionId}/items/{itemId}/WMTSCapabilities.xml",
+        "/tiles/collections/{collectionId}/tiles/{tileMatrixSetId}/{z}/{x}/{y}",
+        "/tiles/legend/{indicator}",
+        "/embed",
+    ):
+        assert path in paths, path
