@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -23,8 +26,17 @@ def block_centre(row: int, col: int) -> tuple[float, float]:
     return TO_LONLAT.transform(x, y)
 
 
+# GDAL's WMTS driver caches tiles in ./gdalwmscache unless told otherwise.
+GDAL_ENVIRONMENT = {
+    **os.environ,
+    "GDAL_DEFAULT_WMS_CACHE_PATH": str(Path(tempfile.gettempdir()) / "territoires-gdal-wms"),
+}
+
+
 def gdal(*arguments: str) -> str:
-    done = subprocess.run(arguments, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        arguments, capture_output=True, text=True, timeout=120, check=False, env=GDAL_ENVIRONMENT
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
