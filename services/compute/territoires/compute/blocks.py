@@ -118,7 +118,8 @@ class Source:
         self, href: str, grid: Grid, resampling: Resampling = Resampling.nearest, band: int = 1
     ) -> None:
         self.band = band
-        self.dataset = rasterio.open(href)
+        # GeoTIFF tiles decoded on every core (GDAL ≥ 3.6); other drivers ignore the option.
+        self.dataset = rasterio.open(href, NUM_THREADS="ALL_CPUS")
         stored = self.dataset.nodata
         self.dtype = np.dtype(self.dataset.dtypes[band - 1])
         self.nodata = stored if stored is not None else _default_nodata(self.dtype)

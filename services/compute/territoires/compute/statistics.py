@@ -11,42 +11,54 @@ from typing import Any
 
 import numpy as np
 
-from territoires.compute.kernels.zonal import class_runs, compact, group_by_zone, zone_statistics
+from territoires.compute.kernels.zonal import (
+    class_runs,
+    compact,
+    group_by_zone,
+    sort_zones,
+    zone_statistics,
+)
 
 PERCENTILES = (10.0, 50.0, 90.0)
 
 
 class ZonalAccumulator:
-    """Collects a raster's values by zone (ids 1…zone_count) and summarises them at the end."""
+    """Collects a raster's values by zone (ids 1…zone_count) and summarises them at the end.
 
-    def __init__(self, zone_count: int, dtype: np.dtype | type = np.float32) -> None:
+    The pairs go into two arrays sized for `capacity` pixels (the grid's): numpy reserves that
+    address space without touching it, so memory is only used for the pairs kept, and blocks
+    are compacted in place without a copy or a final concatenation.
+    """
+
+    def __init__(self, zone_count: int, capacity: int, dtype: np.dtype | type = np.float32) -> None:
         self.zone_count = zone_count
         self.dtype = np.dtype(dtype)
-        self._zones: list[np.ndarray] = []
-        self._values: list[np.ndarray] = []
+        self._zones = np.empty(capacity, np.int32)
+        self._values = np.empty(capacity, self.dtype)
+        self._filled = 0
 
     def add(self, values: np.ndarray, zones: np.ndarray, nodata: float) -> None:
         """Keeps the block's pixels that are in a zone and hold a value (not nodata, not NaN)."""
-        out_zones = np.empty(values.size, np.int32)
-        out_values = np.empty(values.size, self.dtype)
-        kept = compact(values, zones, self.dtype.type(nodata), out_zones, out_values)
-        if kept:
-            self._zones.append(out_zones[:kept].copy())
-            self._values.append(out_values[:kept].copy())
+        start = self._filled
+        self._filled += compact(
+            values, zones, self.dtype.type(nodata), self._zones[start:], self._values[start:]
+        )
 
     def figures(self, classes: bool = False) -> list[dict[str, Any]]:
         """One figures dict per zone, in zone order: count, mean, min, max, std, p10/p50/p90,
         and with `classes` the share of each distinct value (class shares of a categorical
         raster). A zone without values has count 0 and no other figure."""
-        zones = np.concatenate(self._zones) if self._zones else np.empty(0, np.int32)
-        values = np.concatenate(self._values) if self._values else np.empty(0, self.dtype)
-        self._zones, self._values = [], []
-        offsets, grouped = group_by_zone(zones, values, self.zone_count)
-        del zones, values
+        offsets, grouped = group_by_zone(
+            self._zones[: self._filled], self._values[: self._filled], self.zone_count
+        )
+        self._zones = self._values = np.empty(0)
         count, mean, low, high, std, quantiles = zone_statistics(
             grouped, offsets, np.array(PERCENTILES)
         )
-        runs = class_runs(grouped, offsets) if classes else None
+        runs = None
+        if classes:
+            sort_zones(grouped, offsets)
+            runs = class_runs(grouped, offsets)
         result = []
         for zone in range(1, self.zone_count + 1):
             n = int(count[zone])

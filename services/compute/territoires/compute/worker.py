@@ -68,6 +68,7 @@ def warm_kernels() -> None:
         kept = zonal.compact(values, zones, kind(0), out_zones, out_values)
         offsets, grouped = zonal.group_by_zone(out_zones[:kept], out_values[:kept], 1)
         zonal.zone_statistics(grouped, offsets, np.array([50.0]))
+        zonal.sort_zones(grouped, offsets)
         zonal.class_runs(grouped, offsets)
 
 

@@ -2,8 +2,8 @@
 
 Zones are rasterised onto the value grid (pixel-centre rule), so a pixel belongs to at most one
 zone. Blocks are compacted to (zone, value) pairs as they are read; at the end a counting sort
-groups them by zone and each zone's values are sorted once, which gives exact percentiles
-(numpy's linear interpolation) and, for categorical rasters, class counts as run lengths.
+groups them by zone, selection finds each zone's exact percentiles (numpy's linear
+interpolation) and, for categorical rasters, sorted values give class counts as run lengths.
 """
 
 from __future__ import annotations
@@ -57,11 +57,41 @@ def group_by_zone(zones, values, zone_count):
     return offsets, grouped
 
 
+@njit(cache=True, nogil=True)
+def select(values, low, high, rank):
+    """Quickselect: reorders values[low:high] so that values[rank] holds the value of that rank,
+    the ones before it are not greater and the ones after it not smaller (Hoare partitions
+    around a median of three, which stays balanced on many equal values)."""
+    while high - low > 1:
+        middle = (low + high - 1) // 2
+        a, b, c = values[low], values[middle], values[high - 1]
+        pivot = max(min(a, b), min(max(a, b), c))
+        i, j = low, high - 1
+        while i <= j:
+            while values[i] < pivot:
+                i += 1
+            while values[j] > pivot:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        if rank <= j:
+            high = j + 1
+        elif rank >= i:
+            low = i
+        else:
+            return
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def zone_statistics(grouped, offsets, percentiles):
-    """Sorts each zone's values in place and returns, per zone, (count, mean, min, max, std,
-    percentiles[zone, k]); NaN for an empty zone. std is the population standard deviation
-    and percentiles interpolate linearly between order statistics, as numpy does."""
+    """Per zone: (count, mean, min, max, std, percentiles[zone, k]); NaN for an empty zone.
+
+    std is the population standard deviation, and percentiles (ascending) interpolate linearly
+    between order statistics as numpy does; the order statistics are found by selection, in
+    linear time, which reorders each zone's values in place.
+    """
     zone_count = offsets.shape[0] - 1
     count = np.zeros(zone_count, dtype=np.int64)
     mean = np.full(zone_count, np.nan)
@@ -75,31 +105,48 @@ def zone_statistics(grouped, offsets, percentiles):
         count[z] = n
         if n == 0:
             continue
-        segment.sort()
         total = 0.0
+        smallest = np.float64(segment[0])
+        largest = np.float64(segment[0])
         for value in segment:
             total += value
+            smallest = min(smallest, value)
+            largest = max(largest, value)
         average = total / n
         spread = 0.0
         for value in segment:
             spread += (value - average) ** 2
         mean[z] = average
         std[z] = np.sqrt(spread / n)
-        low[z] = segment[0]
-        high[z] = segment[n - 1]
+        low[z] = smallest
+        high[z] = largest
+        selected_from = 0
         for k in range(percentiles.shape[0]):
             rank = percentiles[k] / 100.0 * (n - 1)
             below = int(np.floor(rank))
-            above = min(below + 1, n - 1)
-            fraction = rank - below
+            if below >= selected_from:
+                select(segment, selected_from, n, below)
+                selected_from = below + 1
             a = np.float64(segment[below])
-            b = np.float64(segment[above])
+            b = a
+            if below + 1 < n:
+                b = np.float64(segment[below + 1])
+                for value in segment[below + 2 :]:
+                    b = min(b, np.float64(value))
+            fraction = rank - below
             # numpy's lerp: from the nearer end, so that equal neighbours give that value.
             if fraction >= 0.5:
                 quantiles[z, k] = b - (b - a) * (1.0 - fraction)
             else:
                 quantiles[z, k] = a + (b - a) * fraction
     return count, mean, low, high, std, quantiles
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def sort_zones(grouped, offsets):
+    """Sorts each zone's values in place (what class_runs needs)."""
+    for z in prange(offsets.shape[0] - 1):
+        grouped[offsets[z] : offsets[z + 1]].sort()
 
 
 @njit(cache=True, nogil=True)

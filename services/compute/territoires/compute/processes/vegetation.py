@@ -217,8 +217,8 @@ class Vegetation(TerritorialProcess):
         )
         ndvi_indicator, cover_indicator = INDICATORS["ndvi"], INDICATORS["vegetation-cover"]
         paths = {name: job.scratch / f"{name}.tif" for name in ("ndvi", "vegetation-cover")}
-        ndvi_figures = ZonalAccumulator(len(zones))
-        cover_figures = ZonalAccumulator(len(zones))
+        ndvi_figures = ZonalAccumulator(len(zones), grid.pixels)
+        cover_figures = ZonalAccumulator(len(zones), grid.pixels)
         zone_pixels = np.zeros(len(zones) + 1, np.int64)
 
         with ExitStack() as stack:

@@ -148,7 +148,7 @@ async def zonal_figures(
         sources = await loop.run_in_executor(executor, open_all)
         first = sources[0]
         wide = first.dtype.itemsize >= 4 and first.dtype != np.float32
-        accumulator = ZonalAccumulator(len(shapes), np.float64 if wide else np.float32)
+        accumulator = ZonalAccumulator(len(shapes), grid.pixels, np.float64 if wide else np.float32)
 
         def block(window: Window) -> None:
             values = first.read(window)
