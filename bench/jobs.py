@@ -4,9 +4,10 @@
     uv run python bench/jobs.py [--jobs 300] [--clients 8] [--latency 50]
 
 Both run a process that returns its input at once, asynchronously (`Prefer: respond-async`):
-jobs per second is N jobs submitted by concurrent clients until the last one is successful;
-submit→result is one job at a time, from the POST to the results document, polling the status
-every 2 ms. Needs PostgreSQL/PostGIS and Redis: DATABASE_URL and REDIS_URL, else the servers on
+jobs per second is N jobs submitted by concurrent clients (each submits its share, then polls
+each job every 50 ms and fetches its results) until the last results are in; submit→result is
+one job at a time, from the POST to the results document, polling the status every 2 ms.
+Needs PostgreSQL/PostGIS and Redis: DATABASE_URL and REDIS_URL, else the servers on
 127.0.0.1:5432 and :6379; it creates a database of its own and drops it afterwards.
 """
 
@@ -203,9 +204,8 @@ def pygeoapi_platform() -> Iterator[tuple[str, dict[str, str]]]:
 Submit = Callable[[httpx.Client], str]
 
 
-def one_job(client: httpx.Client, base: str, process: str, inputs: dict[str, Any]) -> float:
-    """Seconds from submitting a job to holding its results."""
-    began = time.perf_counter()
+def submit(client: httpx.Client, base: str, process: str, inputs: dict[str, Any]) -> str:
+    """Submits a job asynchronously; returns its status URL."""
     accepted = client.post(
         f"{base}/processes/{process}/execution",
         json={"inputs": inputs},
@@ -213,16 +213,25 @@ def one_job(client: httpx.Client, base: str, process: str, inputs: dict[str, Any
     )
     assert accepted.status_code == 201, accepted.text
     location = accepted.headers["Location"]
-    if not location.startswith("http"):
-        location = f"{base}{location}"
+    return location if location.startswith("http") else f"{base}{location}"
+
+
+def results(client: httpx.Client, location: str, poll_s: float) -> None:
+    """Polls a job every `poll_s` until it is successful, then fetches its results."""
     while True:
         status = client.get(location, params={"f": "json"}).json()["status"]
         if status == "successful":
             break
         assert status in ("accepted", "running"), status
-        time.sleep(0.002)
-    results = client.get(f"{location}/results", params={"f": "json"})
-    assert results.status_code == 200, results.text
+        time.sleep(poll_s)
+    answer = client.get(f"{location}/results", params={"f": "json"})
+    assert answer.status_code == 200, answer.text
+
+
+def one_job(client: httpx.Client, base: str, process: str, inputs: dict[str, Any]) -> float:
+    """Seconds from submitting a job to holding its results, polling every 2 ms."""
+    began = time.perf_counter()
+    results(client, submit(client, base, process, inputs), 0.002)
     return time.perf_counter() - began
 
 
@@ -242,9 +251,11 @@ def measure(
             latencies = [one_job(client, base, process, inputs) for _ in range(latency_runs)]
 
         def share(count: int) -> None:
+            """One client's part: submit its jobs, then collect their results."""
             with httpx.Client(headers=headers, timeout=120) as client:
-                for _ in range(count):
-                    one_job(client, base, process, inputs)
+                locations = [submit(client, base, process, inputs) for _ in range(count)]
+                for location in locations:
+                    results(client, location, 0.05)
 
         began = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:

@@ -71,9 +71,13 @@ class JobManager:
             "base_url": base_url,
         }
         async with self.services.engine.begin() as connection:
-            await connection.execute(insert(Job).values(values))
+            job = (
+                await connection.execute(
+                    insert(Job).values(values).returning(*Job.__table__.columns)
+                )
+            ).one()
         await enqueue(self.queue, self.services.settings, job_id)
-        return await self.get(str(job_id))
+        return job
 
     async def get(self, job_id: str) -> Job:
         identifier = _identifier(job_id)

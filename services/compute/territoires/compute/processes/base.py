@@ -85,7 +85,7 @@ class IndicatorProcess(BaseProcessor):
         message naming the input when something is wrong."""
         raise NotImplementedError
 
-    async def split(self, inputs: dict[str, Any], connection: AsyncConnection) -> list[dict]:
+    async def split(self, inputs: dict[str, Any], engine: AsyncEngine) -> list[dict]:
         """Inputs of the sub-jobs this job fans out to; one entry when it runs whole."""
         return [inputs]
 

@@ -14,7 +14,7 @@ from rasterio.crs import CRS
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from territoires.compute.blocks import Grid
 from territoires.compute.inputs import (
@@ -130,18 +130,19 @@ class TerritorialProcess(IndicatorProcess):
         """Pixel size (in the scene's CRS units) of the outputs made from `scene`."""
         raise NotImplementedError
 
-    async def split(self, inputs: dict[str, Any], connection: AsyncConnection) -> list[dict]:
+    async def split(self, inputs: dict[str, Any], engine: AsyncEngine) -> list[dict]:
         """Batches of neighbouring communes (Z-order of their centres), so each sub-job reads a
         compact window."""
         communes = inputs.get("communes") or []
         if len(communes) <= BATCH_COMMUNES:
             return [inputs]
         point = func.ST_PointOnSurface(Territory.geometry)
-        rows = await connection.execute(
-            select(Territory.code, func.ST_X(point), func.ST_Y(point)).where(
-                Territory.level == TerritoryLevel.COMMUNE, Territory.code.in_(communes)
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(Territory.code, func.ST_X(point), func.ST_Y(point)).where(
+                    Territory.level == TerritoryLevel.COMMUNE, Territory.code.in_(communes)
+                )
             )
-        )
         ordered = sorted(rows, key=lambda row: _z_order(row[1], row[2]))
         codes = [row[0] for row in ordered]
         return [
