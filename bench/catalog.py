@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -241,6 +242,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep both databases")
     parser.add_argument("--reuse", action="store_true", help="search databases kept by --keep")
     arguments = parser.parse_args()
+    # Stopped by SIGTERM, still stop the servers and drop the databases (the `finally` below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     count = 100_000 if arguments.quick else arguments.items
     print(f"{count:,} items, {os.cpu_count()} CPUs; {catalog_pgstac.version()}")
 

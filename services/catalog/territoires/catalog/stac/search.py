@@ -13,7 +13,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Float, Select, and_, cast, func, literal, or_, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Float,
+    ScalarSelect,
+    Select,
+    String,
+    and_,
+    any_,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.catalog.stac.filters import compile_filter, envelope, geometry_literal
@@ -120,14 +134,45 @@ def _decode_token(token: str, keys: list[SortKey]) -> tuple[str, list[Any]]:
 
 
 def _after(keys: list[SortKey], values: list[Any], forward: bool) -> ColumnElement[bool]:
-    """Rows strictly after `values` in the sort order (before it when not `forward`)."""
+    """Rows strictly after `values` in the sort order (before it when not `forward`).
+
+    The first key's bound is repeated outside the OR of the tie-breaks: it adds no condition,
+    but it is one an index on that key can start its scan at, rather than reading every row
+    of the pages before."""
     clauses = []
     for index, key in enumerate(keys):
         ascending = (key.direction == "asc") == forward
         step = key.expression > values[index] if ascending else key.expression < values[index]
         equal = [k.expression == v for k, v in zip(keys[:index], values[:index], strict=True)]
         clauses.append(and_(*equal, step))
-    return or_(*clauses)
+    first = keys[0]
+    from_first = (
+        first.expression >= values[0]
+        if (first.direction == "asc") == forward
+        else first.expression <= values[0]
+    )
+    return and_(from_first, or_(*clauses))
+
+
+def _largest(expression: Any) -> ScalarSelect[Any]:
+    """The largest value of an expression of an item row, over all items (an index's first
+    or last entry: see migration 0004)."""
+    return select(func.max(expression)).scalar_subquery()
+
+
+# How far an item's datetime lies before its end and after its start, at most. An item ending
+# after S has its datetime after S minus the first; one starting before E has it before E plus
+# the second. These bounds add no condition, but they let the (collection, datetime) and
+# datetime indexes, which also give the order of the results, serve a time filter on
+# [start_datetime, end_datetime]: without them a btree reads every item ending after S.
+_SPANS = Item.__table__.alias("spans")
+_DATETIME_BEFORE_END = _largest(_SPANS.c.end_datetime - _SPANS.c.datetime)
+_DATETIME_AFTER_START = _largest(_SPANS.c.datetime - _SPANS.c.start_datetime)
+
+
+def _instant(value: datetime) -> ColumnElement[datetime]:
+    """A bound timestamptz parameter (a bare one in arithmetic is sent as a naive timestamp)."""
+    return literal(value, Item.datetime.type)
 
 
 def _where(query: SearchQuery) -> list[ColumnElement[bool]]:
@@ -136,6 +181,11 @@ def _where(query: SearchQuery) -> list[ColumnElement[bool]]:
         conditions.append(Item.collection_id.in_(query.collections))
     if query.ids:
         conditions.append(Item.id.in_(query.ids))
+        if not query.collections:
+            # Every collection, as an array: the primary key (collection_id, id) then finds
+            # each id in each collection, where `id IN (…)` alone would read a whole index.
+            every = select(func.array_agg(Collection.id)).scalar_subquery()
+            conditions.append(Item.collection_id == any_(cast(every, ARRAY(String))))
     if query.bbox is not None and query.intersects is not None:
         raise BadRequestError("bbox and intersects are mutually exclusive")
     if query.bbox is not None:
@@ -146,8 +196,10 @@ def _where(query: SearchQuery) -> list[ColumnElement[bool]]:
         start, end = parse_interval(query.datetime)
         if end is not None:
             conditions.append(Item.start_datetime <= end)
+            conditions.append(Item.datetime <= _instant(end) + _DATETIME_AFTER_START)
         if start is not None:
             conditions.append(Item.end_datetime >= start)
+            conditions.append(Item.datetime >= _instant(start) - _DATETIME_BEFORE_END)
     if query.filter:
         conditions.append(compile_filter(query.filter))
     return conditions
@@ -162,11 +214,11 @@ async def check_collections(connection: AsyncConnection, names: list[str]) -> No
         raise NotFoundError(f"unknown collection(s): {', '.join(missing)}")
 
 
-async def search(connection: AsyncConnection, query: SearchQuery) -> SearchPage:
+def search_statement(query: SearchQuery) -> tuple[Select[Any], list[SortKey], bool]:
+    """The SQL of a search page (one row more than the limit, to know whether a next page
+    exists), its sort keys, and whether it reads forward (False for a `prev` token)."""
     if not 1 <= query.limit <= MAX_LIMIT:
         raise BadRequestError(f"limit must be between 1 and {MAX_LIMIT}, got {query.limit}")
-    if query.collections:
-        await check_collections(connection, query.collections)
     keys = _sort_keys(query.sortby)
     conditions = _where(query)
     forward = True
@@ -184,6 +236,15 @@ async def search(connection: AsyncConnection, query: SearchQuery) -> SearchPage:
         .order_by(*order)
         .limit(query.limit + 1)
     )
+    return statement, keys, forward
+
+
+async def search(connection: AsyncConnection, query: SearchQuery) -> SearchPage:
+    if not 1 <= query.limit <= MAX_LIMIT:
+        raise BadRequestError(f"limit must be between 1 and {MAX_LIMIT}, got {query.limit}")
+    if query.collections:
+        await check_collections(connection, query.collections)
+    statement, _, forward = search_statement(query)
     rows = (await connection.execute(statement)).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
