@@ -60,6 +60,9 @@ def test_owslib_lists_describes_and_runs_vegetation(
         assert progress and progress == sorted(progress) and progress[0] < 100
         results = client.get(f"{location}/results").json()
         assert_valid(results, "processes-1.0:results")
+        for page, says in ((location, "successful"), (f"{location}/results", "ndvi-tiles")):
+            answer = client.get(page, params={"f": "html"})
+            assert answer.status_code == 200 and says in answer.text
 
         # The COGs: valid, with overviews, nodata and tags naming the process and inputs.
         for name in ("ndvi", "vegetation-cover"):
