@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
-from territoires.shared.errors import problem
+from territoires.shared.errors import BadRequestError, problem
 
 # Headers that describe one hop, not the message: never forwarded (RFC 9110 §7.6.1).
 HOP_BY_HOP = frozenset(
@@ -26,6 +26,8 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
+# Headers the gateway's own server sets on every response; the service's copies would repeat them.
+OWN_HEADERS = frozenset({"date", "server"})
 REQUEST_ID = "x-request-id"
 
 
@@ -86,14 +88,19 @@ def proxy_router(
         async def forward(request: Request, path: str = "") -> Response:
             request_id = request.state.request_id  # set by the gateway middleware
             target = f"{services[route.service]}{request.url.path}"
-            upstream = client.build_request(
-                request.method,
-                target,
-                params=request.url.query.encode(),
-                headers=_forwarded_headers(request, request_id),
-                content=request.stream() if _has_body(request) else None,
-                timeout=route.timeout_s,
-            )
+            try:
+                upstream = client.build_request(
+                    request.method,
+                    target,
+                    params=request.url.query.encode(),
+                    headers=_forwarded_headers(request, request_id),
+                    content=request.stream() if _has_body(request) else None,
+                    timeout=route.timeout_s,
+                )
+            except httpx.InvalidURL:
+                raise BadRequestError(
+                    "the request's path or query holds characters no URL may hold"
+                ) from None
             try:
                 response = await client.send(upstream, stream=True)
             except httpx.TimeoutException:
@@ -119,7 +126,7 @@ def proxy_router(
             streamed.raw_headers = [
                 (k, v)
                 for k, v in response.headers.raw
-                if k.decode("latin-1").lower() not in HOP_BY_HOP
+                if k.decode("latin-1").lower() not in HOP_BY_HOP | OWN_HEADERS
             ] + [(REQUEST_ID.encode(), request_id.encode())]
             return streamed
 

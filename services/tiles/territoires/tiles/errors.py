@@ -37,6 +37,10 @@ LIBRARY_ERRORS: dict[type[Exception], type[TerritoiresError] | None] = {
     tiler.AssetAsBandError: BadRequestError,
     tiler.InvalidMosaicMethod: BadRequestError,
     tiler.MaxArraySizeError: BadRequestError,
+    # What remains of rio-tiler's errors is about the request (an invalid geometry, …).
+    tiler.RioTilerError: BadRequestError,
+    # Tile indices or sizes too large for the grid's arithmetic.
+    OverflowError: BadRequestError,
     tiler.NoAssetFoundError: None,
     tiler.EmptyMosaicError: None,
     # The catalog lists the asset but storage cannot give it: gone, as far as clients know.
@@ -54,5 +58,5 @@ def add_library_error_handlers(app: FastAPI) -> None:
                 return problem(STATUS_CODES[meaning], str(error), instance=request.url.path)
         raise error
 
-    for cls in (tiler.RioTilerError, RasterioIOError):
+    for cls in (tiler.RioTilerError, RasterioIOError, OverflowError):
         app.add_exception_handler(cls, library_error)

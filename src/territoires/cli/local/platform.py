@@ -130,8 +130,10 @@ def uvicorn_command(name: str, settings: Settings) -> list[str]:
 def run_platform(settings: Settings, console: Console) -> None:
     started = time.monotonic()
     check_ports(settings)
-    # SIGTERM (a service manager, a test) stops the platform like Ctrl-C does.
+    # SIGTERM (a service manager, a test) stops the platform like Ctrl-C does; a shell may start
+    # background jobs with SIGINT ignored, which would leave Ctrl-C (kill -INT) without effect.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with it ignored
     with backends(settings, console) as urls:
         revision = upgrade(urls.database_url)
         counts = seed_demo(settings, urls.database_url, console)

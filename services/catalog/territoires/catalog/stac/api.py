@@ -1,10 +1,10 @@
 """The STAC API application: stac-fastapi's routes and extensions over our clients."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import attr
 from fastapi import APIRouter, Depends, FastAPI, Query
-from pydantic import Field
+from pydantic import Field, model_validator
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.models import (
     ItemCollectionUri,
@@ -47,6 +47,14 @@ class ItemsGetRequest(ItemCollectionUri):
 
 class SearchPostRequest(BaseSearchPostRequest):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=LIMIT_DESCRIPTION)
+
+    @model_validator(mode="before")
+    @classmethod
+    def must_be_an_object(cls, body: Any) -> Any:
+        """stac-pydantic's own checks assume an object and crash on anything else."""
+        if not isinstance(body, dict):
+            raise ValueError("a search body is a JSON object")
+        return body
 
 
 STAC_PREFIX = "/stac"
