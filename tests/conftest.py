@@ -42,6 +42,8 @@ def find_kit() -> Path:
 
 KIT = find_kit()
 RUN_ID = uuid.uuid4().hex[:8]
+# The whole platform (compute, catalog, tiles, gateway, workers) for any test folder.
+pytest_plugins = ["tests.stack"]
 
 sys.path.insert(0, str(KIT / "schemas"))
 

@@ -19,7 +19,7 @@ from territoires.shared.models import Job
 from territoires.shared.settings import Settings
 
 from ..servers import serve
-from .conftest import SUMMER_2023
+from ..stack import SUMMER_2023
 from .test_vegetation import assert_valid, follow
 
 OUTSIDE = {  # a square in the Bouches-du-Rhône, far from the scenes over La Rochelle

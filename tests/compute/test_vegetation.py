@@ -13,7 +13,7 @@ from owslib.ogcapi.processes import Processes
 from rio_cogeo.cogeo import cog_validate
 from validate import format_error, validate_document
 
-from .conftest import SUMMER_2023
+from ..stack import SUMMER_2023
 
 
 def assert_valid(document: Any, schema: str) -> None:

@@ -22,7 +22,7 @@ from territoires.shared.models import JobStatus
 from territoires.shared.settings import Settings
 from territoires.shared.storage import storage_from_settings
 
-from .conftest import start_worker, stop_worker, wait_for_worker
+from ..stack import start_worker, stop_worker, wait_for_worker
 
 EVERY_SUMMER = "2021-01-01/2023-12-31"
 

@@ -22,6 +22,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import DatasetReader
 from rasterio.warp import transform_bounds
 from rio_tiler.constants import WGS84_CRS
+from rio_tiler.errors import InvalidAssetName
 from rio_tiler.io import BaseReader, Reader, STACReader
 from rio_tiler.mosaic.backend import BaseBackend
 from rio_tiler.types import AssetInfo, AssetType, BBox
@@ -129,6 +130,9 @@ class CatalogItemReader(STACReader):
         source.item.zooms.setdefault(self.tms.id, (self.minzoom, self.maxzoom))
 
     def _get_asset_info(self, asset: AssetType) -> AssetInfo:
+        name = asset if isinstance(asset, str) else asset.get("name")
+        if not name:  # rio-tiler answers a ValueError, which would read as a server fault
+            raise InvalidAssetName(f"an asset needs a name, one of {self.assets}")
         info = super()._get_asset_info(asset)
         source: ItemSource = self.input
         info["url"] = source.guard.check(self.item.assets[info["name"]].href)

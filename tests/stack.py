@@ -1,4 +1,4 @@
-"""A platform for compute tests: a database with the demo territories and synthetic scenes over
+"""The whole platform for tests: a database with the demo territories and synthetic scenes over
 La Rochelle (512² for speed), the compute, catalog, tiles and gateway apps over real HTTP, and
 `territoires worker` processes on a queue of the test's own."""
 
@@ -27,8 +27,8 @@ from territoires.shared.settings import Settings
 from territoires.shared.territories import load_territories, read_demo_territories
 from territoires.synth import generate
 
-from ..conftest import RUN_ID
-from ..servers import serve
+from .conftest import RUN_ID
+from .servers import serve
 
 SCENE_SIZE = 512
 # The synthetic scenes' dates (territoires synth's defaults): summers 2021, 2022 and 2023.
