@@ -19,8 +19,15 @@ from catalog import OURS_DB, url_of
 from catalog_searches import Body, searches
 from sqlalchemy.dialects import postgresql
 
+from territoires.catalog.stac.client import SESSION_SETTINGS
 from territoires.catalog.stac.filters import parse_filter
-from territoires.catalog.stac.search import SearchQuery, search_statement
+from territoires.catalog.stac.search import (
+    SearchQuery,
+    search_plan,
+    window_edge,
+    windowed,
+    windowed_statement,
+)
 from territoires.shared.database import create_sync_database
 
 # Geometry literals print as kilobytes of hex EWKB.
@@ -43,7 +50,15 @@ def query_of(body: Body) -> SearchQuery:
 
 
 def explain(connection: Any, body: Body) -> str:
-    statement, _, _ = search_statement(query_of(body))
+    """The plan of the statement the API runs first for this body: the search bounded to its
+    window when it has one (`search.window_edge`), else the search."""
+    query = query_of(body)
+    plan = search_plan(query)
+    statement = plan.statement
+    if windowed(query, plan.keys):
+        edge = connection.scalar(window_edge(plan))
+        if edge is not None:
+            statement = windowed_statement(plan, edge)
     compiled = statement.compile(
         dialect=postgresql.psycopg2.dialect(),  # type: ignore[attr-defined]
         compile_kwargs={"render_postcompile": True},
@@ -60,7 +75,8 @@ def main() -> None:
     arguments = parser.parse_args()
     engine = create_sync_database(url_of(OURS_DB))
     with engine.connect() as connection:
-        connection.exec_driver_sql("SET jit = off")  # as the API's connections (stac/client.py)
+        for setting in SESSION_SETTINGS:  # as the API's connections
+            connection.exec_driver_sql(setting)
         for search in searches(arguments.items, 50):
             if arguments.search and search.name != arguments.search:
                 continue

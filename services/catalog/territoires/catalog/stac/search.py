@@ -175,7 +175,10 @@ def _instant(value: datetime) -> ColumnElement[datetime]:
     return literal(value, Item.datetime.type)
 
 
-def _where(query: SearchQuery) -> list[ColumnElement[bool]]:
+def _where(query: SearchQuery) -> tuple[list[ColumnElement[bool]], Any]:
+    """The conditions of a query but its footprint, and its footprint (bbox or intersects)
+    as a geometry, None without one: `search_plan` tests it with or without the spatial
+    index."""
     conditions: list[ColumnElement[bool]] = []
     if query.collections:
         conditions.append(Item.collection_id.in_(query.collections))
@@ -188,10 +191,11 @@ def _where(query: SearchQuery) -> list[ColumnElement[bool]]:
             conditions.append(Item.collection_id == any_(cast(every, ARRAY(String))))
     if query.bbox is not None and query.intersects is not None:
         raise BadRequestError("bbox and intersects are mutually exclusive")
+    footprint = None
     if query.bbox is not None:
-        conditions.append(func.ST_Intersects(Item.geometry, envelope(list(query.bbox))))
+        footprint = envelope(list(query.bbox))
     if query.intersects is not None:
-        conditions.append(func.ST_Intersects(Item.geometry, geometry_literal(query.intersects)))
+        footprint = geometry_literal(query.intersects)
     if query.datetime:
         start, end = parse_interval(query.datetime)
         if end is not None:
@@ -202,7 +206,7 @@ def _where(query: SearchQuery) -> list[ColumnElement[bool]]:
             conditions.append(Item.datetime >= _instant(start) - _DATETIME_BEFORE_END)
     if query.filter:
         conditions.append(compile_filter(query.filter))
-    return conditions
+    return conditions, footprint
 
 
 async def check_collections(connection: AsyncConnection, names: list[str]) -> None:
@@ -214,29 +218,100 @@ async def check_collections(connection: AsyncConnection, names: list[str]) -> No
         raise NotFoundError(f"unknown collection(s): {', '.join(missing)}")
 
 
+@dataclass
+class SearchPlan:
+    """A search page's SQL: the statement, its sort keys, whether it reads forward (False for
+    a `prev` token), and the conditions an index in the sort order answers alone."""
+
+    statement: Select[Any]
+    keys: list[SortKey]
+    forward: bool
+    ordered: list[ColumnElement[bool]]
+    walked: Select[Any]  # the statement with footprints tested row by row (no spatial index)
+
+
 def search_statement(query: SearchQuery) -> tuple[Select[Any], list[SortKey], bool]:
     """The SQL of a search page (one row more than the limit, to know whether a next page
     exists), its sort keys, and whether it reads forward (False for a `prev` token)."""
+    plan = search_plan(query)
+    return plan.statement, plan.keys, plan.forward
+
+
+def search_plan(query: SearchQuery) -> SearchPlan:
+    """What `search` runs for a query: see SearchPlan."""
     if not 1 <= query.limit <= MAX_LIMIT:
         raise BadRequestError(f"limit must be between 1 and {MAX_LIMIT}, got {query.limit}")
     keys = _sort_keys(query.sortby)
-    conditions = _where(query)
+    conditions, footprint = _where(query)
+    ordered = [Item.collection_id.in_(query.collections)] if query.collections else []
     forward = True
     if query.token:
         direction, values = _decode_token(query.token, keys)
         forward = direction == "next"
-        conditions.append(_after(keys, values, forward))
+        after = _after(keys, values, forward)
+        conditions.append(after)
+        ordered.append(after)
     order = [
         (k.expression.asc() if (k.direction == "asc") == forward else k.expression.desc())
         for k in keys
     ]
-    statement: Select[Any] = (
+    base = (
         select(Item.content, *[k.expression for k in keys])
         .where(*conditions)
         .order_by(*order)
         .limit(query.limit + 1)
     )
-    return statement, keys, forward
+    statement = walked = base
+    if footprint is not None:
+        statement = base.where(func.ST_Intersects(Item.geometry, footprint))
+        walked = base.where(func._ST_Intersects(Item.geometry, footprint))
+    return SearchPlan(statement, keys, forward, ordered, walked)
+
+
+# How many items, in the order of the results, a search filtered by footprint or properties
+# first looks among (see `window_edge`).
+WINDOW_ROWS = 20_000
+
+
+def windowed(query: SearchQuery, keys: list[SortKey]) -> bool:
+    """Whether a search is one a window serves (`window_edge`): sorted on datetime first,
+    filtered by footprint or CQL2 but neither by ids nor by time (indexes bound those)."""
+    return (
+        keys[0].expression is Item.datetime
+        and not query.ids
+        and not query.datetime
+        and (query.bbox is not None or query.intersects is not None or bool(query.filter))
+    )
+
+
+def window_edge(plan: SearchPlan) -> Select[Any]:
+    """The datetime of the item just past the window: the first WINDOW_ROWS items of the
+    search's order among those matching its collections and token (an index-only scan).
+
+    PostgreSQL estimates how many items a large footprint or a property filter keeps poorly
+    (an eighth of the truth for a département against scene footprints), and then prefers
+    reading every item in the footprint and sorting them (half a second for 50,000 items) to
+    reading items newest first until the page is full (tens of milliseconds). Bounded to a
+    window of known size, the search costs what that window holds. The answer is the same:
+    when the window holds a full page of matches, no item outside it comes before them.
+    """
+    ascending = (plan.keys[0].direction == "asc") == plan.forward
+    return (
+        select(Item.datetime)
+        .where(*plan.ordered)
+        .order_by(Item.datetime.asc() if ascending else Item.datetime.desc())
+        .offset(WINDOW_ROWS)
+        .limit(1)
+    )
+
+
+def windowed_statement(plan: SearchPlan, edge: datetime) -> Select[Any]:
+    """The search restricted to the window ending at `edge` (included), reading it in order
+    and testing footprints row by row (PostGIS's `_ST_Intersects`, which does not bring the
+    spatial index into the plan): within a window, the datetime index finds a page sooner
+    than the spatial index, whose estimates misled the planner in the first place."""
+    ascending = (plan.keys[0].direction == "asc") == plan.forward
+    return plan.walked.where(Item.datetime <= edge if ascending else Item.datetime >= edge)
 
 
 async def search(connection: AsyncConnection, query: SearchQuery) -> SearchPage:
@@ -244,8 +319,14 @@ async def search(connection: AsyncConnection, query: SearchQuery) -> SearchPage:
         raise BadRequestError(f"limit must be between 1 and {MAX_LIMIT}, got {query.limit}")
     if query.collections:
         await check_collections(connection, query.collections)
-    statement, _, forward = search_statement(query)
-    rows = (await connection.execute(statement)).all()
+    plan = search_plan(query)
+    rows: list[Any] = []
+    edge = await connection.scalar(window_edge(plan)) if windowed(query, plan.keys) else None
+    if edge is not None:
+        rows = list((await connection.execute(windowed_statement(plan, edge))).all())
+    if len(rows) <= query.limit:  # no window, or one without a full page: the whole search
+        rows = list((await connection.execute(plan.statement)).all())
+    forward = plan.forward
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     if not forward:
