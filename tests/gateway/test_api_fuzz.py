@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 # Enough examples per operation to reach the edges (bad bboxes, odd strings, huge numbers)
 # while the whole run stays within a few minutes on two cores.
 EXAMPLES_PER_OPERATION = 5
 
 
+@pytest.mark.timeout(1200)
 def test_no_route_answers_a_server_error(platform_url: str, tmp_path: Path) -> None:
     report = tmp_path / "schemathesis.txt"
     done = subprocess.run(
