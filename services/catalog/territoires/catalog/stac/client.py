@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import attr
-from fastapi import Request
+import orjson
+from fastapi import Request, Response
 from pydantic import BaseModel
 from sqlalchemy import delete, event, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -70,6 +72,16 @@ def _geometry(value: Any) -> dict[str, Any] | None:
 SESSION_SETTINGS = ("SET jit = off", "SET max_parallel_workers_per_gather = 0")
 
 
+def _jsonb(value: bytes) -> Any:
+    """A JSONB value as asyncpg receives it in binary (a version byte, then JSON text), parsed
+    by orjson: documents are most of what a search reads. What orjson declines (numbers
+    beyond its range) the standard library parses, as SQLAlchemy's own codec did."""
+    try:
+        return orjson.loads(value[1:])
+    except orjson.JSONDecodeError:
+        return json.loads(value[1:].decode())
+
+
 def _configure_session(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
@@ -77,6 +89,17 @@ def _configure_session(dbapi_connection: Any, _record: Any) -> None:
             cursor.execute(statement)
     finally:
         cursor.close()
+    run_async = getattr(dbapi_connection, "run_async", None)  # asyncpg's, through SQLAlchemy
+    if run_async is not None:
+        run_async(
+            lambda raw: raw.set_type_codec(
+                "jsonb",
+                encoder=lambda text: b"\x01" + text.encode(),
+                decoder=_jsonb,
+                schema="pg_catalog",
+                format="binary",
+            )
+        )
 
 
 def configure_sessions(engine: AsyncEngine | None) -> None:
@@ -85,6 +108,27 @@ def configure_sessions(engine: AsyncEngine | None) -> None:
         return
     if not event.contains(engine.sync_engine, "connect", _configure_session):
         event.listen(engine.sync_engine, "connect", _configure_session)
+
+
+class GeoJSONPage(Response):
+    """A page of items as the search routes answer it (stac-fastapi's GeoJSONResponse: compact
+    JSON, `application/geo+json`), serialised here by orjson.
+
+    A route handed a dict has FastAPI walk it with `jsonable_encoder` first — every key of
+    every item, 26 ms of a 43 ms request for 50 items — to turn into JSON what is JSON already.
+    A Response goes out as it is. What orjson declines (integers beyond 64 bits) the standard
+    library writes, as before.
+    """
+
+    media_type = "application/geo+json"
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return json.dumps(
+                content, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            ).encode("utf-8")
 
 
 @attr.s
@@ -136,6 +180,19 @@ class CoreClient(AsyncBaseCoreClient):
         datetime: str | None = None,
         limit: int | None = DEFAULT_LIMIT,
         **kwargs: Any,
+    ) -> Response:
+        page = await self._get_page(collections, ids, bbox, intersects, datetime, limit, **kwargs)
+        return GeoJSONPage(page)
+
+    async def _get_page(
+        self,
+        collections: list[str] | None = None,
+        ids: list[str] | None = None,
+        bbox: list[float] | None = None,
+        intersects: Any = None,
+        datetime: str | None = None,
+        limit: int | None = DEFAULT_LIMIT,
+        **kwargs: Any,
     ) -> dict[str, Any]:
         query = SearchQuery(
             collections=collections,
@@ -150,7 +207,7 @@ class CoreClient(AsyncBaseCoreClient):
         )
         return await self._page(kwargs["request"], query, kwargs.get("fields"))
 
-    async def post_search(self, search_request: Any, **kwargs: Any) -> dict[str, Any]:
+    async def post_search(self, search_request: Any, **kwargs: Any) -> Response:
         body = search_request
         query = SearchQuery(
             collections=body.collections,
@@ -168,7 +225,8 @@ class CoreClient(AsyncBaseCoreClient):
             limit=body.limit or DEFAULT_LIMIT,
             token=getattr(body, "token", None),
         )
-        return await self._page(kwargs["request"], query, getattr(body, "fields", None), "POST")
+        fields = getattr(body, "fields", None)
+        return GeoJSONPage(await self._page(kwargs["request"], query, fields, "POST"))
 
     async def item_collection(
         self,
@@ -178,8 +236,8 @@ class CoreClient(AsyncBaseCoreClient):
         limit: int = DEFAULT_LIMIT,
         token: str | None = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
-        page = await self.get_search(
+    ) -> Response:
+        page = await self._get_page(
             collections=[collection_id],
             bbox=bbox,
             datetime=datetime,
@@ -197,7 +255,7 @@ class CoreClient(AsyncBaseCoreClient):
                 "type": "application/json",
             },
         ]
-        return page
+        return GeoJSONPage(page)
 
     async def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> dict[str, Any]:
         async with self.engine.connect() as connection:
