@@ -29,6 +29,7 @@ from tiles import (
     bench_database,
     load,
     sample_tiles,
+    service_environment,
     uvicorn,
     warm_up,
     write_cog,
@@ -66,15 +67,8 @@ def main() -> None:
 
     cog = write_cog(ROOT / ".data" / "bench" / f"ndvi-{arguments.size}.tif", arguments.size)
     tiles = sample_tiles(cog, range(10, 15), random.Random(7))
-    redis = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     with tempfile.TemporaryDirectory() as scratch, bench_database(cog, arguments.size) as url:
-        env = {
-            "DATABASE_URL": url,
-            "REDIS_URL": redis,
-            "TERRITOIRES_REDIS_PREFIX": f"territoires-bench-{uuid.uuid4().hex[:6]}",
-            "TERRITOIRES_STORAGE_URL": str(cog.parent),
-            "TERRITOIRES_LOCAL_DIR": scratch,
-            "TERRITOIRES_LOG_LEVEL": "WARNING",
+        env = service_environment(url, cog, scratch) | {
             "TERRITOIRES_API_KEY_PEPPER": "bench-pepper",
             "TERRITOIRES_RATE_LIMIT_KEY_PER_MINUTE": str(arguments.key_limit),
         }

@@ -182,6 +182,18 @@ def bench_database(cog: Path, size: int) -> Iterator[str]:
         server.dispose()
 
 
+def service_environment(database_url: str, cog: Path, scratch: str) -> dict[str, str]:
+    """What the services under test read: the bench database, the COG's folder as storage."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "TERRITOIRES_REDIS_PREFIX": f"territoires-bench-{uuid.uuid4().hex[:6]}",
+        "TERRITOIRES_STORAGE_URL": str(cog.parent),
+        "TERRITOIRES_LOCAL_DIR": scratch,
+        "TERRITOIRES_LOG_LEVEL": "WARNING",
+    }
+
+
 def free_port() -> int:
     import socket
 
@@ -303,16 +315,8 @@ def main() -> None:
 
     cog = write_cog(ROOT / ".data" / "bench" / f"ndvi-{arguments.size}.tif", arguments.size)
     tiles = sample_tiles(cog, range(low, high + 1), random.Random(arguments.seed))
-    redis = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     with tempfile.TemporaryDirectory() as scratch, bench_database(cog, arguments.size) as url:
-        env = {
-            "DATABASE_URL": url,
-            "REDIS_URL": redis,
-            "TERRITOIRES_REDIS_PREFIX": f"territoires-bench-{uuid.uuid4().hex[:6]}",
-            "TERRITOIRES_STORAGE_URL": str(cog.parent),
-            "TERRITOIRES_LOCAL_DIR": scratch,
-            "TERRITOIRES_LOG_LEVEL": "WARNING",
-        }
+        env = service_environment(url, cog, scratch)
         factory = "territoires.tiles.app:create_app"
         with (
             uvicorn(factory, env, factory=True) as ours,
