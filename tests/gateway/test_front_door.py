@@ -117,3 +117,10 @@ def test_metrics_count_requests_and_upstream_errors(strict_gateway: tuple[str, s
     assert "territoires_http_request_duration_seconds_bucket" in text
     assert "territoires_queue_depth" in text
     assert 'territoires_jobs{status="running"}' in text
+
+
+def test_a_client_that_asks_for_no_compression_gets_none(gateway_url: str) -> None:
+    with httpx.Client(headers={"Accept-Encoding": "identity"}) as client:
+        response = client.get(f"{gateway_url}/stac/collections/landsat-c2-l2/items?limit=50")
+    assert "content-encoding" not in response.headers
+    assert response.json()["type"] == "FeatureCollection"

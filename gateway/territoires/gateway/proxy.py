@@ -70,6 +70,9 @@ def _forwarded_headers(request: Request, request_id: str) -> list[tuple[str, str
         ("x-forwarded-host", request.headers.get("x-forwarded-host", host)),
         (REQUEST_ID, request_id),
     ]
+    if "accept-encoding" not in request.headers:
+        # Else httpx would ask for gzip on the client's behalf, and relay bytes it cannot read.
+        headers.append(("accept-encoding", "identity"))
     return headers
 
 
