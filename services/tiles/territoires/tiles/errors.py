@@ -41,6 +41,12 @@ LIBRARY_ERRORS: dict[type[Exception], type[TerritoiresError] | None] = {
     tiler.RioTilerError: BadRequestError,
     # Tile indices or sizes too large for the grid's arithmetic.
     OverflowError: BadRequestError,
+    # numpy's answers to rendering options the data cannot take (a nodata its band type cannot
+    # hold, an empty bbox, an expression over bands it lacks); this service reads only
+    # catalogued, validated COGs, so what fails in rendering comes from the request's options.
+    TypeError: BadRequestError,
+    ValueError: BadRequestError,
+    IndexError: BadRequestError,
     tiler.NoAssetFoundError: None,
     tiler.EmptyMosaicError: None,
     # The catalog lists the asset but storage cannot give it: gone, as far as clients know.
@@ -58,5 +64,12 @@ def add_library_error_handlers(app: FastAPI) -> None:
                 return problem(STATUS_CODES[meaning], str(error), instance=request.url.path)
         raise error
 
-    for cls in (tiler.RioTilerError, RasterioIOError, OverflowError):
+    for cls in (
+        tiler.RioTilerError,
+        RasterioIOError,
+        OverflowError,
+        TypeError,
+        ValueError,
+        IndexError,
+    ):
         app.add_exception_handler(cls, library_error)
