@@ -7,6 +7,7 @@ tree into SQLAlchemy, typed by the queryables table, so comparisons use the inde
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -52,11 +53,39 @@ def parse_filter(expression: str | dict[str, Any], language: str | None) -> dict
             parsed = cql2.parse_json(expression)
         else:
             parsed = cql2.parse_text(expression)
-        parsed.validate()
+        document = parsed.to_json()
+        if not plainly_valid(document):
+            parsed.validate()
     except (cql2.ParseError, cql2.ValidationError, ValueError) as error:
         reason = " ".join(str(error).split())
         raise BadRequestError(f"invalid CQL2 filter: {reason[:300]}") from None
-    return parsed.to_json()
+    return document
+
+
+def plainly_valid(node: Any) -> bool:
+    """Whether a parsed filter is made only of AND, OR, NOT and comparisons of properties and
+    plain numbers or strings: shapes the CQL2 schema accepts whatever the names and values.
+
+    The cql2 library checks a filter against the CQL2 JSON schema by building a validator
+    each time: 20 ms, more than the search it filters. Filters of these shapes, the common
+    ones, need not wait for it; any other goes through it as before.
+    """
+    if type(node) is not dict or node.keys() != {"op", "args"} or type(node["args"]) is not list:
+        return False
+    op, args = node["op"], node["args"]
+    if op in ("and", "or"):
+        return len(args) >= 2 and all(plainly_valid(arg) for arg in args)
+    if op == "not":
+        return len(args) == 1 and plainly_valid(args[0])
+    return op in COMPARISONS and len(args) == 2 and all(_plain_operand(arg) for arg in args)
+
+
+def _plain_operand(node: Any) -> bool:
+    if type(node) is dict:
+        return (
+            node.keys() == {"property"} and type(node["property"]) is str and bool(node["property"])
+        )
+    return type(node) in (int, float, str) and (type(node) is str or math.isfinite(node))
 
 
 def compile_filter(node: Any) -> Expression:
