@@ -275,9 +275,12 @@ WINDOW_ROWS = 20_000
 
 def windowed(query: SearchQuery, keys: list[SortKey]) -> bool:
     """Whether a search is one a window serves (`window_edge`): sorted on datetime first,
-    filtered by footprint or CQL2 but neither by ids nor by time (indexes bound those)."""
+    filtered by footprint or CQL2 but neither by ids nor by time (indexes bound those), in
+    one collection at most (an index gives the order of one collection's items, not of a
+    few collections' together)."""
     return (
         keys[0].expression is Item.datetime
+        and len(query.collections or ()) <= 1
         and not query.ids
         and not query.datetime
         and (query.bbox is not None or query.intersects is not None or bool(query.filter))
