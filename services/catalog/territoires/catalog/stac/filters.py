@@ -14,7 +14,7 @@ from typing import Any
 
 import cql2
 from geoalchemy2 import functions as st
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_
+from sqlalchemy import ColumnElement, and_, false, func, literal, not_, or_, select, true
 
 from territoires.catalog.stac.queryables import Queryable, queryable
 from territoires.shared.errors import BadRequestError
@@ -183,6 +183,40 @@ def envelope(bbox: Any) -> Any:
     return func.ST_MakeEnvelope(minx, miny, maxx, maxy, SRID)
 
 
+def _largest(expression: Any) -> Any:
+    """The largest value of an expression of an item row, over all items (an index's first
+    or last entry: see migration 0004)."""
+    return select(func.max(expression)).scalar_subquery()
+
+
+# How far an item's datetime lies before its end and after its start, at most. An item ending
+# after S has its datetime after S minus the first; one starting before E has it before E plus
+# the second. These bounds add no condition, but they let the (collection, datetime) and
+# datetime indexes, which also give the order of the results, serve a time filter on
+# [start_datetime, end_datetime]: without them a btree reads every item ending after S.
+_SPANS = Item.__table__.alias("spans")
+_DATETIME_BEFORE_END = _largest(_SPANS.c.end_datetime - _SPANS.c.datetime)
+_DATETIME_AFTER_START = _largest(_SPANS.c.datetime - _SPANS.c.start_datetime)
+
+
+def _instant_literal(value: datetime) -> ColumnElement[datetime]:
+    """A bound timestamptz parameter (a bare one in arithmetic is sent as a naive timestamp)."""
+    return literal(value, Item.datetime.type)
+
+
+def overlapping(start: datetime | None, end: datetime | None) -> list[Expression]:
+    """Items whose [start_datetime, end_datetime] meets [start, end] (None: open), with the
+    datetime bounds that let an index on datetime find them."""
+    conditions: list[Expression] = []
+    if end is not None:
+        conditions.append(Item.start_datetime <= end)
+        conditions.append(Item.datetime <= _instant_literal(end) + _DATETIME_AFTER_START)
+    if start is not None:
+        conditions.append(Item.end_datetime >= start)
+        conditions.append(Item.datetime >= _instant_literal(start) - _DATETIME_BEFORE_END)
+    return conditions
+
+
 def _interval(node: Any, name: str) -> tuple[datetime | None, datetime | None]:
     if isinstance(node, dict) and "interval" in node:
         start, end = node["interval"]
@@ -202,6 +236,8 @@ def _temporal(op: str, args: list[Any]) -> Expression:
     if prop.name != "datetime":
         start = end = prop.expression()
     low, high = _interval(args[1], prop.name)
+    if op == "t_intersects" and prop.name == "datetime":
+        return and_(true(), *overlapping(low, high))
     low = low or datetime.min.replace(tzinfo=UTC)
     high = high or datetime.max.replace(tzinfo=UTC)
     predicates: dict[str, Callable[[], Expression]] = {

@@ -17,7 +17,6 @@ from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Float,
-    ScalarSelect,
     Select,
     String,
     and_,
@@ -30,7 +29,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from territoires.catalog.stac.filters import compile_filter, envelope, geometry_literal
+from territoires.catalog.stac.filters import (
+    compile_filter,
+    envelope,
+    geometry_literal,
+    overlapping,
+)
 from territoires.catalog.stac.queryables import queryable
 from territoires.shared.errors import BadRequestError, NotFoundError
 from territoires.shared.models import Collection, Item
@@ -154,27 +158,6 @@ def _after(keys: list[SortKey], values: list[Any], forward: bool) -> ColumnEleme
     return and_(from_first, or_(*clauses))
 
 
-def _largest(expression: Any) -> ScalarSelect[Any]:
-    """The largest value of an expression of an item row, over all items (an index's first
-    or last entry: see migration 0004)."""
-    return select(func.max(expression)).scalar_subquery()
-
-
-# How far an item's datetime lies before its end and after its start, at most. An item ending
-# after S has its datetime after S minus the first; one starting before E has it before E plus
-# the second. These bounds add no condition, but they let the (collection, datetime) and
-# datetime indexes, which also give the order of the results, serve a time filter on
-# [start_datetime, end_datetime]: without them a btree reads every item ending after S.
-_SPANS = Item.__table__.alias("spans")
-_DATETIME_BEFORE_END = _largest(_SPANS.c.end_datetime - _SPANS.c.datetime)
-_DATETIME_AFTER_START = _largest(_SPANS.c.datetime - _SPANS.c.start_datetime)
-
-
-def _instant(value: datetime) -> ColumnElement[datetime]:
-    """A bound timestamptz parameter (a bare one in arithmetic is sent as a naive timestamp)."""
-    return literal(value, Item.datetime.type)
-
-
 def _where(query: SearchQuery) -> tuple[list[ColumnElement[bool]], Any]:
     """The conditions of a query but its footprint, and its footprint (bbox or intersects)
     as a geometry, None without one: `search_plan` tests it with or without the spatial
@@ -197,13 +180,7 @@ def _where(query: SearchQuery) -> tuple[list[ColumnElement[bool]], Any]:
     if query.intersects is not None:
         footprint = geometry_literal(query.intersects)
     if query.datetime:
-        start, end = parse_interval(query.datetime)
-        if end is not None:
-            conditions.append(Item.start_datetime <= end)
-            conditions.append(Item.datetime <= _instant(end) + _DATETIME_AFTER_START)
-        if start is not None:
-            conditions.append(Item.end_datetime >= start)
-            conditions.append(Item.datetime >= _instant(start) - _DATETIME_BEFORE_END)
+        conditions += overlapping(*parse_interval(query.datetime))
     if query.filter:
         conditions.append(compile_filter(query.filter))
     return conditions, footprint
