@@ -63,10 +63,12 @@ def add_document(
     collection: str | None,
     text: str | None = None,
     geometry: bytes | None = None,
+    plain: bool = False,
 ) -> None:
     """Adds the rows of one parsed JSON document; `text` is its source when the document is one
-    item, so that an item stored as given is not serialised again, and `geometry` the EWKB of
-    its footprint when a batch has made it (`records.polygons_wkb`)."""
+    item, so that an item stored as given is not serialised again, `geometry` the EWKB of its
+    footprint when a batch has made it (`records.polygons_wkb`), and `plain` whether orjson
+    parsed it (see `add_item`)."""
     if not _is_stac(document):
         into.skipped.append(Problem(where, "not a STAC document"))
         return
@@ -86,9 +88,10 @@ def add_document(
             return
         footprints = polygons_wkb([_geometry(feature) for feature in features])
         for index, (feature, footprint) in enumerate(zip(features, footprints, strict=True)):
-            add_item(into, feature, f"{where} feature {index}", base, collection, None, footprint)
+            where_feature = f"{where} feature {index}"
+            add_item(into, feature, where_feature, base, collection, None, footprint, plain)
     else:
-        add_item(into, document, where, base, collection, text, geometry)
+        add_item(into, document, where, base, collection, text, geometry, plain)
 
 
 def _geometry(document: Any) -> Any:
@@ -124,8 +127,13 @@ def add_item(
     collection: str | None,
     text: str | None = None,
     geometry: bytes | None = None,
+    plain: bool = False,
 ) -> None:
-    """Adds one item as a COPY line; `collection` applies to items that name none."""
+    """Adds one item as a COPY line; `collection` applies to items that name none.
+
+    An item changed on the way (relative hrefs made absolute) is serialised again: by orjson
+    when orjson parsed it (`plain`: then it holds nothing orjson writes differently from the
+    standard library — no NaN, no integer beyond 64 bits), else by the standard library."""
     try:
         if not isinstance(item, dict):
             raise BadRequestError("a STAC item is a JSON object")
@@ -135,19 +143,22 @@ def add_item(
         into.problems.append(Problem(where, str(error)))
         return
     verbatim = text if text is not None and not changed and row["content"] == item else None
+    if verbatim is None and plain:
+        verbatim = orjson.dumps(row["content"]).decode()
     line = item_copy_line(row, verbatim)
     into.items.append(EncodedItem(row["collection_id"], row["id"], line, where))
 
 
-def parse_line(raw: bytes) -> tuple[Any, str]:
-    """A JSON line's document and text. orjson first (several times faster); what it refuses
-    goes through the standard library, which accepts a little more (NaN, huge integers, lone
-    surrogates) and words the errors the command reports: ValueError as before."""
+def parse_line(raw: bytes) -> tuple[Any, str, bool]:
+    """A JSON line's document, its text, and whether orjson parsed it. orjson first (several
+    times faster); what it refuses goes through the standard library, which accepts a little
+    more (NaN, huge integers, lone surrogates) and words the errors the command reports:
+    ValueError as before."""
     try:
-        return orjson.loads(raw), raw.decode("utf-8")
+        return orjson.loads(raw), raw.decode("utf-8"), True
     except orjson.JSONDecodeError:
         line = raw.decode("utf-8")
-        return json.loads(line), line
+        return json.loads(line), line, False
 
 
 def convert_lines(
@@ -168,17 +179,17 @@ def _convert_batch(
     batch (`records.polygons_wkb`); rows and problems still come in the order of the lines."""
     base = str(path.parent)
     prefix = f"{path}:"
-    parsed: list[tuple[str, Any, str] | Problem] = []
+    parsed: list[tuple[str, Any, str, bool] | Problem] = []
     for number, raw in enumerate(lines, start=first_line):
         if not raw.strip():
             continue
         where = f"{prefix}{number}"
         try:
-            document, line = parse_line(raw)
+            document, line, plain = parse_line(raw)
         except ValueError as error:  # UnicodeDecodeError and JSONDecodeError alike
             parsed.append(Problem(where, f"invalid JSON: {error}"))
             continue
-        parsed.append((where, document, line))
+        parsed.append((where, document, line, plain))
     footprints = polygons_wkb(
         [None if isinstance(entry, Problem) else _item_geometry(entry[1]) for entry in parsed]
     )
@@ -186,8 +197,8 @@ def _convert_batch(
         if isinstance(entry, Problem):
             into.problems.append(entry)
         else:
-            where, document, line = entry
-            add_document(into, document, where, base, collection, line, footprint)
+            where, document, line, plain = entry
+            add_document(into, document, where, base, collection, line, footprint, plain)
 
 
 def convert_file(path: Path, collection: str | None, describe: bool) -> Converted:
@@ -199,18 +210,17 @@ def convert_file(path: Path, collection: str | None, describe: bool) -> Converte
     except (OSError, UnicodeDecodeError) as error:
         return Converted(problems=[Problem(str(path), f"unreadable: {error}")])
     try:
-        document = orjson.loads(data)
+        document, plain = orjson.loads(data), True
     except orjson.JSONDecodeError:
-        document = None
-    try:
-        if document is None:
-            document = json.loads(text)
-    except json.JSONDecodeError as error:
-        if error.msg == "Extra data":
-            return convert_lines(data.split(b"\n"), path, 1, collection, describe)
-        return Converted(problems=[Problem(str(path), f"invalid JSON: {error}")])
+        try:
+            document, plain = json.loads(text), False
+        except json.JSONDecodeError as error:
+            if error.msg == "Extra data":
+                return convert_lines(data.split(b"\n"), path, 1, collection, describe)
+            return Converted(problems=[Problem(str(path), f"invalid JSON: {error}")])
     converted = Converted(described=set() if describe else None)
-    add_document(converted, document, str(path), str(path.parent), collection, text)
+    where, base = str(path), str(path.parent)
+    add_document(converted, document, where, base, collection, text, None, plain)
     return converted
 
 
