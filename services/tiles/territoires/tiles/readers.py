@@ -22,7 +22,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import DatasetReader
 from rasterio.warp import transform_bounds
 from rio_tiler.constants import WGS84_CRS
-from rio_tiler.errors import InvalidAssetName
+from rio_tiler.errors import InvalidAssetName, InvalidBandName
 from rio_tiler.io import BaseReader, Reader, STACReader
 from rio_tiler.mosaic.backend import BaseBackend
 from rio_tiler.types import AssetInfo, AssetType, BBox
@@ -101,6 +101,11 @@ class OpenDatasets(threading.local):
 OPEN_DATASETS = OpenDatasets()
 
 
+# Beyond this many bands (a VIIRS stack holds one per night), reading them all for one image is
+# a request to refuse, not to serve: the client must choose bands or an expression.
+MAX_IMPLICIT_BANDS = 16
+
+
 @attr.s
 class CachedReader(Reader):
     """rio-tiler's reader over this thread's open handle of a local COG."""
@@ -109,6 +114,25 @@ class CachedReader(Reader):
         if self.dataset is None and Path(self.input).is_absolute():
             self.dataset = OPEN_DATASETS.get(self.input)
         super().__attrs_post_init__()
+
+    def _check_bands(self, kwargs: dict[str, Any]) -> None:
+        implicit = kwargs.get("indexes") is None and kwargs.get("expression") is None
+        if implicit and self.dataset.count > MAX_IMPLICIT_BANDS:
+            raise InvalidBandName(
+                f"this asset has {self.dataset.count} bands: choose some with bidx or an expression"
+            )
+
+    def tile(self, *args: Any, **kwargs: Any) -> Any:
+        self._check_bands(kwargs)
+        return super().tile(*args, **kwargs)
+
+    def part(self, *args: Any, **kwargs: Any) -> Any:
+        self._check_bands(kwargs)
+        return super().part(*args, **kwargs)
+
+    def preview(self, *args: Any, **kwargs: Any) -> Any:
+        self._check_bands(kwargs)
+        return super().preview(*args, **kwargs)
 
 
 @attr.s
