@@ -63,30 +63,27 @@ def platform_settings(
     return settings
 
 
-@pytest.fixture(scope="session")
-def api_key(platform_settings: Settings) -> str:
-    engine = create_sync_database(platform_settings)
+def issue_key(settings: Settings, name: str, scope: Scope) -> str:
+    """A partner key with one scope, stored in the test database."""
+    engine = create_sync_database(settings)
     key = create_key(
         engine,
-        f"partner-{uuid.uuid4().hex[:6]}",
-        [Scope.EXECUTE],
-        platform_settings.api_key_pepper.get_secret_value(),
+        f"{name}-{uuid.uuid4().hex[:6]}",
+        [scope],
+        settings.api_key_pepper.get_secret_value(),
     )
     engine.dispose()
     return key
+
+
+@pytest.fixture(scope="session")
+def api_key(platform_settings: Settings) -> str:
+    return issue_key(platform_settings, "partner", Scope.EXECUTE)
 
 
 @pytest.fixture(scope="session")
 def read_only_key(platform_settings: Settings) -> str:
-    engine = create_sync_database(platform_settings)
-    key = create_key(
-        engine,
-        f"reader-{uuid.uuid4().hex[:6]}",
-        [Scope.INGEST],
-        platform_settings.api_key_pepper.get_secret_value(),
-    )
-    engine.dispose()
-    return key
+    return issue_key(platform_settings, "reader", Scope.INGEST)
 
 
 @pytest.fixture(scope="session")
