@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
+from sqlalchemy import select
 
 from territoires.catalog.app import create_app as create_catalog
 from territoires.catalog.ingest.loader import IngestOptions, find_inputs, ingest
@@ -22,6 +23,7 @@ from territoires.compute.app import create_app as create_compute
 from territoires.gateway.app import create_app as create_gateway
 from territoires.shared.apikeys import Scope, create_key
 from territoires.shared.database import create_sync_database
+from territoires.shared.models import ApiKey
 from territoires.shared.schema import upgrade
 from territoires.shared.settings import Settings
 from territoires.shared.territories import load_territories, read_demo_territories
@@ -74,6 +76,15 @@ def issue_key(settings: Settings, name: str, scope: Scope) -> str:
     )
     engine.dispose()
     return key
+
+
+def key_row(settings: Settings, key: str) -> ApiKey:
+    """The stored row of a key issued by `issue_key`: what the API sees as the caller."""
+    engine = create_sync_database(settings)
+    with engine.connect() as connection:
+        row = connection.execute(select(ApiKey).where(ApiKey.prefix == key.split("_")[1])).one()
+    engine.dispose()
+    return row
 
 
 @pytest.fixture(scope="session")

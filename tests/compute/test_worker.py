@@ -14,7 +14,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from sqlalchemy import text
 
-from territoires.compute.manager import JobManager
+from territoires.compute.manager import JobManager, Submission
 from territoires.compute.processes import PROCESSES
 from territoires.compute.processes.base import Services
 from territoires.shared.database import create_async_database, create_sync_database
@@ -22,7 +22,7 @@ from territoires.shared.models import JobStatus
 from territoires.shared.settings import Settings
 from territoires.shared.storage import storage_from_settings
 
-from ..stack import start_worker, stop_worker, wait_for_worker
+from ..stack import key_row, start_worker, stop_worker, wait_for_worker
 
 EVERY_SUMMER = "2021-01-01/2023-12-31"
 
@@ -35,7 +35,10 @@ def own_queue(platform_settings: Settings) -> Settings:
     )
 
 
-async def test_a_killed_worker_loses_nothing(own_queue: Settings, tmp_path: Path) -> None:
+async def test_a_killed_worker_loses_nothing(
+    own_queue: Settings, api_key: str, tmp_path: Path
+) -> None:
+    owner = key_row(own_queue, api_key)
     engine = create_async_database(own_queue)
     queue = await create_pool(RedisSettings.from_dsn(own_queue.redis_url or ""))
     manager = JobManager(Services(own_queue, engine, storage_from_settings(own_queue)), queue)
@@ -50,14 +53,16 @@ async def test_a_killed_worker_loses_nothing(own_queue: Settings, tmp_path: Path
             plan = await manager.plan(
                 process, {"territory": ["17300", "17299"], "datetime": EVERY_SUMMER}
             )
-            job = await manager.submit(process, plan, None, "http://platform.test")
+            job = await manager.submit(
+                process, plan, None, "http://platform.test", Submission(owner, None, "kill")
+            )
             for _ in range(6000):  # 30 s
-                if (await manager.get(str(job.id))).status != JobStatus.ACCEPTED:
+                if (await manager.get(str(job.id), owner)).status != JobStatus.ACCEPTED:
                     break
                 await asyncio.sleep(0.005)
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
-            if (await manager.get(str(job.id))).status == JobStatus.RUNNING:
+            if (await manager.get(str(job.id), owner)).status == JobStatus.RUNNING:
                 break
         else:
             pytest.fail("the job always ended before its worker could be killed")

@@ -7,21 +7,24 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Request
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from territoires.shared.errors import ForbiddenError, UnauthorizedError
 from territoires.shared.models import ApiKey
 
 KEY_PREFIX = "trr"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+"""`last_used_at` is written at most this often per key: not one UPDATE per request."""
 
 
 class Scope(enum.StrEnum):
     EXECUTE = "execute"  # run processes
     INGEST = "ingest"  # write the catalog
+    ADMIN = "admin"  # see and dismiss every partner's jobs
 
 
 def hash_secret(secret: str, pepper: str) -> str:
@@ -58,29 +61,47 @@ async def verify_key(engine: AsyncEngine, presented: str, pepper: str) -> ApiKey
         ).first()
     if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(secret, pepper)):
         raise UnauthorizedError("invalid API key")
-    async with engine.begin() as connection:
-        await connection.execute(
-            update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=datetime.now(UTC))
-        )
+    now = datetime.now(UTC)
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(ApiKey)
+                .where(
+                    ApiKey.id == key.id,
+                    or_(
+                        ApiKey.last_used_at.is_(None),
+                        ApiKey.last_used_at < now - LAST_USED_RESOLUTION,
+                    ),
+                )
+                .values(last_used_at=now)
+            )
     return key
 
 
-def require_scope(scope: Scope) -> Callable[[Request], Awaitable[None]]:
-    """A FastAPI dependency: 401 without a valid key, 403 when the key lacks `scope`."""
+async def presented_key(request: Request) -> ApiKey | None:
+    """A FastAPI dependency: the caller's key, None without one, 401 for an invalid one."""
+    resources = request.app.state.resources
+    settings = resources.settings
+    presented = request.headers.get(settings.api_key_header)
+    if not presented:
+        return None
+    return await verify_key(resources.engine, presented, settings.api_key_pepper.get_secret_value())
 
-    async def dependency(request: Request) -> None:
-        resources = request.app.state.resources
-        settings = resources.settings
-        presented = request.headers.get(settings.api_key_header)
-        if not presented:
+
+def require_scope(scope: Scope) -> Callable[[Request], Awaitable[ApiKey]]:
+    """A FastAPI dependency: the caller's key; 401 without a valid one, 403 when it lacks
+    `scope`."""
+
+    async def dependency(request: Request) -> ApiKey:
+        key = await presented_key(request)
+        if key is None:
+            header = request.app.state.resources.settings.api_key_header
             raise UnauthorizedError(
                 f"this operation needs an API key with the {scope.value!r} scope "
-                f"in the {settings.api_key_header} header"
+                f"in the {header} header"
             )
-        key = await verify_key(
-            resources.engine, presented, settings.api_key_pepper.get_secret_value()
-        )
         if scope.value not in key.scopes:
             raise ForbiddenError(f"API key {key.name!r} lacks the {scope.value!r} scope")
+        return key
 
     return dependency

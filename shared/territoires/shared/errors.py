@@ -40,7 +40,31 @@ class ConflictError(TerritoiresError):
     pass
 
 
+class UnprocessableError(TerritoiresError):
+    pass
+
+
 class ServiceUnavailableError(TerritoiresError):
+    pass
+
+
+class TooManyRequestsError(TerritoiresError):
+    pass
+
+
+class RetryLater:
+    """Mixed into an error whose client should come back: the answer carries Retry-After."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class BusyError(RetryLater, ServiceUnavailableError):
+    pass
+
+
+class QuotaError(RetryLater, TooManyRequestsError):
     pass
 
 
@@ -50,6 +74,8 @@ STATUS_CODES: dict[type[Exception], int] = {
     ForbiddenError: 403,
     NotFoundError: 404,
     ConflictError: 409,
+    UnprocessableError: 422,
+    TooManyRequestsError: 429,
     ServiceUnavailableError: 503,
 }
 
@@ -66,6 +92,11 @@ def problem(status: int, detail: str | None = None, **extra: Any) -> JSONRespons
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
+def retry_after(response: JSONResponse, error: Exception) -> None:
+    if isinstance(error, RetryLater):
+        response.headers["Retry-After"] = str(error.retry_after_s)
+
+
 def _status_of(error: Exception) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_CODES:
@@ -77,7 +108,9 @@ def add_exception_handlers(app: FastAPI) -> None:
     """Installs Problem Details responses for our errors, HTTP errors and invalid requests."""
 
     async def territoires_error(request: Request, error: TerritoiresError) -> JSONResponse:
-        return problem(_status_of(error), str(error), instance=str(request.url.path))
+        response = problem(_status_of(error), str(error), instance=str(request.url.path))
+        retry_after(response, error)
+        return response
 
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         response = problem(error.status_code, str(error.detail), instance=str(request.url.path))

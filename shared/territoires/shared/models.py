@@ -225,6 +225,15 @@ class Job(Base):
         UUID(as_uuid=True), ForeignKey("jobs.id", ondelete="CASCADE")
     )
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # The partner key that submitted the job (its parts carry it too): only it, or an admin
+    # key, sees and dismisses the job. NULL for jobs made before keys owned jobs.
+    owner_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
+    # A client's Idempotency-Key and the digest of the request it came with: the same key
+    # again returns the same job, with another request it is refused.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_digest: Mapped[str | None] = mapped_column(String(64))
     # The public URL the job was submitted at: the links its outputs carry are made from it.
     base_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
@@ -237,4 +246,12 @@ class Job(Base):
         Index("ix_jobs_process_status_created", "process_id", "status", "created_at"),
         Index("ix_jobs_parent_id", "parent_id"),
         Index("ix_jobs_created_at", "created_at"),
+        Index("ix_jobs_owner_status", "owner_key_id", "status"),
+        Index(
+            "ux_jobs_idempotency",
+            "owner_key_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
     )

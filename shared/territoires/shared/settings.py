@@ -91,6 +91,17 @@ class Settings(BaseSettings):
         default=60000, ge=1, description="Tile and map requests a minute per address or key."
     )
 
+    max_active_jobs_per_key: int = Field(
+        default=50,
+        ge=1,
+        description="Jobs one partner key may have queued or running at once; more is a 429.",
+    )
+    max_queue_depth: int = Field(
+        default=10000,
+        ge=1,
+        description="Queued jobs past which execution answers 503 (Retry-After) for everyone.",
+    )
+
     readiness_timeout_s: float = Field(
         default=2.0, gt=0, description="How long a /readyz dependency check may take."
     )

@@ -8,6 +8,8 @@ the job list takes the standard filters, and execution goes through the arq queu
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -39,21 +41,32 @@ from territoires.compute.errors import (
     ResultNotReadyError,
 )
 from territoires.compute.inputs import interval
-from territoires.compute.manager import JobFilters, JobManager
+from territoires.compute.manager import JobFilters, JobManager, Submission
 from territoires.compute.processes import PROCESSES
 from territoires.compute.processes.base import IndicatorProcess
-from territoires.shared.apikeys import Scope, require_scope
-from territoires.shared.errors import BadRequestError
-from territoires.shared.models import JobStatus
+from territoires.shared.apikeys import Scope, presented_key, require_scope
+from territoires.shared.errors import BadRequestError, UnauthorizedError
+from territoires.shared.models import ApiKey, JobStatus
 
 SYNC_MAX_PIXELS = 4_000_000
 """Above this many pixels to read, a job runs asynchronously whatever the client prefers."""
 SYNC_TIMEOUT_S = 60.0
 """A synchronous execution that takes longer is answered as an asynchronous one (201 + job)."""
 MAX_LIMIT = 1000
+IDEMPOTENCY_KEY_LENGTH = 255
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
 Format = Annotated[str | None, Query(alias="f", description="json or html")]
+Caller = Annotated[ApiKey | None, Depends(presented_key)]
+Executor = Annotated[ApiKey, Depends(require_scope(Scope.EXECUTE))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Any unique string (a UUID): a request retried with the same key answers "
+        "the job the first one made instead of making another.",
+    ),
+]
 
 
 def wants_html(request: Request, f: str | None) -> bool:
@@ -99,9 +112,22 @@ def summary(process: IndicatorProcess, base: str, full: bool) -> ProcessSummary:
     return ProcessSummary.model_validate({**metadata, "links": links})
 
 
+def submission(
+    owner: ApiKey, process_id: str, body: ExecuteRequest, idempotency_key: str | None
+) -> Submission:
+    if idempotency_key is not None and not (
+        0 < len(idempotency_key) <= IDEMPOTENCY_KEY_LENGTH and idempotency_key.isprintable()
+    ):
+        raise BadRequestError(
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_LENGTH} printable characters"
+        )
+    request = {"process": process_id, **body.model_dump(mode="json", by_alias=True)}
+    digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+    return Submission(owner, idempotency_key, digest)
+
+
 def processes_router(manager: JobManager) -> APIRouter:
     router = APIRouter()
-    execute_scope = [Depends(require_scope(Scope.EXECUTE))]
 
     @router.get(
         "/conformance",
@@ -148,14 +174,18 @@ def processes_router(manager: JobManager) -> APIRouter:
 
     @router.post(
         "/processes/{processId}/execution",
-        dependencies=execute_scope,
         summary="Execute a process (needs an API key with the execute scope)",
         description="Small requests run synchronously (200, the results document); "
         "`Prefer: respond-async`, large areas and requests over many communes run "
-        "asynchronously (201, the job's status, its URL in Location).",
+        "asynchronously (201, the job's status, its URL in Location). The job belongs to the "
+        "key. A key has a quota of jobs queued or running (429 past it) and a full queue "
+        "answers 503, both with Retry-After.",
         responses={
             200: {"description": "results document"},
             201: {"description": "job accepted", "model": StatusInfo},
+            422: {"description": "Idempotency-Key reused for another request"},
+            429: {"description": "too many jobs of this key queued or running"},
+            503: {"description": "the job queue is full"},
         },
         tags=["Processes"],
     )
@@ -163,15 +193,18 @@ def processes_router(manager: JobManager) -> APIRouter:
         processId: str,  # noqa: N803
         body: ExecuteRequest,
         request: Request,
+        owner: Executor,
+        idempotency_key: IdempotencyKey = None,
         prefer: Annotated[str | None, Header()] = None,
     ) -> Response:
         process = process_of(processId)
         unknown = sorted(set(body.outputs or {}) - set(process.metadata["outputs"]))
         if unknown:
             raise BadRequestError(f"unknown output(s) requested: {', '.join(unknown)}")
+        submitted = submission(owner, process.id, body, idempotency_key)
         plan = await manager.plan(process, body.inputs)
         base = base_url(request)
-        job = await manager.submit(process, plan, body.subscriber, base)
+        job = await manager.submit(process, plan, body.subscriber, base, submitted)
         asked_async = "respond-async" in (prefer or "")
         if asked_async or plan.pixels > SYNC_MAX_PIXELS or plan.parts > 1:
             headers = {"Location": job_url(base, job.id)}
@@ -195,11 +228,13 @@ def processes_router(manager: JobManager) -> APIRouter:
         "/jobs",
         response_model=JobList,
         response_model_exclude_none=True,
-        summary="Jobs, newest first, filtered by process, status and creation time",
+        summary="The caller's jobs (every job for an admin key, none without a key), newest "
+        "first, filtered by process, status and creation time",
         tags=["Jobs"],
     )
     async def list_jobs(
         request: Request,
+        caller: Caller,
         processID: Annotated[list[str] | None, Query()] = None,  # noqa: N803
         status: Annotated[list[str] | None, Query()] = None,
         datetime: Annotated[str | None, Query(description="creation interval start/end")] = None,
@@ -218,6 +253,7 @@ def processes_router(manager: JobManager) -> APIRouter:
                 f"status {', '.join(wrong)} unknown; one of {', '.join(sorted(known))}"
             )
         filters = JobFilters(
+            caller=caller,
             process_ids=_split(processID),
             statuses=[JobStatus(s) for s in statuses],
             created=interval({"datetime": datetime}) if datetime else None,
@@ -247,11 +283,11 @@ def processes_router(manager: JobManager) -> APIRouter:
         "/jobs/{jobId}",
         response_model=StatusInfo,
         response_model_exclude_none=True,
-        summary="A job's status and progress",
+        summary="A job's status and progress (the key that submitted it, or an admin key)",
         tags=["Jobs"],
     )
-    async def get_job(jobId: str, request: Request, f: Format = None) -> Any:  # noqa: N803
-        document = dump(status_info(await manager.get(jobId), base_url(request)))
+    async def get_job(jobId: str, request: Request, caller: Caller, f: Format = None) -> Any:  # noqa: N803
+        document = dump(status_info(await manager.get(jobId, caller), base_url(request)))
         if wants_html(request, f):
             return html(request, "job.html", document)
         return document
@@ -260,20 +296,27 @@ def processes_router(manager: JobManager) -> APIRouter:
         "/jobs/{jobId}",
         response_model=StatusInfo,
         response_model_exclude_none=True,
-        dependencies=execute_scope,
-        summary="Dismiss a job: stop it if queued or running and remove its outputs",
+        summary="Dismiss a job: stop it in any state and remove its outputs (the key that "
+        "submitted it, or an admin key)",
         tags=["Jobs"],
     )
-    async def dismiss_job(jobId: str, request: Request) -> Any:  # noqa: N803
-        return dump(status_info(await manager.dismiss(jobId), base_url(request)))
+    async def dismiss_job(jobId: str, request: Request, caller: Caller) -> Any:  # noqa: N803
+        if caller is None:
+            raise UnauthorizedError("dismissing a job needs the API key that submitted it")
+        return dump(status_info(await manager.dismiss(jobId, caller), base_url(request)))
 
     @router.get(
         "/jobs/{jobId}/results",
         summary="A successful job's results: COGs, STAC items, tiles, statistics, figures",
         tags=["Jobs"],
     )
-    async def job_results(jobId: str, request: Request, f: Format = None) -> Any:  # noqa: N803
-        job = await manager.get(jobId)
+    async def job_results(
+        jobId: str,  # noqa: N803
+        request: Request,
+        caller: Caller,
+        f: Format = None,
+    ) -> Any:
+        job = await manager.get(jobId, caller)
         if job.status == JobStatus.FAILED:
             raise JobFailedError(f"job {jobId} failed: {job.message}")
         if job.status == JobStatus.DISMISSED:

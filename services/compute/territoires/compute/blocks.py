@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import rasterio
@@ -252,6 +252,26 @@ def zone_raster(
 
 
 Progress = Callable[[float], Awaitable[None]]
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+
+
+async def in_thread(
+    executor: Executor,
+    function: Callable[Params, Result],
+    *args: Params.args,
+    **kwargs: Params.kwargs,
+) -> Result:
+    """`function` in `executor`. When the caller is cancelled meanwhile (a timeout, the worker
+    shutting down), the call is waited for before the cancellation goes on: the datasets it
+    reads are closed on the way out, never under a thread still reading them (GDAL and numba
+    crash the process when they are)."""
+    call = asyncio.get_running_loop().run_in_executor(executor, lambda: function(*args, **kwargs))
+    try:
+        return await asyncio.shield(call)
+    except asyncio.CancelledError:
+        await asyncio.wait([call])
+        raise
 
 
 async def for_each_block(
@@ -263,8 +283,7 @@ async def for_each_block(
 ) -> None:
     """Runs `compute(window)` for every window in `executor` (never on the event loop), and
     reports progress within `span` as blocks finish."""
-    loop = asyncio.get_running_loop()
     start, end = span
     for done, window in enumerate(windows, start=1):
-        await loop.run_in_executor(executor, compute, window)
+        await in_thread(executor, compute, window)
         await progress(start + (end - start) * done / len(windows))

@@ -35,6 +35,7 @@ from territoires.shared.stac.records import collection_row, item_row
 STAC_EXTENSIONS = [
     "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
     "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+    "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
 ]
 JOB_PROPERTY = "territoires:job_id"
 STATISTICS_COLLECTION = "indicator-statistics"
@@ -43,7 +44,8 @@ STATISTIC_KEY = ("territory_level", "territory_code", "indicator", "period_start
 
 
 class JobNotRunning(Exception):  # noqa: N818 - a state the run stops on, not an error
-    """The job was dismissed (or finished elsewhere) while it ran: its outputs must go."""
+    """The job was dismissed, finished elsewhere or taken by another attempt while this run
+    went on: this run's outputs must go, and nothing else."""
 
 
 @dataclass(frozen=True)
@@ -75,15 +77,19 @@ def result_item(
     period: Interval,
     job_id: uuid.UUID,
     process_id: str,
+    process_version: str,
+    inputs: dict[str, Any],
     base_url: str,
     sources: Iterable[tuple[str, str]],
     territories: list[str],
 ) -> dict[str, Any]:
     """The STAC item of a result COG: footprint of its grid, the period it stands for, its
-    asset with nodata and type, links to its tiles, the job and the scenes it comes from."""
+    asset with nodata and type, links to its tiles, and its provenance: the job, the process
+    and its version, the inputs as the job ran them and the scenes it comes from."""
     registered = INDICATORS[indicator]
     footprint = transform_geom(grid.crs, "EPSG:4326", mapping(box(*grid.bounds)), precision=7)
     job_link = f"{base_url}/jobs/{job_id}"
+    sources = list(sources)
     return {
         "type": "Feature",
         "stac_version": "1.0.0",
@@ -103,7 +109,12 @@ def result_item(
             "proj:transform": list(grid.transform)[:6],
             JOB_PROPERTY: str(job_id),
             "territoires:process": process_id,
+            "territoires:process_version": process_version,
+            "territoires:inputs": inputs,
             "territoires:territories": territories,
+            "processing:software": {f"territoires:{process_id}": process_version},
+            "processing:lineage": f"{process_id} {process_version} over {len(sources)} "
+            f"scene(s): {', '.join(scene for _, scene in sources[:20])}",
         },
         "assets": {
             indicator: {
@@ -168,11 +179,13 @@ def indicator_collection(indicator_id: str) -> dict[str, Any]:
     }
 
 
-async def lock_running(connection: AsyncConnection, job_id: uuid.UUID) -> Job:
-    """Locks the job's row until the transaction ends; JobNotRunning unless it is running, so
-    outputs are never registered for a job dismissed meanwhile (dismissal takes the same lock)."""
+async def lock_running(connection: AsyncConnection, job_id: uuid.UUID, attempt: int) -> Job:
+    """Locks the job's row until the transaction ends; JobNotRunning unless it is running this
+    attempt, so outputs are never registered for a job dismissed meanwhile (dismissal takes the
+    same lock), nor by a stale run whose job another worker has taken since (its lease lapsed
+    while it lived)."""
     job = (await connection.execute(select(Job).where(Job.id == job_id).with_for_update())).first()
-    if job is None or job.status != JobStatus.RUNNING:
+    if job is None or job.status != JobStatus.RUNNING or job.attempts != attempt:
         raise JobNotRunning(str(job_id))
     return job
 

@@ -3,8 +3,10 @@
 The jobs table is the source of truth; the queue only carries ids, so a job outlives a worker.
 A running job renews a short lease in Redis (arq's in-progress key): when its worker dies
 (SIGKILL, lost node) the lease lapses within LEASE_S and another worker takes the job again.
-Outputs are written under keys of the job and registered with the final status in one
-transaction, so a job run twice still succeeds exactly once.
+Each attempt writes its files under its own prefix and registers them with the final status in
+one transaction that first checks the job is still running that attempt: a job run twice
+succeeds exactly once, and a stale run (its lease lapsed while it lived) stops at its next
+progress write, removing only its own files.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from territoires.compute import callbacks
 from territoires.compute.kernels import masks, spectral, zonal
 from territoires.compute.processes import PROCESSES
-from territoires.compute.processes.base import IndicatorProcess, RunningJob, Services
+from territoires.compute.processes.base import (
+    IndicatorProcess,
+    RunningJob,
+    Services,
+    attempt_prefix,
+)
 from territoires.compute.results import JobNotRunning, finish, lock_running, publish
 from territoires.shared.database import create_async_database
 from territoires.shared.errors import TerritoiresError
@@ -139,7 +146,8 @@ async def requeue_stale_jobs(ctx: dict[str, Any]) -> int:
 
 class Progress:
     """Writes a job's progress (at most every PROGRESS_INTERVAL_S) and its parent's; raises
-    JobNotRunning when the job was dismissed meanwhile, which stops the work."""
+    JobNotRunning when the job was dismissed or taken by another attempt meanwhile, which stops
+    the work at the next block."""
 
     def __init__(self, services: Services, job: Job) -> None:
         self.services = services
@@ -154,7 +162,11 @@ class Progress:
         async with self.services.engine.begin() as connection:
             written = await connection.execute(
                 update(Job)
-                .where(Job.id == self.job.id, Job.status == JobStatus.RUNNING)
+                .where(
+                    Job.id == self.job.id,
+                    Job.status == JobStatus.RUNNING,
+                    Job.attempts == self.job.attempts,
+                )
                 .values(progress=max(0.0, min(100.0, progress)), updated_at=func.now())
             )
         if written.rowcount == 0:
@@ -188,9 +200,13 @@ class JobRunner:
         self.queue = queue
 
     async def run(self, job_id: uuid.UUID) -> str:
-        job = await self._start(job_id)
+        job = await self.start(job_id)
         if job is None:
             return "skipped"
+        return await self.attempt(job)
+
+    async def attempt(self, job: Job) -> str:
+        """One attempt of a started job, to its end or until it finds it no longer holds it."""
         process = PROCESSES.get(job.process_id)
         try:
             if process is None:
@@ -203,7 +219,7 @@ class JobRunner:
             await self._execute(job, process)
         except JobNotRunning:
             await self._discard_files(job)
-            return JobStatus.DISMISSED
+            return "stopped"
         except asyncio.CancelledError:
             if await self._status(job.id) == JobStatus.DISMISSED:
                 await self._discard_files(job)
@@ -218,7 +234,7 @@ class JobRunner:
         async with self.services.engine.connect() as connection:
             return await connection.scalar(select(Job.status).where(Job.id == job_id))
 
-    async def _start(self, job_id: uuid.UUID) -> Job | None:
+    async def start(self, job_id: uuid.UUID) -> Job | None:
         """Marks the job running (one more attempt); None when there is nothing to run."""
         now = datetime.now(UTC)
         async with self.services.engine.begin() as connection:
@@ -288,13 +304,14 @@ class JobRunner:
                 "process_id": job.process_id,
                 "inputs": inputs,
                 "parent_id": job.id,
+                "owner_key_id": job.owner_key_id,
                 "base_url": job.base_url,
                 "status": JobStatus.ACCEPTED,
             }
             for part_id, inputs in zip(ids, parts, strict=True)
         ]
         async with self.services.engine.begin() as connection:
-            await lock_running(connection, job.id)  # not dismissed while it was splitting
+            await lock_running(connection, job.id, job.attempts)  # not dismissed meanwhile
             await connection.execute(insert(Job).values(rows).on_conflict_do_nothing())
             await connection.execute(
                 update(Job)
@@ -315,6 +332,7 @@ class JobRunner:
                 running = RunningJob(
                     id=job.id,
                     owner=owner,
+                    attempt=job.attempts,
                     inputs=job.inputs,
                     base_url=job.base_url or "",
                     services=self.services,
@@ -330,6 +348,7 @@ class JobRunner:
             await publish(connection, outcome.items, outcome.statistics, owner)
             await finish(connection, job.id, outcome.results)
             parent_done = await _settle_parent(connection, job.parent_id) if job.parent_id else None
+        await self._discard_earlier_attempts(job)
         if job.subscriber:
             await callbacks.succeeded(await self._load(job.id))
         if parent_done is not None:
@@ -351,11 +370,15 @@ class JobRunner:
             try:
                 await _lock_family(connection, job)
             except JobNotRunning:
-                return
-            await self._end(connection, job, JobStatus.FAILED, message)
-            if job.parent_id is not None:
-                parent_done = await _settle_parent(connection, job.parent_id)
+                stale = True
+            else:
+                stale = False
+                await self._end(connection, job, JobStatus.FAILED, message)
+                if job.parent_id is not None:
+                    parent_done = await _settle_parent(connection, job.parent_id)
         await self._discard_files(job)
+        if stale:
+            return
         await self._after_failure(job.id)
         if parent_done is not None:
             await self._after_settled(parent_done)
@@ -371,8 +394,16 @@ class JobRunner:
             await callbacks.failed(parent)
 
     async def _discard_files(self, job: Job) -> None:
-        key = f"jobs/{job.parent_id or job.id}/{job.id}"
+        """This attempt's files: another attempt's (the winner's) are never touched."""
+        key = attempt_prefix(job.parent_id or job.id, job.id, job.attempts)
         await asyncio.to_thread(self.services.storage.delete_prefix, key)
+
+    async def _discard_earlier_attempts(self, job: Job) -> None:
+        """What attempts killed before this successful one left behind."""
+        owner = job.parent_id or job.id
+        for attempt in range(1, job.attempts):
+            key = attempt_prefix(owner, job.id, attempt)
+            await asyncio.to_thread(self.services.storage.delete_prefix, key)
 
 
 async def _status_of(connection: AsyncConnection, job_id: uuid.UUID) -> JobStatus | None:
@@ -385,7 +416,7 @@ async def _lock_family(connection: AsyncConnection, job: Job) -> None:
     cycle."""
     if job.parent_id is not None:
         await connection.execute(select(Job.id).where(Job.id == job.parent_id).with_for_update())
-    await lock_running(connection, job.id)
+    await lock_running(connection, job.id, job.attempts)
 
 
 async def _settle_parent(connection: AsyncConnection, parent_id: uuid.UUID) -> uuid.UUID | None:

@@ -13,14 +13,18 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from pygeoapi.process.base import BaseProcessor
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from territoires.compute.blocks import in_thread
 from territoires.compute.results import Statistic
 from territoires.shared.settings import Settings
 from territoires.shared.storage import Storage
+
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class RunningJob:
 
     id: uuid.UUID
     owner: uuid.UUID  # the job the client submitted: itself, or the parent of a sub-job
+    attempt: int  # this run's number: its files are its own, a stale run never touches others'
     inputs: dict[str, Any]
     base_url: str
     services: Services
@@ -56,7 +61,18 @@ class RunningJob:
     progress: Callable[[float], Awaitable[None]]
 
     def storage_key(self, name: str) -> str:
-        return f"jobs/{self.owner}/{self.id}/{name}"
+        return f"{attempt_prefix(self.owner, self.id, self.attempt)}{name}"
+
+    async def in_thread(
+        self, function: Callable[Params, Result], *args: Params.args, **kwargs: Params.kwargs
+    ) -> Result:
+        """`function` in the job's own thread, safe to cancel (`blocks.in_thread`)."""
+        return await in_thread(self.executor, function, *args, **kwargs)
+
+
+def attempt_prefix(owner: uuid.UUID, job_id: uuid.UUID, attempt: int) -> str:
+    """Where one attempt of a job writes its files."""
+    return f"jobs/{owner}/{job_id}/{attempt}/"
 
 
 @dataclass

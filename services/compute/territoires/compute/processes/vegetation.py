@@ -7,7 +7,6 @@ observations of each pixel), the usual way to see through clouds the masks misse
 
 from __future__ import annotations
 
-import asyncio
 import json
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -209,7 +208,6 @@ class Vegetation(TerritorialProcess):
         zones, scenes, period = await self.load(job)
         if not scenes:
             return self.empty(zones, job, {"vegetated_share": None, "valid_share": 0.0})
-        loop = asyncio.get_running_loop()
         with rasterio.open(scenes[0].asset(Bands.of(scenes[0]).red)["href"]) as reference:
             crs, transform = reference.crs, reference.transform
         grid, shapes = output_grid(
@@ -222,9 +220,7 @@ class Vegetation(TerritorialProcess):
         zone_pixels = np.zeros(len(zones) + 1, np.int64)
 
         with ExitStack() as stack:
-            readers = await loop.run_in_executor(
-                job.executor, lambda: [SceneReader(s, grid, stack) for s in scenes]
-            )
+            readers = await job.in_thread(lambda: [SceneReader(s, grid, stack) for s in scenes])
             ndvi_out = Output(paths["ndvi"], grid, "float32", ndvi_indicator.nodata)
             cover_out = Output(paths["vegetation-cover"], grid, "float32", cover_indicator.nodata)
             stack.callback(ndvi_out.close)
@@ -255,11 +251,9 @@ class Vegetation(TerritorialProcess):
         hrefs = {}
         for name, path in paths.items():
             cog = path.with_name(f"{name}.cog.tif")
-            await loop.run_in_executor(
-                job.executor, write_cog, path, cog, tags | {"INDICATOR": name}, "average"
-            )
-            hrefs[name] = await loop.run_in_executor(
-                job.executor, job.services.storage.put, job.storage_key(f"{name}.tif"), cog
+            await job.in_thread(write_cog, path, cog, tags | {"INDICATOR": name}, "average")
+            hrefs[name] = await job.in_thread(
+                job.services.storage.put, job.storage_key(f"{name}.tif"), cog
             )
             await job.progress(85.0 if name == "ndvi" else 90.0)
 
@@ -292,6 +286,8 @@ class Vegetation(TerritorialProcess):
                     period=period,
                     job_id=job.owner,
                     process_id=self.id,
+                    process_version=self.metadata["version"],
+                    inputs=job.inputs,
                     base_url=job.base_url,
                     sources=sources,
                     territories=codes,

@@ -8,7 +8,6 @@ several items are found, the newest value of each pixel is used (a mosaic, newes
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from contextlib import ExitStack
@@ -22,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from territoires.compute.blocks import Grid, Source, for_each_block, zone_raster
+from territoires.compute.blocks import Grid, Source, for_each_block, in_thread, zone_raster
 from territoires.compute.inputs import flag, text
 from territoires.compute.processes.base import Outcome, RunningJob
 from territoires.compute.processes.territorial import (
@@ -136,7 +135,6 @@ async def zonal_figures(
 ) -> list[dict[str, Any]]:
     """Statistics of the rasters at `hrefs` (newest first, mosaicked) over zones 1…n, read
     block by block on `grid`."""
-    loop = asyncio.get_running_loop()
     with ExitStack() as stack:
 
         def open_all() -> list[Source]:
@@ -145,7 +143,7 @@ async def zonal_figures(
                 stack.callback(source.close)
             return sources
 
-        sources = await loop.run_in_executor(executor, open_all)
+        sources = await in_thread(executor, open_all)
         first = sources[0]
         wide = first.dtype.itemsize >= 4 and first.dtype != np.float32
         accumulator = ZonalAccumulator(len(shapes), grid.pixels, np.float64 if wide else np.float32)
@@ -160,7 +158,7 @@ async def zonal_figures(
             accumulator.add(values, zone_raster(shapes, grid, window), first.nodata)
 
         await for_each_block(grid.windows(), block, executor, progress, (2.0, 85.0))
-    return await loop.run_in_executor(executor, accumulator.figures, classes)
+    return await in_thread(executor, accumulator.figures, classes)
 
 
 class ZonalStatistics(TerritorialProcess):
