@@ -53,7 +53,7 @@ def test_owslib_lists_describes_and_runs_vegetation(
     location = processes.response_headers["Location"]
     assert location == f"{platform_url}/jobs/{accepted['jobID']}"
 
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers={"X-API-Key": api_key}) as client:
         seen = follow(client, location)
         assert seen[-1]["status"] == "successful", seen[-1]
         progress = [s["progress"] for s in seen if s["status"] == "running"]

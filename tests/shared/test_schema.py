@@ -91,3 +91,44 @@ def test_database_without_postgis_says_how_to_enable_it(
             connection.execute(text(f'ALTER DATABASE "{name}" OWNER TO CURRENT_USER'))
             connection.execute(text(f'DROP ROLE "{role}"'))
         admin.dispose()
+
+
+def test_the_previous_release_with_data_upgrades_without_a_manual_step(
+    empty_database_factory,
+) -> None:
+    """A database at 0004 (the release before job ownership), with a key, a job, a collection
+    and an item in it, upgrades to the head; the rows are kept and the old job has no owner."""
+    url = empty_database_factory("previous")
+    upgrade(url, "0004")
+    engine = create_sync_database(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO api_keys (id, name, prefix, secret_hash, scopes) VALUES "
+                "('00000000-0000-0000-0000-00000000000a', 'partner', 'abcd', 'x', "
+                "'[\"execute\"]')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO jobs (id, process_id, status, progress, inputs, attempts) VALUES "
+                "('00000000-0000-0000-0000-0000000000b1', 'vegetation', 'successful', 100, "
+                "'{\"territory\": [\"17300\"]}', 1)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO collections (id, kind, description, content) VALUES ('ndvi', "
+                "'indicator', 'NDVI', '{\"id\": \"ndvi\", \"type\": \"Collection\"}')"
+            )
+        )
+    assert upgrade(url) == head_revision()
+    with engine.connect() as connection:
+        job = connection.execute(
+            text("SELECT status::text, inputs, owner_key_id, idempotency_key FROM jobs")
+        ).one()
+        keys = connection.scalar(text("SELECT count(*) FROM api_keys"))
+        collections = connection.scalar(text("SELECT count(*) FROM collections"))
+    engine.dispose()
+    assert job == ("successful", {"territory": ["17300"]}, None, None)
+    assert (keys, collections) == (1, 1)
