@@ -110,6 +110,7 @@ def our_platform() -> Iterator[tuple[str, dict[str, str]]]:
         storage_url=storage,
         redis_prefix=f"bench-{uuid.uuid4().hex[:6]}",
         log_level="WARNING",
+        max_active_jobs_per_key=100_000,  # a burst of one client, as pygeoapi's gets
     )
     upgrade(url)
     own = create_sync_database(url)
