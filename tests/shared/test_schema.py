@@ -113,13 +113,13 @@ def test_the_previous_release_with_data_upgrades_without_a_manual_step(
             text(
                 "INSERT INTO jobs (id, process_id, status, progress, inputs, attempts) VALUES "
                 "('00000000-0000-0000-0000-0000000000b1', 'vegetation', 'successful', 100, "
-                "'{\"territory\": [\"17300\"]}', 1)"
+                '\'{"territory": ["17300"]}\', 1)'
             )
         )
         connection.execute(
             text(
                 "INSERT INTO collections (id, kind, description, content) VALUES ('ndvi', "
-                "'indicator', 'NDVI', '{\"id\": \"ndvi\", \"type\": \"Collection\"}')"
+                '\'indicator\', \'NDVI\', \'{"id": "ndvi", "type": "Collection"}\')'
             )
         )
     assert upgrade(url) == head_revision()

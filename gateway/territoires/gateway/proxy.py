@@ -23,9 +23,10 @@ HOP_BY_HOP = frozenset(
         "trailer",
         "transfer-encoding",
         "upgrade",
-        "content-length",
     }
 )
+# Content-Length is kept: the body is relayed as the service sent it (raw bytes), and clients
+# reading files in ranges (GDAL's /vsicurl/, QGIS) learn a file's size from it.
 # Headers the gateway's own server sets on every response; the service's copies would repeat them.
 OWN_HEADERS = frozenset({"date", "server"})
 REQUEST_ID = "x-request-id"
@@ -45,6 +46,7 @@ ROUTES = (
     Route("/processes", "compute", 120.0),
     Route("/jobs", "compute", 30.0),
     Route("/tiles", "tiles", 30.0),
+    Route("/assets", "tiles", 300.0),
     Route("/map", "tiles", 10.0),
     Route("/embed", "tiles", 10.0),
 )

@@ -22,6 +22,7 @@ from territoires.tiles.dependencies import (
     refuse_dataset_urls,
     refuse_impossible_points,
 )
+from territoires.tiles.downloads import downloads_router
 from territoires.tiles.errors import add_library_error_handlers
 from territoires.tiles.factories import (
     document_templates,
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(ogc_router(), dependencies=guarded)
     app.include_router(legend_router(), dependencies=guarded)
     app.include_router(basemap_router(), dependencies=guarded)
+    app.include_router(downloads_router(), dependencies=guarded)
     app.include_router(
         grids_factory(grids, templates).router, prefix="/tiles", dependencies=guarded
     )

@@ -25,6 +25,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 
 from territoires.catalog.stac.client import CoreClient, FiltersClient, TransactionsClient
+from territoires.catalog.stac.documents import STAC_PREFIX
 from territoires.catalog.stac.search import DEFAULT_LIMIT, MAX_LIMIT
 from territoires.shared import __version__
 from territoires.shared.apikeys import Scope, require_scope
@@ -57,7 +58,6 @@ class SearchPostRequest(BaseSearchPostRequest):
         return body
 
 
-STAC_PREFIX = "/stac"
 # What our CQL2 compiler implements beyond the basic class stac-fastapi declares.
 CQL2_CLASSES = [
     f"http://www.opengis.net/spec/cql2/1.0/conf/{name}"

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from territoires.shared.stac.downloads import public_assets
+
 ITEMS_REL = "items"
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 GEOJSON = "application/geo+json"
 JSON = "application/json"
+STAC_PREFIX = "/stac"
 SCHEMA_JSON = "application/schema+json"
 
 
@@ -21,14 +24,17 @@ def collection_url(base_url: str, collection_id: str) -> str:
 
 
 def item_document(content: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """The item as clients see it: derived links, and assets downloadable over HTTP from the
+    platform's root (`base_url` is the STAC API's, `…/stac/`)."""
     collection = collection_url(base_url, content["collection"])
+    root = base_url.rstrip("/").removesuffix(STAC_PREFIX)
     derived = [
         _link("self", f"{collection}/items/{quote(content['id'], safe='')}", GEOJSON),
         _link("parent", collection),
         _link("collection", collection),
         _link("root", base_url),
     ]
-    return {**content, "links": derived + content.get("links", [])}
+    return {**public_assets(content, root), "links": derived + content.get("links", [])}
 
 
 def collection_document(content: dict[str, Any], base_url: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from territoires.compute.blocks import (
     write_cog,
     zone_raster,
 )
-from territoires.compute.inputs import text
+from territoires.compute.inputs import Interval, text
 from territoires.compute.kernels import masks
 from territoires.compute.kernels.spectral import greenest_ndvi, vegetation_cover
 from territoires.compute.processes.base import Outcome, RunningJob
@@ -42,6 +42,7 @@ from territoires.compute.sources import Scene
 from territoires.compute.statistics import ZonalAccumulator
 from territoires.shared.errors import BadRequestError
 from territoires.shared.indicators import INDICATORS
+from territoires.shared.stac.downloads import asset_url
 
 SENTINEL2 = "sentinel-2-l2a"
 LANDSAT = "landsat-c2-l2"
@@ -271,6 +272,8 @@ class Vegetation(TerritorialProcess):
             for number, (ndvi, cover) in enumerate(zip(ndvi_stats, cover_stats, strict=True), 1)
         ]
         codes = [zone.code for zone in zones if zone.code]
+        dates = [scene.datetime for scene in scenes]
+        observed = Interval(min(dates), max(dates))  # the scenes' dates, not the window asked
         sources = [(s.collection, s.id) for s in scenes]
         label = codes[0] if len(codes) == 1 else f"{len(codes)}-communes" if codes else "area"
         items = []
@@ -283,7 +286,7 @@ class Vegetation(TerritorialProcess):
                     item_id=item_id,
                     href=hrefs[name],
                     grid=grid,
-                    period=period,
+                    period=observed,
                     job_id=job.owner,
                     process_id=self.id,
                     process_version=self.metadata["version"],
@@ -294,7 +297,11 @@ class Vegetation(TerritorialProcess):
                 )
             )
             title = INDICATORS[name].title
-            results[name] = {"href": hrefs[name], "type": MEDIA_TYPE_COG, "title": f"{title} (COG)"}
+            results[name] = {
+                "href": asset_url(job.base_url, name, item_id, name, hrefs[name]),
+                "type": MEDIA_TYPE_COG,
+                "title": f"{title} (COG)",
+            }
             results[f"{name}-item"] = {
                 "href": f"{job.base_url}/stac/collections/{name}/items/{item_id}",
                 "rel": "item",
