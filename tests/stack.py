@@ -4,6 +4,7 @@ La Rochelle (512² for speed), the compute, catalog, tiles and gateway apps over
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -56,6 +57,9 @@ def platform_settings(
         REDIS_URL=redis_url,
         redis_prefix=f"territoires-test-{RUN_ID}-compute",
         storage_url=str(tmp_path_factory.mktemp("compute-storage")),
+        asset_prefixes=[str(scenes_dir)],
+        callback_allow=["127.0.0.0/8"],  # the tests' subscribers listen on loopback
+        callback_timeout_s=2.0,
     )
     engine = create_sync_database(url)
     load_territories(engine, read_demo_territories(settings.data_dir))
@@ -104,15 +108,13 @@ def compute_url(platform_settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def platform_url(platform_settings: Settings, compute_url: str, scenes_dir: Path) -> Iterator[str]:
+def platform_url(platform_settings: Settings, compute_url: str) -> Iterator[str]:
     """The gateway in front of compute, catalog and tiles on the test database."""
     from territoires.tiles.app import create_app as create_tiles
-    from territoires.tiles.settings import TilesSettings
 
-    tiles = TilesSettings(allowed_prefixes=[str(scenes_dir)])
     with (
         serve(create_catalog(platform_settings)) as catalog_url,
-        serve(create_tiles(platform_settings, tiles)) as tiles_url,
+        serve(create_tiles(platform_settings)) as tiles_url,
     ):
         settings = platform_settings.model_copy(
             update={"catalog_url": catalog_url, "compute_url": compute_url, "tiles_url": tiles_url}
@@ -127,6 +129,9 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         "REDIS_URL": settings.redis_url or "",
         "TERRITOIRES_REDIS_PREFIX": settings.redis_prefix,
         "TERRITOIRES_STORAGE_URL": settings.storage_url,
+        "TERRITOIRES_ASSET_PREFIXES": json.dumps(settings.asset_prefixes),
+        "TERRITOIRES_CALLBACK_ALLOW": json.dumps(settings.callback_allow),
+        "TERRITOIRES_CALLBACK_TIMEOUT_S": str(settings.callback_timeout_s),
         "TERRITOIRES_LOG_JSON": "false",
     }
 

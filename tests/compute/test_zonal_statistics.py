@@ -15,7 +15,7 @@ from pyproj import Transformer
 from rasterio.crs import CRS
 from rasterstats import zonal_stats
 
-from territoires.compute.blocks import Grid
+from territoires.compute.blocks import Grid, Raster
 from territoires.compute.processes.zonal_statistics import zonal_figures
 from territoires.shared.models import TerritoryLevel
 from territoires.shared.settings import Settings
@@ -84,7 +84,9 @@ async def ours(path: Path, communes: list[shapely.Geometry], grid: Grid, classes
 
     shapes = [(geometry, number) for number, geometry in enumerate(communes, start=1)]
     with ThreadPoolExecutor(1) as executor:
-        return await zonal_figures([str(path)], shapes, grid, classes, executor, progress)
+        return await zonal_figures(
+            [Raster(str(path), path.name)], shapes, grid, classes, executor, progress
+        )
 
 
 async def test_continuous_raster_equals_rasterstats(communes, tmp_path: Path) -> None:

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
         default=str(PROJECT_ROOT / ".data" / "storage"),
         description="Where result COGs are written: a local folder or s3://bucket/prefix.",
     )
+    asset_prefixes: list[str] = Field(
+        default_factory=list,
+        description="Roots besides the storage folder that catalogued hrefs may point into, for "
+        "the tiler and the compute worker alike: local folders, or https:// / s3:// prefixes of "
+        "a trusted store, as a JSON list "
+        '(TERRITOIRES_ASSET_PREFIXES=\'["/srv/scenes", "https://data.example.fr/cogs/"]\').',
+    )
     s3_endpoint_url: str | None = Field(
         default=None, description="Endpoint of an S3-compatible store (MinIO, Garage, …)."
     )
@@ -100,6 +107,19 @@ class Settings(BaseSettings):
         default=10000,
         ge=1,
         description="Queued jobs past which execution answers 503 (Retry-After) for everyone.",
+    )
+    callback_allow: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR or single addresses) and host names that job callbacks may "
+        "reach although loopback, private, link-local or reserved, as a JSON list "
+        '(\'["127.0.0.0/8", "::1"]\' for tests and local mode); every other such address is '
+        "refused.",
+    )
+    callback_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest a whole callback may take (resolve, connect, send, answer): a "
+        "slower subscriber is cut off and never holds a job slot.",
     )
 
     readiness_timeout_s: float = Field(

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import JSONResponse, Response
 
+from territoires.compute.callbacks import check_subscriber
 from territoires.compute.documents import (
     CONFORMANCE,
     HTML,
@@ -202,6 +203,7 @@ def processes_router(manager: JobManager) -> APIRouter:
         if unknown:
             raise BadRequestError(f"unknown output(s) requested: {', '.join(unknown)}")
         submitted = submission(owner, process.id, body, idempotency_key)
+        check_subscriber(body.subscriber, manager.services.settings)
         plan = await manager.plan(process, body.inputs)
         base = base_url(request)
         job = await manager.submit(process, plan, body.subscriber, base, submitted)

@@ -4,14 +4,18 @@ window at a time, outputs written block by block and made into COGs.
 A raster larger than memory is never read whole: a process walks the grid's windows, and each
 source resamples or reprojects only the window asked for (GDAL's warper), so memory is bounded
 by the block size times the number of bands in use.
+
+Every input raster is opened through `open_raster` and read under `unreadable`: a GDAL failure
+becomes an UnreadableAssetError naming the raster, never GDAL's text (which quotes the path).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -19,9 +23,12 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.errors import CRSError, RasterioError
 from rasterio.features import rasterize
+from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
@@ -29,6 +36,8 @@ from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 from rio_cogeo.utils import get_maximum_overview_level
 from shapely.geometry.base import BaseGeometry
+
+from territoires.compute.errors import UnreadableAssetError
 
 BLOCK = 1024
 """Side of a processing block in pixels: 1024² float32 is 4 MiB per band."""
@@ -106,6 +115,33 @@ def _pixel_offset(source: Affine, grid: Affine) -> tuple[int, int] | None:
     return round(columns), round(rows)
 
 
+@dataclass(frozen=True)
+class Raster:
+    """An input raster: an href the asset guard let through, and what messages call it."""
+
+    href: str
+    name: str  # "scene S2A_… asset B04": never the href
+
+
+GDAL_ERRORS = (RasterioError, CPLE_BaseError, CRSError, OSError)
+
+
+@contextmanager
+def unreadable(raster: Raster) -> Iterator[None]:
+    """GDAL's failures on `raster` as UnreadableAssetError naming it: one message whether the
+    file is missing, forbidden, truncated or not a raster (GDAL's own is in the log's chain)."""
+    try:
+        yield
+    except GDAL_ERRORS as error:
+        raise UnreadableAssetError(f"{raster.name} cannot be read") from error
+
+
+def open_raster(raster: Raster, **options: Any) -> DatasetReader:
+    """The one way a process opens an input raster (a context manager, like rasterio.open)."""
+    with unreadable(raster):
+        return rasterio.open(raster.href, **options)
+
+
 class Source:
     """One band of a raster read onto a grid, a window at a time.
 
@@ -115,11 +151,17 @@ class Source:
     """
 
     def __init__(
-        self, href: str, grid: Grid, resampling: Resampling = Resampling.nearest, band: int = 1
+        self, raster: Raster, grid: Grid, resampling: Resampling = Resampling.nearest, band: int = 1
     ) -> None:
+        self.raster = raster
         self.band = band
         # GeoTIFF tiles decoded on every core (GDAL ≥ 3.6); other drivers ignore the option.
-        self.dataset = rasterio.open(href, NUM_THREADS="ALL_CPUS")
+        self.dataset = open_raster(raster, NUM_THREADS="ALL_CPUS")
+        with unreadable(raster):
+            self._prepare(grid, resampling)
+
+    def _prepare(self, grid: Grid, resampling: Resampling) -> None:
+        band = self.band
         stored = self.dataset.nodata
         self.dtype = np.dtype(self.dataset.dtypes[band - 1])
         self.nodata = stored if stored is not None else _default_nodata(self.dtype)
@@ -143,6 +185,10 @@ class Source:
             )
 
     def read(self, window: Window) -> np.ndarray:
+        with unreadable(self.raster):
+            return self._read(window)
+
+    def _read(self, window: Window) -> np.ndarray:
         if self.offset is None:
             return self.reader.read(self.band, window=window)
         columns, rows = self.offset

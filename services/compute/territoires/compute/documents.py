@@ -94,6 +94,10 @@ class Subscriber(Document):
     in_progress_uri: AnyHttpUrl | None = Field(default=None, alias="inProgressUri")
     failed_uri: AnyHttpUrl | None = Field(default=None, alias="failedUri")
 
+    def uris(self) -> dict[str, str]:
+        """The URLs given, by their OGC names (as stored with the job)."""
+        return {name: str(uri) for name, uri in dump(self).items()}
+
 
 class ExecuteRequest(Document):
     """The body of `POST /processes/{id}/execution`."""

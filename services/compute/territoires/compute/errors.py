@@ -43,6 +43,12 @@ class JobFailedError(ProcessesError, BadRequestError):
     type = f"{EXCEPTIONS}/job-failed"
 
 
+class UnreadableAssetError(TerritoiresError):
+    """A job's input raster that is refused by the asset guard, absent or unreadable. Its
+    message names the scene and asset only: never the href, nor GDAL's text (which quotes the
+    path and tells whether the file exists), so a job's public message probes nothing."""
+
+
 def _status(error: Exception) -> int:
     return next(STATUS_CODES[cls] for cls in type(error).__mro__ if cls in STATUS_CODES)
 

@@ -16,8 +16,11 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from territoires.compute.blocks import Raster
+from territoires.compute.errors import UnreadableAssetError
 from territoires.compute.inputs import Interval
-from territoires.shared.errors import BadRequestError
+from territoires.shared.assets import AssetGuard
+from territoires.shared.errors import BadRequestError, ConflictError, ForbiddenError
 from territoires.shared.models import SRID, Item, Territory, TerritoryLevel
 
 
@@ -102,6 +105,19 @@ class Scene:
     def asset(self, key: str) -> dict[str, Any]:
         return self.content["assets"][key]
 
+    def raster(self, key: str, guard: AssetGuard) -> Raster:
+        """Asset `key` as a raster a job may open: its href passed through the asset guard
+        (anyone with an ingest key writes hrefs). Refused, it is the same UnreadableAssetError
+        as a missing or broken file, so a job's message tells nothing of the server's files."""
+        name = f"scene {self.id} asset {key}"
+        href = self.content.get("assets", {}).get(key, {}).get("href")
+        try:
+            if not isinstance(href, str):
+                raise ForbiddenError("asset href refused: the asset has no href")
+            return Raster(guard.check(href), name)
+        except ForbiddenError as error:
+            raise UnreadableAssetError(f"{name} cannot be read") from error
+
 
 def _intersecting(area: BaseGeometry):
     return func.ST_Intersects(Item.geometry, func.ST_GeomFromWKB(shapely.to_wkb(area), SRID))
@@ -142,7 +158,7 @@ async def scenes_by_id(connection: AsyncConnection, keys: list[list[str]]) -> li
     found = {(row.collection_id, row.id): Scene(*row) for row in rows}
     missing = [f"{c}/{i}" for c, i in wanted if (c, i) not in found]
     if missing:
-        raise RuntimeError(
+        raise ConflictError(
             f"scene(s) {', '.join(missing)} left the catalog after the job was accepted; "
             "submit the job again"
         )

@@ -186,10 +186,11 @@ async def _parent_progress(connection: AsyncConnection, parent_id: uuid.UUID) ->
 
 
 def _failure_message(error: Exception) -> str:
-    """What a user reads: our own errors as they are, anything else named with its type."""
-    if isinstance(error, TerritoiresError | RuntimeError | ValueError | OSError) and str(error):
+    """What a user reads: our own errors as they are; any other by its type only, since a
+    library's text may quote server paths and URLs (GDAL's does). The log has the detail."""
+    if isinstance(error, TerritoiresError) and str(error):
         return str(error)
-    return f"internal error ({type(error).__name__}: {error}); it has been logged"
+    return f"internal error ({type(error).__name__}); it has been logged"
 
 
 class JobRunner:
@@ -210,7 +211,9 @@ class JobRunner:
         process = PROCESSES.get(job.process_id)
         try:
             if process is None:
-                raise RuntimeError(f"process {job.process_id!r} is not installed on this worker")
+                raise TerritoiresError(
+                    f"process {job.process_id!r} is not installed on this worker"
+                )
             if job.parent_id is None:
                 parts = await process.split(job.inputs, self.services.engine)
                 if len(parts) > 1:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from starlette.staticfiles import StaticFiles
 
+from territoires.shared.assets import AssetGuard
 from territoires.shared.service import create_service_app
 from territoires.shared.settings import Settings, get_settings
-from territoires.shared.storage import LocalStorage, storage_from_settings
-from territoires.tiles.assets import AssetGuard
 from territoires.tiles.basemap import basemap_router
 from territoires.tiles.catalog import Catalog
 from territoires.tiles.dependencies import (
@@ -39,13 +38,6 @@ from territoires.tiles.readers import configure_reading
 from territoires.tiles.settings import TilesSettings, get_tiles_settings
 
 
-def asset_guard(settings: Settings, tiles_settings: TilesSettings) -> AssetGuard:
-    """The storage folder results are written to, plus the operator's trusted prefixes."""
-    storage = storage_from_settings(settings)
-    roots = [str(storage.root)] if isinstance(storage, LocalStorage) else []
-    return AssetGuard.of([*roots, *tiles_settings.allowed_prefixes])
-
-
 def create_app(
     settings: Settings | None = None, tiles_settings: TilesSettings | None = None
 ) -> FastAPI:
@@ -64,7 +56,7 @@ def create_app(
             tiles_settings.catalog_ttl_s,
             tiles_settings.max_mosaic_items,
         ),
-        guard=asset_guard(settings, tiles_settings),
+        guard=AssetGuard.from_settings(settings),
         settings=tiles_settings,
     )
     add_library_error_handlers(app)

@@ -25,9 +25,9 @@ from titiler.core.dependencies import (
 )
 from titiler.core.validation import validate_color_formula
 
+from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
 from territoires.shared.indicators import INDICATORS
-from territoires.tiles.assets import AssetGuard
 from territoires.tiles.catalog import Catalog
 from territoires.tiles.intervals import parse_interval
 from territoires.tiles.readers import ItemSource, MosaicSource

@@ -27,7 +27,7 @@ from rio_tiler.io import BaseReader, Reader, STACReader
 from rio_tiler.mosaic.backend import BaseBackend
 from rio_tiler.types import AssetInfo, AssetType, BBox
 
-from territoires.tiles.assets import AssetGuard
+from territoires.shared.assets import AssetGuard
 from territoires.tiles.catalog import CatalogItem, CollectionItems
 from territoires.tiles.settings import TilesSettings
 

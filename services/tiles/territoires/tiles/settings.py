@@ -17,12 +17,6 @@ class TilesSettings(BaseSettings):
         env_prefix="TERRITOIRES_TILES_", env_file=".env", extra="ignore"
     )
 
-    allowed_prefixes: list[str] = Field(
-        default_factory=list,
-        description="Roots besides the storage folder that catalogued hrefs may point into: "
-        "local folders, or https:// / s3:// prefixes of a trusted store, as a JSON list "
-        '(TERRITOIRES_TILES_ALLOWED_PREFIXES=\'["/srv/scenes", "https://data.example.fr/cogs/"]\').',
-    )
     max_tile_size: int = Field(default=1024, ge=64, description="Largest tilesize in pixels.")
     max_image_size: int = Field(
         default=2048, ge=64, description="Largest width or height of a preview, bbox or feature."

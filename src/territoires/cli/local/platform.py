@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import sys
@@ -30,6 +31,7 @@ from territoires.shared.territories import (
 from territoires.synth import generate
 
 SERVICES = ("gateway", *SERVICE_NAMES)
+LOOPBACK = ["127.0.0.0/8", "::1"]
 
 
 @dataclass
@@ -142,6 +144,8 @@ def run_platform(settings: Settings, console: Console) -> None:
             "DATABASE_URL": urls.database_url,
             "REDIS_URL": urls.redis_url,
             "TERRITOIRES_STORAGE_URL": settings.storage_url,
+            # Callbacks to a receiver on this machine, as local development needs.
+            "TERRITOIRES_CALLBACK_ALLOW": json.dumps(settings.callback_allow or LOOPBACK),
         }
         supervisor = Supervisor(environment)
         try:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rasterio
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
@@ -23,6 +22,7 @@ from territoires.compute.blocks import (
     Output,
     Source,
     for_each_block,
+    open_raster,
     write_cog,
     zone_raster,
 )
@@ -40,6 +40,7 @@ from territoires.compute.processes.territorial import (
 from territoires.compute.results import result_item, tiles_url
 from territoires.compute.sources import Scene
 from territoires.compute.statistics import ZonalAccumulator
+from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
 from territoires.shared.indicators import INDICATORS
 from territoires.shared.stac.downloads import asset_url
@@ -138,15 +139,15 @@ def _scaling(asset: dict[str, Any]) -> tuple[float, float, float]:
 class SceneReader:
     """A scene's red, NIR and mask on the output grid, for one block at a time."""
 
-    def __init__(self, scene: Scene, grid: Grid, stack: ExitStack) -> None:
+    def __init__(self, scene: Scene, grid: Grid, stack: ExitStack, guard: AssetGuard) -> None:
         bands = Bands.of(scene)
         red_asset, nir_asset = scene.asset(bands.red), scene.asset(bands.nir)
-        self.red = _opened(stack, Source(red_asset["href"], grid, Resampling.bilinear))
-        self.nir = _opened(stack, Source(nir_asset["href"], grid, Resampling.bilinear))
+        self.red = _opened(stack, Source(scene.raster(bands.red, guard), grid, Resampling.bilinear))
+        self.nir = _opened(stack, Source(scene.raster(bands.nir, guard), grid, Resampling.bilinear))
         self.red_scale, self.red_offset, _ = _scaling(red_asset)
         self.nir_scale, self.nir_offset, _ = _scaling(nir_asset)
         self.mask = (
-            _opened(stack, Source(scene.asset(bands.mask)["href"], grid, Resampling.nearest))
+            _opened(stack, Source(scene.raster(bands.mask, guard), grid, Resampling.nearest))
             if bands.mask
             else None
         )
@@ -209,7 +210,8 @@ class Vegetation(TerritorialProcess):
         zones, scenes, period = await self.load(job)
         if not scenes:
             return self.empty(zones, job, {"vegetated_share": None, "valid_share": 0.0})
-        with rasterio.open(scenes[0].asset(Bands.of(scenes[0]).red)["href"]) as reference:
+        guard = AssetGuard.from_settings(job.services.settings)
+        with open_raster(scenes[0].raster(Bands.of(scenes[0]).red, guard)) as reference:
             crs, transform = reference.crs, reference.transform
         grid, shapes = output_grid(
             zones, scenes, crs, self.resolution(scenes[0]), (transform.c, transform.f)
@@ -221,7 +223,9 @@ class Vegetation(TerritorialProcess):
         zone_pixels = np.zeros(len(zones) + 1, np.int64)
 
         with ExitStack() as stack:
-            readers = await job.in_thread(lambda: [SceneReader(s, grid, stack) for s in scenes])
+            readers = await job.in_thread(
+                lambda: [SceneReader(s, grid, stack, guard) for s in scenes]
+            )
             ndvi_out = Output(paths["ndvi"], grid, "float32", ndvi_indicator.nodata)
             cover_out = Output(paths["vegetation-cover"], grid, "float32", cover_indicator.nodata)
             stack.callback(ndvi_out.close)

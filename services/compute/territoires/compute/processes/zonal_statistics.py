@@ -14,14 +14,21 @@ from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
-import rasterio
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from territoires.compute.blocks import Grid, Source, for_each_block, in_thread, zone_raster
+from territoires.compute.blocks import (
+    Grid,
+    Raster,
+    Source,
+    for_each_block,
+    in_thread,
+    open_raster,
+    zone_raster,
+)
 from territoires.compute.inputs import flag, text
 from territoires.compute.processes.base import Outcome, RunningJob
 from territoires.compute.processes.territorial import (
@@ -33,6 +40,7 @@ from territoires.compute.processes.territorial import (
 )
 from territoires.compute.sources import Scene
 from territoires.compute.statistics import ZonalAccumulator
+from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
 from territoires.shared.indicators import INDICATORS
 from territoires.shared.models import Collection
@@ -126,19 +134,19 @@ def indicator_name(collection: str, asset: str) -> str:
 
 
 async def zonal_figures(
-    hrefs: list[str],
+    rasters: list[Raster],
     shapes: list[tuple[BaseGeometry, int]],
     grid: Grid,
     classes: bool,
     executor: Executor,
     progress: Progress,
 ) -> list[dict[str, Any]]:
-    """Statistics of the rasters at `hrefs` (newest first, mosaicked) over zones 1…n, read
+    """Statistics of `rasters` (newest first, mosaicked) over zones 1…n, read
     block by block on `grid`."""
     with ExitStack() as stack:
 
         def open_all() -> list[Source]:
-            sources = [Source(href, grid, Resampling.nearest) for href in hrefs]
+            sources = [Source(raster, grid, Resampling.nearest) for raster in rasters]
             for source in sources:
                 stack.callback(source.close)
             return sources
@@ -190,14 +198,17 @@ class ZonalStatistics(TerritorialProcess):
     async def run(self, job: RunningJob) -> Outcome:
         zones, scenes, period = await self.load(job)
         asset = job.inputs["asset"]
-        hrefs = [scene.asset(asset)["href"] for scene in scenes if asset in scene.content["assets"]]
-        if not hrefs:
+        guard = AssetGuard.from_settings(job.services.settings)
+        rasters = [
+            scene.raster(asset, guard) for scene in scenes if asset in scene.content["assets"]
+        ]
+        if not rasters:
             return self.empty(zones, job, {"count": 0})
-        with rasterio.open(hrefs[0]) as reference:
+        with open_raster(rasters[0]) as reference:
             crs, transform = reference.crs, reference.transform
         grid, shapes = output_grid(zones, scenes, crs, abs(transform.a), (transform.c, transform.f))
         figures = await zonal_figures(
-            hrefs, shapes, grid, job.inputs["classes"], job.executor, job.progress
+            rasters, shapes, grid, job.inputs["classes"], job.executor, job.progress
         )
         collection = job.inputs["collection"]
         statistics = self.statistics(

@@ -1,9 +1,10 @@
-"""Which hrefs the tiler may open: catalogued ones under trusted roots, nothing else (SSRF).
+"""Which hrefs the platform may open: catalogued ones under trusted roots, nothing else (SSRF).
 
-A tiler that opens what it is told to reads `/etc/passwd` or probes `http://127.0.0.1:6379` for
-whoever asks. Ours takes no dataset URL from requests at all, and even an href written in the
-catalog is opened only when it lies inside the storage folder or a configured trusted prefix:
-an item registered with a hostile href cannot turn the tiler into a proxy either.
+A service that opens what it is told to reads `/etc/passwd` or probes `http://127.0.0.1:6379`
+for whoever asks. An href written in the catalog (by anyone with an ingest key) is opened, by
+the tiler and by the compute worker alike, only when it lies inside the storage folder or a
+prefix the operator trusts (`TERRITOIRES_ASSET_PREFIXES`); GDAL's virtual file systems (`/vsi…`)
+and other schemes never: a hostile item cannot turn either into a proxy or a file reader.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from territoires.shared.errors import ForbiddenError
+from territoires.shared.settings import Settings
+from territoires.shared.storage import LocalStorage, storage_from_settings
 
 REMOTE_SCHEMES = ("http", "https", "s3")
 
@@ -40,6 +43,13 @@ class AssetGuard:
                 folders.append(Path(os.path.realpath(path)))
         return cls(tuple(folders), tuple(prefixes))
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AssetGuard:
+        """The storage folder results are written to, plus the operator's trusted prefixes."""
+        storage = storage_from_settings(settings)
+        roots = [str(storage.root)] if isinstance(storage, LocalStorage) else []
+        return cls.of([*roots, *settings.asset_prefixes])
+
     def check(self, href: str) -> str:
         """The path or URL to open for `href`; ForbiddenError when it is outside every root."""
         if "\x00" in href or href.startswith("/vsi"):
@@ -54,7 +64,7 @@ class AssetGuard:
             raise ForbiddenError("asset href refused: not an absolute path in the storage")
         real = Path(os.path.realpath(path))
         if not any(real.is_relative_to(folder) for folder in self.folders):
-            raise ForbiddenError("asset href refused: outside the storage the tiler may read")
+            raise ForbiddenError("asset href refused: outside the storage and the trusted prefixes")
         return str(real)
 
     def _remote(self, href: str) -> str:

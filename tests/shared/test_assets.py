@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import ForbiddenError
-from territoires.tiles.assets import AssetGuard
 
 
 @pytest.fixture
