@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["continuous", "categorical"]
+Form = Literal["raster", "vector"]
 
 
 @dataclass(frozen=True)
@@ -17,8 +18,12 @@ class LegendEntry:
 
 @dataclass(frozen=True)
 class Indicator:
-    """A raster indicator. Continuous ones interpolate `legend` colours between their values;
-    categorical ones give each class value its own colour."""
+    """An indicator, raster (a COG per result) or vector (features per result). Continuous ones
+    interpolate `legend` colours between their values; categorical ones give each class value
+    its own colour — of the pixels, or of a vector's `colour_by` property.
+
+    `process` names the process that makes it; `planned` marks one whose process is not built
+    yet (a test checks every other names a process that exists)."""
 
     id: str
     title: str
@@ -31,6 +36,10 @@ class Indicator:
     nodata: float = -9999.0
     process: str | None = None
     keywords: tuple[str, ...] = field(default_factory=tuple)
+    form: Form = "raster"
+    geometry_type: str | None = None  # vector: Point, LineString or Polygon (and Multi…)
+    colour_by: str | None = None  # vector: the property the legend colours
+    planned: bool = False
 
     @property
     def colormap_stops(self) -> list[tuple[float, str]]:
@@ -104,6 +113,7 @@ INDICATORS: dict[str, Indicator] = {
             value_range=(0.0, 100.0),
             legend=_ramp((0, "#ffffcc", "0 %"), (50, "#fd8d3c", "50 %"), (100, "#800026", "100 %")),
             process="imperviousness",
+            planned=True,
             keywords=("soil", "desealing"),
         ),
         Indicator(
@@ -115,6 +125,7 @@ INDICATORS: dict[str, Indicator] = {
             value_range=(0.0, 1.0),
             legend=_ramp((0, "#f7fcf5", "low"), (0.5, "#fdae61", "medium"), (1, "#a50026", "high")),
             process="desealing-priority",
+            planned=True,
             keywords=("soil", "heat"),
         ),
         Indicator(
@@ -132,6 +143,7 @@ INDICATORS: dict[str, Indicator] = {
                 (50, "#a50026", "50 °C"),
             ),
             process="land-surface-temperature",
+            planned=True,
             keywords=("heat", "landsat"),
         ),
         Indicator(
@@ -145,6 +157,7 @@ INDICATORS: dict[str, Indicator] = {
             dtype="uint8",
             nodata=0,
             process="local-climate-zones",
+            planned=True,
             keywords=("heat", "urban"),
         ),
         Indicator(
@@ -156,6 +169,7 @@ INDICATORS: dict[str, Indicator] = {
             value_range=(0.0, 60.0),
             legend=_ramp((0, "#000004", "dark"), (10, "#b63679", "10"), (60, "#fcfdbf", "60")),
             process="night-lighting",
+            planned=True,
             keywords=("lighting", "viirs"),
         ),
         Indicator(
@@ -169,10 +183,20 @@ INDICATORS: dict[str, Indicator] = {
             dtype="uint8",
             nodata=255,
             process="flood-extent",
+            planned=True,
             keywords=("flood", "sentinel-1"),
         ),
     )
 }
+
+
+def register(indicator: Indicator) -> Indicator:
+    """Adds a plug-in's indicator to the registry (its module is named in TERRITOIRES_PLUGINS);
+    an id already taken by another definition is refused."""
+    known = INDICATORS.setdefault(indicator.id, indicator)
+    if known != indicator:
+        raise ValueError(f"indicator {indicator.id!r} is already registered differently")
+    return indicator
 
 
 def get_indicator(indicator_id: str) -> Indicator:

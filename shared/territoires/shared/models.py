@@ -194,6 +194,31 @@ class IndicatorStatistic(Base):
     )
 
 
+class ResultFeature(Base):
+    """A feature of a vector result (a hot spot, a transect, a class per commune): one row per
+    feature, published as the OGC API Features collection of its indicator."""
+
+    __tablename__ = "result_features"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    indicator: Mapped[str] = mapped_column(String(64), nullable=False)
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
+    )
+    territory_code: Mapped[str | None] = mapped_column(String(16))
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    geometry: Mapped[Any] = mapped_column(Geometry(srid=SRID, spatial_index=False), nullable=False)
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        Index("ix_result_features_geometry", "geometry", postgresql_using="gist"),
+        Index("ix_result_features_indicator_period", "indicator", "period_start"),
+        Index("ix_result_features_job_id", "job_id"),
+    )
+
+
 class JobStatus(enum.StrEnum):
     """OGC API Processes status codes."""
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import shapely
 from rasterio.warp import transform_geom
 from shapely.geometry import box, mapping, shape
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,11 +25,13 @@ from territoires.compute.blocks import MEDIA_TYPE_COG, Grid
 from territoires.compute.inputs import Interval
 from territoires.shared.indicators import INDICATORS
 from territoires.shared.models import (
+    SRID,
     Collection,
     IndicatorStatistic,
     Item,
     Job,
     JobStatus,
+    ResultFeature,
     TerritoryLevel,
 )
 from territoires.shared.stac.records import collection_row, item_row
@@ -56,6 +60,21 @@ class Statistic:
     period: Interval
     figures: dict[str, Any]
     item: tuple[str, str] | None = None  # (collection, id) of the result item
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A feature of a vector result, in longitude/latitude."""
+
+    indicator: str
+    geometry: BaseGeometry
+    properties: dict[str, Any]
+    period: Interval
+    territory: str | None = None
+
+
+def features_url(base_url: str, indicator: str, job_id: uuid.UUID) -> str:
+    return f"{base_url}/features/collections/{indicator}/items?job_id={job_id}"
 
 
 def tiles_url(base_url: str, collection: str, item_id: str) -> str:
@@ -194,10 +213,28 @@ async def publish(
     connection: AsyncConnection,
     items: list[dict[str, Any]],
     statistics: list[Statistic],
+    features: list[Feature],
     job_id: uuid.UUID,
 ) -> None:
     """Upserts result items (creating their indicator collections when missing) and statistics
-    rows, within the caller's transaction."""
+    rows, and writes vector result features, within the caller's transaction."""
+    if features:
+        await connection.execute(
+            insert(ResultFeature).values(
+                [
+                    {
+                        "indicator": f.indicator,
+                        "job_id": job_id,
+                        "territory_code": f.territory,
+                        "period_start": f.period.start,
+                        "period_end": f.period.end,
+                        "properties": f.properties,
+                        "geometry": func.ST_GeomFromWKB(shapely.to_wkb(f.geometry), SRID),
+                    }
+                    for f in features
+                ]
+            )
+        )
     collections = sorted({item["collection"] for item in items})
     if collections:
         rows = [collection_row(indicator_collection(c)) for c in collections]
@@ -250,9 +287,11 @@ async def publish(
 
 
 async def discard(connection: AsyncConnection, job_ids: list[uuid.UUID]) -> None:
-    """Removes the items and statistics rows that jobs wrote (storage is the caller's)."""
+    """Removes the items, statistics rows and features that jobs wrote (storage is the
+    caller's)."""
     made_by = [Item.content["properties"].contains({JOB_PROPERTY: str(j)}) for j in job_ids]
     await connection.execute(delete(Item).where(or_(*made_by)))
+    await connection.execute(delete(ResultFeature).where(ResultFeature.job_id.in_(job_ids)))
     await connection.execute(
         delete(IndicatorStatistic).where(IndicatorStatistic.job_id.in_(job_ids))
     )

@@ -20,7 +20,6 @@ from pathlib import Path
 from time import monotonic
 from typing import Any, ClassVar
 
-import numpy as np
 import structlog
 from arq import ArqRedis, cron
 from arq.connections import RedisSettings
@@ -30,7 +29,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.compute import callbacks
-from territoires.compute.kernels import masks, spectral, zonal
 from territoires.compute.processes import PROCESSES
 from territoires.compute.processes.base import (
     IndicatorProcess,
@@ -56,27 +54,12 @@ STALE_AFTER = timedelta(minutes=1)
 log = structlog.get_logger(__name__)
 
 
-def warm_kernels() -> None:
-    """Compiles (first start) or loads from numba's disk cache every kernel for the types jobs
-    use, so that no job pays for it."""
-    shape = (4, 4)
-    band = np.ones(shape, np.uint16)
-    valid = np.ones(shape, np.bool_)
-    ndvi = np.full(shape, np.nan, np.float32)
-    spectral.ndvi(band, band, 0, 0, ndvi)
-    spectral.greenest_ndvi(band, band, valid, 1.0, 0.0, 1.0, 0.0, 0, 0, ndvi)
-    spectral.vegetation_cover(ndvi, ndvi.copy())
-    masks.reject_classes(band.astype(np.uint8), masks.class_table(masks.SCL_REJECTED), valid)
-    masks.reject_bits(band, *masks.bit_rules(masks.QA_PIXEL_RULES), valid)
-    zones = np.ones(shape, np.int32)
-    for values in (ndvi, band, band.astype(np.uint8), ndvi.astype(np.float64)):
-        kind = np.float64 if values.dtype == np.float64 else np.float32
-        out_zones, out_values = np.empty(values.size, np.int32), np.empty(values.size, kind)
-        kept = zonal.compact(values, zones, kind(0), out_zones, out_values)
-        offsets, grouped = zonal.group_by_zone(out_zones[:kept], out_values[:kept], 1)
-        zonal.zone_statistics(grouped, offsets, np.array([50.0]))
-        zonal.sort_zones(grouped, offsets)
-        zonal.class_runs(grouped, offsets)
+def warm_kernels() -> list[str]:
+    """Warms the kernel modules the registered processes declare; returns their names."""
+    modules = {kernel.__name__: kernel for p in PROCESSES.values() for kernel in p.kernels}
+    for kernel in modules.values():
+        kernel.warm_up()
+    return sorted(modules)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -86,11 +69,12 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings, create_async_database(settings), storage_from_settings(settings)
     )
     began = monotonic()
-    await asyncio.to_thread(warm_kernels)
+    kernels = await asyncio.to_thread(warm_kernels)
     log.info(
         "worker started",
         queue=settings.queue_name,
         processes=sorted(PROCESSES),
+        kernels=kernels,
         kernels_ready_s=round(monotonic() - began, 2),
     )
 
@@ -208,12 +192,8 @@ class JobRunner:
 
     async def attempt(self, job: Job) -> str:
         """One attempt of a started job, to its end or until it finds it no longer holds it."""
-        process = PROCESSES.get(job.process_id)
         try:
-            if process is None:
-                raise TerritoiresError(
-                    f"process {job.process_id!r} is not installed on this worker"
-                )
+            process = _process_of(job.process_id)
             if job.parent_id is None:
                 parts = await process.split(job.inputs, self.services.engine)
                 if len(parts) > 1:
@@ -348,7 +328,7 @@ class JobRunner:
             executor.shutdown(wait=False, cancel_futures=True)
         async with self.services.engine.begin() as connection:
             await _lock_family(connection, job)
-            await publish(connection, outcome.items, outcome.statistics, owner)
+            await publish(connection, outcome.items, outcome.statistics, outcome.features, owner)
             await finish(connection, job.id, outcome.results)
             parent_done = await _settle_parent(connection, job.parent_id) if job.parent_id else None
         await self._discard_earlier_attempts(job)
@@ -409,6 +389,13 @@ class JobRunner:
             await asyncio.to_thread(self.services.storage.delete_prefix, key)
 
 
+def _process_of(process_id: str) -> IndicatorProcess:
+    process = PROCESSES.get(process_id)
+    if process is None:
+        raise TerritoiresError(f"process {process_id!r} is not installed on this worker")
+    return process
+
+
 async def _status_of(connection: AsyncConnection, job_id: uuid.UUID) -> JobStatus | None:
     return await connection.scalar(select(Job.status).where(Job.id == job_id))
 
@@ -454,39 +441,12 @@ async def _settle_parent(connection: AsyncConnection, parent_id: uuid.UUID) -> u
         values |= {
             "status": JobStatus.SUCCESSFUL,
             "message": "done",
-            "outputs": _merged_outputs(
+            "outputs": _process_of(parent.process_id).combine(
                 parent.base_url or "", [p.id for p in parts], [p.outputs for p in parts]
             ),
         }
     await connection.execute(update(Job).where(Job.id == parent_id).values(**values))
     return parent_id
-
-
-def _merged_outputs(
-    base_url: str, part_ids: list[uuid.UUID], outputs: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """A parent's results: the parts' figures together, the statistics link they share, and a
-    link to each part's results (COGs, items and tiles are per part)."""
-    figures: dict[str, Any] = {}
-    for output in outputs:
-        figures |= output.get("figures", {}).get("value", {})
-    merged: dict[str, Any] = {
-        "figures": {"value": figures, "mediaType": "application/json"},
-        "parts": {
-            "value": [
-                {
-                    "href": f"{base_url}/jobs/{part_id}/results",
-                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/results",
-                    "type": "application/json",
-                }
-                for part_id in part_ids
-            ],
-            "mediaType": "application/json",
-        },
-    }
-    if outputs and "statistics" in outputs[0]:
-        merged["statistics"] = outputs[0]["statistics"]
-    return merged
 
 
 class WorkerSettings:

@@ -63,3 +63,10 @@ def reject_bits(qa, masks, values, valid):
                 if flags & masks[k] == values[k]:
                     valid[i, j] = False
                     break
+
+
+def warm_up() -> None:
+    """Compiles or loads the mask kernels for the flag types scenes carry."""
+    valid = np.ones((4, 4), np.bool_)
+    reject_classes(np.ones((4, 4), np.uint8), class_table(SCL_REJECTED), valid)
+    reject_bits(np.ones((4, 4), np.uint16), *bit_rules(QA_PIXEL_RULES), valid)

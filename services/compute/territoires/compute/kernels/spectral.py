@@ -75,3 +75,14 @@ def vegetation_cover(ndvi_values, out):
             else:
                 ratio = min(1.0, max(0.0, (np.float64(value) - NDVI_SOIL) / span))
                 out[i, j] = ratio * ratio
+
+
+def warm_up() -> None:
+    """Compiles (first start) or loads from numba's disk cache the kernels for the types jobs
+    use, so that no job pays for it."""
+    band = np.ones((4, 4), np.uint16)
+    valid = np.ones((4, 4), np.bool_)
+    ndvi_values = np.full((4, 4), np.nan, np.float32)
+    ndvi(band, band, 0, 0, ndvi_values)
+    greenest_ndvi(band, band, valid, 1.0, 0.0, 1.0, 0.0, 0, 0, ndvi_values)
+    vegetation_cover(ndvi_values, ndvi_values.copy())

@@ -171,3 +171,22 @@ def class_runs(sorted_grouped, offsets):
                 run_values[position] = sorted_grouped[k]
             run_counts[position] += 1
     return run_offsets, run_values, run_counts
+
+
+def warm_up() -> None:
+    """Compiles or loads the zonal kernels for every value type they are given."""
+    zones = np.ones((4, 4), np.int32)
+    band = np.ones((4, 4), np.uint16)
+    for values in (
+        np.ones((4, 4), np.float32),
+        band,
+        band.astype(np.uint8),
+        zones.astype(np.float64),
+    ):
+        kind = np.float64 if values.dtype == np.float64 else np.float32
+        out_zones, out_values = np.empty(values.size, np.int32), np.empty(values.size, kind)
+        kept = compact(values, zones, kind(0), out_zones, out_values)
+        offsets, grouped = group_by_zone(out_zones[:kept], out_values[:kept], 1)
+        zone_statistics(grouped, offsets, np.array([50.0]))
+        sort_zones(grouped, offsets)
+        class_runs(grouped, offsets)

@@ -1,9 +1,13 @@
-"""What a process is: its OGC description beside a validation and a run (pygeoapi's plugin
+"""The process contract: what a process declares and what it implements (pygeoapi's plugin
 shape, `BaseProcessor` with `PROCESS_METADATA`), the science left to kernels.
 
-`validate` runs in the API before anything is queued and returns a Plan: the normalised inputs
-the worker needs (scenes pinned, territories resolved) and the size of the work. `run` runs in a
-worker and returns an Outcome; the worker registers it in the transaction that ends the job.
+A process declares its inputs (the OGC description), its raster and vector outputs and the
+statistics it files, by indicator registry id; its OGC outputs (`<id>`, `<id>-item`,
+`<id>-tiles`, `statistics`, `figures`) are derived from those. `validate` runs in the API before
+anything is queued and returns a Plan: the normalised inputs the worker needs and the size of
+the work. `run` runs in a worker and returns an Outcome, which the worker registers in the
+transaction that ends the job. A process that fans out may `combine` its parts' outcomes once
+they have all succeeded. `kernels` names the numba modules it uses, warmed when a worker starts.
 """
 
 from __future__ import annotations
@@ -13,18 +17,22 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from pygeoapi.process.base import BaseProcessor
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from territoires.compute.blocks import in_thread
-from territoires.compute.results import Statistic
+from territoires.compute.blocks import MEDIA_TYPE_COG, in_thread
+from territoires.compute.results import Feature, Statistic
+from territoires.shared.indicators import INDICATORS
 from territoires.shared.settings import Settings
 from territoires.shared.storage import Storage
 
 Params = ParamSpec("Params")
 Result = TypeVar("Result")
+COG_OUTPUT = {"type": "string", "contentMediaType": MEDIA_TYPE_COG}
+LINK_OUTPUT = {"type": "object", "required": ["href"], "properties": {"href": {"type": "string"}}}
 
 
 @dataclass(frozen=True)
@@ -82,19 +90,88 @@ class Outcome:
     results: dict[str, Any]
     items: list[dict[str, Any]] = field(default_factory=list)
     statistics: list[Statistic] = field(default_factory=list)
+    features: list[Feature] = field(default_factory=list)
 
 
 class IndicatorProcess(BaseProcessor):
-    """A process of the platform; subclasses set `metadata` (the OGC process description)."""
+    """A process of the platform. Subclasses set `metadata` (the OGC description without the
+    outputs the declarations below imply) and declare their outputs by registry id."""
 
     metadata: ClassVar[dict[str, Any]]
+    raster_outputs: ClassVar[tuple[str, ...]] = ()
+    vector_outputs: ClassVar[tuple[str, ...]] = ()
+    statistics_indicator: ClassVar[str | None] = None
+    """The registry id its statistics rows are filed under (None: the process names it)."""
+    kernels: ClassVar[tuple[ModuleType, ...]] = ()
 
     def __init__(self) -> None:
-        super().__init__({"name": self.metadata["id"]}, self.metadata)
+        described = {
+            **self.metadata,
+            "outputs": self.declared_outputs() | self.metadata.get("outputs", {}),
+        }
+        super().__init__({"name": described["id"]}, described)
 
     @property
     def id(self) -> str:
         return self.metadata["id"]
+
+    @classmethod
+    def indicators(cls) -> tuple[str, ...]:
+        """The registry ids this process outputs."""
+        return cls.raster_outputs + cls.vector_outputs
+
+    @classmethod
+    def declared_outputs(cls) -> dict[str, Any]:
+        outputs: dict[str, Any] = {}
+        for indicator_id in cls.raster_outputs:
+            title = INDICATORS[indicator_id].title
+            outputs[indicator_id] = {"title": f"{title} (COG)", "schema": COG_OUTPUT}
+            outputs[f"{indicator_id}-item"] = {
+                "title": f"STAC item: {title}",
+                "schema": LINK_OUTPUT,
+            }
+            outputs[f"{indicator_id}-tiles"] = {
+                "title": f"TileJSON: {title}",
+                "schema": LINK_OUTPUT,
+            }
+        for indicator_id in cls.vector_outputs:
+            title = INDICATORS[indicator_id].title
+            outputs[indicator_id] = {
+                "title": f"{title} (OGC API Features, GeoJSON)",
+                "schema": LINK_OUTPUT,
+            }
+        outputs["statistics"] = {"title": "indicator-statistics features", "schema": LINK_OUTPUT}
+        outputs["figures"] = {"title": "Figures per territory", "schema": {"type": "object"}}
+        return outputs
+
+    def combine(
+        self, base_url: str, part_ids: list[uuid.UUID], outputs: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A fanned-out job's results, made once from its parts' when they have all succeeded
+        (in the transaction that ends the job): by default the parts' figures together, the
+        statistics link they share, and a link to each part's results (COGs, items and tiles
+        are per part). A process whose parts reduce (months, areas) overrides it."""
+        figures: dict[str, Any] = {}
+        for output in outputs:
+            figures |= output.get("figures", {}).get("value", {})
+        combined: dict[str, Any] = {
+            "figures": {"value": figures, "mediaType": "application/json"},
+            "parts": {
+                "value": [
+                    {
+                        "href": f"{base_url}/jobs/{part_id}/results",
+                        "rel": "http://www.opengis.net/def/rel/ogc/1.0/results",
+                        "type": "application/json",
+                    }
+                    for part_id in part_ids
+                ],
+                "mediaType": "application/json",
+            },
+        }
+        for shared in ("statistics", *self.vector_outputs):
+            if outputs and shared in outputs[0]:
+                combined[shared] = outputs[0][shared]
+        return combined
 
     async def validate(self, inputs: dict[str, Any], connection: AsyncConnection) -> Plan:
         """Checks the request against the catalog and the territories: BadRequestError with a

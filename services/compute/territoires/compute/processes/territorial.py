@@ -24,6 +24,7 @@ from territoires.compute.inputs import (
     interval,
     territory_codes,
 )
+from territoires.compute.outputs import Computed, publish_outputs
 from territoires.compute.processes.base import IndicatorProcess, Outcome, Plan, RunningJob
 from territoires.compute.results import Statistic, statistics_url
 from territoires.compute.sources import (
@@ -80,9 +81,22 @@ def zone_key(zone: Zone) -> str:
 
 
 class TerritorialProcess(IndicatorProcess):
-    """Subclasses say which collections they read and implement `choose` and `run`."""
+    """Subclasses say which collections they read and implement `compute`: the science over
+    the job's zones and scenes. Publishing what it made is the shared output step's."""
 
     collections: ClassVar[tuple[str, ...]] = ()
+    no_data_figures: ClassVar[dict[str, Any]] = {}
+    """The figures of a territory none of the scenes covers."""
+
+    async def run(self, job: RunningJob) -> Outcome:
+        zones, scenes, period = await self.load(job)
+        if not scenes:
+            return self.empty(zones, job, self.no_data_figures)
+        computed = await self.compute(job, zones, scenes)
+        return await publish_outputs(self, job, zones, scenes, period, computed)
+
+    async def compute(self, job: RunningJob, zones: list[Zone], scenes: list[Scene]) -> Computed:
+        raise NotImplementedError
 
     async def validate(self, inputs: dict[str, Any], connection: AsyncConnection) -> Plan:
         check_names(inputs, self.metadata["inputs"])

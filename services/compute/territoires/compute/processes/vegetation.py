@@ -7,29 +7,27 @@ observations of each pixel), the usual way to see through clouds the masks misse
 
 from __future__ import annotations
 
-import json
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from territoires.compute.blocks import (
-    MEDIA_TYPE_COG,
     Grid,
     Output,
     Source,
     for_each_block,
     open_raster,
-    write_cog,
     zone_raster,
 )
-from territoires.compute.inputs import Interval, text
-from territoires.compute.kernels import masks
+from territoires.compute.inputs import text
+from territoires.compute.kernels import masks, spectral
 from territoires.compute.kernels.spectral import greenest_ndvi, vegetation_cover
-from territoires.compute.processes.base import Outcome, RunningJob
+from territoires.compute.outputs import Computed
+from territoires.compute.processes.base import RunningJob
 from territoires.compute.processes.territorial import (
     DATETIME_INPUT,
     GEOMETRY_INPUT,
@@ -37,22 +35,17 @@ from territoires.compute.processes.territorial import (
     TerritorialProcess,
     output_grid,
 )
-from territoires.compute.results import result_item, tiles_url
-from territoires.compute.sources import Scene
+from territoires.compute.sources import Scene, Zone
 from territoires.compute.statistics import ZonalAccumulator
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
 from territoires.shared.indicators import INDICATORS
-from territoires.shared.stac.downloads import asset_url
 
 SENTINEL2 = "sentinel-2-l2a"
 LANDSAT = "landsat-c2-l2"
 RED = ("red",)
 NIR = ("nir", "nir08")
-STATISTICS_INDICATOR = "vegetation-cover"
 
-COG_OUTPUT = {"type": "string", "contentMediaType": MEDIA_TYPE_COG}
-LINK_OUTPUT = {"type": "object", "required": ["href"], "properties": {"href": {"type": "string"}}}
 
 PROCESS_METADATA: dict[str, Any] = {
     "version": "1.0.0",
@@ -80,13 +73,6 @@ PROCESS_METADATA: dict[str, Any] = {
         },
     },
     "outputs": {
-        "ndvi": {"title": "NDVI (COG)", "schema": COG_OUTPUT},
-        "ndvi-item": {"title": "STAC item of the NDVI", "schema": LINK_OUTPUT},
-        "ndvi-tiles": {"title": "TileJSON of the NDVI", "schema": LINK_OUTPUT},
-        "vegetation-cover": {"title": "Fractional vegetation cover (COG)", "schema": COG_OUTPUT},
-        "vegetation-cover-item": {"title": "STAC item of the cover", "schema": LINK_OUTPUT},
-        "vegetation-cover-tiles": {"title": "TileJSON of the cover", "schema": LINK_OUTPUT},
-        "statistics": {"title": "indicator-statistics features", "schema": LINK_OUTPUT},
         "figures": {
             "title": "Figures per territory",
             "description": "vegetated_share (mean Pv), valid_share (share of the territory's "
@@ -190,7 +176,11 @@ def _opened(stack: ExitStack, source: Source) -> Source:
 
 class Vegetation(TerritorialProcess):
     metadata = PROCESS_METADATA
+    raster_outputs = ("ndvi", "vegetation-cover")
+    statistics_indicator = "vegetation-cover"
+    kernels = (spectral, masks)
     collections = (SENTINEL2, LANDSAT)
+    no_data_figures: ClassVar[dict[str, Any]] = {"vegetated_share": None, "valid_share": 0.0}
 
     async def searched_collections(self, inputs: dict[str, Any], connection: Any) -> list[str]:
         chosen = text(inputs, "collection")
@@ -206,10 +196,7 @@ class Vegetation(TerritorialProcess):
         band = (scene.asset(Bands.of(scene).red).get("raster:bands") or [{}])[0]
         return float(band.get("spatial_resolution") or scene.content["properties"].get("gsd", 10))
 
-    async def run(self, job: RunningJob) -> Outcome:
-        zones, scenes, period = await self.load(job)
-        if not scenes:
-            return self.empty(zones, job, {"vegetated_share": None, "valid_share": 0.0})
+    async def compute(self, job: RunningJob, zones: list[Zone], scenes: list[Scene]) -> Computed:
         guard = AssetGuard.from_settings(job.services.settings)
         with open_raster(scenes[0].raster(Bands.of(scenes[0]).red, guard)) as reference:
             crs, transform = reference.crs, reference.transform
@@ -217,7 +204,7 @@ class Vegetation(TerritorialProcess):
             zones, scenes, crs, self.resolution(scenes[0]), (transform.c, transform.f)
         )
         ndvi_indicator, cover_indicator = INDICATORS["ndvi"], INDICATORS["vegetation-cover"]
-        paths = {name: job.scratch / f"{name}.tif" for name in ("ndvi", "vegetation-cover")}
+        paths = {name: job.scratch / f"{name}.tif" for name in self.raster_outputs}
         ndvi_figures = ZonalAccumulator(len(zones), grid.pixels)
         cover_figures = ZonalAccumulator(len(zones), grid.pixels)
         zone_pixels = np.zeros(len(zones) + 1, np.int64)
@@ -248,20 +235,6 @@ class Vegetation(TerritorialProcess):
 
             await for_each_block(grid.windows(), block, job.executor, job.progress, (2.0, 80.0))
 
-        tags = {
-            "PROCESS": self.id,
-            "JOB_ID": str(job.id),
-            "INPUTS": json.dumps({k: v for k, v in job.inputs.items() if k != "geometry"}),
-        }
-        hrefs = {}
-        for name, path in paths.items():
-            cog = path.with_name(f"{name}.cog.tif")
-            await job.in_thread(write_cog, path, cog, tags | {"INDICATOR": name}, "average")
-            hrefs[name] = await job.in_thread(
-                job.services.storage.put, job.storage_key(f"{name}.tif"), cog
-            )
-            await job.progress(85.0 if name == "ndvi" else 90.0)
-
         ndvi_stats = ndvi_figures.figures()
         cover_stats = cover_figures.figures()
         figures = [
@@ -275,54 +248,7 @@ class Vegetation(TerritorialProcess):
             }
             for number, (ndvi, cover) in enumerate(zip(ndvi_stats, cover_stats, strict=True), 1)
         ]
-        codes = [zone.code for zone in zones if zone.code]
-        dates = [scene.datetime for scene in scenes]
-        observed = Interval(min(dates), max(dates))  # the scenes' dates, not the window asked
-        sources = [(s.collection, s.id) for s in scenes]
-        label = codes[0] if len(codes) == 1 else f"{len(codes)}-communes" if codes else "area"
-        items = []
-        results: dict[str, Any] = {}
-        for name in paths:
-            item_id = f"{label}-{period.start:%Y%m%d}-{period.end:%Y%m%d}-{job.id}"
-            items.append(
-                result_item(
-                    indicator=name,
-                    item_id=item_id,
-                    href=hrefs[name],
-                    grid=grid,
-                    period=observed,
-                    job_id=job.owner,
-                    process_id=self.id,
-                    process_version=self.metadata["version"],
-                    inputs=job.inputs,
-                    base_url=job.base_url,
-                    sources=sources,
-                    territories=codes,
-                )
-            )
-            title = INDICATORS[name].title
-            results[name] = {
-                "href": asset_url(job.base_url, name, item_id, name, hrefs[name]),
-                "type": MEDIA_TYPE_COG,
-                "title": f"{title} (COG)",
-            }
-            results[f"{name}-item"] = {
-                "href": f"{job.base_url}/stac/collections/{name}/items/{item_id}",
-                "rel": "item",
-                "type": "application/geo+json",
-                "title": f"STAC item: {title}",
-            }
-            results[f"{name}-tiles"] = {
-                "href": tiles_url(job.base_url, name, item_id),
-                "rel": "tilejson",
-                "type": "application/json",
-                "title": f"TileJSON: {title}",
-            }
-        results |= self.figures_output(zones, figures, job)
-        statistics = self.statistics(
-            zones, figures, STATISTICS_INDICATOR, period, ("vegetation-cover", items[1]["id"])
-        )
-        return Outcome(results=results, items=items, statistics=statistics)
+        return Computed(figures=figures, grid=grid, rasters=paths)
 
 
 PROCESS = Vegetation()

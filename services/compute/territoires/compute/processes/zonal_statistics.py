@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from rasterio.enums import Resampling
@@ -30,7 +30,9 @@ from territoires.compute.blocks import (
     zone_raster,
 )
 from territoires.compute.inputs import flag, text
-from territoires.compute.processes.base import Outcome, RunningJob
+from territoires.compute.kernels import zonal
+from territoires.compute.outputs import Computed
+from territoires.compute.processes.base import RunningJob
 from territoires.compute.processes.territorial import (
     DATETIME_INPUT,
     GEOMETRY_INPUT,
@@ -38,7 +40,7 @@ from territoires.compute.processes.territorial import (
     TerritorialProcess,
     output_grid,
 )
-from territoires.compute.sources import Scene
+from territoires.compute.sources import Scene, Zone
 from territoires.compute.statistics import ZonalAccumulator
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
@@ -86,13 +88,6 @@ PROCESS_METADATA: dict[str, Any] = {
             "minOccurs": 0,
             "maxOccurs": 1,
         },
-    },
-    "outputs": {
-        "statistics": {
-            "title": "indicator-statistics features",
-            "schema": {"type": "object", "required": ["href"]},
-        },
-        "figures": {"title": "Figures per territory", "schema": {"type": "object"}},
     },
     "example": {
         "inputs": {"territory": "17300", "collection": "ndvi", "datetime": "2023-01-01/2023-12-31"}
@@ -171,6 +166,8 @@ async def zonal_figures(
 
 class ZonalStatistics(TerritorialProcess):
     metadata = PROCESS_METADATA
+    kernels = (zonal,)
+    no_data_figures: ClassVar[dict[str, Any]] = {"count": 0}
 
     async def searched_collections(
         self, inputs: dict[str, Any], connection: AsyncConnection
@@ -195,26 +192,24 @@ class ZonalStatistics(TerritorialProcess):
         transform = scene.content["properties"].get("proj:transform")
         return abs(transform[0]) if transform else float(scene.content["properties"].get("gsd", 10))
 
-    async def run(self, job: RunningJob) -> Outcome:
-        zones, scenes, period = await self.load(job)
+    async def compute(self, job: RunningJob, zones: list[Zone], scenes: list[Scene]) -> Computed:
         asset = job.inputs["asset"]
         guard = AssetGuard.from_settings(job.services.settings)
         rasters = [
             scene.raster(asset, guard) for scene in scenes if asset in scene.content["assets"]
         ]
         if not rasters:
-            return self.empty(zones, job, {"count": 0})
+            return Computed(figures=[dict(self.no_data_figures) for _ in zones])
         with open_raster(rasters[0]) as reference:
             crs, transform = reference.crs, reference.transform
         grid, shapes = output_grid(zones, scenes, crs, abs(transform.a), (transform.c, transform.f))
         figures = await zonal_figures(
             rasters, shapes, grid, job.inputs["classes"], job.executor, job.progress
         )
-        collection = job.inputs["collection"]
-        statistics = self.statistics(
-            zones, figures, indicator_name(collection, asset), period, None
+        return Computed(
+            figures=figures,
+            statistics_indicator=indicator_name(job.inputs["collection"], asset),
         )
-        return Outcome(results=self.figures_output(zones, figures, job), statistics=statistics)
 
 
 PROCESS = ZonalStatistics()
