@@ -15,6 +15,7 @@ from territoires.shared.database import create_async_database
 from territoires.shared.errors import add_exception_handlers
 from territoires.shared.health import Check, database_check, health_router, redis_check
 from territoires.shared.logs import configure_logging
+from territoires.shared.plugins import load_plugins
 from territoires.shared.public_url import ForwardedHeadersMiddleware
 from territoires.shared.settings import Settings, get_settings
 
@@ -52,6 +53,7 @@ def create_service_app(
     """
     settings = settings or get_settings()
     configure_logging(settings)
+    load_plugins(settings)
     resources = Resources(settings, create_async_database(settings), create_redis(settings))
 
     @asynccontextmanager

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
         "a trusted store, as a JSON list "
         '(TERRITOIRES_ASSET_PREFIXES=\'["/srv/scenes", "https://data.example.fr/cogs/"]\').',
     )
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Modules of indicator plug-ins (registry entries and their process), as a "
+        "JSON list ('[\"territoires_lst.plugin\"]'); every service and worker imports them.",
+    )
     s3_endpoint_url: str | None = Field(
         default=None, description="Endpoint of an S3-compatible store (MinIO, Garage, …)."
     )

@@ -10,7 +10,9 @@ from fastapi import FastAPI
 from territoires.compute.api import processes_router
 from territoires.compute.errors import add_processes_exception_handler
 from territoires.compute.manager import JobManager
+from territoires.compute.processes import install
 from territoires.compute.processes.base import Services
+from territoires.shared.plugins import load_plugins
 from territoires.shared.service import create_service_app
 from territoires.shared.settings import Settings
 from territoires.shared.storage import storage_from_settings
@@ -24,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
     )
     resources = app.state.resources
+    install(load_plugins(resources.settings))
     services = Services(
         resources.settings, resources.engine, storage_from_settings(resources.settings)
     )

@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.compute import callbacks
-from territoires.compute.processes import PROCESSES
+from territoires.compute.processes import PROCESSES, install
 from territoires.compute.processes.base import (
     IndicatorProcess,
     RunningJob,
@@ -41,6 +41,7 @@ from territoires.shared.database import create_async_database
 from territoires.shared.errors import TerritoiresError
 from territoires.shared.logs import configure_logging
 from territoires.shared.models import Job, JobStatus
+from territoires.shared.plugins import load_plugins
 from territoires.shared.settings import Settings, get_settings
 from territoires.shared.storage import storage_from_settings
 
@@ -65,6 +66,7 @@ def warm_kernels() -> list[str]:
 async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     configure_logging(settings)
+    install(load_plugins(settings))
     ctx["services"] = Services(
         settings, create_async_database(settings), storage_from_settings(settings)
     )

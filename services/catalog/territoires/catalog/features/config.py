@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from territoires.shared.database import SYNC_DRIVER, database_url
+from territoires.shared.indicators import INDICATORS
 from territoires.shared.settings import Settings
 
 PROVIDER = "territoires.catalog.features.provider.FeaturesProvider"
@@ -87,6 +88,31 @@ def collections(settings: Settings) -> dict[str, dict[str, Any]]:
     }
 
 
+def vector_results(settings: Settings) -> dict[str, dict[str, Any]]:
+    """One collection per vector indicator of the registry: its result features, filtered by
+    job (`job_id`), territory or period like the other collections."""
+    return {
+        indicator.id: {
+            "type": "collection",
+            "title": {"en": indicator.title, "fr": indicator.title},
+            "description": {"en": indicator.description, "fr": indicator.description},
+            "keywords": ["indicators", "results", *indicator.keywords],
+            "extents": {"spatial": {"bbox": WORLD_BBOX}},
+            "providers": [
+                _provider(
+                    settings,
+                    "result_features",
+                    "id",
+                    time_field="period_start",
+                    indicator=indicator.id,
+                )
+            ],
+        }
+        for indicator in INDICATORS.values()
+        if indicator.form == "vector"
+    }
+
+
 def pygeoapi_config(settings: Settings, base_url: str) -> dict[str, Any]:
     """The full configuration; `base_url` is a default that each request replaces."""
     return {
@@ -127,5 +153,5 @@ def pygeoapi_config(settings: Settings, base_url: str) -> dict[str, Any]:
             "provider": {"name": "Territoires", "url": base_url},
             "contact": {"name": "Territoires", "url": base_url},
         },
-        "resources": collections(settings),
+        "resources": collections(settings) | vector_results(settings),
     }

@@ -78,19 +78,30 @@ def _nodes(node: Any) -> Iterator[Any]:
 
 
 class FeaturesProvider(PostgreSQLProvider):
+    """pygeoapi's PostgreSQL provider with our errors; a vector indicator's collection reads
+    the shared result features table restricted to its `indicator`."""
+
     def __init__(self, provider_def: dict[str, Any]) -> None:
+        self.indicator: str | None = provider_def.get("indicator")
         try:
             super().__init__(provider_def)
         except ProviderConnectionError as error:
             raise DatabaseUnavailableError(user_msg=DatabaseUnavailableError.default_msg) from error
 
     def query(self, **kwargs: Any) -> dict[str, Any]:
+        if self.indicator is not None:
+            given = [p for p in kwargs.get("properties") or [] if p[0] != "indicator"]
+            kwargs["properties"] = [*given, ("indicator", self.indicator)]
         with database_errors():
             return super().query(**kwargs)
 
     def get(self, identifier: str, **kwargs: Any) -> dict[str, Any]:
-        with database_errors(not_found=f"no feature with id {identifier!r}"):
-            return super().get(identifier, **kwargs)
+        not_found = f"no feature with id {identifier!r}"
+        with database_errors(not_found=not_found):
+            feature = super().get(identifier, **kwargs)
+        if self.indicator is not None and feature["properties"].get("indicator") != self.indicator:
+            raise ProviderItemNotFoundError(user_msg=not_found)
+        return feature
 
     def _sqlalchemy_to_feature(self, item: Any, crs_transform_out: Any = None) -> dict[str, Any]:
         """Properties in the view's column order (pygeoapi leaves them in load order)."""

@@ -1,6 +1,9 @@
-"""The processes this service offers, by OGC process id (one module per process)."""
+"""The processes this service offers, by OGC process id (one module per process), and those
+of the indicator plug-ins the settings name."""
 
 from __future__ import annotations
+
+from types import ModuleType
 
 from territoires.compute.processes import vegetation, zonal_statistics
 from territoires.compute.processes.base import IndicatorProcess
@@ -8,3 +11,11 @@ from territoires.compute.processes.base import IndicatorProcess
 PROCESSES: dict[str, IndicatorProcess] = {
     module.PROCESS.id: module.PROCESS for module in (vegetation, zonal_statistics)
 }
+
+
+def install(plugins: list[ModuleType]) -> None:
+    """Adds the processes of loaded plug-in modules (their `PROCESS`)."""
+    for module in plugins:
+        process = getattr(module, "PROCESS", None)
+        if isinstance(process, IndicatorProcess):
+            PROCESSES[process.id] = process
