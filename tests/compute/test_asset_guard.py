@@ -102,16 +102,18 @@ def test_jobs_on_hostile_hrefs_fail_alike_and_tell_nothing(
             assert leak not in message
 
 
-def test_tiles_refuse_the_same_items(
+def test_tiles_read_the_same_items_through_the_same_guard(
     platform_url: str, ingest: httpx.Client, hrefs: list[str]
 ) -> None:
-    """The tiler reads through the same guard (one setting, TERRITOIRES_ASSET_PREFIXES)."""
-    collection = catalogue(ingest, hrefs[:4])
-    for day in range(1, 5):
+    """One setting (TERRITOIRES_ASSET_PREFIXES) for both: hrefs outside it are refused (403),
+    unreadable ones inside it are gone (404), and no answer quotes a path or GDAL."""
+    collection = catalogue(ingest, hrefs)
+    for day, href in enumerate(hrefs, start=1):
         answer = httpx.get(
             f"{platform_url}/tiles/collections/{collection}/items/item-{day}/info",
             params={"assets": "data"},
         )
-        assert answer.status_code == 403, answer.text
-        assert "refused" in answer.json()["detail"]
-        assert "/etc" not in answer.text and "169.254" not in answer.text
+        inside = href.startswith(hrefs[-2].rsplit("/", 1)[0])
+        assert answer.status_code == (404 if inside else 403), answer.text
+        for leak in ("/etc", "169.254", "forbidden", "missing", "notes", "recognized"):
+            assert leak not in answer.json()["detail"]

@@ -54,6 +54,13 @@ LIBRARY_ERRORS: dict[type[Exception], type[TerritoiresError] | None] = {
 }
 
 
+def _detail(error: Exception) -> str:
+    """GDAL's text quotes the path it failed on: a client reads only that the asset is gone."""
+    if isinstance(error, RasterioIOError):
+        return "an asset of this item cannot be read"
+    return str(error)
+
+
 def add_library_error_handlers(app: FastAPI) -> None:
     async def library_error(request: Request, error: Exception) -> Response:
         for cls in type(error).__mro__:
@@ -61,7 +68,7 @@ def add_library_error_handlers(app: FastAPI) -> None:
                 meaning = LIBRARY_ERRORS[cls]
                 if meaning is None:
                     return Response(status_code=204)
-                return problem(STATUS_CODES[meaning], str(error), instance=request.url.path)
+                return problem(STATUS_CODES[meaning], _detail(error), instance=request.url.path)
         raise error
 
     for cls in (

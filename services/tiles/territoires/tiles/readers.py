@@ -18,7 +18,7 @@ import attr
 import morecantile
 import rasterio
 from rasterio.crs import CRS
-from rasterio.errors import NotGeoreferencedWarning
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.io import DatasetReader
 from rasterio.warp import transform_bounds
 from rio_tiler.constants import WGS84_CRS
@@ -83,7 +83,10 @@ class OpenDatasets(threading.local):
         self.datasets: OrderedDict[str, tuple[tuple[int, int], DatasetReader]] = OrderedDict()
 
     def get(self, path: str) -> DatasetReader:
-        stat = Path(path).stat()
+        try:
+            stat = Path(path).stat()
+        except OSError as error:  # catalogued but gone: what GDAL would say (a 404)
+            raise RasterioIOError(f"{path}: {error.strerror}") from error
         version = (stat.st_mtime_ns, stat.st_size)
         held = self.datasets.pop(path, None)
         if held and held[0] == version:
