@@ -301,6 +301,23 @@ def test_item_collections_past_the_limit_are_413_and_write_nothing(
     assert stored_ids(limits_settings, "bulk-again") == set()
 
 
+def test_items_nested_too_deep_to_store_are_400(
+    default_url: str, limits_settings: Settings, ingest_key: str
+) -> None:
+    """A property nested 300 levels parses (Python reads ~1,000) but pydantic writes ~250:
+    that was a 500."""
+    url = f"{default_url}/stac/collections/sentinel-2-l2a/items"
+    item = item_collection("bulk-deep", 1)["features"][0]
+    deep: Any = 1
+    for _ in range(300):
+        deep = [deep]
+    item["properties"]["deep"] = deep
+    headers = {"X-API-Key": ingest_key}
+    assert_problem(httpx.post(url, json=item, headers=headers), 400, "cannot be stored")
+    assert_problem(httpx.put(f"{url}/bulk-deep-0000", json=item, headers=headers), 400)
+    assert stored_ids(limits_settings, "bulk-deep") == set()
+
+
 def test_an_item_collection_at_the_default_limit_is_written(
     default_url: str, limits_settings: Settings, ingest_key: str
 ) -> None:

@@ -9,6 +9,7 @@ import attr
 import orjson
 from fastapi import Request, Response
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 from sqlalchemy import delete, event, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -339,7 +340,11 @@ class FiltersClient(AsyncBaseFiltersClient):
 
 def _document(model: Any) -> dict[str, Any]:
     if isinstance(model, BaseModel):
-        return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        try:
+            return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        except PydanticSerializationError as error:  # values nested past pydantic's ~250 levels
+            reason = str(error).rsplit(": ", 1)[-1]
+            raise BadRequestError(f"the document cannot be stored: {reason}") from None
     return dict(model)
 
 
