@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from territoires.catalog.app import create_app
+from territoires.catalog.limits import count_vertices
 from territoires.shared.apikeys import Scope, create_key
 from territoires.shared.database import create_sync_database
 from territoires.shared.schema import upgrade
@@ -200,6 +201,19 @@ def test_intersects_past_the_default_vertex_limit_is_400(default_url: str) -> No
     many = {"type": "MultiPoint", "coordinates": [[-1.17, 46.16]] * 10_001}
     response = httpx.post(f"{default_url}{SEARCH}", json={"intersects": many}, timeout=60)
     assert_problem(response, 400, "10,001 vertices")
+
+
+def test_every_territory_outline_served_fits_the_default_vertex_limit() -> None:
+    """Any commune or département outline the platform serves can be searched by (the largest,
+    a département, has 6,781 vertices)."""
+    limit = Settings.model_fields["geometry_max_vertices"].default
+    folder = Settings.model_fields["data_dir"].default / "territories"
+    largest = max(
+        count_vertices(feature["geometry"])
+        for path in folder.glob("*.geojson")
+        for feature in json.loads(path.read_text())["features"]
+    )
+    assert 1_000 < largest <= limit
 
 
 def test_filter_geometries_count_towards_the_vertex_limit(small_url: str) -> None:
