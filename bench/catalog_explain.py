@@ -19,6 +19,7 @@ from catalog import OURS_DB, url_of
 from catalog_searches import Body, searches
 from sqlalchemy.dialects import postgresql
 
+from territoires.catalog.limits import Limits
 from territoires.catalog.stac.client import SESSION_SETTINGS
 from territoires.catalog.stac.filters import parse_filter
 from territoires.catalog.stac.search import (
@@ -29,7 +30,9 @@ from territoires.catalog.stac.search import (
     windowed_statement,
 )
 from territoires.shared.database import create_sync_database
+from territoires.shared.settings import Settings
 
+LIMITS = Limits.of(Settings())  # the API's, at their defaults
 # Geometry literals print as kilobytes of hex EWKB.
 HEX = re.compile(r"[0-9A-F]{40,}'")
 
@@ -43,7 +46,7 @@ def query_of(body: Body) -> SearchQuery:
         bbox=body.get("bbox"),
         intersects=body.get("intersects"),
         datetime=body.get("datetime"),
-        filter=parse_filter(body["filter"], "cql2-json") if "filter" in body else None,
+        filter=parse_filter(body["filter"], "cql2-json", LIMITS) if "filter" in body else None,
         sortby=sortby,  # type: ignore[arg-type]
         limit=body.get("limit", 10),
     )

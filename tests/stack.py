@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -107,20 +108,27 @@ def compute_url(platform_settings: Settings) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
-def platform_url(platform_settings: Settings, compute_url: str) -> Iterator[str]:
-    """The gateway in front of compute, catalog and tiles on the test database."""
+@contextmanager
+def gateway_over(settings: Settings, compute_url: str) -> Iterator[str]:
+    """The gateway in front of compute, and of catalog and tiles started on `settings`."""
     from territoires.tiles.app import create_app as create_tiles
 
     with (
-        serve(create_catalog(platform_settings)) as catalog_url,
-        serve(create_tiles(platform_settings)) as tiles_url,
+        serve(create_catalog(settings)) as catalog_url,
+        serve(create_tiles(settings)) as tiles_url,
     ):
-        settings = platform_settings.model_copy(
+        fronted = settings.model_copy(
             update={"catalog_url": catalog_url, "compute_url": compute_url, "tiles_url": tiles_url}
         )
-        with serve(create_gateway(settings)) as url:
+        with serve(create_gateway(fronted)) as url:
             yield url
+
+
+@pytest.fixture(scope="session")
+def platform_url(platform_settings: Settings, compute_url: str) -> Iterator[str]:
+    """The gateway in front of compute, catalog and tiles on the test database."""
+    with gateway_over(platform_settings, compute_url) as url:
+        yield url
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
@@ -132,6 +140,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         "TERRITOIRES_ASSET_PREFIXES": json.dumps(settings.asset_prefixes),
         "TERRITOIRES_CALLBACK_ALLOW": json.dumps(settings.callback_allow),
         "TERRITOIRES_CALLBACK_TIMEOUT_S": str(settings.callback_timeout_s),
+        "TERRITOIRES_PLUGINS": json.dumps(settings.plugins),
         "TERRITOIRES_LOG_JSON": "false",
     }
 

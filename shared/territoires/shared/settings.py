@@ -126,6 +126,39 @@ class Settings(BaseSettings):
         description="Longest a whole callback may take (resolve, connect, send, answer): a "
         "slower subscriber is cut off and never holds a job slot.",
     )
+    cql2_max_chars: int = Field(
+        default=65_536,
+        ge=16,
+        description="Longest CQL2 filter (text, or JSON written compactly) a catalog search "
+        "takes, in characters.",
+    )
+    cql2_max_depth: int = Field(
+        default=16,
+        ge=1,
+        le=100,
+        description="Deepest nesting of operations (and/or/not, comparisons, functions) in a "
+        "CQL2 filter; at most 100, well short of what the parsers' stacks hold.",
+    )
+    geometry_max_vertices: int = Field(
+        default=10_000,
+        ge=4,
+        description="Vertices of a search geometry (STAC `intersects`, the geometries of a "
+        "CQL2 filter), all together.",
+    )
+    stac_transaction_max_items: int = Field(
+        default=1_000,
+        ge=1,
+        le=4_000,
+        description="Items one STAC transaction (an ItemCollection POSTed) may write; "
+        "at most 4,000, what one INSERT statement holds. Bulk loads go through "
+        "`territoires ingest`.",
+    )
+    catalog_statement_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long one catalog database statement (a STAC search, a Features "
+        "query) may run before PostgreSQL cancels it and the request answers 504.",
+    )
 
     readiness_timeout_s: float = Field(
         default=2.0, gt=0, description="How long a /readyz dependency check may take."

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from territoires.catalog.limits import statement_timeout_ms
 from territoires.shared.database import SYNC_DRIVER, database_url
 from territoires.shared.indicators import INDICATORS
 from territoires.shared.settings import Settings
@@ -20,8 +21,6 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
 # The whole world: overseas territories reach both sides of the globe.
 WORLD_BBOX = [-180.0, -90.0, 180.0, 90.0]
-# Long queries are cut short instead of holding a connection (milliseconds).
-STATEMENT_TIMEOUT_MS = 30_000
 
 
 def connection(settings: Settings) -> dict[str, Any]:
@@ -43,7 +42,8 @@ def _provider(settings: Settings, table: str, id_field: str, **extra: Any) -> di
         "type": "feature",
         "name": PROVIDER,
         "data": connection(settings),
-        "options": {"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
+        # Long queries are cut short (a 504) instead of holding a connection.
+        "options": {"options": f"-c statement_timeout={statement_timeout_ms(settings)}"},
         "table": table,
         "id_field": id_field,
         "geom_field": "geometry",

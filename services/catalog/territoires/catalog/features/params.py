@@ -2,8 +2,8 @@
 
 pygeoapi accepts a bbox with minx > maxx (as crossing the antimeridian) and latitudes past ±90,
 fails with a 500 on an empty `sortby` term, reads `filter` as ECQL rather than CQL2 and refuses
-the `cql2-text` / `cql2-json` filter languages. These checks answer 400 first and hand pygeoapi
-a query it reads right.
+the `cql2-text` / `cql2-json` filter languages, and takes filters of any length and nesting.
+These checks answer 400 first and hand pygeoapi a query it reads right.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import json
 import math
 from typing import Any
 
+from pygeofilter import ast, values
 from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
 from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 
+from territoires.catalog.limits import Limits, count_vertices, json_nesting, text_nesting
 from territoires.shared.errors import BadRequestError
 
 # The filter languages we take, and the names pygeoapi's own check lets through.
@@ -42,8 +44,29 @@ def _first_line(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def check_filter(text: str, language: str) -> None:
+def operations(root: Any) -> tuple[int, int]:
+    """How deep the operations of a parsed filter nest, counted as in CQL2-JSON (pygeofilter
+    chains a run of ANDs or ORs two by two: one level here), and its geometries' vertices."""
+    depth = vertices = 0
+    stack: list[tuple[Any, int, Any]] = [(root, 0, None)]
+    while stack:
+        node, level, parent = stack.pop()
+        if isinstance(node, list | tuple):
+            stack.extend((child, level, parent) for child in node)
+        elif isinstance(node, values.Geometry):
+            vertices += count_vertices(node.geometry)
+        elif isinstance(node, ast.Node) and not isinstance(node, ast.Attribute):
+            if not (isinstance(node, ast.Combination) and type(parent) is type(node)):
+                level += 1
+            depth = max(depth, level)
+            stack.extend((child, level, node) for child in node.get_sub_nodes())
+    return depth, vertices
+
+
+def check_filter(text: str, language: str, limits: Limits) -> None:
+    limits.check_filter_length(len(text))
     if language == "cql-json":
+        limits.check_filter_nesting(json_nesting(text), json=True)
         try:
             document = json.loads(text)
         except ValueError as error:
@@ -54,11 +77,15 @@ def check_filter(text: str, language: str) -> None:
     else:
         if text.lstrip().startswith("{"):
             raise BadRequestError("a CQL2 JSON filter needs filter-lang=cql2-json")
+        limits.check_filter_nesting(text_nesting(text), json=False)
         parser = parse_cql2_text
     try:
-        parser(text)
+        parsed = parser(text)
     except Exception as error:  # pygeofilter raises lark, JSON and value errors alike
         raise BadRequestError(f"invalid CQL2 filter: {_first_line(error)}") from None
+    depth, vertices = operations(parsed)
+    limits.check_filter_depth(depth)
+    limits.check_vertices(vertices, "the filter's geometry")
 
 
 def check_bbox(value: str) -> None:
@@ -97,7 +124,7 @@ def check_sortby(value: str) -> None:
             raise BadRequestError(f"sortby has an empty term: {value!r}")
 
 
-def items_query(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def items_query(params: list[tuple[str, str]], limits: Limits) -> list[tuple[str, str]]:
     """Checks an items query; returns it with `filter-lang` named the way pygeoapi accepts."""
     values = dict(params)
     if "bbox" in values:
@@ -110,7 +137,7 @@ def items_query(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
             f"unknown filter-lang {language!r}: use cql2-text (default) or cql2-json"
         )
     if "filter" in values:
-        check_filter(values["filter"], FILTER_LANGUAGES[language])
+        check_filter(values["filter"], FILTER_LANGUAGES[language], limits)
     return [
         (key, FILTER_LANGUAGES[value] if key == "filter-lang" else value) for key, value in params
     ]

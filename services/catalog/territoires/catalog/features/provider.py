@@ -3,7 +3,8 @@
 The stock provider lets a database error escape (a filter comparing text with a number, an item
 id that is not a number), quietly matches nothing for a filter on an unknown property, and
 fails with a bare 500 for `datetime` on a collection without time. Each of those becomes an
-error pygeoapi reports with the right status; a database that is down becomes a 503.
+error pygeoapi reports with the right status; a query past the statement timeout becomes a 504,
+a database that is down a 503.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from pygeoapi.provider.base import (
     ProviderConnectionError,
+    ProviderGenericError,
     ProviderInvalidQueryError,
     ProviderItemNotFoundError,
 )
@@ -22,16 +24,23 @@ from pygeofilter import ast
 from sqlalchemy import asc, desc
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from territoires.catalog.limits import TIMEOUT_DETAIL, timed_out
+
 # SQLSTATE codes a client's input can cause: data exceptions (class 22: bad number, bad date)
 # and type mismatches (operator does not exist, cannot coerce).
 CLIENT_SQLSTATE_CLASSES = ("22",)
 CLIENT_SQLSTATES = ("42883", "42804", "42846", "42725")
-QUERY_CANCELED = "57014"
 
 
 class DatabaseUnavailableError(ProviderConnectionError):
     http_status_code = 503
     default_msg = "the database is unavailable; try again shortly"
+
+
+class QueryTimeoutError(ProviderGenericError):
+    http_status_code = 504
+    ogc_exception_code = "Timeout"
+    default_msg = TIMEOUT_DETAIL
 
 
 def _sqlstate(error: DBAPIError) -> str:
@@ -53,10 +62,8 @@ def database_errors(not_found: str | None = None) -> Iterator[None]:
     try:
         yield
     except OperationalError as error:
-        if _sqlstate(error) == QUERY_CANCELED:
-            raise DatabaseUnavailableError(
-                user_msg="the query took too long: narrow it (bbox, filter, limit)"
-            ) from error
+        if timed_out(error):
+            raise QueryTimeoutError(user_msg=TIMEOUT_DETAIL) from error
         raise DatabaseUnavailableError(user_msg=DatabaseUnavailableError.default_msg) from error
     except DBAPIError as error:
         if not _client_error(error):

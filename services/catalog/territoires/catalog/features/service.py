@@ -46,6 +46,7 @@ from starlette.staticfiles import StaticFiles
 from territoires.catalog.features.config import pygeoapi_config
 from territoires.catalog.features.openapi import describe_features
 from territoires.catalog.features.params import check_filter, items_query, parse_filter
+from territoires.catalog.limits import TIMEOUT_DETAIL, Limits, timed_out
 from territoires.shared.errors import PROBLEM_JSON, BadRequestError, problem
 from territoires.shared.public_url import public_base_url
 from territoires.shared.service import Resources
@@ -214,6 +215,7 @@ class FeaturesService:
 
     def __init__(self, settings: Settings, prefix: str) -> None:
         self.prefix = prefix
+        self.limits = Limits.of(settings)
         self.config = pygeoapi_config(settings, settings.service_url("catalog") + prefix)
         with _keep_logging():
             self.api = FeaturesAPI(self.config, {})
@@ -239,6 +241,8 @@ class FeaturesService:
                 error.http_status_code, {}, None, error.ogc_exception_code, error.message
             )
         except OperationalError as error:
+            if timed_out(error):
+                return problem(504, TIMEOUT_DETAIL)
             log.warning("database unavailable", error=str(error.orig))
             return problem(503, "the database is unavailable; try again shortly")
         if status >= 500:
@@ -320,7 +324,7 @@ class FeaturesService:
         collection_id = request.path_params["collection_id"]
         try:
             data = await self._cql2_json_body(request) if request.method == "POST" else b""
-            params = items_query(request.query_params.multi_items())
+            params = items_query(request.query_params.multi_items(), self.limits)
         except BadRequestError as error:  # as pygeoapi's own errors, with an OGC code
             return _response(
                 *self.api.get_exception(400, {}, None, "InvalidParameterValue", str(error))
@@ -340,8 +344,7 @@ class FeaturesService:
             headers={"Content-Disposition": f'attachment; filename="{collection_id}.csv"'},
         )
 
-    @staticmethod
-    async def _cql2_json_body(request: Request) -> bytes:
+    async def _cql2_json_body(self, request: Request) -> bytes:
         """POST …/items carries a CQL2 JSON filter in its body (as OWSLib's `cql=` sends)."""
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind not in CQL2_JSON_TYPES:
@@ -349,7 +352,7 @@ class FeaturesService:
                 "POST …/items takes a CQL2 JSON filter (Content-Type: application/query-cql-json)"
             )
         body = await request.body()
-        check_filter(body.decode("utf-8", errors="replace"), "cql-json")
+        check_filter(body.decode("utf-8", errors="replace"), "cql-json", self.limits)
         return body
 
     async def item(self, request: Request) -> Response:

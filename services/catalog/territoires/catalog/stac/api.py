@@ -24,6 +24,7 @@ from stac_fastapi.types.search import BaseSearchGetRequest, BaseSearchPostReques
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 
+from territoires.catalog.limits import Limits
 from territoires.catalog.stac.client import CoreClient, FiltersClient, TransactionsClient
 from territoires.catalog.stac.documents import STAC_PREFIX
 from territoires.catalog.stac.search import DEFAULT_LIMIT, MAX_LIMIT
@@ -88,6 +89,7 @@ def add_stac_api(app: FastAPI) -> None:
         enable_response_models=False,
     )
     engine = resources.engine
+    limits = Limits.of(resources.settings)
     search_filter = SearchFilterExtension(client=FiltersClient(engine=engine))
     search_filter.conformance_classes = [*search_filter.conformance_classes, *CQL2_CLASSES]
     sort = SortExtension()
@@ -105,13 +107,13 @@ def add_stac_api(app: FastAPI) -> None:
         TokenPaginationExtension(),
     ]
     transactions = TransactionExtension(
-        client=TransactionsClient(engine=engine),
+        client=TransactionsClient(engine=engine, limits=limits),
         settings=api_settings,
         route_dependencies=[Depends(require_scope(Scope.INGEST))],
     )
     StacApi(
         settings=api_settings,
-        client=CoreClient(engine=engine),
+        client=CoreClient(engine=engine, limits=limits),
         extensions=[*search_extensions, item_extensions[0], transactions],
         app=app,
         router=APIRouter(prefix=STAC_PREFIX),

@@ -9,6 +9,7 @@ import attr
 import orjson
 from fastapi import Request, Response
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 from sqlalchemy import delete, event, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -17,6 +18,7 @@ from stac_fastapi.extensions.transaction.client import AsyncBaseTransactionsClie
 from stac_fastapi.types.core import AsyncBaseCoreClient
 from stac_fastapi.types.requests import get_base_url
 
+from territoires.catalog.limits import Limits, count_vertices
 from territoires.catalog.stac.documents import collection_document, item_document, select_fields
 from territoires.catalog.stac.filters import parse_filter
 from territoires.catalog.stac.queryables import queryables_document
@@ -55,17 +57,28 @@ def _fields(value: Any) -> tuple[set[str], set[str]]:
     return set(value.include or ()), set(value.exclude or ())
 
 
-def _geometry(value: Any) -> dict[str, Any] | None:
-    if value is None or isinstance(value, dict):
-        return value
+def _geometry(value: Any, limits: Limits) -> dict[str, Any] | None:
+    """`intersects` as a GeoJSON mapping, within the vertex limit: GET gives JSON text,
+    POST a geojson-pydantic model."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise BadRequestError("intersects must be a GeoJSON geometry (JSON)") from None
     if isinstance(value, BaseModel):
         coordinates = getattr(value, "coordinates", None)
         if coordinates is not None and isinstance(getattr(value, "type", None), str):
             # What model_dump gives, without serialising each of a large polygon's points
             # (10 ms for a département's 2,000): positions are tuples shapely reads as they are.
-            return {"type": value.type, "coordinates": coordinates}
-        return value.model_dump(mode="json", exclude_none=True)
-    raise BadRequestError("intersects must be a GeoJSON geometry")
+            value = {"type": value.type, "coordinates": coordinates}
+        else:
+            value = value.model_dump(mode="json", exclude_none=True)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequestError("intersects must be a GeoJSON geometry")
+    limits.check_vertices(count_vertices(value), "the intersects geometry")
+    return value
 
 
 # Settings of the catalog's database sessions, for short queries serving many requests at once:
@@ -74,6 +87,7 @@ def _geometry(value: Any) -> dict[str, Any] | None:
 #   the query then took;
 # - a parallel plan starts worker processes for a page of 50 items: 40 ms of start-up for a
 #   15 ms scan, on cores that other requests are using anyway.
+# `configure_sessions` adds the statement timeout of the settings.
 SESSION_SETTINGS = ("SET jit = off", "SET max_parallel_workers_per_gather = 0")
 
 
@@ -87,13 +101,16 @@ def _jsonb(value: bytes) -> Any:
         return json.loads(value[1:].decode())
 
 
-def _configure_session(dbapi_connection: Any, _record: Any) -> None:
+def _configure_session(dbapi_connection: Any, statements: tuple[str, ...]) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        for statement in SESSION_SETTINGS:
+        for statement in statements:
             cursor.execute(statement)
     finally:
         cursor.close()
+    # The driver ran them in a transaction of its own: uncommitted, they were undone when the
+    # pool reset the connection after its first use, and every later use ran without them.
+    dbapi_connection.commit()
     run_async = getattr(dbapi_connection, "run_async", None)  # asyncpg's, through SQLAlchemy
     if run_async is not None:
         run_async(
@@ -107,12 +124,16 @@ def _configure_session(dbapi_connection: Any, _record: Any) -> None:
         )
 
 
-def configure_sessions(engine: AsyncEngine | None) -> None:
-    """Applies SESSION_SETTINGS to every new connection of the engine (once per engine)."""
-    if engine is None:
-        return
-    if not event.contains(engine.sync_engine, "connect", _configure_session):
-        event.listen(engine.sync_engine, "connect", _configure_session)
+def configure_sessions(engine: AsyncEngine, statement_timeout_ms: int) -> None:
+    """Applies SESSION_SETTINGS and the statement timeout to every new connection of the
+    engine: a statement running past it is cancelled (a 504, see `limits`), rather than
+    holding a connection and a database core for as long as a client's search asks."""
+    statements = (*SESSION_SETTINGS, f"SET statement_timeout = {int(statement_timeout_ms)}")
+    event.listen(
+        engine.sync_engine,
+        "connect",
+        lambda dbapi_connection, _record: _configure_session(dbapi_connection, statements),
+    )
 
 
 class GeoJSONPage(Response):
@@ -139,9 +160,7 @@ class GeoJSONPage(Response):
 @attr.s
 class CoreClient(AsyncBaseCoreClient):
     engine: AsyncEngine = attr.ib(default=None)
-
-    def __attrs_post_init__(self) -> None:
-        configure_sessions(self.engine)
+    limits: Limits = attr.ib(kw_only=True)
 
     async def _page(
         self, request: Request, query: SearchQuery, fields: Any, method: str = "GET"
@@ -203,9 +222,9 @@ class CoreClient(AsyncBaseCoreClient):
             collections=collections,
             ids=ids,
             bbox=list(bbox) if bbox else None,
-            intersects=_geometry(intersects),
+            intersects=_geometry(intersects, self.limits),
             datetime=datetime,
-            filter=_filter(kwargs),
+            filter=_filter(kwargs, self.limits),
             sortby=_sortby(kwargs.get("sortby")),
             limit=limit or DEFAULT_LIMIT,
             token=kwargs.get("token"),
@@ -218,13 +237,14 @@ class CoreClient(AsyncBaseCoreClient):
             collections=body.collections,
             ids=body.ids,
             bbox=list(body.bbox) if body.bbox else None,
-            intersects=_geometry(body.intersects),
+            intersects=_geometry(body.intersects, self.limits),
             datetime=body.datetime,
             filter=_filter(
                 {
                     "filter_expr": getattr(body, "filter_expr", None),
                     "filter_lang": getattr(body, "filter_lang", None),
-                }
+                },
+                self.limits,
             ),
             sortby=_sortby(getattr(body, "sortby", None)),
             limit=body.limit or DEFAULT_LIMIT,
@@ -296,11 +316,11 @@ class CoreClient(AsyncBaseCoreClient):
         return collection_document(content, get_base_url(kwargs["request"]))
 
 
-def _filter(kwargs: dict[str, Any]) -> dict[str, Any] | None:
+def _filter(kwargs: dict[str, Any], limits: Limits) -> dict[str, Any] | None:
     expression = kwargs.get("filter_expr")
     if expression in (None, ""):
         return None
-    return parse_filter(expression, kwargs.get("filter_lang"))
+    return parse_filter(expression, kwargs.get("filter_lang"), limits)
 
 
 @attr.s
@@ -320,7 +340,11 @@ class FiltersClient(AsyncBaseFiltersClient):
 
 def _document(model: Any) -> dict[str, Any]:
     if isinstance(model, BaseModel):
-        return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        try:
+            return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        except PydanticSerializationError as error:  # values nested past pydantic's ~250 levels
+            reason = str(error).rsplit(": ", 1)[-1]
+            raise BadRequestError(f"the document cannot be stored: {reason}") from None
     return dict(model)
 
 
@@ -344,9 +368,11 @@ def _merge_patch(target: Any, patch: Any) -> Any:
 
 @attr.s
 class TransactionsClient(AsyncBaseTransactionsClient):
-    """Writes of single items and collections; bulk loads go through `territoires ingest`."""
+    """Writes of items (one, or an ItemCollection within the limit, all or nothing) and
+    collections; bulk loads go through `territoires ingest`."""
 
     engine: AsyncEngine = attr.ib(default=None)
+    limits: Limits = attr.ib(kw_only=True)
 
     async def _existing_item(
         self, connection: AsyncConnection, collection_id: str, item_id: str
@@ -360,6 +386,9 @@ class TransactionsClient(AsyncBaseTransactionsClient):
         return content
 
     async def create_item(self, collection_id: str, item: Any, **kwargs: Any) -> Any:
+        features = getattr(item, "features", None)
+        if isinstance(features, list):  # before the items' dump, conversion and checks
+            self.limits.check_transaction(len(features))
         document = _document(item)
         features = (
             document["features"] if document.get("type") == "FeatureCollection" else [document]

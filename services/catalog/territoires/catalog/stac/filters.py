@@ -16,6 +16,13 @@ import cql2
 from geoalchemy2 import functions as st
 from sqlalchemy import ColumnElement, and_, false, func, literal, not_, or_, select, true
 
+from territoires.catalog.limits import (
+    Limits,
+    json_nesting,
+    object_nesting,
+    operations,
+    text_nesting,
+)
 from territoires.catalog.stac.queryables import Queryable, queryable
 from territoires.shared.errors import BadRequestError
 from territoires.shared.models import SRID, Item
@@ -44,16 +51,26 @@ SPATIAL = {
 FLIPPED = {"=": "=", "<>": "<>", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
-def parse_filter(expression: str | dict[str, Any], language: str | None) -> dict[str, Any]:
-    """A filter as validated CQL2-JSON; BadRequestError with the parser's reason otherwise."""
+def parse_filter(
+    expression: str | dict[str, Any], language: str | None, limits: Limits
+) -> dict[str, Any]:
+    """A filter as validated CQL2-JSON; BadRequestError with the parser's reason otherwise,
+    LimitError when it is longer, more deeply nested or holds more vertices than `limits`."""
+    as_json = isinstance(expression, dict) or language == "cql2-json"
+    if isinstance(expression, dict):
+        limits.check_filter_nesting(object_nesting(expression), json=True)
+        expression = json.dumps(expression, separators=(",", ":"))
+        limits.check_filter_length(len(expression))
+    else:
+        limits.check_filter_length(len(expression))
+        nesting = json_nesting(expression) if as_json else text_nesting(expression)
+        limits.check_filter_nesting(nesting, json=as_json)
     try:
-        if isinstance(expression, dict):
-            parsed = cql2.parse_json(json.dumps(expression))
-        elif language == "cql2-json":
-            parsed = cql2.parse_json(expression)
-        else:
-            parsed = cql2.parse_text(expression)
+        parsed = cql2.parse_json(expression) if as_json else cql2.parse_text(expression)
         document = parsed.to_json()
+        depth, vertices = operations(document)
+        limits.check_filter_depth(depth)
+        limits.check_vertices(vertices, "the filter's geometry")
         if not plainly_valid(document):
             parsed.validate()
     except (cql2.ParseError, cql2.ValidationError, ValueError) as error:

@@ -1,0 +1,106 @@
+"""Indicators as plug-ins: every registry entry names a process that exists (or is planned),
+every process outputs only registered ids, and a toy indicator — its process, kernel and
+registry entry only — runs through the gateway to a COG, features, tiles, a legend and
+statistics."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import morecantile
+import pytest
+
+from territoires.compute.app import create_app as create_compute
+from territoires.compute.processes import PROCESSES
+from territoires.shared.indicators import INDICATORS
+from territoires.shared.settings import Settings
+
+from ..servers import serve
+from ..stack import SUMMER_2023, gateway_over, start_worker, stop_worker, wait_for_worker
+from .test_vegetation import follow
+
+TOY = "tests.compute.toy_indicator"
+
+
+def test_the_registry_and_the_processes_agree() -> None:
+    for indicator in INDICATORS.values():
+        if indicator.process and not indicator.planned:
+            assert indicator.process in PROCESSES, f"{indicator.id}: no {indicator.process!r}"
+    for process in PROCESSES.values():
+        for indicator_id in process.indicators():
+            assert indicator_id in INDICATORS, f"{process.id} outputs unregistered {indicator_id}"
+            assert INDICATORS[indicator_id].process == process.id
+
+
+@pytest.fixture(scope="module")
+def toy_platform(
+    platform_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The platform with the toy plug-in named in its settings, and a worker of its own."""
+    settings = platform_settings.model_copy(
+        update={"plugins": [TOY], "redis_prefix": f"{platform_settings.redis_prefix}-toy"}
+    )
+    log = tmp_path_factory.mktemp("toy") / "worker.log"
+    worker = start_worker(settings, log)
+    try:
+        wait_for_worker(settings, worker, log)
+        with serve(create_compute(settings)) as compute_url, gateway_over(settings, compute_url) as url:
+            yield url
+    finally:
+        stop_worker(worker)
+
+
+def test_a_toy_indicator_plug_in_runs_end_to_end(toy_platform: str, api_key: str) -> None:
+    with httpx.Client(base_url=toy_platform, headers={"X-API-Key": api_key}, timeout=60) as http:
+        assert "toy" in {p["id"] for p in http.get("/processes").json()["processes"]}
+        outputs = http.get("/processes/toy").json()["outputs"]
+        assert {"toy-brightness", "toy-brightness-tiles", "toy-bright-spots"} <= set(outputs)
+        accepted = http.post(
+            "/processes/toy/execution",
+            json={"inputs": {"territory": "17300", "datetime": SUMMER_2023}},
+            headers={"Prefer": "respond-async"},
+        )
+        assert accepted.status_code == 201, accepted.text
+        ended = follow(http, accepted.headers["Location"])[-1]
+        assert ended["status"] == "successful", ended
+        results = http.get(f"{accepted.headers['Location']}/results").json()
+
+        cog = http.get(results["toy-brightness"]["href"], headers={"Range": "bytes=0-3"})
+        assert cog.status_code == 206 and cog.content[:2] in (b"II", b"MM")
+        spots = http.get(results["toy-bright-spots"]["href"]).json()
+        assert spots["features"]
+        assert all(f["properties"]["area_m2"] > 0 for f in spots["features"])
+        listed = http.get("/features/collections/toy-bright-spots").json()
+        assert listed["id"] == "toy-bright-spots"
+
+        tilejson = http.get(results["toy-brightness-tiles"]["href"]).json()
+        z = tilejson["minzoom"] + 2
+        lon, lat = tilejson["center"][:2]
+        tile = http.get(tile_url(tilejson["tiles"][0], lon, lat, z))
+        assert tile.status_code == 200 and tile.headers["content-type"].startswith("image/")
+        legend = http.get("/tiles/legend/toy-brightness")
+        assert legend.status_code == 200
+        rows = http.get(results["statistics"]["href"]).json()["features"]
+        assert {r["properties"]["indicator"] for r in rows} == {"toy-brightness"}
+        assert rows[0]["properties"]["figures"]["count"] > 1000
+
+
+def tile_url(template: str, lon: float, lat: float, zoom: int) -> str:
+    tile = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, zoom)
+    return template.format(z=tile.z, x=tile.x, y=tile.y)
+
+
+def test_a_plug_in_that_cannot_be_imported_is_one_line(tmp_path: Path) -> None:
+    answer = subprocess.run(
+        ["uv", "run", "--frozen", "territoires", "worker", "--burst"],
+        env=os.environ | {"TERRITOIRES_PLUGINS": '["no_such_plugin"]'},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert answer.returncode != 0
+    assert "no_such_plugin" in answer.stderr
