@@ -48,7 +48,10 @@ def toy_platform(
     worker = start_worker(settings, log)
     try:
         wait_for_worker(settings, worker, log)
-        with serve(create_compute(settings)) as compute_url, gateway_over(settings, compute_url) as url:
+        with (
+            serve(create_compute(settings)) as compute_url,
+            gateway_over(settings, compute_url) as url,
+        ):
             yield url
     finally:
         stop_worker(worker)

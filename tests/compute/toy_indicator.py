@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import shapely
@@ -81,7 +81,7 @@ def warm_up() -> None:
 
 
 class Toy(TerritorialProcess):
-    metadata: dict[str, Any] = {
+    metadata: ClassVar[dict[str, Any]] = {
         "version": "0.1.0",
         "id": "toy",
         "title": "Toy brightness",
