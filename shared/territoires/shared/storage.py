@@ -56,8 +56,15 @@ class LocalStorage:
         if not folder.is_dir():
             return 0
         count = sum(1 for p in folder.rglob("*") if p.is_file())
-        shutil.rmtree(folder)
+        shutil.rmtree(folder, onerror=_gone_already)
         return count
+
+
+def _gone_already(function: object, path: str, info: tuple) -> None:
+    """A file or folder another process removed meanwhile (a job's worker cleaning up while it
+    is dismissed) is what was wanted; anything else is an error."""
+    if not isinstance(info[1], FileNotFoundError):
+        raise info[1]
 
 
 def storage_from_settings(settings: Settings) -> Storage:

@@ -111,9 +111,12 @@ class FeaturesProvider(PostgreSQLProvider):
         return feature
 
     def _sqlalchemy_to_feature(self, item: Any, crs_transform_out: Any = None) -> dict[str, Any]:
-        """Properties in the view's column order (pygeoapi leaves them in load order)."""
+        """Properties in the view's column order (pygeoapi leaves them in load order); a vector
+        result's own properties flattened beside its indicator, job, territory and period."""
         feature = super()._sqlalchemy_to_feature(item, crs_transform_out)
         properties = feature["properties"]
+        if self.indicator is not None:  # a result feature's own properties, beside its keys
+            properties |= properties.pop("properties", None) or {}
         order = {name: index for index, name in enumerate(self.fields)}
         feature["properties"] = dict(
             sorted(properties.items(), key=lambda pair: order.get(pair[0], len(order)))
