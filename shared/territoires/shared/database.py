@@ -20,6 +20,9 @@ def database_url(raw: str, driver: str) -> URL:
     return url.set(drivername=driver)
 
 
+CONNECT_TIMEOUT_S = 10.0
+
+
 def create_async_database(settings: Settings, **kwargs: object) -> AsyncEngine:
     """The services' engine: pings pooled connections so it recovers when PostgreSQL restarts."""
     url = database_url(settings.require_database_url(), ASYNC_DRIVER)
@@ -28,7 +31,8 @@ def create_async_database(settings: Settings, **kwargs: object) -> AsyncEngine:
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
-        connect_args={"timeout": settings.readiness_timeout_s},
+        # Readiness checks bound themselves; a request waits longer for a connection under load.
+        connect_args={"timeout": CONNECT_TIMEOUT_S},
         **kwargs,
     )
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_UNREACHABLE_S = 5
 
 log = structlog.get_logger(__name__)
 
@@ -122,6 +123,16 @@ def add_exception_handlers(app: FastAPI) -> None:
         messages = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
         return problem(400, "; ".join(messages), instance=str(request.url.path))
 
+    async def dependency_unreachable(request: Request, error: Exception) -> JSONResponse:
+        log.warning("dependency unreachable", path=request.url.path, error=repr(error))
+        response = problem(
+            503,
+            "the database or Redis did not answer in time; retry shortly",
+            instance=str(request.url.path),
+        )
+        response.headers["Retry-After"] = str(RETRY_UNREACHABLE_S)
+        return response
+
     async def internal_error(request: Request, error: Exception) -> JSONResponse:
         log.error("unhandled error", path=request.url.path, exc_info=error)
         return problem(
@@ -131,6 +142,9 @@ def add_exception_handlers(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(TerritoiresError, territoires_error)
+    # Connecting timed out or was refused (asyncpg and redis raise these as they are).
+    app.add_exception_handler(TimeoutError, dependency_unreachable)
+    app.add_exception_handler(ConnectionError, dependency_unreachable)
     app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
