@@ -16,6 +16,7 @@ from territoires.shared.errors import add_exception_handlers
 from territoires.shared.health import Check, database_check, health_router, redis_check
 from territoires.shared.logs import configure_logging
 from territoires.shared.public_url import ForwardedHeadersMiddleware
+from territoires.shared.request_limits import RequestLimitsMiddleware
 from territoires.shared.settings import Settings, get_settings
 
 
@@ -72,7 +73,12 @@ def create_service_app(
         redoc_url=None,
     )
     app.state.resources = resources
-    app.add_middleware(ForwardedHeadersMiddleware)
+    app.add_middleware(ForwardedHeadersMiddleware, settings=settings)
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_bytes=settings.max_request_body_bytes,
+        max_depth=settings.max_json_depth,
+    )
     checks = {
         "database": database_check(resources.engine),
         "redis": redis_check(resources.redis),
