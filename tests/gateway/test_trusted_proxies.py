@@ -43,8 +43,10 @@ def client_from(address: str, **options: Any) -> httpx.Client:
 
 
 def hrefs(document: Any) -> list[str]:
+    """Every web link of a document (asset paths on storage left out)."""
     if isinstance(document, dict):
-        found = [document["href"]] if isinstance(document.get("href"), str) else []
+        href = document.get("href")
+        found = [href] if isinstance(href, str) and href.startswith("http") else []
         return found + [h for value in document.values() for h in hrefs(value)]
     if isinstance(document, list):
         return [h for value in document for h in hrefs(value)]
@@ -81,7 +83,7 @@ def test_a_stac_item_written_with_forged_headers_links_to_the_gateway(
         ]
     try:
         for answer in answers:
-            assert answer.status_code == 200, answer.text
+            assert answer.status_code in (200, 201), answer.text
             assert "evil" not in answer.text and "6666" not in answer.text
             links = hrefs(answer.json())
             assert links and all(h.startswith(gateway_url) for h in links), links
@@ -126,8 +128,8 @@ def test_a_job_submitted_with_forged_headers_stores_no_forged_link(
     for answer in documents:
         assert answer.status_code in (200, 201), answer.text
         assert "evil" not in answer.text and "6666" not in answer.text
-        remote = [h for h in hrefs(answer.json()) if h.startswith("http")]
-        assert all(h.startswith(platform_url) for h in remote), remote
+        links = hrefs(answer.json())
+        assert all(h.startswith(platform_url) for h in links), links
     items = [d.json() for d in documents if d.json().get("type") == "Feature"]
     assert {"tilejson", "via"} <= {link["rel"] for item in items for link in item["links"]}
 
