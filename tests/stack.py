@@ -93,8 +93,10 @@ def compute_url(platform_settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def platform_url(platform_settings: Settings, compute_url: str, scenes_dir: Path) -> Iterator[str]:
-    """The gateway in front of compute, catalog and tiles on the test database."""
+def platform_services(
+    platform_settings: Settings, compute_url: str, scenes_dir: Path
+) -> Iterator[dict[str, str]]:
+    """Compute, catalog and tiles on the test database, as the gateway's `*_url` settings."""
     from territoires.tiles.app import create_app as create_tiles
     from territoires.tiles.settings import TilesSettings
 
@@ -103,11 +105,14 @@ def platform_url(platform_settings: Settings, compute_url: str, scenes_dir: Path
         serve(create_catalog(platform_settings)) as catalog_url,
         serve(create_tiles(platform_settings, tiles)) as tiles_url,
     ):
-        settings = platform_settings.model_copy(
-            update={"catalog_url": catalog_url, "compute_url": compute_url, "tiles_url": tiles_url}
-        )
-        with serve(create_gateway(settings)) as url:
-            yield url
+        yield {"catalog_url": catalog_url, "compute_url": compute_url, "tiles_url": tiles_url}
+
+
+@pytest.fixture(scope="session")
+def platform_url(platform_settings: Settings, platform_services: dict[str, str]) -> Iterator[str]:
+    """The gateway in front of compute, catalog and tiles on the test database."""
+    with serve(create_gateway(platform_settings.model_copy(update=platform_services))) as url:
+        yield url
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
