@@ -21,8 +21,14 @@ def free_port() -> int:
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
     """Yields the server's base URL once it accepts connections; stops it afterwards."""
+    # The apps apply forwarding headers themselves, from their trusted proxies only.
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=free_port(), log_level="warning", access_log=False
+        app,
+        host="127.0.0.1",
+        port=free_port(),
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

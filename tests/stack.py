@@ -109,25 +109,39 @@ def compute_url(platform_settings: Settings) -> Iterator[str]:
 
 
 @contextmanager
-def gateway_over(settings: Settings, compute_url: str) -> Iterator[str]:
-    """The gateway in front of compute, and of catalog and tiles started on `settings`."""
+def services_over(settings: Settings, compute_url: str) -> Iterator[dict[str, str]]:
+    """Catalog and tiles started on `settings` beside compute, as the gateway's `*_url`
+    settings."""
     from territoires.tiles.app import create_app as create_tiles
 
     with (
         serve(create_catalog(settings)) as catalog_url,
         serve(create_tiles(settings)) as tiles_url,
     ):
-        fronted = settings.model_copy(
-            update={"catalog_url": catalog_url, "compute_url": compute_url, "tiles_url": tiles_url}
-        )
-        with serve(create_gateway(fronted)) as url:
-            yield url
+        yield {"catalog_url": catalog_url, "compute_url": compute_url, "tiles_url": tiles_url}
+
+
+@contextmanager
+def gateway_over(settings: Settings, compute_url: str) -> Iterator[str]:
+    """The gateway in front of compute, and of catalog and tiles started on `settings`."""
+    with (
+        services_over(settings, compute_url) as services,
+        serve(create_gateway(settings.model_copy(update=services))) as url,
+    ):
+        yield url
 
 
 @pytest.fixture(scope="session")
-def platform_url(platform_settings: Settings, compute_url: str) -> Iterator[str]:
+def platform_services(platform_settings: Settings, compute_url: str) -> Iterator[dict[str, str]]:
+    """Compute, catalog and tiles on the test database, as the gateway's `*_url` settings."""
+    with services_over(platform_settings, compute_url) as services:
+        yield services
+
+
+@pytest.fixture(scope="session")
+def platform_url(platform_settings: Settings, platform_services: dict[str, str]) -> Iterator[str]:
     """The gateway in front of compute, catalog and tiles on the test database."""
-    with gateway_over(platform_settings, compute_url) as url:
+    with serve(create_gateway(platform_settings.model_copy(update=platform_services))) as url:
         yield url
 
 

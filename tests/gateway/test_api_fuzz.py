@@ -1,21 +1,48 @@
-"""schemathesis over the gateway's merged OpenAPI document, every route: no answer is a 5xx."""
+"""schemathesis over the gateway's merged OpenAPI document, every route: no answer is a 5xx.
+
+Through a gateway of its own whose rate limits are out of reach: the fuzzing is of the
+handlers, and a request the limiter refused (429) would test nothing but the limiter.
+"""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+
+from territoires.gateway.app import create_app as create_gateway
+from territoires.shared.settings import Settings
+
+from ..servers import serve
 
 # Enough examples per operation to reach the edges (bad bboxes, odd strings, huge numbers)
 # while the whole run stays within a few minutes on two cores.
 EXAMPLES_PER_OPERATION = 5
+OUT_OF_REACH = 10**9
+
+
+@pytest.fixture(scope="module")
+def unlimited_gateway(
+    platform_settings: Settings, platform_services: dict[str, str]
+) -> Iterator[str]:
+    """The platform's gateway with every rate limit raised out of reach."""
+    limits = {
+        name: OUT_OF_REACH
+        for name in Settings.model_fields
+        if name.startswith("rate_limit_") and name.endswith("_per_minute")
+    }
+    settings = platform_settings.model_copy(update=platform_services | limits)
+    with serve(create_gateway(settings)) as url:
+        yield url
 
 
 @pytest.mark.timeout(1200)
-def test_no_route_answers_a_server_error(platform_url: str, tmp_path: Path) -> None:
+def test_no_route_answers_a_server_error(unlimited_gateway: str, tmp_path: Path) -> None:
     report = tmp_path / "schemathesis.txt"
     done = subprocess.run(
         [
@@ -23,7 +50,7 @@ def test_no_route_answers_a_server_error(platform_url: str, tmp_path: Path) -> N
             "-m",
             "schemathesis.cli",
             "run",
-            f"{platform_url}/api",
+            f"{unlimited_gateway}/api",
             "--checks",
             "not_a_server_error",
             "--max-examples",
@@ -49,3 +76,12 @@ def test_no_route_answers_a_server_error(platform_url: str, tmp_path: Path) -> N
     assert "Server error" not in done.stdout, done.stdout[-8000:]
     cases = re.search(r"(\d+) generated", done.stdout)
     assert cases and int(cases.group(1)) > 5000, done.stdout[-2000:]
+    # Every operation was tried, and every request reached its handler: none was refused by
+    # the gateway's rate limiter (the counter of refusals was never even created).
+    selected = re.search(r"Selected: (\d+)/(\d+)", done.stdout)
+    tested = re.search(r"Tested: (\d+)", done.stdout)
+    assert selected and tested and tested.group(1) == selected.group(1) == selected.group(2)
+    metrics = httpx.get(f"{unlimited_gateway}/metrics").text
+    assert "territoires_http_requests_total" in metrics
+    refused = re.findall(r"^territoires_rate_limited_total\{.*\} (\S+)$", metrics, re.M)
+    assert all(float(count) == 0 for count in refused), refused

@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,  # /api is the merged document of every service (landing.py)
     )
     resources = app.state.resources
-    metrics = GatewayMetrics()
+    metrics = GatewayMetrics(settings.metrics_refresh_s, settings.readiness_timeout_s)
     app.include_router(landing_router(services, ServiceDocuments(client, settings.services)))
 
     @app.get("/metrics", include_in_schema=False)

@@ -20,14 +20,23 @@ class KeyCache:
         self.pepper = pepper
         self._known: dict[str, tuple[str, float]] = {}
 
+    def known(self, presented: str) -> str | None:
+        """The key's name when it was verified in the last CACHE_TTL_S, else None."""
+        cached = self._known.get(_digest(presented))
+        return cached[0] if cached and cached[1] > time.monotonic() else None
+
     async def name_of(self, presented: str) -> str:
         """The key's name; UnauthorizedError when it is not a valid, active key."""
-        digest = hashlib.sha256(presented.encode()).hexdigest()
-        cached = self._known.get(digest)
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
+        name = self.known(presented)
+        if name is not None:
+            return name
+        digest = _digest(presented)
         key = await verify_key(self.engine, presented, self.pepper)
         if len(self._known) > 10_000:
             self._known.clear()
         self._known[digest] = (key.name, time.monotonic() + CACHE_TTL_S)
         return key.name
+
+
+def _digest(presented: str) -> str:
+    return hashlib.sha256(presented.encode()).hexdigest()

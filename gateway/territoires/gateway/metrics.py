@@ -1,8 +1,15 @@
-"""Prometheus metrics of the gateway: its traffic, its upstreams, and the job queue."""
+"""Prometheus metrics of the gateway: its traffic, its upstreams, and the job queue.
+
+`/metrics` is public (a Prometheus in another pod scrapes it), so the queue and job gauges are
+read at most once per `metrics_refresh_s`, by one request at a time, and otherwise served as
+last read: scraping it in a loop costs the database and Redis nothing more.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from redis.asyncio import Redis
@@ -17,7 +24,11 @@ from territoires.shared.models import Job, JobStatus
 class GatewayMetrics:
     """One registry per app, so that several apps in one process (tests) do not collide."""
 
-    def __init__(self) -> None:
+    def __init__(self, refresh_s: float, timeout_s: float) -> None:
+        self.refresh_s = refresh_s
+        self.timeout_s = timeout_s
+        self._refreshed_at = -float("inf")
+        self._refreshing = asyncio.Lock()
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "territoires_http_requests",
@@ -50,7 +61,16 @@ class GatewayMetrics:
         self.jobs = Gauge("territoires_jobs", "Jobs by state", ["status"], registry=self.registry)
 
     async def render(self, engine: AsyncEngine, redis: Redis, queue: str) -> bytes:
-        """The exposition text, with queue and job gauges read now (skipped when unreachable)."""
+        """The exposition text; queue and job gauges as last read (skipped when unreachable)."""
+        due = time.monotonic() - self._refreshed_at >= self.refresh_s
+        if due and not self._refreshing.locked():
+            async with self._refreshing:
+                self._refreshed_at = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._read_gauges(engine, redis, queue), self.timeout_s)
+        return generate_latest(self.registry)
+
+    async def _read_gauges(self, engine: AsyncEngine, redis: Redis, queue: str) -> None:
         with contextlib.suppress(RedisError, OSError):
             self.queue_depth.set(await redis.zcard(queue))
         try:
@@ -66,4 +86,3 @@ class GatewayMetrics:
                 self.jobs.labels(status.value).set(counts.get(status, 0))
         except (SQLAlchemyError, OSError):
             pass
-        return generate_latest(self.registry)

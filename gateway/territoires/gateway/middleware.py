@@ -1,5 +1,9 @@
 """The gateway's request pipeline as one ASGI middleware: request ids, rate limits, metrics, logs.
 
+Limits count per partner key, else per client address: the TCP peer, or the address a trusted
+proxy forwarded (public_url.client_address). A presented key the gateway has not verified lately
+is first checked against its address's failed-key budget, so guessing keys is limited too.
+
 Pure ASGI rather than BaseHTTPMiddleware, so that streamed responses pass through untouched.
 """
 
@@ -18,11 +22,14 @@ from territoires.gateway.metrics import GatewayMetrics
 from territoires.gateway.proxy import REQUEST_ID, ROUTES
 from territoires.gateway.ratelimit import Decision, RateLimiter
 from territoires.shared.errors import UnauthorizedError, problem
+from territoires.shared.public_url import TrustedProxies, client_address
 from territoires.shared.settings import Settings
 
 log = structlog.get_logger("territoires.gateway.access")
 
 TILE_SERVICES = frozenset({"tiles"})
+# A response sent instead of the request's.
+Responder = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def route_of(path: str) -> tuple[str, str | None]:
@@ -47,6 +54,8 @@ class GatewayMiddleware:
         self.limiter = limiter
         self.keys = keys
         self.metrics = metrics
+        self.trusted = TrustedProxies(settings.trusted_proxies)
+        self.failed_key_limit = settings.rate_limit_failed_keys_per_minute
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,10 +66,11 @@ class GatewayMiddleware:
         request_id = headers.get(REQUEST_ID) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         label, route_class = route_of(scope["path"])
+        client = client_address(scope, self.trusted)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = 500
         try:
-            decision, refusal = await self._admit(headers, scope, route_class)
+            decision, refusal = await self._admit(headers, client, route_class)
             extra = {REQUEST_ID: request_id, **(decision.headers() if decision else {})}
 
             async def send_with_headers(message: Message) -> None:
@@ -85,30 +95,43 @@ class GatewayMiddleware:
                 path=scope["path"],
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
-                client=(scope.get("client") or ("", 0))[0],
+                client=client,
             )
             structlog.contextvars.unbind_contextvars("request_id")
 
     async def _admit(
-        self, headers: Headers, scope: Scope, route_class: str | None
-    ) -> tuple[Decision | None, Callable[[Scope, Receive, Send], Awaitable[None]] | None]:
+        self, headers: Headers, client: str, route_class: str | None
+    ) -> tuple[Decision | None, Responder | None]:
         """The rate-limit decision, and a response to send instead of the request's, if any."""
         if route_class is None:
             return None, None
         presented = headers.get(self.settings.api_key_header)
         if presented:
-            try:
-                bucket = f"key:{await self.keys.name_of(presented)}"
-            except UnauthorizedError as error:
-                return None, problem(401, str(error))
+            name = self.keys.known(presented)
+            if name is None:
+                failed_keys = f"failed-key:ip:{client}"
+                failures = await self.limiter.peek(failed_keys, self.failed_key_limit)
+                if not failures.allowed:
+                    self.metrics.rate_limited.labels("failed-key").inc()
+                    return failures, problem(
+                        429,
+                        f"more than {self.failed_key_limit} invalid API keys a minute from this "
+                        f"address; retry in {failures.reset_s} s",
+                    )
+                try:
+                    name = await self.keys.name_of(presented)
+                except UnauthorizedError as error:
+                    await self.limiter.check(failed_keys, self.failed_key_limit)
+                    return None, problem(401, str(error))
+            bucket = f"key:{name}"
             limit = self.settings.rate_limit_key_per_minute
         else:
-            bucket = f"ip:{(scope.get('client') or ('unknown', 0))[0]}"
+            bucket = f"ip:{client}"
             limit = self.settings.rate_limit_per_minute
         if route_class == "tiles":
             limit = self.settings.rate_limit_tiles_per_minute
         decision = await self.limiter.check(f"{route_class}:{bucket}", limit)
-        if decision is None or decision.allowed:
+        if decision.allowed:
             return decision, None
         self.metrics.rate_limited.labels(route_class).inc()
         return decision, problem(

@@ -11,6 +11,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
 from territoires.shared.errors import BadRequestError, problem
+from territoires.shared.public_url import FORWARDING
 
 # Headers that describe one hop, not the message: never forwarded (RFC 9110 §7.6.1).
 HOP_BY_HOP = frozenset(
@@ -57,25 +58,33 @@ def _has_body(request: Request) -> bool:
 
 
 def _forwarded_headers(request: Request, request_id: str) -> list[tuple[str, str]]:
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
-    client = request.client.host if request.client else ""
-    previous = request.headers.get("x-forwarded-for")
-    host = request.headers.get("host", "")
-    headers = [
-        (k, v)
-        for k, v in headers
-        if k.lower() not in ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", REQUEST_ID)
-    ]
+    """The request's headers for the service, with the gateway's own forwarding headers.
+
+    The client's forwarding headers never pass: ForwardedHeadersMiddleware has already applied
+    those of a trusted proxy (or the public URL) to the request, whose scheme, Host, root path
+    and client are now the public ones, and these are what the service is told.
+    """
+    dropped = HOP_BY_HOP | {name.decode() for name in FORWARDING} | {REQUEST_ID}
+    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in dropped]
     headers += [
-        ("x-forwarded-for", f"{previous}, {client}" if previous else client),
-        ("x-forwarded-proto", request.headers.get("x-forwarded-proto", request.url.scheme)),
-        ("x-forwarded-host", request.headers.get("x-forwarded-host", host)),
+        ("x-forwarded-for", request.client.host if request.client else ""),
+        ("x-forwarded-proto", request.url.scheme),
+        ("x-forwarded-host", request.headers.get("host", "")),
         (REQUEST_ID, request_id),
     ]
+    root_path = request.scope.get("root_path", "").rstrip("/")
+    if root_path:
+        headers.append(("x-forwarded-prefix", root_path))
     if "accept-encoding" not in request.headers:
         # Else httpx would ask for gzip on the client's behalf, and relay bytes it cannot read.
         headers.append(("accept-encoding", "identity"))
     return headers
+
+
+def _route_path(request: Request) -> str:
+    """The path below the public prefix: the same at the service as at the gateway."""
+    root_path = request.scope.get("root_path", "").rstrip("/")
+    return request.url.path.removeprefix(root_path) if root_path else request.url.path
 
 
 def proxy_router(
@@ -92,7 +101,7 @@ def proxy_router(
     def forwarder(route: Route):
         async def forward(request: Request, path: str = "") -> Response:
             request_id = request.state.request_id  # set by the gateway middleware
-            target = f"{services[route.service]}{request.url.path}"
+            target = f"{services[route.service]}{_route_path(request)}"
             try:
                 upstream = client.build_request(
                     request.method,

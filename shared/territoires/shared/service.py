@@ -17,6 +17,7 @@ from territoires.shared.health import Check, database_check, health_router, redi
 from territoires.shared.logs import configure_logging
 from territoires.shared.plugins import load_plugins
 from territoires.shared.public_url import ForwardedHeadersMiddleware
+from territoires.shared.request_limits import RequestLimitsMiddleware
 from territoires.shared.settings import Settings, get_settings
 
 
@@ -74,7 +75,12 @@ def create_service_app(
         redoc_url=None,
     )
     app.state.resources = resources
-    app.add_middleware(ForwardedHeadersMiddleware)
+    app.add_middleware(ForwardedHeadersMiddleware, settings=settings)
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_bytes=settings.max_request_body_bytes,
+        max_depth=settings.max_json_depth,
+    )
     checks = {
         "database": database_check(resources.engine),
         "redis": redis_check(resources.redis),

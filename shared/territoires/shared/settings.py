@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -77,7 +79,19 @@ class Settings(BaseSettings):
     )
 
     public_url: str | None = Field(
-        default=None, description="The gateway's public URL, when behind another proxy."
+        default=None,
+        description=(
+            "The gateway's public URL (http(s)://host[:port][/prefix]); when set, every link "
+            "uses it whatever the request's Host and forwarding headers say."
+        ),
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [ip_network("127.0.0.1/32"), ip_network("::1/128")],
+        description=(
+            "Addresses or networks of the proxies whose forwarding headers (Forwarded, "
+            "X-Forwarded-For/-Host/-Proto/-Port/-Prefix) are believed; from any other peer "
+            "they are dropped."
+        ),
     )
     catalog_url: str | None = Field(default=None, description="Catalog service base URL.")
     compute_url: str | None = Field(default=None, description="Compute service base URL.")
@@ -101,6 +115,22 @@ class Settings(BaseSettings):
     )
     rate_limit_tiles_per_minute: int = Field(
         default=60000, ge=1, description="Tile and map requests a minute per address or key."
+    )
+    rate_limit_failed_keys_per_minute: int = Field(
+        default=20,
+        ge=1,
+        description="Invalid API keys a minute from one address before its keys are refused.",
+    )
+    metrics_refresh_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="At most one database and queue read for /metrics in this many seconds.",
+    )
+    max_request_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest request body accepted (413)."
+    )
+    max_json_depth: int = Field(
+        default=32, ge=2, description="Deepest nesting of a JSON request body accepted (400)."
     )
 
     max_active_jobs_per_key: int = Field(
@@ -165,6 +195,16 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO")
     log_json: bool = Field(default=True, description="JSON logs (structlog); false for console.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError("must be an http(s) URL with a host and no query")
+        return value.rstrip("/")
 
     def service_url(self, service: str) -> str:
         """Base URL of a service: its explicit setting, else local mode's host and port."""

@@ -124,6 +124,7 @@ def uvicorn_command(name: str, settings: Settings) -> list[str]:
         "--port",
         str(getattr(settings, f"{name}_port")),
         "--no-access-log",
+        "--no-proxy-headers",  # the apps believe forwarding headers from trusted proxies only
         "--log-level",
         "warning",
     ]
