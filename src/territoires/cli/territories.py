@@ -67,6 +67,7 @@ def load(
             f"[yellow]skipped[/] commune {unit.code} {unit.name}: no outline in the kit "
             "(restored after 2016 from a commune whose outline holds it)",
             highlight=False,
+            soft_wrap=True,
         )
     written = ", ".join(f"{level} {count}" for level, count in report.written.items())
     removed = ", ".join(f"{level} {n}" for level, n in report.removed.items() if n)
@@ -74,6 +75,7 @@ def load(
         f"geography {GEOGRAPHY_YEAR} loaded in {time.monotonic() - started:.1f} s: "
         f"written {written}; {f'removed {removed}; ' if removed else ''}now {counts}",
         highlight=False,
+        soft_wrap=True,
     )
 
 
