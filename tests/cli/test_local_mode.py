@@ -134,6 +134,18 @@ def test_run_serves_the_demo_survives_postgres_restart_and_restarts_fast(
         engine = create_sync_database(cluster.url)
         assert count_territories(engine) == {"commune": 609, "departement": 101}
         engine.dispose()
+        # A second terminal: commands find the running platform's database, no DATABASE_URL.
+        command = ["keys", "create", "--name", "beside-local-mode", "--scopes", "execute"]
+        beside = subprocess.run(
+            [sys.executable, "-m", "territoires.cli.main", *command],
+            env=local_environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+        assert beside.returncode == 0, beside.stderr
+        assert beside.stdout.startswith("trr_"), beside.stdout
 
         cluster.stop()
         down = httpx.get(f"{gateway}/readyz", timeout=10)
@@ -149,6 +161,7 @@ def test_run_serves_the_demo_survives_postgres_restart_and_restarts_fast(
         code = first.stop(signal.SIGINT)
     assert code == 0, "".join(first.output)
     assert all_ports_free(local_environment)
+    assert not (Path(local_environment["TERRITOIRES_LOCAL_DIR"]) / "local-mode.env").exists()
     assert not cluster.running()
 
     second = Platform(local_environment)

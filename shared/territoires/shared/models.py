@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -140,6 +141,8 @@ class Territory(Base):
     # Lower-case, accents removed: what a name-prefix look-up matches against.
     search_name: Mapped[str] = mapped_column(Text, nullable=False)
     parent_code: Mapped[str | None] = mapped_column(String(16))
+    # A commune's EPCI (its parent_code is its département, a département's its région).
+    epci_code: Mapped[str | None] = mapped_column(String(16))
     population: Mapped[int | None] = mapped_column(Integer)
     geometry: Mapped[Any] = mapped_column(
         Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=False
@@ -153,7 +156,18 @@ class Territory(Base):
             postgresql_ops={"search_name": "text_pattern_ops"},
         ),
         Index("ix_territories_code", "code"),
+        Index("ix_territories_epci_code", "epci_code"),
     )
+
+
+class FormerCommune(Base):
+    """A commune merged into another since 2016: its INSEE code answers with its successor's."""
+
+    __tablename__ = "former_communes"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    successor_code: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
 
 
 class IndicatorStatistic(Base):
@@ -168,6 +182,10 @@ class IndicatorStatistic(Base):
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The year of the geography the territory's outline and code belong to.
+    geography_year: Mapped[int] = mapped_column(
+        SmallInteger, nullable=False, server_default=text("2026")
+    )
     item_collection_id: Mapped[str | None] = mapped_column(String(128))
     item_id: Mapped[str | None] = mapped_column(String(256))
     job_id: Mapped[uuid.UUID | None] = mapped_column(

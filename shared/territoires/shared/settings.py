@@ -7,8 +7,18 @@ from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from territoires.shared.local_mode import running_backends
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
@@ -53,6 +63,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=PROJECT_ROOT / "data",
         description="The demo data the project carries (territories with their provenance).",
+    )
+    kit_dir: Path = Field(
+        default=PROJECT_ROOT.parent / "shared",
+        description="The data kit holding the national territories (`territoires territories "
+        "load`): data/territories/ with the 2016 outlines and cog-2026/.",
     )
     local_dir: Path = Field(
         default=PROJECT_ROOT / ".data",
@@ -206,6 +221,15 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL with a host and no query")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _local_mode_backends(self) -> Settings:
+        """Unset DATABASE_URL/REDIS_URL: those of the local mode running from `local_dir`."""
+        if not (self.database_url and self.redis_url):
+            found = running_backends(self.local_dir)
+            self.database_url = self.database_url or found.get("DATABASE_URL")
+            self.redis_url = self.redis_url or found.get("REDIS_URL")
+        return self
+
     def service_url(self, service: str) -> str:
         """Base URL of a service: its explicit setting, else local mode's host and port."""
         explicit = getattr(self, f"{service}_url", None)
@@ -227,7 +251,7 @@ class Settings(BaseSettings):
         if not self.database_url:
             raise ConfigurationError(
                 "DATABASE_URL is not set: export it (postgresql://user@host:port/db) "
-                "or start the platform with `make run`, which provides one."
+                "or start `make run`: while it runs, commands find its database."
             )
         return self.database_url
 
@@ -235,7 +259,7 @@ class Settings(BaseSettings):
         if not self.redis_url:
             raise ConfigurationError(
                 "REDIS_URL is not set: export it (redis://host:port/0) "
-                "or start the platform with `make run`, which provides one."
+                "or start `make run`: while it runs, commands find its Redis."
             )
         return self.redis_url
 

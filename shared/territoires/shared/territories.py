@@ -1,10 +1,13 @@
-"""The demo territories the project carries: read from its files, loaded into PostGIS."""
+"""Territories: the demo ones the project carries (read from its files, loaded into PostGIS),
+and what a territory code given by a client means (its level, a former commune's successor,
+the communes it covers)."""
 
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +16,10 @@ from shapely.geometry import MultiPolygon, shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from territoires.shared.models import Territory, TerritoryLevel
+from territoires.shared.errors import BadRequestError
+from territoires.shared.models import FormerCommune, Territory, TerritoryLevel
 from territoires.shared.settings import ConfigurationError
 
 DEMO_DEPARTEMENTS = ("17", "13", "974")
@@ -145,3 +150,123 @@ def count_territories(engine: Engine) -> dict[str, int]:
     with engine.connect() as connection:
         result = connection.execute(select(Territory.level, func.count()).group_by(Territory.level))
         return {level.value: count for level, count in result}
+
+
+# INSEE codes by level; a région's two digits are also a département's, so a région is named
+# with its level: `region:75`. Any code may carry its level (`epci:241700434`).
+CODE_PATTERNS = {
+    TerritoryLevel.COMMUNE: re.compile(r"^(\d{5}|2[AB]\d{3})$"),
+    TerritoryLevel.EPCI: re.compile(r"^\d{9}$"),
+    TerritoryLevel.DEPARTEMENT: re.compile(r"^(\d{2}|2[AB]|97\d)$"),
+    TerritoryLevel.REGION: re.compile(r"^\d{2}$"),
+}
+REFERENCE_HELP = (
+    "an INSEE code of a commune (17300), an EPCI (its SIREN, 241700434), a département (17, 2A, "
+    "974) or a région (region:75)"
+)
+
+
+@dataclass(frozen=True)
+class TerritoryRef:
+    """A territory as a client names it: a level and a code, not yet looked up."""
+
+    level: TerritoryLevel
+    code: str
+
+    def __str__(self) -> str:
+        return self.code if self.level != TerritoryLevel.REGION else f"region:{self.code}"
+
+
+def parse_reference(value: str) -> TerritoryRef | None:
+    """`17300`, `241700434`, `17` or `region:75` (see CODE_PATTERNS); None when it is none."""
+    prefix, _, code = value.strip().rpartition(":")
+    code = code.upper()
+    if prefix:
+        try:
+            level = TerritoryLevel(prefix.lower())
+        except ValueError:
+            return None
+        return TerritoryRef(level, code) if CODE_PATTERNS[level].match(code) else None
+    for level in (TerritoryLevel.COMMUNE, TerritoryLevel.EPCI, TerritoryLevel.DEPARTEMENT):
+        if CODE_PATTERNS[level].match(code):
+            return TerritoryRef(level, code)
+    return None
+
+
+async def successor_of(connection: AsyncConnection, code: str) -> str | None:
+    """The 2026 commune a former commune code now belongs to, if it is one."""
+    return await connection.scalar(
+        select(FormerCommune.successor_code).where(FormerCommune.code == code)
+    )
+
+
+async def communes_of(connection: AsyncConnection, refs: Sequence[TerritoryRef]) -> list[str]:
+    """The codes of the communes the territories cover, in the order given, without repeats: a
+    commune (a former one becomes its successor), or every commune of an EPCI, a département
+    or a région. BadRequestError naming every reference that is no loaded territory."""
+    codes = [ref.code for ref in refs]
+    known = set(
+        (
+            await connection.execute(
+                select(Territory.level, Territory.code).where(Territory.code.in_(codes))
+            )
+        ).all()
+    )
+    missing = [
+        r.code for r in refs if r.level == TerritoryLevel.COMMUNE and (r.level, r.code) not in known
+    ]
+    successors: dict[str, str] = {}
+    if missing:
+        rows = await connection.execute(
+            select(FormerCommune.code, FormerCommune.successor_code).where(
+                FormerCommune.code.in_(missing)
+            )
+        )
+        successors = {code: successor for code, successor in rows}
+    unknown = [str(r) for r in refs if (r.level, r.code) not in known and r.code not in successors]
+    if unknown:
+        raise BadRequestError(
+            f"unknown territory code(s): {', '.join(unknown)} (give {REFERENCE_HELP})"
+        )
+    members = await _members(connection, [r for r in refs if r.level != TerritoryLevel.COMMUNE])
+    communes: list[str] = []
+    for ref in refs:
+        if ref.level == TerritoryLevel.COMMUNE:
+            communes.append(successors.get(ref.code, ref.code))
+        elif not members.get(ref):
+            raise BadRequestError(f"no commune of {ref.level.value} {ref} is loaded")
+        else:
+            communes += members[ref]
+    return list(dict.fromkeys(communes))
+
+
+async def _members(
+    connection: AsyncConnection, refs: Sequence[TerritoryRef]
+) -> dict[TerritoryRef, list[str]]:
+    """The communes of EPCIs, départements and régions, by code."""
+    commune = Territory.__table__.alias("commune")
+    departement = Territory.__table__.alias("departement")
+    groups = {
+        TerritoryLevel.EPCI: commune.c.epci_code,
+        TerritoryLevel.DEPARTEMENT: commune.c.parent_code,
+        TerritoryLevel.REGION: departement.c.parent_code,
+    }
+    found: dict[TerritoryRef, list[str]] = {}
+    for level, group in groups.items():
+        wanted = [r.code for r in refs if r.level == level]
+        if not wanted:
+            continue
+        statement = (
+            select(group, commune.c.code)
+            .where(commune.c.level == TerritoryLevel.COMMUNE, group.in_(wanted))
+            .order_by(commune.c.code)
+        )
+        if level == TerritoryLevel.REGION:
+            statement = statement.join(
+                departement,
+                (departement.c.level == TerritoryLevel.DEPARTEMENT)
+                & (departement.c.code == commune.c.parent_code),
+            )
+        for parent, code in await connection.execute(statement):
+            found.setdefault(TerritoryRef(level, parent), []).append(code)
+    return found

@@ -11,6 +11,7 @@ from territoires.cli.ingest import ingest_command
 from territoires.cli.keys import keys_app
 from territoires.cli.output import console, fails_cleanly
 from territoires.cli.synth import synth_command
+from territoires.cli.territories import territories_app
 from territoires.shared.settings import get_settings
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(territories_app, name="territories")
 
 
 @app.command()

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import RedirectResponse
 from sqlalchemy import Row, Select, func, or_, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,7 +23,7 @@ from territoires.shared.errors import NotFoundError, ServiceUnavailableError
 from territoires.shared.models import Territory, TerritoryLevel
 from territoires.shared.public_url import public_base_url
 from territoires.shared.service import Resources, resources_of
-from territoires.shared.territories import search_name
+from territoires.shared.territories import search_name, successor_of
 
 MAX_SUGGESTIONS = 50
 # Characters other than letters and digits: "l'ile", "l ile" and "l-ile" all read "l ile".
@@ -120,10 +121,24 @@ def by_name_prefix(prefix: str, levels: Sequence[TerritoryLevel], limit: int) ->
     return statement.where(Territory.level.in_(levels)) if levels else statement
 
 
+def moved_to(request: Request, successor: str) -> RedirectResponse:
+    """A permanent redirect from a former commune to the commune it is part of since."""
+    location = public_base_url(request, f"/territories/{successor}")
+    if request.url.query:
+        location = f"{location}?{request.url.query}"
+    return RedirectResponse(location, status_code=308)
+
+
 def territory_router() -> APIRouter:
     router = APIRouter(prefix="/territories", tags=["territories"])
 
-    @router.get("/{code}", summary="A territory by INSEE code, with its outline")
+    @router.get(
+        "/{code}",
+        summary="A territory by INSEE code, with its outline",
+        responses={
+            308: {"description": "A former commune's code: Location is its 2026 successor's URL"}
+        },
+    )
     async def get_territory(
         request: Request,
         code: Annotated[str, Path(pattern=CODE, description="INSEE code, e.g. 17300 or 2A004")],
@@ -131,9 +146,13 @@ def territory_router() -> APIRouter:
         level: Annotated[
             TerritoryLevel | None, Query(description="Level, when codes repeat")
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> Any:
         async with connection(resources) as conn:
             row = (await conn.execute(by_code(code.upper(), level))).first()
+            if row is None and level in (None, TerritoryLevel.COMMUNE):
+                successor = await successor_of(conn, code.upper())
+                if successor is not None:
+                    return moved_to(request, successor)
         if row is None:
             where = f" at level {level.value}" if level else ""
             raise NotFoundError(f"no territory with code {code!r}{where}")

@@ -6,7 +6,6 @@ before anything is queued.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -16,8 +15,8 @@ from shapely.geometry.base import BaseGeometry
 
 from territoires.shared.errors import BadRequestError
 from territoires.shared.stac.records import geometry_wkb
+from territoires.shared.territories import REFERENCE_HELP, parse_reference
 
-TERRITORY_CODE = re.compile(r"^(\d{2}|2[AB]|97\d|\d{5}|2[AB]\d{3})$")
 MAX_TERRITORIES = 5000
 
 
@@ -57,8 +56,8 @@ def flag(inputs: dict[str, Any], name: str) -> bool | None:
 
 
 def territory_codes(inputs: dict[str, Any]) -> list[str] | None:
-    """INSEE codes from `territory`: one code or a list (communes: 5 characters, départements:
-    2 or 3), in the order given, without repeats."""
+    """Territory codes from `territory`: one or a list (see `parse_reference`), in the order
+    given, without repeats."""
     value = unwrap(inputs.get("territory"))
     if value is None:
         return None
@@ -71,11 +70,8 @@ def territory_codes(inputs: dict[str, Any]) -> list[str] | None:
     if len(codes) > MAX_TERRITORIES:
         raise BadRequestError(f"input 'territory' lists more than {MAX_TERRITORIES} codes")
     for code in codes:
-        if not isinstance(code, str) or not TERRITORY_CODE.match(code):
-            raise BadRequestError(
-                f"input 'territory': {code!r} is not an INSEE commune (5 characters, e.g. "
-                "17300) or département code (e.g. 17, 2A, 974)"
-            )
+        if not isinstance(code, str) or parse_reference(code) is None:
+            raise BadRequestError(f"input 'territory': {code!r} is not {REFERENCE_HELP}")
     return list(dict.fromkeys(codes))
 
 

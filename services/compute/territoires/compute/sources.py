@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from territoires.compute.blocks import Raster
 from territoires.compute.errors import UnreadableAssetError
 from territoires.compute.inputs import Interval
+from territoires.shared import territories
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError, ConflictError, ForbiddenError
 from territoires.shared.models import SRID, Item, Territory, TerritoryLevel
+from territoires.shared.territories import parse_reference
 
 
 @dataclass(frozen=True)
@@ -38,45 +40,11 @@ class Zone:
         return self.code or "area"
 
 
-def level_of(code: str) -> TerritoryLevel:
-    """Communes have five-character INSEE codes, départements two or three."""
-    return TerritoryLevel.COMMUNE if len(code) == 5 else TerritoryLevel.DEPARTEMENT
-
-
 async def communes_of(connection: AsyncConnection, codes: list[str]) -> list[str]:
-    """The commune codes the request covers: communes as given, départements expanded to their
-    communes; BadRequestError naming every code that is not a known territory."""
-    levels = {code: level_of(code) for code in codes}
-    known = set(
-        (
-            await connection.execute(
-                select(Territory.code, Territory.level).where(Territory.code.in_(codes))
-            )
-        ).all()
+    """The 2026 communes the request covers (checked codes: `inputs.territory_codes`)."""
+    return await territories.communes_of(
+        connection, [ref for code in codes if (ref := parse_reference(code))]
     )
-    unknown = [code for code in codes if (code, levels[code]) not in known]
-    if unknown:
-        raise BadRequestError(
-            f"unknown territory code(s): {', '.join(unknown)} (INSEE codes of communes or "
-            "départements, e.g. 17300 or 17)"
-        )
-    departements = [code for code in codes if levels[code] == TerritoryLevel.DEPARTEMENT]
-    communes = [code for code in codes if levels[code] == TerritoryLevel.COMMUNE]
-    if departements:
-        rows = await connection.scalars(
-            select(Territory.code)
-            .where(
-                Territory.level == TerritoryLevel.COMMUNE,
-                Territory.parent_code.in_(departements),
-            )
-            .order_by(Territory.code)
-        )
-        communes += [code for code in rows if code not in communes]
-        if not communes:
-            raise BadRequestError(
-                f"no commune of département(s) {', '.join(departements)} is loaded"
-            )
-    return communes
 
 
 async def commune_zones(connection: AsyncConnection, codes: list[str]) -> list[Zone]:

@@ -20,6 +20,7 @@ from territoires.cli.local.postgres import PrivateCluster, port_is_free
 from territoires.cli.local.redis import EmbeddedRedis
 from territoires.cli.local.supervisor import Supervisor
 from territoires.shared.database import create_sync_database
+from territoires.shared.local_mode import clear_backends, write_backends
 from territoires.shared.models import Item
 from territoires.shared.schema import upgrade
 from territoires.shared.settings import SERVICE_NAMES, ConfigurationError, Settings
@@ -150,6 +151,7 @@ def run_platform(settings: Settings, console: Console) -> None:
         }
         supervisor = Supervisor(environment)
         try:
+            write_backends(settings.local_dir, urls.database_url, urls.redis_url)
             for name in SERVICES:
                 supervisor.start(name, uvicorn_command(name, settings))
             supervisor.start("worker", [sys.executable, "-m", "territoires.cli.main", "worker"])
@@ -166,4 +168,5 @@ def run_platform(settings: Settings, console: Console) -> None:
         except KeyboardInterrupt:
             console.print("stopping…")
         finally:
+            clear_backends(settings.local_dir)
             supervisor.stop()

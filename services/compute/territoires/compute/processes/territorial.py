@@ -47,11 +47,12 @@ METRES_PER_DEGREE = 111_320.0
 
 TERRITORY_INPUT = {
     "title": "Territories",
-    "description": "INSEE code of a commune (17300) or a département (17, every commune of "
-    "it), or a list of codes. Give this or `geometry`.",
+    "description": "INSEE code of a commune (17300; a former commune's code means its 2026 "
+    "successor), an EPCI (its SIREN, 241700434), a département (17) or a région (region:75) "
+    "— every commune of them — or a list of codes. Give this or `geometry`.",
     "schema": {
         "oneOf": [
-            {"type": "string", "pattern": "^[0-9AB]{2,5}$"},
+            {"type": "string", "pattern": "^([a-z]+:)?[0-9AB]{2,9}$"},
             {"type": "array", "items": {"type": "string"}, "minItems": 1},
         ]
     },
