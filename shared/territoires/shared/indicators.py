@@ -16,9 +16,20 @@ class LegendEntry:
 
 
 @dataclass(frozen=True)
+class Figure:
+    """One figure of a statistics row that pages show beside the map."""
+
+    key: str  # where it is in the row's figures; dots go down nested ones ("ndvi.mean")
+    label: str
+    format: str = "{:.2f}"  # a str.format pattern: "{:.0%}" shows a share as a percentage
+
+
+@dataclass(frozen=True)
 class Indicator:
     """A raster indicator. Continuous ones interpolate `legend` colours between their values;
-    categorical ones give each class value its own colour."""
+    categorical ones give each class value its own colour. Its pages show the statistics rows
+    of `statistics` (itself when None: NDVI's figures sit in the cover's rows, one per run),
+    the `figures` listed, or every top-level number when none are."""
 
     id: str
     title: str
@@ -31,6 +42,13 @@ class Indicator:
     nodata: float = -9999.0
     process: str | None = None
     keywords: tuple[str, ...] = field(default_factory=tuple)
+    statistics: str | None = None
+    figures: tuple[Figure, ...] = ()
+
+    @property
+    def statistics_id(self) -> str:
+        """The indicator id its statistics rows are stored under."""
+        return self.statistics or self.id
 
     @property
     def colormap_stops(self) -> list[tuple[float, str]]:
@@ -62,6 +80,13 @@ LCZ_CLASSES = _ramp(
     (17, "#6a6aff", "G Water"),
 )
 
+# What a vegetation run stores per territory (under `vegetation-cover`) that pages show.
+VEGETATION_FIGURES = (
+    Figure("vegetated_share", "Vegetated share", "{:.0%}"),
+    Figure("ndvi.mean", "Mean NDVI"),
+    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}"),
+)
+
 INDICATORS: dict[str, Indicator] = {
     indicator.id: indicator
     for indicator in (
@@ -81,6 +106,8 @@ INDICATORS: dict[str, Indicator] = {
             ),
             process="vegetation",
             keywords=("vegetation", "sentinel-2", "landsat"),
+            statistics="vegetation-cover",
+            figures=VEGETATION_FIGURES,
         ),
         Indicator(
             id="vegetation-cover",
@@ -94,6 +121,7 @@ INDICATORS: dict[str, Indicator] = {
             ),
             process="vegetation",
             keywords=("vegetation",),
+            figures=VEGETATION_FIGURES,
         ),
         Indicator(
             id="imperviousness",
