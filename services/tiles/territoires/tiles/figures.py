@@ -48,7 +48,9 @@ def _lookup(figures: dict[str, Any], key: str) -> Any:
 def _default_figures(figures: dict[str, Any]) -> tuple[Figure, ...]:
     """Every top-level number, for indicators whose entry lists no figures."""
     return tuple(
-        Figure(key, key.replace("_", " ").capitalize(), "{:,}" if isinstance(value, int) else "{:.4g}")
+        Figure(
+            key, key.replace("_", " ").capitalize(), "{:,}" if isinstance(value, int) else "{:.4g}"
+        )
         for key, value in figures.items()
         if _is_number(value)
     )
