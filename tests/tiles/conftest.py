@@ -23,8 +23,14 @@ from territoires.tiles.app import create_app as create_tiles
 from ..servers import serve
 from .data import write_test_catalog
 
-# La Rochelle has figures for NDVI; Rochefort (17299) has none yet.
-FIGURES = {"mean": 0.41, "vegetated_share": 0.37, "pixels": 132_000}
+# La Rochelle has the figures of a vegetation run, stored as the run stores them: under
+# `vegetation-cover`, which NDVI's pages show. Rochefort (17299) has none yet.
+FIGURES = {
+    "vegetated_share": 0.37,
+    "valid_share": 0.92,
+    "ndvi": {"count": 132_000, "mean": 0.41},
+    "cover": {"count": 132_000, "mean": 0.37},
+}
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +54,7 @@ def tiles_settings(empty_database_factory, redis_url: str, tmp_path_factory) -> 
             insert(IndicatorStatistic).values(
                 territory_level=TerritoryLevel.COMMUNE,
                 territory_code="17300",
-                indicator="ndvi",
+                indicator="vegetation-cover",
                 period_start=datetime(2025, 7, 1, tzinfo=UTC),
                 period_end=datetime(2025, 7, 31, tzinfo=UTC),
                 figures=FIGURES,

@@ -133,7 +133,7 @@ def test_embed_page_of_la_rochelle(
     assert "Rochelle" in page.locator("#territory-name").inner_text()
     assert "17300" in page.locator("#territory-facts").inner_text()
     figures = page.locator("#figures table").inner_text()
-    assert "mean" in figures and "vegetated share" in figures
+    assert all(text in figures for text in ("Mean NDVI", "0.41", "Vegetated share", "37%"))
     attribution = page.locator(".maplibregl-ctrl-attrib").inner_text()
     assert "Copernicus" in attribution and "IGN" in attribution
     assert page.evaluate("window.territoiresMap.getLayer('territory-outline') !== undefined")

@@ -17,13 +17,24 @@ class LegendEntry:
 
 
 @dataclass(frozen=True)
+class Figure:
+    """One figure of a statistics row that pages show beside the map."""
+
+    key: str  # where it is in the row's figures; dots go down nested ones ("ndvi.mean")
+    label: str
+    format: str = "{:.2f}"  # a str.format pattern: "{:.0%}" shows a share as a percentage
+
+
+@dataclass(frozen=True)
 class Indicator:
     """An indicator, raster (a COG per result) or vector (features per result). Continuous ones
     interpolate `legend` colours between their values; categorical ones give each class value
     its own colour — of the pixels, or of a vector's `colour_by` property.
 
     `process` names the process that makes it; `planned` marks one whose process is not built
-    yet (a test checks every other names a process that exists)."""
+    yet (a test checks every other names a process that exists). Its pages show the statistics
+    rows of `statistics` (itself when None: NDVI's figures sit in the cover's rows, one per
+    run), the `figures` listed, or every top-level number when none are."""
 
     id: str
     title: str
@@ -40,6 +51,13 @@ class Indicator:
     geometry_type: str | None = None  # vector: Point, LineString or Polygon (and Multi…)
     colour_by: str | None = None  # vector: the property the legend colours
     planned: bool = False
+    statistics: str | None = None
+    figures: tuple[Figure, ...] = ()
+
+    @property
+    def statistics_id(self) -> str:
+        """The indicator id its statistics rows are stored under."""
+        return self.statistics or self.id
 
     @property
     def colormap_stops(self) -> list[tuple[float, str]]:
@@ -71,6 +89,13 @@ LCZ_CLASSES = _ramp(
     (17, "#6a6aff", "G Water"),
 )
 
+# What a vegetation run stores per territory (under `vegetation-cover`) that pages show.
+VEGETATION_FIGURES = (
+    Figure("vegetated_share", "Vegetated share", "{:.0%}"),
+    Figure("ndvi.mean", "Mean NDVI"),
+    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}"),
+)
+
 INDICATORS: dict[str, Indicator] = {
     indicator.id: indicator
     for indicator in (
@@ -90,6 +115,8 @@ INDICATORS: dict[str, Indicator] = {
             ),
             process="vegetation",
             keywords=("vegetation", "sentinel-2", "landsat"),
+            statistics="vegetation-cover",
+            figures=VEGETATION_FIGURES,
         ),
         Indicator(
             id="vegetation-cover",
@@ -103,6 +130,7 @@ INDICATORS: dict[str, Indicator] = {
             ),
             process="vegetation",
             keywords=("vegetation",),
+            figures=VEGETATION_FIGURES,
         ),
         Indicator(
             id="imperviousness",

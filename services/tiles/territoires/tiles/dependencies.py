@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from pydantic import AfterValidator, BeforeValidator
 from rio_tiler.types import ColorMapType
+from titiler.core.algorithm import BaseAlgorithm
 from titiler.core.dependencies import (
     ColorMapParams,
     DatasetParams,
@@ -149,10 +150,6 @@ class LayerParams(ExpressionParams, OptionalAssetsParams):
     ] = None
 
 
-def no_algorithm() -> None:
-    """Post-processing algorithms are not offered: styles come from the indicator registry."""
-
-
 async def item_source(request: Request, collection_id: CollectionId, item_id: ItemId) -> ItemSource:
     state = tiles_state(request)
     return ItemSource(await state.catalog.item(collection_id, item_id), state.guard)
@@ -207,6 +204,25 @@ def _range(text: str) -> tuple[float, float]:
 
 
 StyleDependency = Callable[..., Style]
+
+
+# Query parameters naming what to read: the style's post-processing is for its own assets.
+LAYER_PARAMETERS = frozenset({"assets", "expression"})
+
+
+def process_dependency(style: StyleDependency) -> Callable[..., BaseAlgorithm | None]:
+    """The style's post-processing (decibels, log stretch, percentile stretch) when the request
+    reads the style's assets; none otherwise. Algorithms are not offered to requests: how a
+    layer looks comes from the indicator registry and the item."""
+
+    def dependency(
+        request: Request, defaults: Annotated[Style, Depends(style)]
+    ) -> BaseAlgorithm | None:
+        if LAYER_PARAMETERS.intersection(request.query_params):
+            return None
+        return defaults.process
+
+    return dependency
 
 
 def render_dependency(style: StyleDependency) -> Callable[..., ImageRenderingParams]:

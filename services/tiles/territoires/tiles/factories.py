@@ -33,7 +33,7 @@ from territoires.tiles.dependencies import (
     layer_dependency,
     mosaic_source,
     mosaic_style,
-    no_algorithm,
+    process_dependency,
     render_dependency,
 )
 from territoires.tiles.readers import CatalogItemReader, CollectionMosaicBackend
@@ -91,7 +91,7 @@ def item_factory(grids: TileMatrixSets, templates: Jinja2Templates) -> MultiBase
         dataset_dependency=dataset_dependency(item_style),
         render_dependency=render_dependency(item_style),
         colormap_dependency=colormap_dependency(item_style),
-        process_dependency=no_algorithm,
+        process_dependency=process_dependency(item_style),
         img_part_dependency=LimitedPartParams,
         render_func=render_tile,
         supported_tms=grids,
@@ -121,7 +121,7 @@ def mosaic_factory(grids: TileMatrixSets, templates: Jinja2Templates) -> MosaicT
         dataset_dependency=dataset_dependency(mosaic_style),
         render_dependency=render_dependency(mosaic_style),
         colormap_dependency=colormap_dependency(mosaic_style),
-        process_dependency=no_algorithm,
+        process_dependency=process_dependency(mosaic_style),
         img_part_dependency=LimitedPartParams,
         render_func=render_tile,
         supported_tms=grids,

@@ -1,8 +1,9 @@
 """`/map` and `/embed`: the map pages, served with their MapLibre build so they work offline.
 
-The pages are static shells plus a small configuration; their scripts fetch everything else
-with same-origin paths (collections, TileJSON, legend, the territory's outline, its figures),
-so they work wherever the gateway is published and in a municipal portal's iframe.
+The pages are shells plus a small configuration; their scripts fetch everything else with
+same-origin paths (collections, TileJSON, legend, the territory's outline), so they work
+wherever the gateway is published and in a municipal portal's iframe. The embed page's key
+figures are rendered in its HTML, from the statistics rows its indicator names.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.templating import Jinja2Templates
 from territoires.shared.errors import NotFoundError, ServiceUnavailableError
 from territoires.shared.indicators import INDICATORS
 from territoires.tiles.dependencies import State, TilesState
+from territoires.tiles.figures import territory_figures
 from territoires.tiles.intervals import parse_interval
 
 PACKAGE = Path(__file__).parent
@@ -51,7 +53,7 @@ def pages_router(templates: Jinja2Templates) -> APIRouter:
         return templates.TemplateResponse(request, "map.html", {"config": config})
 
     @router.get("/embed", response_class=HTMLResponse, summary="A commune's indicator map")
-    def embed_page(
+    async def embed_page(
         request: Request,
         state: State,
         territory: Annotated[
@@ -64,17 +66,22 @@ def pages_router(templates: Jinja2Templates) -> APIRouter:
     ) -> HTMLResponse:
         """For a municipal portal's iframe: the commune's outline, the indicator layer, its
         legend, the commune's figures and the attribution."""
-        if indicator not in INDICATORS:
+        entry = INDICATORS.get(indicator)
+        if entry is None:
             known = ", ".join(sorted(INDICATORS))
             raise NotFoundError(f"no indicator {indicator!r}; known: {known}")
         if datetime:
             parse_interval(datetime)
+        code = territory.upper()
         config = {
-            "territory": territory.upper(),
+            "territory": code,
             "indicator": indicator,
             "datetime": datetime,
             "attribution": attribution(state),
         }
-        return templates.TemplateResponse(request, "embed.html", {"config": config})
+        figures = await territory_figures(state.catalog.engine, code, entry)
+        return templates.TemplateResponse(
+            request, "embed.html", {"config": config, "figures": figures}
+        )
 
     return router

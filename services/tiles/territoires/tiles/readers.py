@@ -26,6 +26,7 @@ from rio_tiler.errors import InvalidAssetName, InvalidBandName
 from rio_tiler.io import BaseReader, Reader, STACReader
 from rio_tiler.mosaic.backend import BaseBackend
 from rio_tiler.types import AssetInfo, AssetType, BBox
+from rio_tiler.utils import cast_to_sequence
 
 from territoires.shared.assets import AssetGuard
 from territoires.tiles.catalog import CatalogItem, CollectionItems
@@ -82,20 +83,22 @@ class OpenDatasets(threading.local):
     def __init__(self) -> None:
         self.datasets: OrderedDict[str, tuple[tuple[int, int], DatasetReader]] = OrderedDict()
 
-    def get(self, path: str) -> DatasetReader:
+    def get(self, path: str, bands: tuple[int, ...] = ()) -> DatasetReader:
+        """The COG at `path`, or a VRT of some of its bands (GDAL's `vrt://…?bands=`)."""
         try:
             stat = Path(path).stat()
         except OSError as error:  # catalogued but gone: what GDAL would say (a 404)
             raise RasterioIOError(f"{path}: {error.strerror}") from error
         version = (stat.st_mtime_ns, stat.st_size)
-        held = self.datasets.pop(path, None)
+        source = f"vrt://{path}?bands={','.join(map(str, bands))}" if bands else path
+        held = self.datasets.pop(source, None)
         if held and held[0] == version:
-            self.datasets[path] = held
+            self.datasets[source] = held
             return held[1]
         if held:
             held[1].close()
-        dataset = rasterio.open(path)
-        self.datasets[path] = (version, dataset)
+        dataset = rasterio.open(source)
+        self.datasets[source] = (version, dataset)
         while len(self.datasets) > OPEN_DATASETS_PER_THREAD:
             self.datasets.popitem(last=False)[1][1].close()
         return dataset
@@ -125,16 +128,39 @@ class CachedReader(Reader):
                 f"this asset has {self.dataset.count} bands: choose some with bidx or an expression"
             )
 
+    def _band_subset(self, kwargs: dict[str, Any]) -> tuple[Reader, dict[str, Any]] | None:
+        """A reader of the chosen bands alone, when they are a few of a stack: GDAL's warper
+        works on every band of its source, so one night of a 1 095-night stack would warp
+        them all (seconds a tile, where the few bands take milliseconds)."""
+        indexes = kwargs.get("indexes")
+        if indexes is None or self.dataset.count <= MAX_IMPLICIT_BANDS:
+            return None
+        if not Path(self.input).is_absolute():
+            return None
+        bands = tuple(cast_to_sequence(indexes))
+        subset = Reader(
+            self.input,
+            dataset=OPEN_DATASETS.get(self.input, bands),
+            tms=self.tms,
+            options=self.options,
+        )
+        return subset, {**kwargs, "indexes": list(range(1, len(bands) + 1))}
+
     def tile(self, *args: Any, **kwargs: Any) -> Any:
         self._check_bands(kwargs)
-        return super().tile(*args, **kwargs)
+        subset = self._band_subset(kwargs)
+        return subset[0].tile(*args, **subset[1]) if subset else super().tile(*args, **kwargs)
 
     def part(self, *args: Any, **kwargs: Any) -> Any:
         self._check_bands(kwargs)
-        return super().part(*args, **kwargs)
+        subset = self._band_subset(kwargs)
+        return subset[0].part(*args, **subset[1]) if subset else super().part(*args, **kwargs)
 
     def preview(self, *args: Any, **kwargs: Any) -> Any:
         self._check_bands(kwargs)
+        subset = self._band_subset(kwargs)
+        if subset:
+            return subset[0].preview(*args, **subset[1])
         return super().preview(*args, **kwargs)
 
 

@@ -1,10 +1,10 @@
-// The embeddable commune map: outline, indicator layer, legend, key figures, date picker.
+// The embeddable commune map: outline, indicator layer, legend, date picker (the key figures
+// come rendered in the page).
 import {
   config,
   createMap,
   fetchJSON,
   formatDate,
-  formatValue,
   renderLegend,
   setStatus,
   showCollection,
@@ -14,18 +14,14 @@ import {
 const code = encodeURIComponent(config.territory);
 const indicator = encodeURIComponent(config.indicator);
 
-const [territory, collection, legend, statistics] = await Promise.all([
+const [territory, collection, legend] = await Promise.all([
   fetchJSON(`/territories/${code}`),
   fetchJSON(`/tiles/collections/${indicator}`),
   fetchJSON(`/tiles/legend/${indicator}`),
-  fetchJSON(
-    `/features/collections/indicator-statistics/items?territory_code=${code}&indicator=${indicator}&limit=100`,
-  ),
 ]);
 
 renderLegend(document.getElementById("legend"), legend);
 showTerritory(territory);
-showFigures(statistics, legend);
 
 const map = createMap(config.attribution, {
   bounds: territory?.bbox ?? collection?.extent?.spatial?.bbox?.[0],
@@ -76,29 +72,4 @@ function offerDates(dates, initial) {
   }
   document.getElementById("date").hidden = dates.length < 2;
   picker.addEventListener("change", () => showCollection(map, config.indicator, picker.value));
-}
-
-// The newest period's figures of the commune, from OGC API Features `indicator-statistics`.
-function showFigures(collectionOfFeatures, legendDocument) {
-  const section = document.getElementById("figures");
-  const features = collectionOfFeatures?.features ?? [];
-  section.querySelector(".empty")?.remove();
-  if (features.length === 0) {
-    section.append(Object.assign(document.createElement("p"), { className: "empty", textContent: "No figures yet." }));
-    return;
-  }
-  const newest = features
-    .map((f) => f.properties)
-    .sort((a, b) => String(b.period_end).localeCompare(String(a.period_end)))[0];
-  const period = document.createElement("p");
-  period.className = "period";
-  period.textContent = `${formatDate(newest.period_start)} – ${formatDate(newest.period_end)}`;
-  const table = document.createElement("table");
-  for (const [name, value] of Object.entries(newest.figures ?? {})) {
-    const row = table.insertRow();
-    row.insertCell().textContent = name.replaceAll("_", " ");
-    row.insertCell().textContent =
-      typeof value === "number" ? formatValue(value, legendDocument?.unit) : String(value);
-  }
-  section.append(period, table);
 }

@@ -1,0 +1,83 @@
+"""The embed page's key figures: read from the statistics rows the indicator's registry entry
+names, rendered in the page's HTML, labelled and formatted as the entry says."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from territoires.shared.indicators import INDICATORS, Figure, Indicator
+from territoires.tiles.figures import ShownFigure, shown_figures
+
+from .conftest import FIGURES
+
+
+@pytest.fixture(scope="module")
+def client(tiles_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=tiles_url, timeout=30) as http:
+        yield http
+
+
+def figures_section(html: str) -> str:
+    start = html.index('<section id="figures"')
+    return html[start : html.index("</section>", start)]
+
+
+@pytest.mark.parametrize("indicator", ["ndvi", "vegetation-cover"])
+def test_embed_page_shows_the_vegetation_run_figures(client: httpx.Client, indicator: str) -> None:
+    response = client.get("/embed", params={"territory": "17300", "indicator": indicator})
+    assert response.status_code == 200, response.text
+    section = figures_section(response.text)
+    assert "<td>Vegetated share</td><td>37%</td>" in section
+    assert "<td>Observed (cloud-free) share</td><td>92%</td>" in section
+    assert "<td>Mean NDVI</td><td>0.41</td>" in section
+    assert "2025-07-01 – 2025-07-31" in section
+    assert "No figures yet." not in section
+
+
+def test_embed_page_without_a_row_says_so(client: httpx.Client) -> None:
+    response = client.get("/embed", params={"territory": "17299", "indicator": "ndvi"})
+    assert response.status_code == 200
+    assert "No figures yet." in figures_section(response.text)
+    # LCZ rows are not vegetation rows: La Rochelle has none.
+    response = client.get("/embed", params={"territory": "17300", "indicator": "lcz"})
+    assert "No figures yet." in figures_section(response.text)
+
+
+def test_every_statistics_id_is_a_registered_indicator() -> None:
+    for indicator in INDICATORS.values():
+        assert indicator.statistics_id in INDICATORS, indicator.id
+    assert INDICATORS["ndvi"].statistics_id == "vegetation-cover"
+    assert INDICATORS["lcz"].statistics_id == "lcz"
+
+
+def test_listed_figures_follow_nested_keys_and_skip_missing_ones() -> None:
+    entry = INDICATORS["ndvi"]
+    assert shown_figures(entry, FIGURES) == (
+        ShownFigure("Vegetated share", "37%"),
+        ShownFigure("Mean NDVI", "0.41"),
+        ShownFigure("Observed (cloud-free) share", "92%"),
+    )
+    assert shown_figures(entry, {"ndvi": {"mean": None}, "vegetated_share": "high"}) == ()
+
+
+def test_an_entry_without_figures_shows_every_top_level_number() -> None:
+    bare = Indicator(
+        id="toy",
+        title="Toy",
+        description="",
+        unit="1",
+        kind="continuous",
+        value_range=(0, 1),
+        legend=(),
+    )
+    row = {"mean": 0.123456, "pixels": 132_000, "done": True, "classes": {"a": 1}}
+    assert shown_figures(bare, row) == (
+        ShownFigure("Mean", "0.1235"),
+        ShownFigure("Pixels", "132,000"),
+    )
+    listed = replace(bare, figures=(Figure("classes.a", "A", "{:d}"),))
+    assert shown_figures(listed, row) == (ShownFigure("A", "1"),)
