@@ -5,7 +5,9 @@ Files are grouped into scenes by name (`bands.split_band`): `LC08_…_RT_B4.TIF`
 and `S2X/B08.tif` are one item `S2X`; a file whose name holds no band token is an item of its
 own with one asset, `data`. Item-level `proj:*` come
 from the reference band (the finest non-quality band); a band on another grid carries the
-`proj:*` fields that differ. Hrefs are absolute paths.
+`proj:*` fields that differ. Hrefs are absolute paths. A Landsat scene's `<name>_MTL.txt` (or
+`.json`) beside its bands becomes its `MTL` asset and gives its calibration (`mtl.Mtl`); a band
+file's own scale and offset win over the MTL's.
 
 The acquisition time is, in this order: the operator's `--datetime`; the earliest
 TIFFTAG_DATETIME of the scene's files; the first YYYYMMDD date in the scene's name (Landsat and
@@ -38,11 +40,14 @@ from territoires.catalog.ingest.bands import (
     split_band,
 )
 from territoires.catalog.ingest.footprint import footprint
+from territoires.catalog.ingest.mtl import Mtl, MtlError, mtl_beside, read_groups
+from territoires.catalog.ingest.results import Problem
 
 GEOTIFF = "image/tiff; application=geotiff"
 COG = f"{GEOTIFF}; profile=cloud-optimized"
 EXTENSIONS = {
     "eo": "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+    "view": "https://stac-extensions.github.io/view/v1.0.0/schema.json",
     "projection": "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
     "raster": "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
     "sar": "https://stac-extensions.github.io/sar/v1.0.0/schema.json",
@@ -50,6 +55,7 @@ EXTENSIONS = {
 RASTER_SUFFIXES = frozenset({".tif", ".tiff"})
 DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?!\d)")
 SINGLE_ASSET = "data"
+MTL_ASSET = "MTL"
 
 
 class SceneError(ValueError):
@@ -58,10 +64,12 @@ class SceneError(ValueError):
 
 @dataclass(frozen=True)
 class Scene:
-    """The files of one item: (asset key, path) pairs in natural band order."""
+    """The files of one item: (asset key, path) pairs in natural band order, and the path of
+    its Landsat MTL file if it has one."""
 
     item_id: str
     bands: tuple[tuple[str, str], ...]
+    metadata: str | None = None
 
     @property
     def where(self) -> str:
@@ -71,7 +79,8 @@ class Scene:
 
 
 def group_scenes(paths: Iterable[Path]) -> list[Scene]:
-    """Scenes of some raster files: band files sharing a folder and a scene name go together."""
+    """Scenes of some raster files: band files sharing a folder and a scene name go together;
+    a Landsat scene takes the MTL file beside its bands."""
     groups: dict[tuple[Path, str], dict[str, str]] = defaultdict(dict)
     for path in paths:
         scene, band = split_band(path.stem, path.parent.name)
@@ -79,19 +88,46 @@ def group_scenes(paths: Iterable[Path]) -> list[Scene]:
             groups[(path.parent, path.stem)][SINGLE_ASSET] = str(path)
         else:
             groups[(path.parent, scene)][band] = str(path)
-    return [
-        Scene(name, tuple(sorted(bands.items(), key=lambda pair: band_order(pair[0]))))
-        for (_, name), bands in groups.items()
-    ]
+    scenes = []
+    for (folder, name), bands in groups.items():
+        mission = mission_of(name)
+        metadata = (
+            mtl_beside(folder, name) if mission and mission.constellation == "landsat" else None
+        )
+        ordered = tuple(sorted(bands.items(), key=lambda pair: band_order(pair[0])))
+        scenes.append(Scene(name, ordered, str(metadata) if metadata else None))
+    return scenes
 
 
 def scene_item(
     scene: Scene, collection: str, when: datetime | None = None, nodata: float | None = None
-) -> dict[str, Any]:
-    """The STAC item of a scene; SceneError (or a rasterio error) when a file is unusable."""
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The STAC item of a scene, and what of its MTL could not go in; SceneError (or a rasterio
+    error) when a file is unusable."""
+    mtl, problems = _landsat_metadata(scene)
     with ExitStack() as stack:
         datasets = {key: stack.enter_context(rasterio.open(path)) for key, path in scene.bands}
-        return _item(scene, datasets, collection, when, nodata)
+        item = _item(scene, datasets, collection, when, nodata, mtl)
+    if mtl is not None and scene.metadata:
+        problems += [
+            Problem(scene.metadata, f"{note}; left out of the item") for note in mtl.problems
+        ]
+    return item, problems
+
+
+def _landsat_metadata(scene: Scene) -> tuple[Mtl | None, list[Problem]]:
+    """The scene's MTL look-ups: empty ones (the Level-2 constants only) for a Landsat scene
+    without a readable MTL, None for other missions."""
+    mission = mission_of(scene.item_id)
+    if mission is None or mission.constellation != "landsat":
+        return None, []
+    if scene.metadata is None:
+        return Mtl({}), []
+    try:
+        return Mtl(read_groups(Path(scene.metadata))), []
+    except MtlError as error:
+        reason = f"MTL not read ({error}); the scene went in without its Landsat metadata"
+        return Mtl({}), [Problem(scene.metadata, reason)]
 
 
 def _item(
@@ -100,6 +136,7 @@ def _item(
     collection: str,
     when: datetime | None,
     nodata: float | None,
+    mtl: Mtl | None = None,
 ) -> dict[str, Any]:
     reference = _reference_band(datasets)
     outline = footprint(datasets[reference], nodata)
@@ -109,6 +146,11 @@ def _item(
     properties |= mission.properties() if mission else {}
     properties |= item_projection
     extensions = {"projection", "raster"}
+    if mtl is not None:
+        properties |= mtl.properties()
+        extensions |= {
+            name.split(":")[0] for name in properties if name.startswith(("eo:", "view:"))
+        }
     assets: dict[str, Any] = {}
     polarisations = []
     for key, dataset in datasets.items():
@@ -124,7 +166,11 @@ def _item(
             extensions.add("eo")
         if key.upper() in ("VV", "VH", "HH", "HV"):
             polarisations.append(key.upper())
+        if mtl is not None:
+            _calibrate(asset, *mtl.band(key))
         assets[key] = asset
+    if mtl is not None and scene.metadata:
+        assets[MTL_ASSET] = _metadata_asset(scene.metadata)
     if polarisations:
         properties |= sar_properties(scene.item_id, polarisations, mission)
         extensions.add("sar")
@@ -140,6 +186,21 @@ def _item(
         "links": [],
         "assets": assets,
     }
+
+
+def _calibrate(asset: dict[str, Any], raster: dict[str, Any], constants: dict[str, Any]) -> None:
+    """The MTL's scale and offset on a single-band asset whose file states none, and its
+    constants beside them."""
+    bands = asset["raster:bands"]
+    if raster and len(bands) == 1 and not {"scale", "offset"} & set(bands[0]):
+        bands[0] |= raster
+    asset |= constants
+
+
+def _metadata_asset(path: str) -> dict[str, Any]:
+    media = "application/json" if path.lower().endswith(".json") else "text/plain"
+    href = os.path.normpath(Path(path).absolute())
+    return {"href": href, "type": media, "title": "Metadata (MTL)", "roles": ["metadata"]}
 
 
 def _reference_band(datasets: dict[str, DatasetReader]) -> str:

@@ -11,7 +11,8 @@ scene items of `--collection`; without it they are skipped, or, when the inputs 
 describe them, the command refuses to start.
 
 In a folder, files that are neither GeoTIFF nor JSON (metadata text, sidecars) are ignored; a
-file named on the command line that is neither is reported.
+file named on the command line that is neither is reported. Landsat MTL files (`*_MTL.txt`,
+`*_MTL.json`) are no inputs of their own: the scene beside them reads them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from territoires.catalog.ingest.cog import RASTER_SUFFIXES, Scene, group_scenes
+from territoires.catalog.ingest.mtl import is_mtl
 from territoires.catalog.ingest.results import Problem
 from territoires.catalog.ingest.tasks import ChunkTask, FilesTask, SceneTask, Task, convert_all
 from territoires.catalog.ingest.writer import CatalogWriter
@@ -120,7 +122,7 @@ def find_inputs(paths: Iterable[Path], options: IngestOptions) -> Inputs:
 
 
 def _classify(inputs: Inputs, path: Path, named: bool) -> None:
-    if path in inputs.sizes:
+    if path in inputs.sizes or is_mtl(path):
         return
     suffix = path.suffix.lower()
     if suffix in RASTER_SUFFIXES:

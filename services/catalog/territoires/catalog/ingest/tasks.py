@@ -34,11 +34,11 @@ class SceneTask:
     def run(self) -> Converted:
         where = self.scene.where
         try:
-            item = scene_item(self.scene, self.collection, self.when, self.nodata)
+            item, problems = scene_item(self.scene, self.collection, self.when, self.nodata)
         # GDAL and numpy raise many kinds of errors on a corrupt file; each is this scene's only.
         except Exception as error:
             return Converted(problems=[Problem(where, _reason(error))])
-        converted = Converted()
+        converted = Converted(problems=problems)
         add_item(converted, item, where, str(Path(self.scene.bands[0][1]).parent), None)
         return converted
 
