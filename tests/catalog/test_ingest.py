@@ -143,7 +143,8 @@ def test_real_landsat_sentinel2_sentinel1_scenes(engine: Engine, collection: str
             assert Path(asset["href"]).is_absolute() and Path(asset["href"]).is_file()
 
     landsat = items[LANDSAT]
-    assert list(landsat["assets"]) == ["B2", "B3", "B4", "B5", "B6", "B7", "B10", "B11", "BQA"]
+    bands = ["B2", "B3", "B4", "B5", "B6", "B7", "B10", "B11", "BQA"]
+    assert list(landsat["assets"]) == [*bands, "MTL"]
     footprint = shape(landsat["geometry"])
     assert footprint.is_valid and footprint.area < 0.8 * box(*landsat["bbox"]).area
     assert footprint.within(box(-81.5, 32, -78.5, 34.5))
@@ -156,7 +157,13 @@ def test_real_landsat_sentinel2_sentinel1_scenes(engine: Engine, collection: str
     assert properties["proj:bbox"] == [471585, 3554415, 701085, 3787515]
     red = landsat["assets"]["B4"]
     assert red["raster:bands"] == [
-        {"data_type": "uint16", "sampling": "point", "spatial_resolution": 900}
+        {
+            "data_type": "uint16",
+            "sampling": "point",
+            "spatial_resolution": 900,
+            "scale": 2e-05,
+            "offset": -0.1,
+        }
     ]
     assert red["eo:bands"][0]["common_name"] == "red"
     assert "eo:bands" not in landsat["assets"]["BQA"]
@@ -416,3 +423,199 @@ def test_command_usage_errors_are_one_line_and_exit_2(
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert result.output.count("\n") == 1, result.output
+
+
+def mtl_values(path: Path) -> dict[str, str]:
+    """`KEY = value` lines of an MTL text, read on their own (the last of a key wins)."""
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, equals, value = line.strip().partition(" = ")
+        if equals and key not in ("GROUP", "END_GROUP"):
+            values[key] = value.strip('"')
+    return values
+
+
+def assert_level1_calibration(item: dict[str, Any], mtl: dict[str, str]) -> None:
+    """Optical bands scale to TOA reflectance, thermal ones to radiance; every constant of a
+    band sits on its asset; the properties are the MTL's."""
+    for key, asset in item["assets"].items():
+        if not key[1:].isdigit():
+            continue
+        number = key[1:]
+        [band] = asset["raster:bands"]
+        if number in ("10", "11"):
+            assert band["scale"] == float(mtl[f"RADIANCE_MULT_BAND_{number}"])
+            assert band["offset"] == float(mtl[f"RADIANCE_ADD_BAND_{number}"])
+            assert band["unit"] == "W/(m2 sr um)"
+            assert asset["landsat:k1_constant"] == float(mtl[f"K1_CONSTANT_BAND_{number}"])
+            assert asset["landsat:k2_constant"] == float(mtl[f"K2_CONSTANT_BAND_{number}"])
+        else:
+            assert band["scale"] == float(mtl[f"REFLECTANCE_MULT_BAND_{number}"])
+            assert band["offset"] == float(mtl[f"REFLECTANCE_ADD_BAND_{number}"])
+            assert asset["landsat:reflectance_mult"] == band["scale"]
+            assert "landsat:k1_constant" not in asset
+        assert asset["landsat:radiance_mult"] == float(mtl[f"RADIANCE_MULT_BAND_{number}"])
+        assert asset["landsat:radiance_add"] == float(mtl[f"RADIANCE_ADD_BAND_{number}"])
+    properties = item["properties"]
+    assert properties["landsat:collection_number"] == mtl["COLLECTION_NUMBER"]
+    assert properties["landsat:collection_category"] == mtl["COLLECTION_CATEGORY"]
+    assert properties["landsat:correction"] == mtl["DATA_TYPE"] == "L1TP"
+    assert properties["eo:cloud_cover"] == float(mtl["CLOUD_COVER"])
+    assert properties["view:sun_elevation"] == float(mtl["SUN_ELEVATION"])
+    assert item["assets"]["MTL"]["roles"] == ["metadata"]
+
+
+def test_real_landsat_mtl_goes_into_the_item(engine: Engine, collection: str) -> None:
+    folder = SCENES / "landsat8"
+    report = run(engine, folder, collection=collection)
+
+    assert (report.inserted, report.problems) == (1, [])
+    item = stored(engine, collection)[LANDSAT]
+    mtl = mtl_values(folder / f"{LANDSAT}_MTL.txt")
+    assert_level1_calibration(item, mtl)
+    assert item["properties"]["landsat:collection_number"] == "01"
+    assert item["properties"]["landsat:wrs_path"] == "016" and mtl["WRS_PATH"] == "16"
+    assert item["properties"]["landsat:wrs_row"] == "037"
+    assert item["properties"]["landsat:cloud_cover_land"] == 31.89
+    assert "eo:bands" in item["assets"]["B4"] and "scale" not in item["assets"]["BQA"]
+    assert item["assets"]["MTL"]["href"] == str(folder / f"{LANDSAT}_MTL.txt")
+    assert_valid(served(item), "stac-1.0:item")
+
+
+def test_synthetic_landsat_mtl_goes_into_the_item(
+    engine: Engine, settings: Settings, collection: str, tmp_path: Path
+) -> None:
+    from territoires.synth import generate
+
+    out = tmp_path / "synth"
+    generate(
+        (-1.2, 46.1, -1.1, 46.2),
+        out,
+        size=512,
+        sensors=["landsat"],
+        start=date(2022, 6, 1),
+        end=date(2022, 6, 20),
+        settings=settings,
+    )
+    [mtl_path] = (out / "landsat-c2-l2").glob("*/*_MTL.txt")
+    # Its bands named alone: a scene of our collection, not the STAC item synth wrote.
+    report = run(engine, *sorted(mtl_path.parent.glob("*.TIF")), collection=collection)
+
+    assert (report.inserted, report.problems) == (1, [])
+    [item] = stored(engine, collection).values()
+    mtl = mtl_values(mtl_path)
+    assert_level1_calibration(item, mtl)
+    assert sorted(item["assets"]) == ["B10", "B4", "B5", "MTL"]
+    assert item["properties"]["landsat:collection_number"] == "02"
+    assert item["properties"]["eo:cloud_cover"] == 0
+
+
+def level2_mtl(product: str) -> dict[str, Any]:
+    """A Collection 2 Level-2 `_MTL.json`, whose Level-1 and Level-2 groups share key names."""
+    return {
+        "LANDSAT_METADATA_FILE": {
+            "PRODUCT_CONTENTS": {
+                "LANDSAT_PRODUCT_ID": product,
+                "PROCESSING_LEVEL": "L2SP",
+                "COLLECTION_NUMBER": "02",
+                "COLLECTION_CATEGORY": "T1",
+            },
+            "IMAGE_ATTRIBUTES": {
+                "SPACECRAFT_ID": "LANDSAT_9",
+                "WRS_PATH": "199",
+                "WRS_ROW": "27",
+                "CLOUD_COVER": "12.34",
+                "CLOUD_COVER_LAND": "-1",
+                "SUN_ELEVATION": "60.5",
+            },
+            "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS": {
+                "REFLECTANCE_MULT_BAND_4": "2.75E-05",
+                "REFLECTANCE_ADD_BAND_4": "-0.200000",
+            },
+            "LEVEL2_SURFACE_TEMPERATURE_PARAMETERS": {
+                "TEMPERATURE_MULT_BAND_ST_B10": "0.00341802",
+                "TEMPERATURE_ADD_BAND_ST_B10": "149.000000",
+            },
+            "LEVEL1_RADIOMETRIC_RESCALING": {
+                "RADIANCE_MULT_BAND_4": "9.7350E-03",
+                "RADIANCE_ADD_BAND_4": "-48.67504",
+                "REFLECTANCE_MULT_BAND_4": "2.0000E-05",
+                "REFLECTANCE_ADD_BAND_4": "-0.100000",
+            },
+            "LEVEL1_THERMAL_CONSTANTS": {
+                "K1_CONSTANT_BAND_10": "799.0284",
+                "K2_CONSTANT_BAND_10": "1329.2405",
+            },
+        }
+    }
+
+
+def test_collection2_level2_mtl_json(engine: Engine, collection: str, tmp_path: Path) -> None:
+    product = "LC09_L2SP_199027_20230712_20230714_02_T1"
+    real = SCENES / "landsat8" / f"{LANDSAT}_B4.TIF"
+    for band in ("SR_B4", "SR_B5", "ST_B10", "QA_PIXEL"):
+        (tmp_path / f"{product}_{band}.TIF").symlink_to(real)
+    (tmp_path / f"{product}_MTL.json").write_text(json.dumps(level2_mtl(product)))
+
+    report = run(engine, tmp_path, collection=collection)
+
+    # The MTL is read by its scene, not taken for a STAC document.
+    assert (report.inserted, report.problems, report.skipped) == (1, [], [])
+    item = stored(engine, collection)[product]
+    assets = item["assets"]
+    red = assets["SR_B4"]["raster:bands"][0]
+    assert (red["scale"], red["offset"]) == (2.75e-05, -0.2)
+    # SR_B5 has no entry in this MTL: the USGS constants of Collection 2 Level-2.
+    nir = assets["SR_B5"]["raster:bands"][0]
+    assert (nir["scale"], nir["offset"]) == (2.75e-05, -0.2)
+    thermal = assets["ST_B10"]["raster:bands"][0]
+    assert (thermal["scale"], thermal["offset"], thermal["unit"]) == (0.00341802, 149.0, "kelvin")
+    assert "scale" not in assets["QA_PIXEL"]["raster:bands"][0]
+    assert not any(name.startswith("landsat:") for name in assets["SR_B4"])
+    assert assets["MTL"]["type"] == "application/json"
+    properties = item["properties"]
+    assert properties["platform"] == "landsat-9"
+    assert properties["landsat:correction"] == "L2SP"
+    assert properties["landsat:collection_number"] == "02"
+    assert (properties["landsat:wrs_path"], properties["landsat:wrs_row"]) == ("199", "027")
+    assert properties["eo:cloud_cover"] == 12.34
+    assert "landsat:cloud_cover_land" not in properties  # -1: not computed
+
+
+def test_malformed_mtl_is_reported_and_its_scene_still_goes_in(
+    engine: Engine, collection: str, tmp_path: Path
+) -> None:
+    text = (SCENES / "landsat8" / f"{LANDSAT}_MTL.txt").read_text(encoding="utf-8")
+    truncated = "LC08_L1TP_016037_20170829_20170914_01_T1"
+    bad_value = "LC08_L1TP_016037_20170914_20170928_01_T1"
+    scenes = {
+        truncated: text[: text.index("GROUP = RADIOMETRIC_RESCALING")],
+        bad_value: text.replace("RADIANCE_MULT_BAND_4 = 9.7350E-03", "RADIANCE_MULT_BAND_4 = x"),
+    }
+    for scene, mtl in scenes.items():
+        for band in ("B4", "B10"):
+            (tmp_path / f"{scene}_{band}.TIF").symlink_to(SCENES / "landsat8" / f"{LANDSAT}_B4.TIF")
+        (tmp_path / f"{scene}_MTL.txt").write_text(mtl)
+
+    report = run(engine, tmp_path, collection=collection)
+
+    assert report.inserted == 2
+    assert sorted(report.problems) == [
+        (
+            str(tmp_path / f"{truncated}_MTL.txt"),
+            "MTL not read (GROUP = L1_METADATA_FILE is never closed); "
+            "the scene went in without its Landsat metadata",
+        ),
+        (
+            str(tmp_path / f"{bad_value}_MTL.txt"),
+            "RADIANCE_MULT_BAND_4 = 'x' is not a number; left out of the item",
+        ),
+    ]
+    items = stored(engine, collection)
+    plain = items[truncated]
+    assert not any(name.startswith(("landsat:", "view:")) for name in plain["properties"])
+    assert "scale" not in plain["assets"]["B4"]["raster:bands"][0]
+    partial = items[bad_value]["assets"]["B4"]
+    assert "landsat:radiance_mult" not in partial
+    assert partial["raster:bands"][0]["scale"] == 2e-05  # reflectance, still whole
+    assert items[bad_value]["properties"]["landsat:collection_number"] == "01"

@@ -35,7 +35,6 @@ RADIANCE_UNIT = "W/(m2 sr um)"
 # Collection 2 Level-2 constants (USGS Landsat 8-9 Collection 2 Level 2 Science Product guide).
 SURFACE_REFLECTANCE = (2.75e-05, -0.2)
 SURFACE_TEMPERATURE = (0.00341802, 149.0)
-THERMAL_BANDS = frozenset({6, 10, 11})  # TM/ETM+ band 6, TIRS bands 10 and 11
 BAND_KEY = re.compile(r"(?P<product>SR_|ST_)?B(?P<number>\d{1,2})", re.IGNORECASE)
 
 Groups = dict[str, dict[str, str]]
@@ -198,7 +197,8 @@ class Mtl:
         constants = {name: value for name, value in constants.items() if value is not None}
         reflectance = [constants.get(f"landsat:reflectance_{part}") for part in ("mult", "add")]
         radiance = [constants.get(f"landsat:radiance_{part}") for part in ("mult", "add")]
-        if None not in reflectance and number not in THERMAL_BANDS:
+        # Thermal bands have no reflectance constants: radiance it is.
+        if None not in reflectance:
             return {"scale": reflectance[0], "offset": reflectance[1]}, constants
         if None not in radiance:
             return {"scale": radiance[0], "offset": radiance[1], "unit": RADIANCE_UNIT}, constants
