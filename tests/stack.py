@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from territoires.catalog.app import create_app as create_catalog
 from territoires.catalog.ingest.loader import IngestOptions, find_inputs, ingest
@@ -90,6 +90,24 @@ def key_row(settings: Settings, key: str) -> ApiKey:
         row = connection.execute(select(ApiKey).where(ApiKey.prefix == key.split("_")[1])).one()
     engine.dispose()
     return row
+
+
+def written_by(settings: Settings, job_id: str) -> tuple[int, int]:
+    """(items, statistics rows) a job has in the catalog."""
+    engine = create_sync_database(settings)
+    with engine.connect() as connection:
+        items = connection.scalar(
+            text(
+                "SELECT count(*) FROM items WHERE content->'properties'->>'territoires:job_id'"
+                " = :id"
+            ),
+            {"id": job_id},
+        )
+        rows = connection.scalar(
+            text("SELECT count(*) FROM indicator_statistics WHERE job_id = :id"), {"id": job_id}
+        )
+    engine.dispose()
+    return items, rows
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from territoires.shared.models import Job
 from territoires.shared.settings import Settings
 
 from ..servers import serve
-from ..stack import SUMMER_2023
+from ..stack import SUMMER_2023, written_by
 from .test_vegetation import assert_valid, follow
 
 OUTSIDE = {  # a square in the Bouches-du-Rhône, far from the scenes over La Rochelle
@@ -274,19 +274,9 @@ def test_dismissing_a_large_job_stops_its_parts_and_removes_outputs(
             text("SELECT status::text, count(*) FROM jobs WHERE parent_id = :id GROUP BY 1"),
             {"id": job_id},
         ).all()
-        items = connection.scalar(
-            text(
-                "SELECT count(*) FROM items WHERE content->'properties'->>'territoires:job_id'"
-                " = :id"
-            ),
-            {"id": job_id},
-        )
-        rows = connection.scalar(
-            text("SELECT count(*) FROM indicator_statistics WHERE job_id = :id"), {"id": job_id}
-        )
     engine.dispose()
     assert dict(statuses) == {"dismissed": 19}
-    assert items == 0 and rows == 0
+    assert written_by(platform_settings, job_id) == (0, 0)
     assert client.get(f"{job_url}/results").status_code == 404
     assert client.delete(job_url).json()["status"] == "dismissed"  # dismissing again is harmless
 

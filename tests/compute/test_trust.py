@@ -31,7 +31,7 @@ from territoires.shared.settings import Settings
 from territoires.shared.storage import storage_from_settings
 
 from ..servers import serve
-from ..stack import SUMMER_2023, issue_key, key_row
+from ..stack import SUMMER_2023, issue_key, key_row, written_by
 from .test_vegetation import assert_valid, follow
 
 VEGETATION = {"inputs": {"territory": "17300", "datetime": SUMMER_2023}}
@@ -59,24 +59,6 @@ def partners(platform_settings: Settings) -> dict[str, str]:
 def as_key(platform_url: str, key: str | None) -> httpx.Client:
     headers = {"X-API-Key": key} if key else {}
     return httpx.Client(base_url=platform_url, headers=headers, timeout=60)
-
-
-def written_by(settings: Settings, job_id: str) -> tuple[int, int]:
-    """(items, statistics rows) a job has in the catalog."""
-    engine = create_sync_database(settings)
-    with engine.connect() as connection:
-        items = connection.scalar(
-            text(
-                "SELECT count(*) FROM items WHERE content->'properties'->>'territoires:job_id'"
-                " = :id"
-            ),
-            {"id": job_id},
-        )
-        rows = connection.scalar(
-            text("SELECT count(*) FROM indicator_statistics WHERE job_id = :id"), {"id": job_id}
-        )
-    engine.dispose()
-    return items, rows
 
 
 def test_a_partner_sees_and_dismisses_only_its_own_jobs(
