@@ -14,11 +14,16 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from territoires.shared.settings import ConfigurationError
 
 CLUSTER_USER = "postgres"
 DATABASE = "territoires"
+# Off only when asked (TERRITOIRES_LOCAL_POSTGRES_DURABLE=false): a crash may then lose or
+# corrupt committed data, which is fine for a throwaway cluster and nothing else.
+UNSAFE_SPEED_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+StopMode = Literal["smart", "fast", "immediate"]
 INSTALL_HINT = "sudo apt-get install -y postgresql postgresql-15-postgis-3"
 
 
@@ -59,10 +64,12 @@ def port_is_free(host: str, port: int) -> bool:
 
 @dataclass
 class PrivateCluster:
-    """One PostgreSQL cluster in `directory`, listening on 127.0.0.1:`port` only."""
+    """One PostgreSQL cluster in `directory`, listening on 127.0.0.1:`port` only; `durable`
+    keeps PostgreSQL's crash safety (fsync), which the options of each start decide."""
 
     directory: Path
     port: int
+    durable: bool = True
 
     @property
     def data(self) -> Path:
@@ -135,10 +142,9 @@ class PrivateCluster:
                 f"port {self.port} is already in use, so the private PostgreSQL cannot start: "
                 "stop what uses it or set TERRITOIRES_LOCAL_POSTGRES_PORT to a free port"
             )
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory}"
+        if not self.durable:
+            options = f"{options} {UNSAFE_SPEED_OPTIONS}"
         result = self._run(
             bin_dir / "pg_ctl",
             "-D",
@@ -191,9 +197,10 @@ class PrivateCluster:
             if created.returncode != 0:
                 raise ConfigurationError(f"createdb failed: {created.stderr.strip()}")
 
-    def stop(self) -> None:
+    def stop(self, mode: StopMode = "fast") -> None:
+        """Stops the server; `immediate` is a crash (no checkpoint: the next start replays WAL)."""
         if self.initialised():
-            self._run(find_postgres_bin() / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+            self._run(find_postgres_bin() / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
 
     def destroy(self) -> None:
         self.stop()
