@@ -20,11 +20,10 @@ from sqlalchemy import text
 from territoires.shared.database import create_sync_database
 from territoires.shared.settings import Settings
 
-from ..conftest import ROOT
 from ..stack import WORKER_COMMAND, start_worker, stop_worker, wait_for_worker
 
 FINAL = ("successful", "failed", "dismissed")
-SWEEPING_WORKER = (WORKER_COMMAND[0], "-m", "tests.faults.sweeping_worker")
+SWEEPING_WORKER = (WORKER_COMMAND[0], str(Path(__file__).with_name("sweeping_worker.py")))
 
 
 def summer(second: int = 0) -> str:
@@ -169,7 +168,7 @@ class Workers:
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     def start(self, wait: bool = True, **popen: Any) -> subprocess.Popen:
-        process = start_worker(self.settings, self.log, self.command, cwd=ROOT, **popen)
+        process = start_worker(self.settings, self.log, self.command, **popen)
         self.processes.append(process)
         if wait:
             wait_for_worker(self.settings, process, self.log)
