@@ -1,0 +1,68 @@
+"""Workers SIGKILLed at random points while they run 50 small jobs: every job ends successful,
+once — one NDVI item, one cover item, one statistics row and two COGs each, nothing twice."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+from sqlalchemy import text
+
+from territoires.shared.database import create_sync_database
+from territoires.shared.settings import Settings
+
+from ..stack import WORKER_COMMAND
+from .jobs import JobsClient, Workers, duplicates, summer, vegetation_complete
+
+pytestmark = pytest.mark.slow
+
+JOBS = 50
+WORKERS = 3
+KILLS = 5
+
+
+def attempts(settings: Settings, job_ids: list[str]) -> dict[str, int]:
+    engine = create_sync_database(settings)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT id::text, attempts FROM jobs WHERE id::text = ANY(:ids)"),
+                {"ids": job_ids},
+            )
+            return dict(rows.all())
+    finally:
+        engine.dispose()
+
+
+def test_workers_killed_at_random_lose_and_duplicate_nothing(
+    fault_settings: Settings, jobs: JobsClient, workers: Workers
+) -> None:
+    workers.command = WORKER_COMMAND  # recovery by the lease alone, no sweep
+    t0 = time.monotonic()
+    for _ in range(WORKERS):
+        workers.start()
+    print("workers up", time.monotonic() - t0)
+    chance = random.Random()
+    submitted = [
+        jobs.submit({"territory": "17300", "datetime": summer(n)}) for n in range(JOBS)
+    ]
+    for _ in range(KILLS):
+        time.sleep(chance.uniform(0.5, 2.5))
+        workers.kill(chance.choice(workers.alive()))
+        workers.start(wait=False)
+    print("kills done", time.monotonic() - t0)
+    ended = jobs.wait(submitted, timeout_s=150)
+    print("all ended", time.monotonic() - t0)
+
+    statuses = {job: status["status"] for job, status in ended.items()}
+    assert statuses == dict.fromkeys(submitted, "successful"), (
+        {j: ended[j]["message"] for j, s in statuses.items() if s != "successful"},
+        workers.tail(),
+    )
+    incomplete = {job: p for job in submitted if (p := vegetation_complete(fault_settings, job))}
+    assert not incomplete, incomplete
+    assert duplicates(fault_settings) == {"items": [], "statistics": []}
+    runs = attempts(fault_settings, submitted)
+    assert max(runs.values()) >= 2, "no kill landed on a running job"
+    print(f"runs per job: {sorted(runs.values())}")
