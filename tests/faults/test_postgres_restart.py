@@ -19,7 +19,6 @@ from territoires.shared.database import create_sync_database
 from territoires.shared.settings import Settings
 
 from ..stack import worker_environment
-
 from .jobs import JobsClient, Workers, summer, vegetation_complete
 
 pytestmark = pytest.mark.slow

@@ -44,9 +44,7 @@ def test_workers_killed_at_random_lose_and_duplicate_nothing(
         workers.start()
     print("workers up", time.monotonic() - t0)
     chance = random.Random()
-    submitted = [
-        jobs.submit({"territory": "17300", "datetime": summer(n)}) for n in range(JOBS)
-    ]
+    submitted = [jobs.submit({"territory": "17300", "datetime": summer(n)}) for n in range(JOBS)]
     for _ in range(KILLS):
         time.sleep(chance.uniform(0.5, 2.5))
         workers.kill(chance.choice(workers.alive()))

@@ -170,7 +170,7 @@ def _default_nodata(dtype: np.dtype) -> float:
     return float("nan") if dtype.kind == "f" else 0
 
 
-class ResultNotWritten(OSError):
+class ResultWriteError(OSError):
     """A result raster the worker could not write: its disk (or a size quota) is full."""
 
     def __init__(self) -> None:
@@ -210,13 +210,13 @@ class Output:
         try:
             self.dataset.write(values, 1, window=window)
         except RasterioIOError as error:  # GDAL says only "Write failed"
-            raise ResultNotWritten from error
+            raise ResultWriteError from error
 
     def close(self) -> None:
         try:
             self.dataset.close()
         except RasterioIOError as error:
-            raise ResultNotWritten from error
+            raise ResultWriteError from error
 
 
 def write_cog(source: Path, target: Path, tags: dict[str, str], resampling: str) -> None:
@@ -241,7 +241,7 @@ def write_cog(source: Path, target: Path, tags: dict[str, str], resampling: str)
             config={"GDAL_NUM_THREADS": "ALL_CPUS"},
         )
     except RasterioIOError as error:
-        raise ResultNotWritten from error
+        raise ResultWriteError from error
 
 
 def zone_raster(
