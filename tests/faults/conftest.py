@@ -92,7 +92,7 @@ def jobs(fault_settings: Settings, fault_key: str) -> Iterator[JobsClient]:
 
 @pytest.fixture
 def workers(fault_settings: Settings, tmp_path: Path) -> Iterator[Workers]:
-    pool = Workers(fault_settings, tmp_path / "workers.log")
+    pool = Workers(fault_settings, tmp_path)
     try:
         yield pool
     finally:

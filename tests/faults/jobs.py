@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +19,7 @@ from sqlalchemy import text
 from territoires.shared.database import create_sync_database
 from territoires.shared.settings import Settings
 
-from ..stack import WORKER_COMMAND, start_worker, stop_worker, wait_for_worker
+from ..stack import WORKER_COMMAND, start_worker, stop_worker
 
 FINAL = ("successful", "failed", "dismissed")
 SWEEPING_WORKER = (WORKER_COMMAND[0], str(Path(__file__).with_name("sweeping_worker.py")))
@@ -163,19 +162,32 @@ def duplicates(settings: Settings) -> dict[str, list[Any]]:
 
 @dataclass
 class Workers:
-    """`territoires worker` processes on one queue, all logging to one file."""
+    """`territoires worker` processes on one queue, each logging to a file of its own."""
 
     settings: Settings
-    log: Path
+    logs: Path
     command: tuple[str, ...] = SWEEPING_WORKER
-    processes: list[subprocess.Popen] = field(default_factory=list)
+    processes: dict[subprocess.Popen, Path] = field(default_factory=dict)
 
     def start(self, wait: bool = True, **popen: Any) -> subprocess.Popen:
-        process = start_worker(self.settings, self.log, self.command, **popen)
-        self.processes.append(process)
+        log = self.logs / f"worker-{len(self.processes)}.log"
+        process = start_worker(self.settings, log, self.command, **popen)
+        self.processes[process] = log
         if wait:
-            wait_for_worker(self.settings, process, self.log)
+            self.wait_started([process])
         return process
+
+    def started(self, process: subprocess.Popen) -> bool:
+        """Whether it has warmed its kernels and takes jobs (it logs "worker started")."""
+        return "worker started" in self.processes[process].read_text(errors="replace")
+
+    def wait_started(self, processes: list[subprocess.Popen], timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        for process in processes:
+            while not self.started(process):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"a worker did not start:\n{self.tail()}")
+                time.sleep(0.05)
 
     def kill(self, process: subprocess.Popen) -> None:
         os.kill(process.pid, signal.SIGKILL)
@@ -188,9 +200,9 @@ class Workers:
         for process in self.processes:
             stop_worker(process)
 
-    def tail(self, characters: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-characters:] if self.log.exists() else ""
-
-
-def exit_counts(workers: Workers) -> Counter[int | None]:
-    return Counter(p.poll() for p in workers.processes)
+    def tail(self, characters: int = 3000) -> str:
+        return "\n".join(
+            f"--- {log.name}\n{log.read_text(errors='replace')[-characters:]}"
+            for log in self.processes.values()
+            if log.exists()
+        )

@@ -1,5 +1,6 @@
 """PostgreSQL crashes and comes back (an immediate stop: no checkpoint, WAL replayed at start)
-while a job runs."""
+while a job runs and while `territoires ingest` writes; the cluster is durable (fsync on), as
+local mode runs it."""
 
 from __future__ import annotations
 
@@ -19,27 +20,56 @@ from territoires.shared.database import create_sync_database
 from territoires.shared.settings import Settings
 
 from ..stack import worker_environment
-from .jobs import JobsClient, Workers, summer, vegetation_complete
+from .jobs import JobsClient, Workers, Written, summer, vegetation_complete, written
 
 pytestmark = pytest.mark.slow
 ITEMS = 20000
 BATCH = 500
 
 
+def test_local_postgres_is_durable_unless_asked(fault_postgres: PrivateCluster) -> None:
+    engine = create_sync_database(fault_postgres.url)
+    try:
+        with engine.connect() as connection:
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                assert connection.scalar(text(f"SHOW {setting}")) == "on", setting
+    finally:
+        engine.dispose()
+    throwaway = PrivateCluster(fault_postgres.directory, fault_postgres.port, durable=False)
+    assert "-c fsync=off" in throwaway.server_options()
+    assert "fsync" not in fault_postgres.server_options()
+    assert PrivateCluster(fault_postgres.directory, fault_postgres.port).durable
+    assert Settings.model_fields["local_postgres_durable"].default is True
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="worker.py: a database error in a job escapes run_job (JobRunner._fail cannot write "
+    "the failure while PostgreSQL is down, or writes the raw DBAPIError text as the message when "
+    "it is back); arq then stores a failed result under the job's id, so requeue_stale_jobs' "
+    "enqueue of that id is ignored (arq refuses ids that have a result) for keep_result = 1 h: "
+    "the job stays `running` for an hour",
+)
 def test_postgres_crash_during_a_job(
     fault_postgres: PrivateCluster, fault_settings: Settings, jobs: JobsClient, workers: Workers
 ) -> None:
+    """Ideally the job ends successful; else it fails with a clear message, nothing written,
+    and the same request submitted again succeeds."""
     workers.start()
-    job = jobs.submit({"territory": "17300", "datetime": summer(1)})
+    inputs = {"territory": "17300", "datetime": summer(1)}
+    job = jobs.submit(inputs)
     jobs.wait_running(job, timeout_s=30)
-    began = time.monotonic()
     fault_postgres.stop("immediate")
     time.sleep(1.0)
     fault_postgres.start()
-    print("restart took", time.monotonic() - began)
-    ended = jobs.wait([job], timeout_s=60)[job]
-    print(ended)
-    print(workers.tail())
+    ended = jobs.wait([job], timeout_s=45)[job]
+
+    if ended["status"] == "failed":
+        message = ended["message"]
+        assert not any(raw in message for raw in ("internal error", "SQL", "sqlalche")), message
+        assert written(fault_settings, job) == Written({}, 0, [])
+        job = jobs.submit(inputs)
+        ended = jobs.wait([job], timeout_s=45)[job]
     assert ended["status"] == "successful", (ended, workers.tail())
     assert not vegetation_complete(fault_settings, job)
 

@@ -3,6 +3,7 @@ table is the source of truth, and the workers' stale-job sweep queues them again
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -58,7 +59,8 @@ def test_redis_crash_with_jobs_queued(
     """The worker loses its Redis connection and exits (arq does not reconnect); local mode's
     supervisor starts it again, as an orchestrator would."""
     with supervised_worker(fault_settings) as supervisor:
-        wait_for_worker(fault_settings, supervisor.children[0].process, Path("/dev/null"))
+        # Its output goes to ours (the supervisor relays it): nothing to read back on failure.
+        wait_for_worker(fault_settings, supervisor.children[0].process, Path(os.devnull))
         submitted = [
             jobs.submit({"territory": "17300", "datetime": summer(10 + n)}) for n in range(6)
         ]

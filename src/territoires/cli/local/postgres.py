@@ -116,6 +116,11 @@ class PrivateCluster:
         bin_dir = find_postgres_bin()
         return self._run(bin_dir / "pg_ctl", "-D", self.data, "status").returncode == 0
 
+    def server_options(self) -> str:
+        """The `postgres` options of each start (a start decides durability, not initdb)."""
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory}"
+        return options if self.durable else f"{options} {UNSAFE_SPEED_OPTIONS}"
+
     def start(self) -> None:
         """Initialises the cluster on first use, then starts it and creates the database."""
         bin_dir = find_postgres_bin()
@@ -142,9 +147,6 @@ class PrivateCluster:
                 f"port {self.port} is already in use, so the private PostgreSQL cannot start: "
                 "stop what uses it or set TERRITOIRES_LOCAL_POSTGRES_PORT to a free port"
             )
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory}"
-        if not self.durable:
-            options = f"{options} {UNSAFE_SPEED_OPTIONS}"
         result = self._run(
             bin_dir / "pg_ctl",
             "-D",
@@ -152,7 +154,7 @@ class PrivateCluster:
             "-l",
             self.log_file,
             "-o",
-            options,
+            self.server_options(),
             "-w",
             "-t",
             "60",
