@@ -62,14 +62,14 @@ def test_postgres_crash_during_a_job(
     fault_postgres.stop("immediate")
     time.sleep(1.0)
     fault_postgres.start()
-    ended = jobs.wait([job], timeout_s=30)[job]
+    ended = jobs.wait([job], timeout_s=20)[job]
 
     if ended["status"] == "failed":
         message = ended["message"]
         assert not any(raw in message for raw in ("internal error", "SQL", "sqlalche")), message
         assert written(fault_settings, job) == Written({}, 0, [])
         job = jobs.submit(inputs)
-        ended = jobs.wait([job], timeout_s=30)[job]
+        ended = jobs.wait([job], timeout_s=20)[job]
     assert ended["status"] == "successful", (ended, workers.tail())
     assert not vegetation_complete(fault_settings, job)
 
