@@ -11,9 +11,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis import Redis
@@ -52,7 +53,6 @@ def platform_settings(
 ) -> Settings:
     """Territories loaded, synthetic scenes catalogued, storage in a folder of its own."""
     url = empty_database_factory("compute")
-    upgrade(url)
     settings = Settings(
         DATABASE_URL=url,
         REDIS_URL=redis_url,
@@ -62,12 +62,19 @@ def platform_settings(
         callback_allow=["127.0.0.0/8"],  # the tests' subscribers listen on loopback
         callback_timeout_s=2.0,
     )
+    prepare_database(settings, scenes_dir)
+    return settings
+
+
+def prepare_database(settings: Settings, scenes_dir: Path) -> None:
+    """Migrates the database, loads the demo territories and catalogues the scenes."""
+    url = settings.require_database_url()
+    upgrade(url)
     engine = create_sync_database(url)
     load_territories(engine, read_demo_territories(settings.data_dir))
     report = ingest(engine, find_inputs([scenes_dir], IngestOptions()), IngestOptions())
     assert not report.problems, report.problems
     engine.dispose()
-    return settings
 
 
 def issue_key(settings: Settings, name: str, scope: Scope) -> str:
@@ -177,14 +184,20 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
-    """`territoires worker` as operators run it, logging to `log`."""
+WORKER_COMMAND = (sys.executable, "-m", "territoires.cli.main", "worker")
+
+
+def start_worker(
+    settings: Settings, log: Path, command: Sequence[str] = WORKER_COMMAND, **popen: Any
+) -> subprocess.Popen:
+    """`territoires worker` as operators run it (or `command`), logging to `log`."""
     with log.open("ab") as output:
         return subprocess.Popen(
-            [sys.executable, "-m", "territoires.cli.main", "worker"],
+            list(command),
             env=worker_environment(settings),
             stdout=output,
             stderr=subprocess.STDOUT,
+            **popen,
         )
 
 

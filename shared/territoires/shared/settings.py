@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     local_redis_port: int = Field(
         default=56379, ge=1, le=65535, description="Port of the embedded Redis."
     )
+    local_postgres_durable: bool = Field(
+        default=True,
+        description="The private PostGIS flushes commits to disk (fsync); false trades crash "
+        "safety for speed (fsync, synchronous_commit and full_page_writes off).",
+    )
 
     public_url: str | None = Field(
         default=None,

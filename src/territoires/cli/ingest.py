@@ -1,7 +1,8 @@
 """`territoires ingest PATH…`: GeoTIFFs and STAC JSON into the catalog, with a progress bar.
 
 Exit status: 0 when everything found went in, 1 when some inputs were refused (they are listed,
-the rest is in the catalog), 2 when the command cannot start (no such path, GeoTIFFs without
+the rest is in the catalog) or the database went away midway (each batch written is whole: run
+the command again), 2 when the command cannot start (no such path, GeoTIFFs without
 --collection, no or unreachable DATABASE_URL, an unmigrated database).
 """
 
@@ -16,6 +17,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from territoires.cli.output import USAGE_ERROR, console, fail
 from territoires.shared.settings import ConfigurationError, get_settings
@@ -72,6 +74,13 @@ def ingest_command(
                 options,
                 lambda done, total, items: progress.update(task, completed=done, items=items),
             )
+    except (OperationalError, InterfaceError) as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        fail(
+            f"the database connection was lost during the ingest ({reason}): the batches "
+            "written before are in the catalog, each whole; run the same command again to "
+            "finish (items already there are replaced, not duplicated)"
+        )
     finally:
         engine.dispose()
     for problem in report.problems[:SHOWN_PROBLEMS]:

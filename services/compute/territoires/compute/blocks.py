@@ -26,7 +26,7 @@ from affine import Affine
 from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import CRSError, RasterioError
+from rasterio.errors import CRSError, RasterioError, RasterioIOError
 from rasterio.features import rasterize
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
@@ -215,6 +215,16 @@ def _default_nodata(dtype: np.dtype) -> float:
     return float("nan") if dtype.kind == "f" else 0
 
 
+class ResultWriteError(OSError):
+    """A result raster the worker could not write: its disk (or a size quota) is full."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "could not write the result raster: the worker's disk is full (or the file is over "
+            "its size limit); nothing was catalogued, submit the job again once there is room"
+        )
+
+
 class Output:
     """A single-band tiled GeoTIFF written block by block: the scratch copy a COG is made from."""
 
@@ -242,10 +252,16 @@ class Output:
         )
 
     def write(self, window: Window, values: np.ndarray) -> None:
-        self.dataset.write(values, 1, window=window)
+        try:
+            self.dataset.write(values, 1, window=window)
+        except RasterioIOError as error:  # GDAL says only "Write failed"
+            raise ResultWriteError from error
 
     def close(self) -> None:
-        self.dataset.close()
+        try:
+            self.dataset.close()
+        except RasterioIOError as error:
+            raise ResultWriteError from error
 
 
 def write_cog(source: Path, target: Path, tags: dict[str, str], resampling: str) -> None:
@@ -256,18 +272,21 @@ def write_cog(source: Path, target: Path, tags: dict[str, str], resampling: str)
     levels = max(1, get_maximum_overview_level(width, height, minsize=COG_BLOCK))
     profile = cog_profiles.get("deflate")
     profile.update(blockxsize=COG_BLOCK, blockysize=COG_BLOCK, BIGTIFF="IF_SAFER")
-    cog_translate(
-        source,
-        target,
-        profile,
-        nodata=nodata,
-        overview_level=levels,
-        overview_resampling=resampling,
-        additional_cog_metadata=tags,
-        in_memory=False,
-        quiet=True,
-        config={"GDAL_NUM_THREADS": "ALL_CPUS"},
-    )
+    try:
+        cog_translate(
+            source,
+            target,
+            profile,
+            nodata=nodata,
+            overview_level=levels,
+            overview_resampling=resampling,
+            additional_cog_metadata=tags,
+            in_memory=False,
+            quiet=True,
+            config={"GDAL_NUM_THREADS": "ALL_CPUS"},
+        )
+    except RasterioIOError as error:
+        raise ResultWriteError from error
 
 
 def zone_raster(

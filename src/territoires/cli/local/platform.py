@@ -58,7 +58,11 @@ def backends(settings: Settings, console: Console) -> Iterator[Backends]:
     try:
         database_url = settings.database_url
         if not database_url:
-            cluster = PrivateCluster(settings.local_dir / "pg", settings.local_postgres_port)
+            cluster = PrivateCluster(
+                settings.local_dir / "pg",
+                settings.local_postgres_port,
+                durable=settings.local_postgres_durable,
+            )
             console.print(f"starting the private PostGIS cluster in {cluster.directory}")
             cluster.start()
             database_url = cluster.url

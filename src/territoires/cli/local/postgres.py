@@ -14,11 +14,16 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from territoires.shared.settings import ConfigurationError
 
 CLUSTER_USER = "postgres"
 DATABASE = "territoires"
+# Off only when asked (TERRITOIRES_LOCAL_POSTGRES_DURABLE=false): a crash may then lose or
+# corrupt committed data, which is fine for a throwaway cluster and nothing else.
+UNSAFE_SPEED_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+StopMode = Literal["smart", "fast", "immediate"]
 INSTALL_HINT = "sudo apt-get install -y postgresql postgresql-15-postgis-3"
 
 
@@ -59,10 +64,12 @@ def port_is_free(host: str, port: int) -> bool:
 
 @dataclass
 class PrivateCluster:
-    """One PostgreSQL cluster in `directory`, listening on 127.0.0.1:`port` only."""
+    """One PostgreSQL cluster in `directory`, listening on 127.0.0.1:`port` only; `durable`
+    keeps PostgreSQL's crash safety (fsync), which the options of each start decide."""
 
     directory: Path
     port: int
+    durable: bool = True
 
     @property
     def data(self) -> Path:
@@ -109,6 +116,11 @@ class PrivateCluster:
         bin_dir = find_postgres_bin()
         return self._run(bin_dir / "pg_ctl", "-D", self.data, "status").returncode == 0
 
+    def server_options(self) -> str:
+        """The `postgres` options of each start (a start decides durability, not initdb)."""
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory}"
+        return options if self.durable else f"{options} {UNSAFE_SPEED_OPTIONS}"
+
     def start(self) -> None:
         """Initialises the cluster on first use, then starts it and creates the database."""
         bin_dir = find_postgres_bin()
@@ -135,10 +147,6 @@ class PrivateCluster:
                 f"port {self.port} is already in use, so the private PostgreSQL cannot start: "
                 "stop what uses it or set TERRITOIRES_LOCAL_POSTGRES_PORT to a free port"
             )
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
         result = self._run(
             bin_dir / "pg_ctl",
             "-D",
@@ -146,7 +154,7 @@ class PrivateCluster:
             "-l",
             self.log_file,
             "-o",
-            options,
+            self.server_options(),
             "-w",
             "-t",
             "60",
@@ -191,9 +199,10 @@ class PrivateCluster:
             if created.returncode != 0:
                 raise ConfigurationError(f"createdb failed: {created.stderr.strip()}")
 
-    def stop(self) -> None:
+    def stop(self, mode: StopMode = "fast") -> None:
+        """Stops the server; `immediate` is a crash (no checkpoint: the next start replays WAL)."""
         if self.initialised():
-            self._run(find_postgres_bin() / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+            self._run(find_postgres_bin() / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
 
     def destroy(self) -> None:
         self.stop()
