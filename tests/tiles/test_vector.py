@@ -23,6 +23,8 @@ from territoires.shared.models import Job, JobStatus, ResultFeature
 from territoires.shared.settings import Settings
 from territoires.tiles.vector_style import maplibre_style
 
+from .test_ogc import links_of, valid
+
 MVT = "application/vnd.mapbox-vector-tile"
 WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
 # The middle of La Rochelle's zoom 12 tile, so that every feature lies in one tile from z 0 to 13.
@@ -298,3 +300,23 @@ def test_vector_tiles_through_the_gateway(
     assert response.headers["etag"]
     assert len(decode(response.content, tile, ZONES.id)) == 4
     assert ZONES.id in INDICATORS
+
+
+def test_vector_collections_are_discovered_and_validate(
+    tiles_gateway_url: str, jobs: dict[str, uuid.UUID]
+) -> None:
+    with httpx.Client(base_url=tiles_gateway_url, timeout=30) as gateway:
+        conformance = gateway.get("/tiles/conformance").json()["conformsTo"]
+        assert "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt" in conformance
+        listed = {c["id"]: c for c in gateway.get("/tiles/collections").json()["collections"]}
+        collection = gateway.get(f"/tiles/collections/{ZONES.id}").json()
+        assert listed[ZONES.id] == collection and collection["dataType"] == "vector"
+        valid(collection, "features-1.0:collection")
+        links = {link["rel"]: link["href"] for link in collection["links"]}
+        tilesets = gateway.get(links["http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"])
+        valid(tilesets.json(), "tiles-1.0:tileSetsList")
+        tileset = gateway.get(f"{BASE}/tiles/WebMercatorQuad").json()
+        valid(tileset, "tiles-1.0:tileSet")
+        hrefs = list(links_of(tileset)) + list(links_of(collection))
+        assert all(href.startswith(tiles_gateway_url) for href in hrefs), hrefs
+        assert "ndvi" not in {c["id"] for c in listed.values() if c["dataType"] == "vector"}
