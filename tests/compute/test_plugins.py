@@ -9,7 +9,9 @@ from collections.abc import Iterator
 
 import httpx
 import morecantile
+import pyogrio.raw
 import pytest
+import shapely
 
 from territoires.compute.app import create_app as create_compute
 from territoires.compute.processes import PROCESSES
@@ -76,6 +78,8 @@ def test_a_toy_indicator_plug_in_runs_end_to_end(toy_platform: str, api_key: str
         assert all(f["properties"]["area_m2"] > 0 for f in spots["features"])
         listed = http.get("/features/collections/toy-bright-spots").json()
         assert listed["id"] == "toy-bright-spots"
+        job_id = accepted.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+        assert_vector_tiles(http, job_id, spots["features"])
 
         tilejson = http.get(results["toy-brightness-tiles"]["href"]).json()
         z = tilejson["minzoom"] + 2
@@ -87,6 +91,33 @@ def test_a_toy_indicator_plug_in_runs_end_to_end(toy_platform: str, api_key: str
         rows = http.get(results["statistics"]["href"]).json()["features"]
         assert {r["properties"]["indicator"] for r in rows} == {"toy-brightness"}
         assert rows[0]["properties"]["figures"]["count"] > 1000
+
+
+def assert_vector_tiles(http: httpx.Client, job_id: str, features: list[dict]) -> None:
+    """The job's bright spots as vector tiles: TileJSON, a tile holding a spot, the style."""
+    vector = "/tiles/vector/collections/toy-bright-spots"
+    tilejson = http.get(f"{vector}/WebMercatorQuad/tilejson.json", params={"job_id": job_id})
+    assert tilejson.status_code == 200, tilejson.text
+    spot = shapely.geometry.shape(features[0]["geometry"]).representative_point()
+    tile = morecantile.tms.get("WebMercatorQuad").tile(spot.x, spot.y, 14)
+    response = http.get(tilejson.json()["tiles"][0].format(z=tile.z, x=tile.x, y=tile.y))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    meta, _, geometries, values = pyogrio.raw.read(
+        response.content, layer="toy-bright-spots", x=tile.x, y=tile.y, z=tile.z
+    )
+    fields = dict(zip(meta["fields"], values, strict=True))
+    assert len(geometries) >= 1 and (fields["area_m2"] > 0).all()
+    assert set(fields["job_id"]) == {job_id}
+    style = http.get(f"{vector}/WebMercatorQuad/style.json").json()
+    fill = next(layer for layer in style["layers"] if layer["type"] == "fill")
+    assert fill["paint"]["fill-color"][:3] == [
+        "interpolate",
+        ["linear"],
+        ["to-number", ["get", "area_m2"]],
+    ]
+    raster = http.get("/tiles/vector/collections/toy-brightness/tiles/WebMercatorQuad/0/0/0")
+    assert raster.status_code == 404
 
 
 def tile_url(template: str, lon: float, lat: float, zoom: int) -> str:

@@ -36,6 +36,7 @@ from territoires.tiles.ogc import ogc_router
 from territoires.tiles.pages import STATIC, TEMPLATES, pages_router
 from territoires.tiles.readers import configure_reading
 from territoires.tiles.settings import TilesSettings, get_tiles_settings
+from territoires.tiles.vector import vector_router
 
 
 def create_app(
@@ -72,6 +73,7 @@ def create_app(
     app.include_router(ogc_router(), dependencies=guarded)
     app.include_router(legend_router(), dependencies=guarded)
     app.include_router(basemap_router(), dependencies=guarded)
+    app.include_router(vector_router(), dependencies=guarded)
     app.include_router(downloads_router(), dependencies=guarded)
     app.include_router(
         grids_factory(grids, templates).router, prefix="/tiles", dependencies=guarded

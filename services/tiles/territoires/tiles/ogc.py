@@ -16,12 +16,13 @@ from pydantic.alias_generators import to_camel
 from titiler.core.models.common import Link
 from titiler.core.models.OGC import Conformance, Landing
 
-from territoires.shared.indicators import INDICATORS
+from territoires.shared.indicators import INDICATORS, Indicator
 from territoires.tiles.catalog import CollectionSummary
 from territoires.tiles.dependencies import State
 
 JSON = "application/json"
 TILESETS_MAP = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-map"
+TILESETS_VECTOR = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 CONFORMANCE = sorted(
@@ -38,6 +39,7 @@ CONFORMANCE = sorted(
         "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/png",
         "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/jpeg",
         "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tiff",
+        "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
         "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
         "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
     }
@@ -128,6 +130,44 @@ def collection_document(summary: CollectionSummary, base: str) -> TilesCollectio
     )
 
 
+def vector_collection_document(indicator: Indicator, base: str) -> TilesCollection:
+    """A vector indicator: its features are tiled as vector tilesets, it has no STAC items."""
+    href = f"{base}/tiles/vector/collections/{indicator.id}"
+    return TilesCollection(
+        id=indicator.id,
+        title=indicator.title,
+        description=indicator.description,
+        links=[
+            _link(f"{base}/tiles/collections/{indicator.id}", "self", JSON, "This collection"),
+            _link(f"{href}/tiles", TILESETS_VECTOR, JSON, "Vector tilesets of this collection"),
+            _link(
+                f"{href}/WebMercatorQuad/tilejson.json",
+                "alternate",
+                JSON,
+                "TileJSON of the features",
+            ),
+            _link(
+                f"{href}/WebMercatorQuad/style.json",
+                "stylesheet",
+                "application/vnd.mapbox.style+json",
+                "MapLibre style coloured from the legend",
+            ),
+            _link(
+                f"{base}/tiles/legend/{indicator.id}", "describedby", JSON, "Legend of the layer"
+            ),
+        ],
+        data_type="vector",
+        kind="indicator",
+        indicator=indicator.id,
+        item_count=0,
+        datetimes=[],
+    )
+
+
+def vector_indicators() -> list[Indicator]:
+    return [indicator for indicator in INDICATORS.values() if indicator.form == "vector"]
+
+
 def ogc_router() -> APIRouter:
     router = APIRouter(prefix="/tiles", tags=["OGC API - Tiles"])
 
@@ -169,9 +209,10 @@ def ogc_router() -> APIRouter:
 
     @router.get("/collections", response_model=TilesCollections, response_model_exclude_none=True)
     async def collections(request: Request, state: State) -> Any:
-        """Every collection with its tiles: scenes and indicator results."""
+        """Every collection with its tiles: scenes, raster results and vector indicators."""
         base = base_of(request)
         documents = [collection_document(s, base) for s in await state.catalog.collections()]
+        documents += [vector_collection_document(i, base) for i in vector_indicators()]
         return TilesCollections(
             links=[_link(f"{base}/tiles/collections", "self", JSON, "This document")],
             collections=documents,
@@ -190,6 +231,8 @@ def ogc_router() -> APIRouter:
         collection_id: Annotated[str, Path(alias="collectionId", max_length=128)],
     ) -> Any:
         """One collection: extent, dates with items, links to its tilesets and legend."""
+        if collection_id in {indicator.id for indicator in vector_indicators()}:
+            return vector_collection_document(INDICATORS[collection_id], base_of(request))
         return collection_document(await state.catalog.collection(collection_id), base_of(request))
 
     return router
