@@ -42,14 +42,6 @@ def test_local_postgres_is_durable_unless_asked(fault_postgres: PrivateCluster) 
     assert Settings.model_fields["local_postgres_durable"].default is True
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="worker.py: a database error in a job escapes run_job (JobRunner._fail cannot write "
-    "the failure while PostgreSQL is down, or writes the raw DBAPIError text as the message when "
-    "it is back); arq then stores a failed result under the job's id, so requeue_stale_jobs' "
-    "enqueue of that id is ignored (arq refuses ids that have a result) for keep_result = 1 h: "
-    "the job stays `running` for an hour",
-)
 def test_postgres_crash_during_a_job(
     fault_postgres: PrivateCluster, fault_settings: Settings, jobs: JobsClient, workers: Workers
 ) -> None:

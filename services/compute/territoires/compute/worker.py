@@ -21,11 +21,12 @@ from time import monotonic
 from typing import Any, ClassVar
 
 import structlog
-from arq import ArqRedis, cron
+from arq import ArqRedis, Retry, cron
 from arq.connections import RedisSettings
 from arq.constants import in_progress_key_prefix
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.compute import callbacks
@@ -46,6 +47,7 @@ from territoires.shared.settings import Settings, get_settings
 from territoires.shared.storage import storage_from_settings
 
 LEASE_S = 10.0
+OUTAGE_RETRY_S = 5.0
 MAX_ATTEMPTS = 3
 """Runs of one job at most: a job that kills its worker every time is failed, not retried."""
 PROGRESS_INTERVAL_S = 0.3
@@ -103,11 +105,25 @@ async def _hold_lease(queue: ArqRedis, arq_job_id: str) -> None:
         await asyncio.sleep(LEASE_S / 3)
 
 
+def outage(error: BaseException) -> bool:
+    """The database or Redis went away: nothing the job did wrong, so it is run again."""
+    if isinstance(error, OperationalError | InterfaceError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
 async def run_job(ctx: dict[str, Any], job_id: str) -> str:
-    """arq's entry point: runs one job to a final state (or to waiting for its sub-jobs)."""
+    """arq's entry point: runs one job to a final state (or to waiting for its sub-jobs). A job
+    an outage interrupted is queued again under its id after OUTAGE_RETRY_S; its next run is a
+    new attempt (the fencing keeps the interrupted one's files apart)."""
     lease = asyncio.create_task(_hold_lease(ctx["redis"], ctx["job_id"]))
     try:
         return await JobRunner(ctx["services"], ctx["redis"]).run(uuid.UUID(job_id))
+    except Exception as error:
+        if not outage(error):
+            raise
+        log.warning("job interrupted by an outage; runs again", job_id=job_id, error=repr(error))
+        raise Retry(defer=OUTAGE_RETRY_S) from error
     finally:
         lease.cancel()
 
@@ -210,6 +226,8 @@ class JobRunner:
                 await self._discard_files(job)
             raise
         except Exception as error:
+            if outage(error):
+                raise  # not the job's failure: run_job has it run again
             log.exception("job failed", job_id=str(job.id), process=job.process_id)
             await self._fail(job, _failure_message(error))
             return JobStatus.FAILED
@@ -465,7 +483,9 @@ class WorkerSettings:
     job_timeout = 6 * 3600
     max_jobs = 4
     poll_delay = 0.02  # how soon a queued job starts; one cheap Redis read per poll
-    keep_result = 3600
+    # No result kept under a job's id: requeue_stale_jobs may queue the id again at any time
+    # (arq refuses an id it holds a result for); the jobs table has the outcome.
+    keep_result = 0
     allow_abort_jobs = True
     health_check_interval = 10
     job_completion_wait = 60  # on SIGTERM, let running jobs finish; the rest are taken again
