@@ -136,11 +136,12 @@ def test_deeply_nested_cql2_text_is_400_and_the_service_lives(
 
 
 def test_deeply_nested_cql2_json_is_400_in_get_and_post(default_url: str) -> None:
+    """In a query the CQL2 depth limit answers; in a body the JSON depth limit every service
+    applies answers first (TERRITOIRES_MAX_JSON_DEPTH)."""
     deep = nots(200)
-    for method in ("GET", "POST"):
-        extra = {"filter-lang": "cql2-json"} if method == "GET" else {}
-        response = search(default_url, method, filter=deep, **extra)
-        assert_problem(response, 400, "TERRITOIRES_CQL2_MAX_DEPTH")
+    get = search(default_url, "GET", filter=deep, **{"filter-lang": "cql2-json"})
+    assert_problem(get, 400, "TERRITOIRES_CQL2_MAX_DEPTH")
+    assert_problem(search(default_url, "POST", filter=deep), 400, "nested deeper than")
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -319,7 +320,7 @@ def test_items_nested_too_deep_to_store_are_400(
     default_url: str, limits_settings: Settings, ingest_key: str
 ) -> None:
     """A property nested 300 levels parses (Python reads ~1,000) but pydantic writes ~250:
-    that was a 500."""
+    that was a 500; now the body is refused before it is parsed, and nothing is stored."""
     url = f"{default_url}/stac/collections/sentinel-2-l2a/items"
     item = item_collection("bulk-deep", 1)["features"][0]
     deep: Any = 1
@@ -327,7 +328,8 @@ def test_items_nested_too_deep_to_store_are_400(
         deep = [deep]
     item["properties"]["deep"] = deep
     headers = {"X-API-Key": ingest_key}
-    assert_problem(httpx.post(url, json=item, headers=headers), 400, "cannot be stored")
+    # The JSON depth limit of every service answers before the catalog's own storage check.
+    assert_problem(httpx.post(url, json=item, headers=headers), 400, "nested deeper than")
     assert_problem(httpx.put(f"{url}/bulk-deep-0000", json=item, headers=headers), 400)
     assert stored_ids(limits_settings, "bulk-deep") == set()
 
