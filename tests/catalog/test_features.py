@@ -168,7 +168,14 @@ async def test_items_are_valid_geojson_and_page_through_every_territory(
     for feature in first["features"]:
         assert_valid(feature, "features-1.0:featureGeoJSON")
         assert feature["geometry"]["type"] == "MultiPolygon"
-        assert list(feature["properties"]) == ["level", "code", "name", "parent_code", "population"]
+        assert list(feature["properties"]) == [
+            "level",
+            "code",
+            "name",
+            "parent_code",
+            "epci_code",
+            "population",
+        ]
     ids: list[str] = []
     url: str | None = f"{BASE}{ITEMS}?limit=100&skipGeometry=true"
     while url:
@@ -299,6 +306,7 @@ async def test_statistics_carry_figures_periods_and_their_territory_outline(
     for feature in document["features"]:
         assert feature["geometry"]["type"] == "MultiPolygon"
         assert feature["properties"]["territory_name"] == "La Rochelle"
+        assert feature["properties"]["geography_year"] == 2026
         assert set(feature["properties"]["figures"]) == {"mean", "max"}
     summer = await items(
         client, STATS, datetime="2024-06-01T00:00:00Z/2024-12-31T00:00:00Z", skipGeometry="true"
@@ -332,6 +340,7 @@ async def test_csv_by_parameter_and_by_accept_header(client: httpx.AsyncClient) 
                 "code": "17300",
                 "name": "La Rochelle",
                 "parent_code": "17",
+                "epci_code": "",
                 "population": rows[0]["population"],
             }
         ]

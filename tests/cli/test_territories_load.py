@@ -39,6 +39,14 @@ def test_missing_national_files_are_one_line(database_url_migrated: str, tmp_pat
     assert "pass --data DIR or set TERRITOIRES_KIT_DIR" in result.stderr
 
 
+def test_an_unmigrated_database_says_to_upgrade(empty_database_factory) -> None:
+    url = empty_database_factory("cli-geo-bare")
+    result = territoires("territories", "load", "--data", str(KIT), DATABASE_URL=url)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "run `territoires db upgrade` first" in result.stderr
+
+
 def state(local_dir: Path, pid: int) -> None:
     local_dir.mkdir(exist_ok=True)
     (local_dir / STATE_FILE).write_text(

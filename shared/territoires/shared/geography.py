@@ -149,37 +149,35 @@ def read_national(folder: Path, departements: Collection[str] | None = None) -> 
 def _add_departements_and_regions(
     geography: NationalGeography, cog: Path, current: list[dict[str, Any]], kept: set[str]
 ) -> None:
+    """Départements all of whose communes are kept; régions all of whose départements are."""
     communes_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for e in current:
         communes_of[e["departement"]].append(e)
-    departements_of: dict[str, list[str]] = defaultdict(list)
+        communes_of[f"region:{e['region']}"].append(e)
     for departement in _json(cog / "departements.json"):
         communes = communes_of.get(departement["code"])
-        if not communes or not {e["code"] for e in communes} <= kept:
-            continue
-        departements_of[departement["region"]].append(departement["code"])
-        geography.units.append(
-            Unit(
-                TerritoryLevel.DEPARTEMENT,
-                departement["code"],
-                departement["nom"],
-                departement["region"],
-                population=_total(e.get("population") for e in communes),
+        if communes and {e["code"] for e in communes} <= kept:
+            geography.units.append(
+                Unit(
+                    TerritoryLevel.DEPARTEMENT,
+                    departement["code"],
+                    departement["nom"],
+                    departement["region"],
+                    population=_total(e.get("population") for e in communes),
+                )
             )
-        )
     loaded = {u.code for u in geography.units if u.level == TerritoryLevel.DEPARTEMENT}
     for region in _json(cog / "regions.json"):
-        members = [e for e in current if e["region"] == region["code"]]
-        if not members or not {e["departement"] for e in members} <= loaded:
-            continue
-        geography.units.append(
-            Unit(
-                TerritoryLevel.REGION,
-                region["code"],
-                region["nom"],
-                population=_total(e.get("population") for e in members),
+        communes = communes_of.get(f"region:{region['code']}")
+        if communes and {e["departement"] for e in communes} <= loaded:
+            geography.units.append(
+                Unit(
+                    TerritoryLevel.REGION,
+                    region["code"],
+                    region["nom"],
+                    population=_total(e.get("population") for e in communes),
+                )
             )
-        )
 
 
 def _total(values: Iterable[int | None]) -> int | None:

@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import inspect
 
 from territoires.cli.output import console, fails_cleanly
-from territoires.shared.settings import get_settings
+from territoires.shared.settings import ConfigurationError, get_settings
 
 territories_app = typer.Typer(help="Territories: the national geography.", no_args_is_help=True)
 
@@ -48,6 +49,12 @@ def load(
     settings = get_settings()
     folder = find_national_dir([data] if data else [settings.kit_dir])
     engine = connect_checked(settings.require_database_url())
+    if not inspect(engine).has_table("former_communes"):
+        engine.dispose()
+        raise ConfigurationError(
+            "the database lacks the territory tables of revision 0006: run "
+            "`territoires db upgrade` first"
+        )
     try:
         with _progress() as progress:
             task = progress.add_task(f"reading {folder}", total=len(STEPS) + 1)

@@ -85,11 +85,13 @@ DEMO_TERRITORY = "17300"  # La Rochelle: heat, floods and coastline all matter t
 
 def seed_demo(settings: Settings, database_url: str, console: Console) -> dict[str, int]:
     """Loads the demo territories and scenes unless they are there already (a second run is
-    fast): the communes and départements, then synthetic scenes over La Rochelle."""
+    fast): the communes and départements, then synthetic scenes over La Rochelle. A database
+    holding the national geography (`territoires territories load`: EPCIs) keeps it."""
     engine = create_sync_database(database_url)
     try:
         counts = count_territories(engine)
-        if counts.get("commune", 0) < 609 or counts.get("departement", 0) < 101:
+        demo_missing = counts.get("commune", 0) < 609 or counts.get("departement", 0) < 101
+        if demo_missing and not counts.get("epci"):
             console.print("loading the demo territories (17, 13, 974 and the 101 départements)")
             load_territories(engine, read_demo_territories(settings.data_dir))
             counts = count_territories(engine)
