@@ -57,6 +57,7 @@ def fault_platform(
         DATABASE_URL=fault_postgres.url,
         REDIS_URL=fault_redis.url,
         storage_url=str(tmp_path_factory.mktemp("faults-storage")),
+        asset_prefixes=[str(scenes_dir)],
     )
     prepare_database(settings, scenes_dir)
     return settings
