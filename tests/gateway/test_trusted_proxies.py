@@ -102,11 +102,12 @@ def test_a_stac_item_written_with_forged_headers_links_to_the_gateway(
 def test_a_job_submitted_with_forged_headers_stores_no_forged_link(
     platform_url: str, api_key: str, worker: Any
 ) -> None:
-    with client_from("127.0.0.2", headers=FORGED) as outsider:
+    # The partner's own key throughout: its job is visible to it alone.
+    with client_from("127.0.0.2", headers=FORGED | {"X-API-Key": api_key}) as outsider:
         accepted = outsider.post(
             f"{platform_url}/processes/vegetation/execution",
             json={"inputs": {"territory": "17300", "datetime": SUMMER_2023}},
-            headers={"X-API-Key": api_key, "Prefer": "respond-async"},
+            headers={"Prefer": "respond-async"},
         )
         assert accepted.status_code == 201, accepted.text
         location = accepted.headers["Location"]

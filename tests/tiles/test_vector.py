@@ -30,27 +30,34 @@ WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
 # The middle of La Rochelle's zoom 12 tile, so that every feature lies in one tile from z 0 to 13.
 _MIDDLE = WEB_MERCATOR.bounds(WEB_MERCATOR.tile(-1.2307, 46.1788, 12))
 LA_ROCHELLE = ((_MIDDLE.left + _MIDDLE.right) / 2, (_MIDDLE.bottom + _MIDDLE.top) / 2)
-ZONES = register(
-    Indicator(
-        id="test-heat-zones",
-        title="Test heat zones",
-        description="Polygons of a heat class, a vector result of the tests.",
-        unit="class",
-        kind="categorical",
-        value_range=(1, 3),
-        legend=(
-            LegendEntry(1, "#ffffb2", "mild"),
-            LegendEntry(2, "#fd8d3c", "hot"),
-            LegendEntry(3, "#bd0026cc", "very hot"),
-        ),
-        form="vector",
-        geometry_type="Polygon",
-        colour_by="heat_class",
-    )
+ZONES = Indicator(
+    id="test-heat-zones",
+    title="Test heat zones",
+    description="Polygons of a heat class, a vector result of the tests.",
+    unit="class",
+    kind="categorical",
+    value_range=(1, 3),
+    legend=(
+        LegendEntry(1, "#ffffb2", "mild"),
+        LegendEntry(2, "#fd8d3c", "hot"),
+        LegendEntry(3, "#bd0026cc", "very hot"),
+    ),
+    form="vector",
+    geometry_type="Polygon",
+    colour_by="heat_class",
 )
 BASE = f"/tiles/vector/collections/{ZONES.id}"
 SUMMER_2025 = (datetime(2025, 7, 1, tzinfo=UTC), datetime(2025, 7, 31, tzinfo=UTC))
 SUMMER_2024 = (datetime(2024, 7, 1, tzinfo=UTC), datetime(2024, 7, 31, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered_zones() -> Iterator[None]:
+    """The test indicator in the registry for this module only: other modules' services
+    (the catalog's Features collections) see the registry as shipped."""
+    register(ZONES)
+    yield
+    INDICATORS.pop(ZONES.id, None)
 
 
 def square(lon: float, lat: float, half: float = 0.002) -> str:
