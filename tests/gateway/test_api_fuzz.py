@@ -25,8 +25,8 @@ from ..servers import serve
 # Enough examples per operation to reach the edges (bad bboxes, odd strings, huge numbers)
 # while the whole run stays within a few minutes on two cores.
 EXAMPLES_PER_OPERATION = 5
-# Every operation does its real work (none is cut short by a 429): 41,561 cases took 14.6 min
-# on two cores shared with other work (load average 10-14), against ~5 min when the limiter
+# Every operation does its real work (none is cut short by a 429): ~41,500 cases, 12-15 min on
+# two cores shared with other work (load average 9-14), against ~5 min when the limiter
 # answered a third of them.
 FUZZ_TIMEOUT_S = 1500
 OUT_OF_REACH = 10**9
