@@ -135,6 +135,14 @@ def test_a_job_submitted_with_forged_headers_stores_no_forged_link(
     assert {"tilejson", "via"} <= {link["rel"] for item in items for link in item["links"]}
 
 
+def test_a_service_reached_directly_drops_forged_headers(catalog_url: str) -> None:
+    # In docker-compose or Kubernetes other containers reach the services without the gateway.
+    with client_from("127.0.0.2", headers=FORGED) as neighbour:
+        document = neighbour.get(f"{catalog_url}/stac/collections/sentinel-2-l2a").json()
+    links = hrefs(document["links"])
+    assert links and all(h.startswith(f"{catalog_url}/stac") for h in links), links
+
+
 @pytest.fixture(scope="module")
 def public_gateway(catalog_settings: Settings, catalog_url: str) -> Iterator[str]:
     settings = catalog_settings.model_copy(

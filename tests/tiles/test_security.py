@@ -123,6 +123,9 @@ def test_catalogued_hrefs_outside_the_storage_are_not_read(
         f"{ITEM}/bbox/-1.26,46.1,-1.1,46.2.png?width=2048&height=2049",
         f"{ITEM}/bbox/-1.26,46.1,-1.1,46.2/4000x10.png",
         "/tiles/collections/ndvi/bbox/-1.26,46.1,-1.1,46.2.png?max_size=9999",
+        # Found by the fuzzing: a WMTS document of a million zoom levels (30 s of CPU, then 504).
+        f"{ITEM}/WMTSCapabilities.xml?zooms=*::0,939013",
+        "/tiles/collections/ndvi/WMTSCapabilities.xml?zooms=WebMercatorQuad::0,4688180265668",
     ],
 )
 def test_oversized_images_are_refused_before_reading(gateway: httpx.Client, path: str) -> None:

@@ -1,7 +1,7 @@
 """One conformance list and one OpenAPI document for the platform, gathered from the services.
 
-Fetched on demand and kept for a minute: a service that is down leaves its part out rather
-than failing the gateway's own documents.
+Fetched on demand and kept for a minute: a service that is down or slow to answer keeps its
+last good part (or, never seen, leaves it out) rather than failing the gateway's own documents.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ class ServiceDocuments:
             document = response.json() if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             document = None
-        if document is not None:
-            self._cache[url] = (time.monotonic() + CACHE_TTL_S, document)
+        if document is None:
+            return cached[1] if cached else None
+        self._cache[url] = (time.monotonic() + CACHE_TTL_S, document)
         return document
 
     async def conformance(self, own: list[str]) -> list[str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
 from territoires.shared.errors import BadRequestError, problem
@@ -31,6 +32,9 @@ HOP_BY_HOP = frozenset(
 # Headers the gateway's own server sets on every response; the service's copies would repeat them.
 OWN_HEADERS = frozenset({"date", "server"})
 REQUEST_ID = "x-request-id"
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before the answer
+# Request headers the gateway sets itself, whatever the client sent.
+NOT_PASSED_ON = HOP_BY_HOP | {name.decode() for name in FORWARDING} | {REQUEST_ID}
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,7 @@ def _forwarded_headers(request: Request, request_id: str) -> list[tuple[str, str
     those of a trusted proxy (or the public URL) to the request, whose scheme, Host, root path
     and client are now the public ones, and these are what the service is told.
     """
-    dropped = HOP_BY_HOP | {name.decode() for name in FORWARDING} | {REQUEST_ID}
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in dropped]
+    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in NOT_PASSED_ON]
     headers += [
         ("x-forwarded-for", request.client.host if request.client else ""),
         ("x-forwarded-proto", request.url.scheme),
@@ -117,6 +120,9 @@ def proxy_router(
                 ) from None
             try:
                 response = await client.send(upstream, stream=True)
+            except ClientDisconnect:
+                # Gone while its body was passed on: nobody to answer, nothing to log as ours.
+                return Response(status_code=CLIENT_CLOSED_REQUEST)
             except httpx.TimeoutException:
                 on_upstream_error(route.service, "timeout")
                 return problem(

@@ -5,6 +5,9 @@ held to them too, and before any parser (json, orjson, pydantic) recurses into t
 The depth check does not trust Content-Type: any body a JSON parser would read as an array or
 an object is scanned, and one it would decode as UTF-16 or UTF-32 is refused (415), since the
 APIs take UTF-8 JSON only (RFC 8259 §8.1) and the scan reads UTF-8.
+
+FastAPI's own `max_body_size` is not used: for a Content-Length over the limit it answers
+`text/plain`, where every refusal here is Problem Details.
 """
 
 from __future__ import annotations

@@ -40,6 +40,8 @@ DATASET_PARAMETERS = frozenset({"url"})
 # A bbox or feature image with no size asked for is read at most this large, not at full size.
 DEFAULT_PART_SIZE = 1024
 MAX_BUFFER = 64
+# Deepest level a `zooms=` override may name: WMTS documents list every level up to it.
+MAX_ZOOM = 30
 RANGE = re.compile(r"^\s*(-?[0-9.eE+-]+)\s*,\s*(-?[0-9.eE+-]+)\s*$")
 
 CollectionId = Annotated[
@@ -102,6 +104,10 @@ def enforce_size_limits(request: Request) -> None:
     width, height = sizes["width"], sizes["height"]
     if width and height and width * height > limits.max_pixels:
         raise BadRequestError(f"width × height: at most {limits.max_pixels} pixels")
+    for zooms in query.getlist("zooms"):
+        levels = (_number(level) for level in zooms.rpartition("::")[2].split(","))
+        if any(level is not None and level > MAX_ZOOM for level in levels):
+            raise BadRequestError(f"zooms: at most level {MAX_ZOOM}")
 
 
 def refuse_impossible_points(request: Request) -> None:
