@@ -3,6 +3,7 @@ doubles with each crash in a row up to a bound, and says so; the platform stays 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -72,6 +73,7 @@ def test_local_mode_restarts_a_killed_worker(
             "REDIS_URL": fault_settings.redis_url or "",
             "TERRITOIRES_REDIS_PREFIX": fault_settings.redis_prefix,
             "TERRITOIRES_STORAGE_URL": fault_settings.storage_url,
+            "TERRITOIRES_ASSET_PREFIXES": json.dumps(fault_settings.asset_prefixes),
             "TERRITOIRES_LOCAL_DIR": str(tmp_path),
             "TERRITOIRES_LOG_JSON": "false",
         }

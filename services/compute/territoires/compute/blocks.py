@@ -38,6 +38,7 @@ from rio_cogeo.utils import get_maximum_overview_level
 from shapely.geometry.base import BaseGeometry
 
 from territoires.compute.errors import UnreadableAssetError
+from territoires.shared.errors import TerritoiresError
 
 BLOCK = 1024
 """Side of a processing block in pixels: 1024² float32 is 4 MiB per band."""
@@ -215,8 +216,9 @@ def _default_nodata(dtype: np.dtype) -> float:
     return float("nan") if dtype.kind == "f" else 0
 
 
-class ResultWriteError(OSError):
-    """A result raster the worker could not write: its disk (or a size quota) is full."""
+class ResultWriteError(TerritoiresError, OSError):
+    """A result raster the worker could not write: its disk (or a size quota) is full. Its
+    message is the job's (the platform's own words, not GDAL's)."""
 
     def __init__(self) -> None:
         super().__init__(

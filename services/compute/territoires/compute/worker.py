@@ -142,8 +142,18 @@ async def requeue_stale_jobs(ctx: dict[str, Any]) -> int:
         )
         stale = list(ids)
     for job_id in stale:
+        await _release_dead_lease(ctx["redis"], job_id)
         await enqueue(ctx["redis"], services.settings, job_id)
     return len(stale)
+
+
+async def _release_dead_lease(queue: ArqRedis, job_id: uuid.UUID) -> None:
+    """arq marks a job in progress for its whole timeout (hours) before run_job shortens it to
+    LEASE_S; a worker killed in between leaves the job unclaimable for that long. A lease longer
+    than LEASE_S is no live run's (they renew it at LEASE_S), so it is cut back to LEASE_S."""
+    key = in_progress_key_prefix + str(job_id)
+    if await queue.pttl(key) > LEASE_S * 1000:
+        await queue.pexpire(key, int(LEASE_S * 1000))
 
 
 class Progress:
