@@ -3,13 +3,16 @@
 
     uv run python bench/load_mixed.py [--duration 300] [--clients 24] [--tile-share 0.6]
                                       [--jobs-per-minute 12] [--jobs-in-flight 4]
-                                      [--scene-size 1024]
+                                      [--scene-size 1024] [--tiles-cache-mb 64]
 
 Starts the platform as operators run it, on a database and a Redis prefix of its own (the
 helpers of bench/tiles.py): gateway, catalog, compute and tiles as uvicorn processes of one
 worker each and one `territoires worker` process, on the demo territories and the synthetic
 scenes over La Rochelle seeded as local mode seeds them. Rate limits are raised out of the way:
-the services are under test, not the limiter.
+the services are under test, not the limiter. The tiles service's GDAL block cache is bounded
+at `tiles-cache-mb` (512 MB as shipped): each of its reading threads holds its own handles, so
+the cache fills with per-thread copies of the same blocks for over ten minutes of this load,
+which would read as growth when the question is whether anything leaks.
 
 `clients` concurrent clients each send, one after another, a tile read (a fixed sample of
 z12–z15 tiles of the scenes and of the summer mosaic; `tile-share` of their requests) or a STAC
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import os
 import random
 import shutil
@@ -87,6 +91,10 @@ JOBS: tuple[tuple[str, dict[str, Any]], ...] = (
 # Generous on purpose: a request slower than this is an error, not a statistic.
 CLIENT_TIMEOUT_S = 120.0
 UNLIMITED = str(10**9)
+# Below uvicorn's 5 s keep-alive: with equal timers the gateway may close an idle connection
+# just as a request leaves on it, and httpx does not retry (a ReadError on the client's side,
+# which browsers would retry). The gateway's own pool towards the services is as it ships.
+KEEPALIVE_S = 2.0
 
 
 @dataclass
@@ -126,6 +134,15 @@ class RequestClass:
         return float(numpy.percentile(self.latencies, q)) * 1000 if self.latencies else 0.0
 
 
+@dataclass(frozen=True)
+class Sample:
+    """Each process's resident set size (bytes) and threads, `seconds` into the load."""
+
+    seconds: float
+    rss: dict[str, int]
+    threads: dict[str, int]
+
+
 @dataclass
 class Run:
     """Everything measured in one run."""
@@ -134,7 +151,7 @@ class Run:
     submitted: Counter[str] = field(default_factory=Counter)
     ended: Counter[str] = field(default_factory=Counter)
     unfinished: int = 0
-    rss: list[tuple[float, dict[str, int]]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
 
     def of(self, name: str) -> RequestClass:
         return self.classes.setdefault(name, RequestClass())
@@ -210,7 +227,7 @@ def demo_territory(settings: Settings) -> dict[str, Any]:
 
 
 @contextmanager
-def platform(scene_size: int) -> Iterator[Platform]:
+def platform(scene_size: int, tiles_cache_mb: int) -> Iterator[Platform]:
     """The seeded database, the four services, a worker; everything but their logs (LOGS)
     removed afterwards."""
     shutil.rmtree(LOGS, ignore_errors=True)
@@ -227,6 +244,7 @@ def platform(scene_size: int) -> Iterator[Platform]:
             "TERRITOIRES_RATE_LIMIT_KEY_PER_MINUTE": UNLIMITED,
             "TERRITOIRES_RATE_LIMIT_TILES_PER_MINUTE": UNLIMITED,
             "TERRITOIRES_LOG_JSON": "false",
+            "TERRITOIRES_TILES_GDAL_CACHEMAX_MB": str(tiles_cache_mb),
         }
         settings = Settings(
             DATABASE_URL=url,
@@ -444,13 +462,13 @@ async def submitter(
 
 
 async def sample_memory(run: Run, pids: dict[str, int], every: float, stop: asyncio.Event) -> None:
-    """Each process's resident set size every `every` seconds, from the start of the load."""
+    """Each process's RSS and threads every `every` seconds, from the start of the load."""
     processes = {name: psutil.Process(pid) for name, pid in pids.items()}
     began = time.monotonic()
     while True:
-        run.rss.append(
-            (time.monotonic() - began, {n: p.memory_info().rss for n, p in processes.items()})
-        )
+        rss = {name: process.memory_info().rss for name, process in processes.items()}
+        threads = {name: process.num_threads() for name, process in processes.items()}
+        run.samples.append(Sample(time.monotonic() - began, rss, threads))
         try:
             await asyncio.wait_for(stop.wait(), every)
             return
@@ -474,7 +492,11 @@ async def warm_up(site: Platform, tiles: list[str], clients: int) -> None:
 async def load(site: Platform, tiles: list[str], arguments: argparse.Namespace) -> Run:
     run = Run()
     connections = arguments.clients + arguments.jobs_in_flight + 1
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    limits = httpx.Limits(
+        max_connections=connections,
+        max_keepalive_connections=connections,
+        keepalive_expiry=KEEPALIVE_S,
+    )
     async with httpx.AsyncClient(limits=limits, timeout=CLIENT_TIMEOUT_S) as http:
         stop = asyncio.Event()
         sampler = asyncio.create_task(
@@ -503,26 +525,43 @@ async def load(site: Platform, tiles: list[str], arguments: argparse.Namespace) 
     return run
 
 
+def write_samples(run: Run, path: Path) -> None:
+    """The samples as CSV (seconds, then each process's RSS in MB and threads)."""
+    names = list(run.samples[0].rss)
+    with path.open("w", newline="") as file:
+        out = csv.writer(file)
+        out.writerow(["seconds", *(f"{n}_mb" for n in names), *(f"{n}_threads" for n in names)])
+        for sample in run.samples:
+            out.writerow(
+                [
+                    f"{sample.seconds:.1f}",
+                    *(f"{sample.rss[n] / 1e6:.1f}" for n in names),
+                    *(sample.threads[n] for n in names),
+                ]
+            )
+
+
 def memory_report(run: Run, duration: float) -> float:
     """Prints RSS after warm-up and at the end of each process; returns the largest growth."""
-    warm = min(run.rss, key=lambda sample: abs(sample[0] - WARM_UP_SHARE * duration))
-    end = run.rss[-1]
+    warm = min(run.samples, key=lambda sample: abs(sample.seconds - WARM_UP_SHARE * duration))
+    end = run.samples[-1]
     print(
-        f"\nRSS (MB), sampled {len(run.rss)} times; after warm-up = at {warm[0]:.0f} s, "
-        f"end = at {end[0]:.0f} s"
+        f"\nRSS (MB), sampled {len(run.samples)} times; after warm-up = at {warm.seconds:.0f} s, "
+        f"end = at {end.seconds:.0f} s (threads at those times)"
     )
     print(
-        f"{'process':10} {'start':>8} {'warm-up':>8} {'end':>8} {'min':>8} {'max':>8} {'growth':>8}"
+        f"{'process':10} {'start':>8} {'warm-up':>8} {'end':>8} {'min':>8} {'max':>8} "
+        f"{'growth':>8} {'threads':>9}"
     )
     largest = -1.0
-    for name in end[1]:
-        series = [sample[1][name] / 1e6 for sample in run.rss]
-        before, after = warm[1][name] / 1e6, end[1][name] / 1e6
+    for name in end.rss:
+        series = [sample.rss[name] / 1e6 for sample in run.samples]
+        before, after = warm.rss[name] / 1e6, end.rss[name] / 1e6
         growth = after / before - 1
         largest = max(largest, growth)
         print(
             f"{name:10} {series[0]:8.1f} {before:8.1f} {after:8.1f} {min(series):8.1f} "
-            f"{max(series):8.1f} {growth:+8.1%}"
+            f"{max(series):8.1f} {growth:+8.1%} {warm.threads[name]:4d}→{end.threads[name]:<4d}"
         )
     return largest
 
@@ -532,7 +571,8 @@ def report(run: Run, arguments: argparse.Namespace) -> bool:
     print(
         f"\n{arguments.duration:.0f} s, {arguments.clients} clients ({arguments.tile_share:.0%} "
         f"tiles), jobs ≤ {arguments.jobs_per_minute:g}/min and ≤ {arguments.jobs_in_flight} "
-        f"unfinished, {arguments.scene_size}² scenes, {os.cpu_count()} CPUs, "
+        f"unfinished, {arguments.scene_size}² scenes, tiles' GDAL cache "
+        f"{arguments.tiles_cache_mb} MB, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
     print(f"{'class':12} {'requests':>9} {'per s':>7} {'errors':>7} {'p50 ms':>9} {'p99 ms':>9}")
@@ -553,7 +593,8 @@ def report(run: Run, arguments: argparse.Namespace) -> bool:
     for name, record in run.classes.items():
         for example in record.examples:
             print(f"  {name} error: {example}")
-    print(f"each process's output: {LOGS}/")
+    write_samples(run, LOGS / "memory.csv")
+    print(f"each process's output, and memory.csv: {LOGS}/")
     growth = memory_report(run, arguments.duration)
     met = run.errors == 0 and growth < GROWTH_LIMIT and run.ended["successful"] == submitted
     print(
@@ -573,10 +614,17 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=180.0, help="seconds to let jobs end")
     parser.add_argument("--sample-every", type=float, default=5.0, help="RSS sampling (s)")
     parser.add_argument("--scene-size", type=int, default=1024, help="demo scenes' side (px)")
+    parser.add_argument(
+        "--tiles-cache-mb",
+        type=int,
+        default=64,
+        help="the tiles service's GDAL block cache (512 as shipped: it fills for over 10 "
+        "minutes of this load, which would read as growth)",
+    )
     parser.add_argument("--seed", type=int, default=15)
     arguments = parser.parse_args()
 
-    with platform(arguments.scene_size) as site:
+    with platform(arguments.scene_size, arguments.tiles_cache_mb) as site:
         tiles = tile_paths(site.scenes, random.Random(arguments.seed))
         print(f"platform up: {site.processes}; {len(tiles)} tiles; warming up")
         asyncio.run(warm_up(site, tiles, arguments.clients))
