@@ -68,7 +68,7 @@ def main() -> None:
     cog = write_cog(ROOT / ".data" / "bench" / f"ndvi-{arguments.size}.tif", arguments.size)
     tiles = sample_tiles(cog, range(10, 15), random.Random(7))
     with tempfile.TemporaryDirectory() as scratch, bench_database(cog, arguments.size) as url:
-        env = service_environment(url, cog, scratch) | {
+        env = service_environment(url, cog.parent, scratch) | {
             "TERRITOIRES_API_KEY_PEPPER": "bench-pepper",
             "TERRITOIRES_RATE_LIMIT_KEY_PER_MINUTE": str(arguments.key_limit),
         }

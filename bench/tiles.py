@@ -35,7 +35,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,25 +156,20 @@ def bench_item(cog: Path, size: int) -> tuple[dict, dict]:
 
 
 @contextmanager
-def bench_database(cog: Path, size: int) -> Iterator[str]:
+def fresh_database(label: str) -> Iterator[str]:
+    """A migrated database of this run's own on the test server; dropped afterwards."""
     admin = (
         os.environ.get("TERRITOIRES_TEST_DATABASE_URL")
         or os.environ.get("DATABASE_URL")
         or "postgresql://postgres@127.0.0.1:5432/postgres"
     )
-    name = f"territoires_bench_tiles_{uuid.uuid4().hex[:8]}"
+    name = f"territoires_bench_{label}_{uuid.uuid4().hex[:8]}"
     server = create_sync_database(admin, isolation_level="AUTOCOMMIT")
     with server.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = database_url(admin, "postgresql").set(database=name).render_as_string(False)
     try:
         upgrade(url)
-        engine = create_sync_database(url)
-        collection, item = bench_item(cog, size)
-        with engine.begin() as connection:
-            upsert_collections(connection, [collection_row(collection)])
-            upsert_items(connection, [item_row(item)])
-        engine.dispose()
         yield url
     finally:
         with server.connect() as connection:
@@ -182,13 +177,27 @@ def bench_database(cog: Path, size: int) -> Iterator[str]:
         server.dispose()
 
 
-def service_environment(database_url: str, cog: Path, scratch: str) -> dict[str, str]:
-    """What the services under test read: the bench database, the COG's folder as storage."""
+@contextmanager
+def bench_database(cog: Path, size: int) -> Iterator[str]:
+    """A fresh database holding the COG as item `bench` of collection `ndvi`."""
+    with fresh_database("tiles") as url:
+        engine = create_sync_database(url)
+        collection, item = bench_item(cog, size)
+        with engine.begin() as connection:
+            upsert_collections(connection, [collection_row(collection)])
+            upsert_items(connection, [item_row(item)])
+        engine.dispose()
+        yield url
+
+
+def service_environment(database_url: str, storage: Path, scratch: str) -> dict[str, str]:
+    """What the services under test read: the bench database, a Redis prefix of their own,
+    `storage` (where COGs are read and results written)."""
     return {
         "DATABASE_URL": database_url,
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         "TERRITOIRES_REDIS_PREFIX": f"territoires-bench-{uuid.uuid4().hex[:6]}",
-        "TERRITOIRES_STORAGE_URL": str(cog.parent),
+        "TERRITOIRES_STORAGE_URL": str(storage),
         "TERRITOIRES_LOCAL_DIR": scratch,
         "TERRITOIRES_LOG_LEVEL": "WARNING",
     }
@@ -203,15 +212,24 @@ def free_port() -> int:
 
 
 @contextmanager
-def uvicorn(app: str, env: dict[str, str], factory: bool) -> Iterator[str]:
-    """One uvicorn process of one worker; yields its URL once /healthz answers."""
+def uvicorn_process(
+    app: str, env: dict[str, str], factory: bool, log: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """One uvicorn process of one worker; yields its URL and process once /healthz answers.
+    Its output goes to `log` when given, else to this process's."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     command += ["--no-access-log", "--log-level", "warning", *(["--factory"] if factory else [])]
-    process = subprocess.Popen(command, env={**os.environ, **env})
+    with log.open("ab") if log else nullcontext() as output:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT if log else None,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # imports take a minute on a loaded machine
         while True:
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
@@ -221,10 +239,16 @@ def uvicorn(app: str, env: dict[str, str], factory: bool) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{app} did not start")
             time.sleep(0.2)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         process.wait(30)
+
+
+@contextmanager
+def uvicorn(app: str, env: dict[str, str], factory: bool) -> Iterator[str]:
+    with uvicorn_process(app, env, factory) as (url, _):
+        yield url
 
 
 def sample_tiles(cog: Path, zooms: range, rng: random.Random) -> list[morecantile.Tile]:
@@ -316,7 +340,7 @@ def main() -> None:
     cog = write_cog(ROOT / ".data" / "bench" / f"ndvi-{arguments.size}.tif", arguments.size)
     tiles = sample_tiles(cog, range(low, high + 1), random.Random(arguments.seed))
     with tempfile.TemporaryDirectory() as scratch, bench_database(cog, arguments.size) as url:
-        env = service_environment(url, cog, scratch)
+        env = service_environment(url, cog.parent, scratch)
         factory = "territoires.tiles.app:create_app"
         with (
             uvicorn(factory, env, factory=True) as ours,
