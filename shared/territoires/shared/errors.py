@@ -8,6 +8,8 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -142,9 +144,9 @@ def add_exception_handlers(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(TerritoiresError, territoires_error)
-    # Connecting timed out or was refused (asyncpg and redis raise these as they are).
-    app.add_exception_handler(TimeoutError, dependency_unreachable)
-    app.add_exception_handler(ConnectionError, dependency_unreachable)
+    # Connecting timed out or was refused (asyncpg raises these as they are, redis its own).
+    for unreachable in (TimeoutError, ConnectionError, RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(unreachable, dependency_unreachable)
     app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
