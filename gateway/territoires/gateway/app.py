@@ -18,6 +18,8 @@ from territoires.shared.health import Check
 from territoires.shared.service import create_service_app
 from territoires.shared.settings import SERVICE_NAMES, Settings, get_settings
 
+UPSTREAM_KEEPALIVE_S = 4.0
+
 
 def upstream_check(client: httpx.AsyncClient, url: str) -> Check:
     """A service counts as up when its own `/readyz` answers 200."""
@@ -36,7 +38,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     client = httpx.AsyncClient(timeout=settings.readiness_timeout_s)
     # One pooled client for proxied traffic; each route sets its own timeout.
     upstream = httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=512, max_keepalive_connections=128)
+        limits=httpx.Limits(
+            max_connections=512,
+            max_keepalive_connections=128,
+            # Below uvicorn's 5 s keep-alive: an idle connection is dropped here before the
+            # service closes it, else a request sent on it as it closes fails (bench/load_mixed).
+            keepalive_expiry=UPSTREAM_KEEPALIVE_S,
+        )
     )
 
     async def close_clients() -> None:
