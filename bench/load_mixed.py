@@ -419,10 +419,14 @@ async def client(
 
 
 async def follow(site: Platform, http: httpx.AsyncClient, run: Run, job: str, until: float) -> None:
-    """Polls a job every second until it ends (or `until`); fetches its results if it succeeded."""
+    """Polls a job every second until it ends (or `until`); fetches its results if it succeeded.
+    Jobs are the submitting key's: it reads them with that key."""
+    owner = {"X-API-Key": site.key}
     while time.monotonic() < until:
         await asyncio.sleep(1.0)
-        response = await call(run, "job status", http, "GET", f"{site.gateway}/jobs/{job}")
+        response = await call(
+            run, "job status", http, "GET", f"{site.gateway}/jobs/{job}", headers=owner
+        )
         if response is None or response.status_code != 200:
             continue
         status = response.json()["status"]
@@ -430,7 +434,9 @@ async def follow(site: Platform, http: httpx.AsyncClient, run: Run, job: str, un
             continue
         run.ended[status] += 1
         if status == "successful":
-            await call(run, "job results", http, "GET", f"{site.gateway}/jobs/{job}/results")
+            await call(
+                run, "job results", http, "GET", f"{site.gateway}/jobs/{job}/results", headers=owner
+            )
         else:
             run.of("job").error(status, f"job {job}: {response.json().get('message')}")
         return
