@@ -4,6 +4,7 @@ and run, kill and replace worker processes."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -25,10 +26,15 @@ FINAL = ("successful", "failed", "dismissed")
 SWEEPING_WORKER = (WORKER_COMMAND[0], str(Path(__file__).with_name("sweeping_worker.py")))
 
 
-def summer(second: int = 0) -> str:
-    """Summer 2023 (one synthetic scene of each collection), ending `second` seconds early: a
-    period of its own, hence statistics rows of its own, for each job of a batch."""
-    return f"2023-06-01T00:00:00Z/2023-08-31T23:59:{59 - second % 60:02d}Z"
+PERIODS = itertools.count()
+
+
+def summer() -> str:
+    """Summer 2023 (one synthetic scene of each collection) ending a few seconds earlier at each
+    call: a period of its own, hence statistics rows of its own (they are unique by territory,
+    indicator and period), for every job of the suite."""
+    number = next(PERIODS)
+    return f"2023-06-01T00:00:00Z/2023-08-31T23:{59 - number // 60:02d}:{59 - number % 60:02d}Z"
 
 
 class JobsClient:

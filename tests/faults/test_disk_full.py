@@ -30,7 +30,7 @@ def test_disk_full_while_writing_a_cog(
     fault_settings: Settings, jobs: JobsClient, workers: Workers
 ) -> None:
     workers.start(preexec_fn=small_files_only)
-    job = jobs.submit({"territory": "17300", "datetime": summer(40)})
+    job = jobs.submit({"territory": "17300", "datetime": summer()})
     ended = jobs.wait([job], timeout_s=60)[job]
 
     assert ended["status"] == "failed", (ended, workers.tail())

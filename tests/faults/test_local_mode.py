@@ -91,7 +91,7 @@ def test_local_mode_restarts_a_killed_worker(
         assert httpx.get(f"{gateway}/readyz", timeout=10).status_code == 200
 
         with JobsClient(gateway, fault_key) as jobs:
-            job = jobs.submit({"territory": "17300", "datetime": summer(50)})
+            job = jobs.submit({"territory": "17300", "datetime": summer()})
             ended = jobs.wait([job], timeout_s=120)[job]
         assert ended["status"] == "successful", (ended, "".join(platform.output)[-3000:])
         assert not vegetation_complete(fault_settings, job)

@@ -48,7 +48,7 @@ def test_postgres_crash_during_a_job(
     """Ideally the job ends successful; else it fails with a clear message, nothing written,
     and the same request submitted again succeeds."""
     workers.start()
-    inputs = {"territory": "17300", "datetime": summer(1)}
+    inputs = {"territory": "17300", "datetime": summer()}
     job = jobs.submit(inputs)
     jobs.wait_running(job, timeout_s=30)
     fault_postgres.stop("immediate")

@@ -41,7 +41,7 @@ def test_workers_killed_at_random_lose_and_duplicate_nothing(
 ) -> None:
     workers.command = WORKER_COMMAND  # recovery by the lease alone, no sweep
     workers.wait_started([workers.start(wait=False) for _ in range(WORKERS)])
-    submitted = [jobs.submit({"territory": "17300", "datetime": summer(n)}) for n in range(JOBS)]
+    submitted = [jobs.submit({"territory": "17300", "datetime": summer()}) for _ in range(JOBS)]
     chance = random.Random()
     for _ in range(KILLS):
         time.sleep(chance.uniform(0.2, 2.0))
