@@ -61,6 +61,8 @@ async def publish_outputs(
         "JOB_ID": str(job.id),
         "INPUTS": json.dumps({k: v for k, v in job.inputs.items() if k != "geometry"}),
     }
+    if computed.rasters and computed.grid is None:
+        raise ValueError(f"process {process.id} returned rasters without the grid they are on")
     results: dict[str, Any] = {}
     items: list[dict[str, Any]] = []
     first, last = PROGRESS_SPAN
@@ -72,7 +74,6 @@ async def publish_outputs(
         href = await job.in_thread(
             job.services.storage.put, job.storage_key(f"{indicator_id}.tif"), cog
         )
-        assert computed.grid is not None, "rasters need the grid they were computed on"
         items.append(
             result_item(
                 indicator=indicator_id,
