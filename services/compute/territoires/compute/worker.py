@@ -289,6 +289,13 @@ class JobRunner:
         if failed is not None:
             await self._after_failure(failed.id)
             return None
+        # Which worker ran which part, and which attempt: the log tells a lost host's jobs.
+        log.info(
+            "job started",
+            job_id=str(job_id),
+            parent_id=str(started.parent_id) if started.parent_id else None,
+            attempt=started.attempts,
+        )
         if started.attempts == 1 and started.subscriber:
             await callbacks.in_progress(started)
         return started
@@ -491,7 +498,7 @@ class WorkerSettings:
     # Retries are ours (MAX_ATTEMPTS, counted in the jobs table): arq must never give up first.
     max_tries = 1000
     job_timeout = 6 * 3600
-    max_jobs = 4
+    max_jobs = get_settings().worker_max_jobs
     poll_delay = 0.02  # how soon a queued job starts; one cheap Redis read per poll
     # No result kept under a job's id: requeue_stale_jobs may queue the id again at any time
     # (arq refuses an id it holds a result for); the jobs table has the outcome.

@@ -38,11 +38,10 @@ from territoires.compute.sources import (
 )
 from territoires.shared.errors import BadRequestError
 from territoires.shared.models import Territory, TerritoryLevel
+from territoires.shared.settings import get_settings
 
 MAX_SCENES = 24
 """Scenes a job composites at most (the newest): enough for a season of Sentinel-2 revisits."""
-BATCH_COMMUNES = 25
-"""Communes per sub-job when a request fans out (a département of 466 makes 19)."""
 METRES_PER_DEGREE = 111_320.0
 
 TERRITORY_INPUT = {
@@ -128,7 +127,7 @@ class TerritorialProcess(IndicatorProcess):
         return Plan(
             inputs=normalised,
             pixels=_pixels(area, self.resolution(scenes[0])) * len(scenes),
-            parts=math.ceil(len(communes) / BATCH_COMMUNES) if communes else 1,
+            parts=math.ceil(len(communes) / get_settings().fanout_communes) if communes else 1,
         )
 
     async def searched_collections(
@@ -147,9 +146,10 @@ class TerritorialProcess(IndicatorProcess):
 
     async def split(self, inputs: dict[str, Any], engine: AsyncEngine) -> list[dict]:
         """Batches of neighbouring communes (Z-order of their centres), so each sub-job reads a
-        compact window."""
+        compact window; `fanout_communes` a batch (25: a département of 466 makes 19)."""
+        batch = get_settings().fanout_communes
         communes = inputs.get("communes") or []
-        if len(communes) <= BATCH_COMMUNES:
+        if len(communes) <= batch:
             return [inputs]
         point = func.ST_PointOnSurface(Territory.geometry)
         async with engine.connect() as connection:
@@ -161,8 +161,8 @@ class TerritorialProcess(IndicatorProcess):
         ordered = sorted(rows, key=lambda row: _z_order(row[1], row[2]))
         codes = [row[0] for row in ordered]
         return [
-            inputs | {"communes": codes[first : first + BATCH_COMMUNES]}
-            for first in range(0, len(codes), BATCH_COMMUNES)
+            inputs | {"communes": codes[first : first + batch]}
+            for first in range(0, len(codes), batch)
         ]
 
     async def load(self, job: RunningJob) -> tuple[list[Zone], list[Scene], Interval]:

@@ -1,0 +1,292 @@
+"""Scaling out: the same fan-out job run by 1, 2 and 4 single-threaded worker processes.
+
+    uv run python bench/scaling.py [--workers 1,2,4] [--communes 72] [--batch 6]
+                                   [--size 4000] [--rounds 1] [--process vegetation]
+
+Writes (once, cached under .data/bench/scaling/) a synthetic Sentinel-2 scene of size² 10 m
+pixels over inland Charente-Maritime, then on a fresh database of the test server (as
+bench/tiles.py: TERRITOIRES_TEST_DATABASE_URL, DATABASE_URL or postgres@127.0.0.1:5432; REDIS_URL
+or 127.0.0.1:6379) loads the demo territories and catalogues the scene. The compute API runs in
+this process; the workers are `territoires worker` processes, each single-threaded so that the
+figure is about the queue and not about threads: NUMBA_NUM_THREADS=1, GDAL on one thread
+(TERRITOIRES_COMPUTE_THREADS=1) and one job at a time (TERRITOIRES_WORKER_MAX_JOBS=1).
+
+The job: `vegetation` (or `zonal-statistics` of B08) over `communes` communes lying wholly in
+the scene, fanned out into sub-jobs of `batch` communes (TERRITOIRES_FANOUT_COMMUNES). For each
+worker count, the workers are started and warmed first; the time is from the POST to the
+parent's `successful`. Prints wall time, speed-up and efficiency against one worker measured in
+the same run, with the parts' own durations (from the jobs table), how many parts each worker
+ran, and the load average before each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from redis import Redis
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from jobs import serve
+from tiles import ROOT, fresh_database
+
+from territoires.catalog.ingest.loader import IngestOptions, find_inputs, ingest
+from territoires.shared.apikeys import Scope, create_key
+from territoires.shared.database import create_sync_database
+from territoires.shared.settings import Settings
+from territoires.shared.territories import load_territories, read_demo_territories
+from territoires.synth import generate
+
+CACHE = ROOT / ".data" / "bench" / "scaling"
+CENTRE = (-0.7, 45.85)  # inland Charente-Maritime: many small communes
+PERIOD = "2023-06-01/2023-08-31"
+PEPPER = "bench-pepper"
+STARTED = re.compile(r"job started.*parent_id=[0-9a-f]")  # a sub-job, not the parent
+
+
+@dataclass(frozen=True)
+class Timing:
+    workers: int
+    wall_s: float
+    parts: int
+    part_s: list[float]  # each sub-job's own run (started_at → finished_at)
+    per_worker: list[int]  # parts each worker started
+    load: float  # 1-minute load average when the run began
+
+
+def scene(size: int) -> Path:
+    """The Sentinel-2 scene of summer 2023 (one date), size² at 10 m around CENTRE."""
+    folder = CACHE / f"s2-{size}"
+    if (folder / "items.ndjson").exists():
+        return folder
+    half_km = size * 10 / 2000
+    dx = half_km / (111.32 * math.cos(math.radians(CENTRE[1])))
+    dy = half_km / 111.32
+    bbox = (CENTRE[0] - dx, CENTRE[1] - dy, CENTRE[0] + dx, CENTRE[1] + dy)
+    began = time.perf_counter()
+    generate(
+        bbox, folder, size=size, sensors=["s2"], start=_date("2023-06-01"), end=_date("2023-08-31")
+    )
+    print(f"synthesised {folder} in {time.perf_counter() - began:.0f} s")
+    return folder
+
+
+def _date(value: str) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(value)
+
+
+def seed(url: str, scenes: Path, count: int) -> tuple[list[str], str]:
+    """Territories and the scene catalogued; the `count` communes wholly inside the scene
+    (by code) and an execute key."""
+    engine = create_sync_database(url)
+    load_territories(engine, read_demo_territories(Settings(DATABASE_URL=url).data_dir))
+    report = ingest(engine, find_inputs([scenes], IngestOptions()), IngestOptions())
+    if report.problems:
+        raise SystemExit(f"scene not catalogued: {report.problems[0]}")
+    with engine.connect() as connection:
+        codes = list(
+            connection.scalars(
+                text(
+                    "SELECT t.code FROM territories t, items i WHERE t.level = 'commune'"
+                    " AND i.collection_id = 'sentinel-2-l2a'"
+                    " AND ST_Within(t.geometry, i.geometry) ORDER BY t.code LIMIT :n"
+                ),
+                {"n": count},
+            )
+        )
+    key = create_key(engine, f"bench-scaling-{uuid.uuid4().hex[:6]}", [Scope.EXECUTE], PEPPER)
+    engine.dispose()
+    if len(codes) < count:
+        raise SystemExit(f"only {len(codes)} communes lie in the scene: a larger --size")
+    return codes, key
+
+
+def worker_environment(url: str, storage: str, scenes: Path, prefix: str, batch: int) -> dict:
+    return os.environ | {
+        "DATABASE_URL": url,
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "TERRITOIRES_REDIS_PREFIX": prefix,
+        "TERRITOIRES_STORAGE_URL": storage,
+        "TERRITOIRES_ASSET_PREFIXES": f'["{scenes}"]',
+        "TERRITOIRES_API_KEY_PEPPER": PEPPER,
+        "TERRITOIRES_LOG_JSON": "false",
+        "TERRITOIRES_FANOUT_COMMUNES": str(batch),
+        "TERRITOIRES_WORKER_MAX_JOBS": "1",
+        "TERRITOIRES_COMPUTE_THREADS": "1",
+        "NUMBA_NUM_THREADS": "1",
+    }
+
+
+@contextmanager
+def workers(count: int, env: dict[str, str], logs: Path) -> Iterator[list[Path]]:
+    """`count` worker processes, warmed (each has logged "worker started"); stopped after."""
+    processes: list[subprocess.Popen] = []
+    paths = [logs / f"worker-{count}-{n}.log" for n in range(count)]
+    try:
+        for path in paths:
+            with path.open("wb") as output:
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "territoires.cli.main", "worker"],
+                        env=env,
+                        stdout=output,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        deadline = time.monotonic() + 300
+        for process, path in zip(processes, paths, strict=True):
+            while "worker started" not in path.read_text(errors="replace"):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"a worker did not start: {path.read_text()[-2000:]}")
+                time.sleep(0.1)
+        yield paths
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def run_job(api: str, key: str, process: str, inputs: dict[str, Any]) -> tuple[str, float]:
+    """Submits the job and polls it to its end; (job id, seconds from POST to the end)."""
+    with httpx.Client(base_url=api, headers={"X-API-Key": key}, timeout=60) as http:
+        began = time.perf_counter()
+        response = http.post(
+            f"/processes/{process}/execution",
+            json={"inputs": inputs},
+            headers={"Prefer": "respond-async"},
+        )
+        if response.status_code != 201:
+            raise SystemExit(f"submission refused: {response.status_code} {response.text}")
+        job_id = response.json()["jobID"]
+        while True:
+            status = http.get(f"/jobs/{job_id}").json()
+            if status["status"] in ("successful", "failed", "dismissed"):
+                break
+            time.sleep(0.05)
+        wall = time.perf_counter() - began
+    if status["status"] != "successful":
+        raise SystemExit(f"job {job_id} ended {status['status']}: {status.get('message')}")
+    return job_id, wall
+
+
+def part_durations(url: str, job_id: str) -> list[float]:
+    engine = create_sync_database(url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT extract(epoch FROM finished_at - started_at) FROM jobs"
+                " WHERE parent_id = :id ORDER BY started_at"
+            ),
+            {"id": job_id},
+        ).all()
+    engine.dispose()
+    return [float(row[0]) for row in rows]
+
+
+def measure(arguments: argparse.Namespace) -> list[Timing]:
+    from territoires.compute.app import create_app
+
+    scenes = scene(arguments.size)
+    logs = CACHE / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    counts = [int(n) for n in arguments.workers.split(",")]
+    timings: list[Timing] = []
+    with (
+        fresh_database("scaling") as url,
+        tempfile.TemporaryDirectory(prefix="bench-scaling-") as storage,
+    ):
+        codes, key = seed(url, scenes, arguments.communes)
+        inputs: dict[str, Any] = {"territory": codes, "datetime": PERIOD}
+        if arguments.process == "zonal-statistics":
+            inputs |= {"collection": "sentinel-2-l2a", "asset": "B08"}
+        for round_number in range(arguments.rounds):
+            for count in counts:
+                prefix = f"bench-scaling-{uuid.uuid4().hex[:6]}"
+                env = worker_environment(url, storage, scenes, prefix, arguments.batch)
+                settings = Settings(
+                    DATABASE_URL=url,
+                    REDIS_URL=env["REDIS_URL"],
+                    redis_prefix=prefix,
+                    storage_url=storage,
+                    asset_prefixes=[str(scenes)],
+                    api_key_pepper=PEPPER,
+                    log_level="WARNING",
+                )
+                try:
+                    with workers(count, env, logs) as paths, serve(create_app(settings)) as api:
+                        load = os.getloadavg()[0]
+                        job_id, wall = run_job(api, key, arguments.process, inputs)
+                        ran = [len(STARTED.findall(p.read_text(errors="replace"))) for p in paths]
+                finally:
+                    drop_keys(settings)
+                parts = part_durations(url, job_id)
+                timings.append(Timing(count, wall, len(parts), parts, ran, load))
+                print(
+                    f"round {round_number + 1}: {count} worker(s): {wall:.2f} s, "
+                    f"{len(parts)} parts (each {statistics.median(parts):.2f} s median, "
+                    f"{sum(parts):.1f} s in all), parts per worker {ran}, load {load:.2f}"
+                )
+    return timings
+
+
+def drop_keys(settings: Settings) -> None:
+    client = Redis.from_url(settings.redis_url or "")
+    keys = list(client.scan_iter(f"{settings.redis_prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def report(timings: list[Timing]) -> None:
+    """Best wall time of each worker count against one worker's best."""
+    best = {t.workers: min(x.wall_s for x in timings if x.workers == t.workers) for t in timings}
+    baseline = best.get(1)
+    print("\nworkers  wall (best)  speed-up  efficiency")
+    for count, wall in sorted(best.items()):
+        if baseline is None:
+            print(f"{count:7d}  {wall:9.2f} s")
+            continue
+        speedup = baseline / wall
+        print(f"{count:7d}  {wall:9.2f} s  {speedup:7.2f}×  {speedup / count:9.0%}")
+    shares = Counter(t.workers for t in timings)
+    print(f"(runs per count: {dict(shares)}; baseline: 1 worker in the same run)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated")
+    parser.add_argument("--communes", type=int, default=72)
+    parser.add_argument("--batch", type=int, default=6, help="communes per sub-job")
+    parser.add_argument("--size", type=int, default=4000, help="scene side in 10 m pixels")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--process", default="vegetation", choices=["vegetation", "zonal-statistics"]
+    )
+    report(measure(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
