@@ -180,6 +180,8 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         "TERRITOIRES_CALLBACK_ALLOW": json.dumps(settings.callback_allow),
         "TERRITOIRES_CALLBACK_TIMEOUT_S": str(settings.callback_timeout_s),
         "TERRITOIRES_PLUGINS": json.dumps(settings.plugins),
+        "TERRITOIRES_WORKER_MAX_JOBS": str(settings.worker_max_jobs),
+        "TERRITOIRES_FANOUT_COMMUNES": str(settings.fanout_communes),
         "TERRITOIRES_LOG_JSON": "false",
     }
 
