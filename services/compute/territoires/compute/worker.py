@@ -87,10 +87,17 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["services"].engine.dispose()
 
 
-async def enqueue(queue: ArqRedis, settings: Settings, job_id: uuid.UUID) -> None:
-    """Queues a job by id; arq ignores an id it already holds, so queueing twice is harmless."""
+async def enqueue(
+    queue: ArqRedis, settings: Settings, job_id: uuid.UUID, due: datetime | None = None
+) -> None:
+    """Queues a job by id; arq ignores an id it already holds, so queueing twice is harmless.
+    Workers take jobs in order of `due` (default: now), equal times in order of id."""
     await queue.enqueue_job(
-        "run_job", str(job_id), _job_id=str(job_id), _queue_name=settings.queue_name
+        "run_job",
+        str(job_id),
+        _job_id=str(job_id),
+        _queue_name=settings.queue_name,
+        _defer_until=due,
     )
 
 
@@ -338,8 +345,11 @@ class JobRunner:
                 .where(Job.id == job.id)
                 .values(message=f"split into {len(parts)} sub-jobs", updated_at=func.now())
             )
-        for part_id in ids:
-            await enqueue(self.queue, self.services.settings, part_id)
+        # Taken in the split's order (largest first): the n-th part is due n ms after the first.
+        first = datetime.now(UTC)
+        for number, part_id in enumerate(ids):
+            due = first + timedelta(milliseconds=number)
+            await enqueue(self.queue, self.services.settings, part_id, due)
         log.info("job split", job_id=str(job.id), parts=len(parts))
 
     async def _execute(self, job: Job, process: IndicatorProcess) -> None:
