@@ -11,8 +11,10 @@ from fastapi import Depends, FastAPI
 from starlette.staticfiles import StaticFiles
 
 from territoires.shared.assets import AssetGuard
+from territoires.shared.health import storage_checks
 from territoires.shared.service import create_service_app
 from territoires.shared.settings import Settings, get_settings
+from territoires.shared.storage import s3_client, storage_from_settings, uses_s3
 from territoires.tiles.basemap import basemap_router
 from territoires.tiles.catalog import Catalog
 from territoires.tiles.dependencies import (
@@ -50,6 +52,7 @@ def create_app(
         title="Territoires tiles",
         description="Tiles, TileJSON and WMTS of catalogued scenes and indicator results.",
         settings=settings,
+        checks=storage_checks(storage_from_settings(settings)),
     )
     app.state.tiles = TilesState(
         catalog=Catalog(
@@ -59,6 +62,7 @@ def create_app(
         ),
         guard=AssetGuard.from_settings(settings),
         settings=tiles_settings,
+        s3=s3_client(settings) if uses_s3(settings) else None,
     )
     add_library_error_handlers(app)
 
