@@ -1,8 +1,9 @@
 """The platform spread over hosts (network namespaces on this machine, see network.py): a
-PostgreSQL host and a Redis host (private servers listening on their host's address), an API
-host running the compute service, and worker hosts each running `territoires worker`. Storage
-is a folder every host sees (namespaces share the filesystem). The client, pytest, reaches
-them from the machine's own address on the bridge.
+PostgreSQL host and a Redis host (private servers listening on their host's address), an S3
+host (moto's server: the results' bucket), an API host running the compute service, and worker
+hosts each running `territoires worker`. The input scenes are a folder every host sees
+(namespaces share the filesystem); results go to the S3 host only, so a host cut off writes
+nowhere. The client, pytest, reaches them from the machine's own address on the bridge.
 
 Skipped, with the reason in one line, where namespaces cannot be made (not root, no `ip`, a
 sandbox refusing them).
@@ -11,6 +12,7 @@ sandbox refusing them).
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from territoires.synth import generate
 
 from ..conftest import ROOT, RUN_ID
 from ..faults.jobs import JobsClient, Workers
+from ..s3 import S3Server, new_bucket, wait_for
 from ..stack import WORKER_COMMAND, issue_key, prepare_database, worker_environment
 from .network import Host, Network, network, unavailable
 
@@ -39,6 +42,7 @@ SCENE_SIZE = 2048  # 20 km of Sentinel-2 at 10 m: about 30 communes wholly insid
 SCENE_BBOX = (-0.83, 45.76, -0.57, 45.94)  # inland Charente-Maritime, many small communes
 COMMUNES_PER_PART = 4
 COMPUTE_PORT = 8002
+S3_PORT = 5000
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +65,7 @@ def inland_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @dataclass
 class Platform:
-    settings: Settings  # as every host sees it: the database and Redis at their hosts' addresses
+    settings: Settings  # as every host sees it: database, Redis and S3 at their hosts' addresses
     api: str
     key: str
     workers: Workers
@@ -73,7 +77,7 @@ def platform(
     lan: Network, inland_scene: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
     state = ROOT / ".data" / f"test-hosts-{RUN_ID}"
-    database, queue, api = lan.add("db"), lan.add("redis"), lan.add("api")
+    database, queue, store, api = (lan.add(role) for role in ("db", "redis", "s3", "api"))
     cluster = PrivateCluster(state / "pg", 5432, durable=False, host=database.address)
     redis = EmbeddedRedis(state / "redis", 6379, host=queue.address)
     with database.inside():
@@ -81,20 +85,25 @@ def platform(
     try:
         with queue.inside():
             redis.start()
-        settings = Settings(
+        logs = tmp_path_factory.mktemp("hosts-logs")
+        with store.inside(), (logs / "s3.log").open("wb") as output:
+            command = [sys.executable, "-m", "moto.server", "-H", store.address, "-p", str(S3_PORT)]
+            s3 = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        s3_server = S3Server(f"http://{store.address}:{S3_PORT}")
+        wait_for(s3_server.endpoint, s3, logs / "s3.log")
+        plain = Settings(
             DATABASE_URL=cluster.url,
             REDIS_URL=redis.url,
             redis_prefix=f"territoires-hosts-{RUN_ID}",
-            storage_url=str(tmp_path_factory.mktemp("hosts-storage")),
             asset_prefixes=[str(inland_scene)],
             host=api.address,
             compute_port=COMPUTE_PORT,
             worker_max_jobs=1,
             fanout_communes=COMMUNES_PER_PART,
         )
+        settings = s3_server.settings(plain, new_bucket(s3_server, plain).bucket)
         prepare_database(settings, inland_scene)
         key = issue_key(settings, "hosts", Scope.EXECUTE)
-        logs = tmp_path_factory.mktemp("hosts-logs")
         with api.inside(), (logs / "compute.log").open("wb") as output:
             service = subprocess.Popen(
                 uvicorn_command("compute", settings),
@@ -119,6 +128,8 @@ def platform(
             workers.stop_all()
             service.terminate()
             service.wait(30)
+            s3.terminate()
+            s3.wait(30)
             redis.stop()
     finally:
         cluster.destroy()

@@ -1,6 +1,7 @@
-"""A fanned-out vegetation job spread over worker hosts, one of which is lost mid-job (its link
-cut, then everything on it killed, as when a machine loses power): the job still ends
-`successful` once, with one result set, and more than one host did its work."""
+"""A fanned-out vegetation job spread over worker hosts, one of which is cut off mid-job (its
+link down while it runs a part: a partition, or a machine that froze; its worker lives on,
+reaching nothing): the job still ends `successful` once, with one result set, and more than one
+host did its work."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from sqlalchemy import text
 
 from territoires.shared.database import create_sync_database
 from territoires.shared.settings import Settings
+from territoires.shared.storage import storage_from_settings
 
 from ..faults.jobs import JobsClient, duplicates
+from ..s3 import object_keys
 from .conftest import COMMUNES_PER_PART, Platform
 
 PARTS = 4
@@ -96,9 +99,7 @@ def test_a_fanned_out_job_survives_a_lost_worker_host(platform: Platform, jobs: 
                 break
         else:
             time.sleep(0.02)
-    host = platform.hosts[victim]
-    host.cut()
-    host.kill_all()
+    platform.hosts[victim].cut()
     lost_part = runs(workers.processes[victim])[-1][0]
     status_at_loss = sub_jobs(settings, job).get(lost_part)
 
@@ -122,6 +123,9 @@ def test_a_fanned_out_job_survives_a_lost_worker_host(platform: Platform, jobs: 
     assert items == {"ndvi": PARTS, "vegetation-cover": PARTS}, items
     assert statistics == len(communes)
     assert duplicates(settings)["statistics"] == []  # items: one per part, counted above
-    folder = Path(settings.storage_url, "jobs", job)
-    attempts = {part: sorted(p.name for p in (folder / part).iterdir()) for part in parts}
-    assert attempts == {part: [str(tries)] for part, (_, tries) in parts.items()}, attempts
+    storage = storage_from_settings(settings)
+    attempts: dict[str, set[str]] = {}
+    for key in object_keys(storage, f"{storage.prefix}/jobs/{job}/"):
+        part, attempt = key.split("/")[-3:-1]
+        attempts.setdefault(part, set()).add(attempt)
+    assert attempts == {part: {str(tries)} for part, (_, tries) in parts.items()}, attempts
