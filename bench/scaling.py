@@ -17,7 +17,10 @@ the scene, fanned out into sub-jobs of `batch` communes (TERRITOIRES_FANOUT_COMM
 worker count, the workers are started and warmed first; the time is from the POST to the
 parent's `successful`. Prints wall time, speed-up and efficiency against one worker measured in
 the same run, with the parts' own durations (from the jobs table), how many parts each worker
-ran, the workers' peak RSS and the load average before each run. For the capacity model
+ran, the workers' peak RSS and the load average before each run. Beside each speed-up, the machine's
+own ceiling measured right after each job: the speed-up the same number of processes of plain
+deflate work (what GDAL spends a part on, without queue, database or files) get at the same
+priority. For the capacity model
 (README, Performance): from the one-worker run, a part's cost fitted as fixed + per-pixel
 (least squares over the parts, their pixels read from the NDVI COG each wrote), the cost per
 commune, and the cost of opening a COG and reading one 256² block on one thread.
@@ -84,6 +87,7 @@ class Timing:
     part_pixels: list[int]  # each part's output grid (the NDVI COG's pixels), same order
     peak_rss: list[int]  # each worker's peak resident set (bytes)
     cpu_s: float  # CPU time the workers used for the job, all together
+    ceiling_s: float  # `count` processes of plain deflate work, right after the job
 
 
 def scene(size: int) -> Path:
@@ -222,6 +226,34 @@ def prioritise(pid: int, nice: int) -> None:
     os.setpriority(os.PRIO_PROCESS, pid, nice)
 
 
+# The machine's own ceiling: deflate, what GDAL spends most of a part on, with no queue, no
+# database and no files; each process does the same work whatever their number.
+DEFLATE_WORK = (
+    "import os, zlib\n"
+    "data = os.urandom(1 << 20) + bytes(3 << 20)\n"
+    "for _ in range({rounds}):\n"
+    "    zlib.decompress(zlib.compress(data, 6))\n"
+)
+
+
+def ceiling(count: int, nice: int, rounds: int = 40) -> float:
+    """Seconds `count` processes take to each compress and decompress the same buffers, at the
+    workers' priority."""
+    began = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", DEFLATE_WORK.format(rounds=rounds)], start_new_session=True
+        )
+        for _ in range(count)
+    ]
+    if nice:
+        for process in processes:
+            prioritise(process.pid, nice)
+    for process in processes:
+        process.wait()
+    return time.perf_counter() - began
+
+
 def run_job(api: str, key: str, process: str, inputs: dict[str, Any]) -> tuple[str, float]:
     """Submits the job and polls it to its end; (job id, seconds from POST to the end)."""
     with httpx.Client(base_url=api, headers={"X-API-Key": key}, timeout=60) as http:
@@ -347,10 +379,11 @@ def measure(arguments: argparse.Namespace) -> list[Timing]:
                         peaks = fleet.peak_rss()
                 finally:
                     drop_keys(settings)
+                machine = ceiling(count, arguments.nice)
                 parts, pixels = parts_of(url, storage, job_id)
                 before, after = serial_s(url, job_id)
                 timings.append(
-                    Timing(count, wall, len(parts), parts, ran, load, pixels, peaks, cpu)
+                    Timing(count, wall, len(parts), parts, ran, load, pixels, peaks, cpu, machine)
                 )
                 print(
                     f"round {round_number + 1}: {count} worker(s): {wall:.2f} s, "
@@ -413,16 +446,25 @@ def drop_keys(settings: Settings) -> None:
 
 
 def report(timings: list[Timing]) -> None:
-    """Best wall time of each worker count against one worker's best."""
+    """Best wall time of each worker count against one worker's best; beside it, the speed-up
+    the machine gave plain deflate processes in the same runs (count × one's time / count's
+    time), the most a queue could get here."""
     best = {t.workers: min(x.wall_s for x in timings if x.workers == t.workers) for t in timings}
+    plain = {
+        t.workers: min(x.ceiling_s for x in timings if x.workers == t.workers) for t in timings
+    }
     baseline = best.get(1)
-    print("\nworkers  wall (best)  speed-up  efficiency")
+    print("\nworkers  wall (best)  speed-up  efficiency  machine's ceiling (deflate)")
     for count, wall in sorted(best.items()):
         if baseline is None:
             print(f"{count:7d}  {wall:9.2f} s")
             continue
         speedup = baseline / wall
-        print(f"{count:7d}  {wall:9.2f} s  {speedup:7.2f}×  {speedup / count:9.0%}")
+        machine = count * plain[1] / plain[count] if 1 in plain else float("nan")
+        print(
+            f"{count:7d}  {wall:9.2f} s  {speedup:7.2f}×  {speedup / count:9.0%}  "
+            f"{machine:10.2f}× (jobs at {speedup / machine:.0%} of it)"
+        )
     shares = Counter(t.workers for t in timings)
     print(f"(runs per count: {dict(shares)}; baseline: 1 worker in the same run)")
 
