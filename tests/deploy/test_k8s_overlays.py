@@ -196,13 +196,24 @@ def test_tiles_scale_on_cpu_under_jemalloc(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", PRODUCTION)
 def test_every_service_and_the_workers_have_a_disruption_budget(overlay: str) -> None:
+    """One budget per Deployment, which a drain can honour: more pods than it must keep."""
     budgets = of_kind(overlay, "PodDisruptionBudget")
+    autoscaled = {
+        a["spec"]["scaleTargetRef"]["name"]: a["spec"]["minReplicas"]
+        for a in of_kind(overlay, "HorizontalPodAutoscaler").values()
+    }
     for name, deployment in of_kind(overlay, "Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         covering = [b for b in budgets.values() if selects(b["spec"]["selector"], labels)]
         assert len(covering) == 1, name
-        if name != "worker":
-            assert deployment["spec"]["replicas"] > covering[0]["spec"]["minAvailable"], name
+        if name == "worker":
+            assert covering[0]["spec"]["maxUnavailable"] == 1
+            continue
+        # An autoscaler owns the count of those it scales: no `replicas` to reset it.
+        replicas = autoscaled.get(name) or deployment["spec"]["replicas"]
+        assert (name in autoscaled) != ("replicas" in deployment["spec"]), name
+        assert replicas > covering[0]["spec"]["minAvailable"], name
+    assert "replicas" not in of_kind(overlay, "Deployment")["worker"]["spec"]
 
 
 def pods(overlay: str) -> dict[str, dict[str, str]]:
