@@ -267,3 +267,39 @@ def test_network_policies_deny_by_default_and_open_only_the_gateway(overlay: str
             assert {"podSelector": {"matchLabels": PLATFORM}} in sources, name
         if role in {"worker", "migrate", "s3-bucket"}:
             assert sources == [], f"{name} accepts no connection"
+
+
+# Made in the cluster, not by the overlays: CloudNativePG's application Secret and the Ingress
+# certificate (cert-manager or the operator's own).
+MADE_IN_THE_CLUSTER = {"territoires-db-app", "territoires-tls"}
+
+
+def references(value: Any) -> Iterator[tuple[str, str]]:
+    """(kind, name) of every Secret and ConfigMap a resource refers to."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key in {"secretKeyRef", "secretRef"}:
+                yield "Secret", inner["name"]
+            elif key in {"configMapKeyRef", "configMapRef"}:
+                yield "ConfigMap", inner["name"]
+            elif key == "secretName":
+                yield "Secret", inner
+            else:
+                yield from references(inner)
+    elif isinstance(value, list):
+        for item in value:
+            yield from references(item)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_secret_and_config_map_referred_to_exists(overlay: str) -> None:
+    """Generated names carry a content hash: a reference kustomize did not rewrite, or a Secret
+    an overlay forgot, would leave pods waiting for it."""
+    present = {(doc["kind"], doc["metadata"]["name"]) for doc in rendered(overlay)}
+    missing = {
+        reference
+        for doc in rendered(overlay)
+        for reference in references(doc.get("spec", {}))
+        if reference not in present and reference[1] not in MADE_IN_THE_CLUSTER
+    }
+    assert not missing, missing
