@@ -20,7 +20,8 @@ PRODUCTION = ("production", "production-external-db")
 KUBERNETES_VERSIONS = ("1.31", "1.37")
 NAMESPACE = "territoires"
 PLATFORM = {"app.kubernetes.io/part-of": "territoires"}
-JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+# docker/Dockerfile links libjemalloc.so.2 there whatever the architecture.
+JEMALLOC = "/usr/local/lib/libjemalloc.so.2"
 CLUSTER_SCOPED = {"Namespace"}
 
 
