@@ -72,7 +72,29 @@ class Settings(BaseSettings):
         "JSON list ('[\"territoires_lst.plugin\"]'); every service and worker imports them.",
     )
     s3_endpoint_url: str | None = Field(
-        default=None, description="Endpoint of an S3-compatible store (MinIO, Garage, …)."
+        default=None,
+        description="Endpoint of an S3-compatible store (http(s)://host[:port]: MinIO, Garage, "
+        "Versity, …); unset for AWS S3.",
+    )
+    s3_region: str = Field(
+        default="us-east-1",
+        validation_alias=AliasChoices("TERRITOIRES_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+        description="Region of the S3 store (most S3-compatible stores take any).",
+    )
+    s3_path_style: bool | None = Field(
+        default=None,
+        description="Path-style addressing (http://host/bucket/key) rather than virtual-hosted "
+        "(http://bucket.host/key); unset: path-style exactly when an endpoint is given.",
+    )
+    s3_access_key_id: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_ACCESS_KEY_ID", "TERRITOIRES_S3_ACCESS_KEY_ID"),
+        description="S3 access key; unset: the AWS default chain (instance or pod role).",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY", "TERRITOIRES_S3_SECRET_ACCESS_KEY"),
+        description="S3 secret key, with the access key.",
     )
     data_dir: Path = Field(
         default=PROJECT_ROOT / "data",
@@ -239,6 +261,16 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
             raise ValueError("must be an http(s) URL with a host and no query")
+        return value.rstrip("/")
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _endpoint_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+            raise ValueError("must be an http(s) URL with a host and no path")
         return value.rstrip("/")
 
     @model_validator(mode="after")

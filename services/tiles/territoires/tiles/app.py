@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 from territoires.shared.assets import AssetGuard
 from territoires.shared.service import create_service_app
 from territoires.shared.settings import Settings, settings_or_exit
+from territoires.shared.storage import s3_client, uses_s3
 from territoires.tiles.basemap import basemap_router
 from territoires.tiles.catalog import Catalog
 from territoires.tiles.dependencies import (
@@ -59,6 +60,7 @@ def create_app(
         ),
         guard=AssetGuard.from_settings(settings),
         settings=tiles_settings,
+        s3=s3_client(settings) if uses_s3(settings) else None,
     )
     add_library_error_handlers(app)
 
