@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
+from datetime import UTC
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -155,7 +156,7 @@ def _headers(answer: dict[str, Any]) -> dict[str, str]:
         "content-length": str(answer["ContentLength"]),
         "accept-ranges": "bytes",
         "etag": answer["ETag"],
-        "last-modified": format_datetime(answer["LastModified"], usegmt=True),
+        "last-modified": format_datetime(answer["LastModified"].astimezone(UTC), usegmt=True),
     }
     if answer.get("ContentRange"):
         headers["content-range"] = answer["ContentRange"]
