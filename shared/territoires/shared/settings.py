@@ -301,10 +301,14 @@ class Settings(BaseSettings):
         if not pepper:
             refused.insert(0, "TERRITOIRES_API_KEY_PEPPER (empty)")
         if refused:
-            what = "a development default" if len(refused) == 1 else "development defaults"
+            what, fix = ("a development default", "it") if len(refused) == 1 else (
+                "development defaults",
+                "them",
+            )
             raise ValueError(
                 f"{', '.join(refused)}: {what}, refused outside local mode (DATABASE_URL or "
-                "REDIS_URL on another host); set secrets of your own, e.g. `openssl rand -hex 32`"
+                f"REDIS_URL on another host); set {fix} to a secret of your own "
+                "(`openssl rand -hex 32`)"
             )
         return self
 
