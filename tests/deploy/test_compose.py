@@ -30,9 +30,6 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from territoires.shared.apikeys import Scope, create_key
-from territoires.shared.database import create_sync_database
-
 from ..conftest import ROOT
 from ..s3 import S3Server
 from ..servers import free_port
@@ -54,6 +51,14 @@ SECRET_NAMES = (
 PLATFORM = ("migrate", "catalog", "compute", "tiles", "worker", "gateway")
 HTTP_SERVICES = ("catalog", "compute", "tiles", "gateway")
 START_TIMEOUT_S = 240
+# How the README has a partner key made inside the catalog's container.
+KEY_COMMAND = (
+    "from territoires.shared.apikeys import Scope, create_key; "
+    "from territoires.shared.database import create_sync_database; "
+    "from territoires.shared.settings import get_settings; s = get_settings(); "
+    "print(create_key(create_sync_database(s), 'partner-x', [Scope.EXECUTE], "
+    "s.api_key_pepper.get_secret_value()))"
+)
 
 
 def docker_compose(*args: str, environment: Mapping[str, str]) -> subprocess.CompletedProcess:
@@ -113,6 +118,11 @@ def test_env_example_names_every_secret() -> None:
     example = (ROOT / ".env.example").read_text()
     assigned = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", example, re.M))
     assert {name: "" for name in SECRET_NAMES}.items() <= assigned.items()
+
+
+def test_the_readme_makes_keys_as_tested() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f'docker-compose exec catalog python -c "{KEY_COMMAND}"' in readme
 
 
 def test_every_service_has_resource_limits(resolved: dict[str, Any]) -> None:
@@ -362,10 +372,18 @@ def test_compose_starts_the_platform_as_processes(
     for label in ("worker-1", "worker-2"):
         wait_for_line(local, label, "worker started", deadline)
 
-    pepper = user_secrets["TERRITOIRES_API_KEY_PEPPER"]
-    engine = create_sync_database(local.database_url)
-    key = create_key(engine, "compose-partner", [Scope.EXECUTE], pepper)
-    engine.dispose()
+    # A partner key as the README makes it: `docker-compose exec catalog python -c …`.
+    made = subprocess.run(
+        ["python", "-c", KEY_COMMAND],
+        env=local.environment("catalog"),
+        cwd=local.home,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip().splitlines()[-1]
     jobs = httpx.get(f"{gateway}/jobs", headers={"X-API-Key": key}, timeout=30)
     assert jobs.status_code == 200, jobs.text
     assert jobs.json()["jobs"] == []

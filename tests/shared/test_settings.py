@@ -82,6 +82,7 @@ DEPLOYED = {
             "the password of DATABASE_URL",
         ),
         ("REDIS_URL", "redis://:CHANGE-ME@redis:6379/0", "the password of REDIS_URL"),
+        ("AWS_SECRET_ACCESS_KEY", "territoires-compose-secret", "AWS_SECRET_ACCESS_KEY"),
     ],
 )
 def test_development_secrets_are_refused_outside_local_mode(

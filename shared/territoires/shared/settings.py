@@ -295,19 +295,19 @@ class Settings(BaseSettings):
                 ("TERRITOIRES_API_KEY_PEPPER", pepper),
                 ("the password of DATABASE_URL", _password(self.database_url)),
                 ("the password of REDIS_URL", _password(self.redis_url)),
+                ("AWS_SECRET_ACCESS_KEY", _secret(self.s3_secret_access_key)),
             )
             if secret is not None and secret.casefold() in DEVELOPMENT_SECRETS
         ]
         if not pepper:
             refused.insert(0, "TERRITOIRES_API_KEY_PEPPER (empty)")
         if refused:
-            what, fix = ("a development default", "it") if len(refused) == 1 else (
-                "development defaults",
-                "them",
-            )
+            plural = len(refused) > 1
+            what = "development defaults" if plural else "a development default"
+            them = "them" if plural else "it"
             raise ValueError(
                 f"{', '.join(refused)}: {what}, refused outside local mode (DATABASE_URL or "
-                f"REDIS_URL on another host); set {fix} to a secret of your own "
+                f"REDIS_URL on another host); set {them} to a secret of your own "
                 "(`openssl rand -hex 32`)"
             )
         return self
@@ -399,6 +399,10 @@ def _on_this_machine(url: str | None) -> bool:
         return ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def _password(url: str | None) -> str | None:

@@ -487,7 +487,9 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     queue_name = settings_or_exit().queue_name
-    redis_settings = RedisSettings.from_dsn(settings_or_exit().redis_url or "redis://localhost:6379")
+    redis_settings = RedisSettings.from_dsn(
+        settings_or_exit().redis_url or "redis://localhost:6379"
+    )
     # Retries are ours (MAX_ATTEMPTS, counted in the jobs table): arq must never give up first.
     max_tries = 1000
     job_timeout = 6 * 3600
