@@ -280,3 +280,18 @@ def test_storage_keys_exists_and_paginated_deletion(
     for key in ("../x.tif", "jobs/../../x.tif", "/x.tif"):
         with pytest.raises(ValueError, match="escapes"):
             storage.put(key, source)
+
+
+def test_compute_and_tiles_are_ready_only_with_their_bucket(
+    s3_server: S3Server, settings: Settings
+) -> None:
+    from territoires.tiles.app import create_app as create_tiles
+
+    present = new_bucket(s3_server, settings).bucket
+    for bucket, status in ((present, 200), (f"missing-{uuid.uuid4().hex[:8]}", 503)):
+        for create in (create_compute, create_tiles):
+            with serve(create(s3_server.settings(settings, bucket))) as url:
+                ready = httpx.get(f"{url}/readyz", timeout=30)
+                assert ready.status_code == status, ready.text
+                expected = "ok" if status == 200 else "error"
+                assert ready.json()["checks"]["storage"]["status"] == expected

@@ -11,9 +11,10 @@ from fastapi import Depends, FastAPI
 from starlette.staticfiles import StaticFiles
 
 from territoires.shared.assets import AssetGuard
+from territoires.shared.health import storage_checks
 from territoires.shared.service import create_service_app
 from territoires.shared.settings import Settings, settings_or_exit
-from territoires.shared.storage import s3_client, uses_s3
+from territoires.shared.storage import s3_client, storage_from_settings, uses_s3
 from territoires.tiles.basemap import basemap_router
 from territoires.tiles.catalog import Catalog
 from territoires.tiles.dependencies import (
@@ -51,6 +52,7 @@ def create_app(
         title="Territoires tiles",
         description="Tiles, TileJSON and WMTS of catalogued scenes and indicator results.",
         settings=settings,
+        checks=storage_checks(storage_from_settings(settings)),
     )
     app.state.tiles = TilesState(
         catalog=Catalog(
