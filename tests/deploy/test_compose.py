@@ -281,7 +281,9 @@ def test_the_platform_refuses_the_development_pepper(local: Local) -> None:
 # --- The platform starts -----------------------------------------------------------------------
 
 
-def run_healthcheck(local: Local, name: str, environment: dict[str, str]) -> bool:
+def run_healthcheck(
+    local: Local, name: str, environment: dict[str, str], timeout_s: float = 10
+) -> bool:
     """The service's compose healthcheck, once."""
     test = local.resolved["services"][name]["healthcheck"]["test"]
     own = local.ports.get(name) if name in HTTP_SERVICES else None
@@ -292,7 +294,7 @@ def run_healthcheck(local: Local, name: str, environment: dict[str, str]) -> boo
     if name == "redis":  # redis-cli's port: the container's default, here its own
         command[-1] = command[-1].replace("redis-cli", f"redis-cli -p {local.ports['redis']}")
     try:
-        done = subprocess.run(command, env=environment, capture_output=True, timeout=10)
+        done = subprocess.run(command, env=environment, capture_output=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return False
     return done.returncode == 0
@@ -383,6 +385,8 @@ def test_compose_starts_the_platform_as_processes(
     # Both workers took the queue; each logs once it holds its Redis connection and database.
     for label in ("worker-1", "worker-2"):
         wait_for_line(local, label, "worker started", deadline)
+    # And their compose healthcheck (arq's, on the heartbeat in the password-protected Redis).
+    assert run_healthcheck(local, "worker", local.environment("worker"), timeout_s=120)
 
     # A partner key as the README makes it: `docker-compose exec catalog python -c …`.
     made = subprocess.run(
