@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from ipaddress import ip_address, ip_network
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -132,6 +133,12 @@ class Settings(BaseSettings):
         default=True,
         description="The private PostGIS flushes commits to disk (fsync); false trades crash "
         "safety for speed (fsync, synchronous_commit and full_page_writes off).",
+    )
+
+    local_allocator: Literal["auto", "jemalloc", "system"] = Field(
+        default="auto",
+        description="Allocator of local mode's services and worker: jemalloc when installed "
+        "(auto), jemalloc or fail (jemalloc), or glibc's malloc (system).",
     )
 
     public_url: str | None = Field(
