@@ -4,8 +4,6 @@ container engine and no cluster, only the tools that read the files."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
