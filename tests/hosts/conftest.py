@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from territoires.cli.local.platform import uvicorn_command
 from territoires.cli.local.postgres import PrivateCluster
@@ -95,6 +96,8 @@ def platform(
             DATABASE_URL=cluster.url,
             REDIS_URL=redis.url,
             redis_prefix=f"territoires-hosts-{RUN_ID}",
+            # The backends are on other hosts: a development pepper would be refused.
+            api_key_pepper=SecretStr(f"territoires-hosts-{RUN_ID}-pepper"),
             asset_prefixes=[str(inland_scene)],
             host=api.address,
             compute_port=COMPUTE_PORT,
