@@ -2,7 +2,7 @@
 
     uv run python bench/scaling.py [--workers 1,2,4] [--communes 192] [--batch 12]
                                    [--size 6000] [--rounds 1] [--process vegetation]
-                                   [--nice 0]
+                                   [--nice 0] [--own-postgres]
 
 Writes (once, cached under .data/bench/scaling/) a synthetic Sentinel-2 scene of size² 10 m
 pixels over inland Charente-Maritime, then on a fresh database of the test server (as
@@ -27,7 +27,9 @@ commune, and the cost of opening a COG and reading one 256² block on one thread
 
 On a machine shared with other work, `--nice -10` (root) gives the workers the cores while
 they run (each worker in a session of its own, its autogroup at that niceness), so that the
-figure is about the queue rather than about the neighbours.
+figure is about the queue rather than about the neighbours; `--own-postgres` runs the database
+as a private cluster started by the bench, at the same priority (the machine's PostgreSQL
+serves everyone's work at normal priority, so prioritised workers would wait on it).
 """
 
 from __future__ import annotations
@@ -60,9 +62,10 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).parent))
 
 from jobs import serve
-from tiles import ROOT, fresh_database
+from tiles import ROOT, free_port, fresh_database
 
 from territoires.catalog.ingest.loader import IngestOptions, find_inputs, ingest
+from territoires.cli.local.postgres import PrivateCluster
 from territoires.shared.apikeys import Scope, create_key
 from territoires.shared.database import create_sync_database
 from territoires.shared.settings import Settings
@@ -478,6 +481,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--nice", type=int, default=0, help="the workers' niceness (root: <0)")
     parser.add_argument(
+        "--own-postgres", action="store_true", help="a private PostgreSQL at this priority"
+    )
+    parser.add_argument(
         "--process", default="vegetation", choices=["vegetation", "zonal-statistics"]
     )
     arguments = parser.parse_args()
@@ -486,7 +492,23 @@ def main() -> None:
         with contextlib.suppress(PermissionError):
             os.setsid()
         prioritise(os.getpid(), arguments.nice)
-    report(measure(arguments))
+    if not arguments.own_postgres:
+        report(measure(arguments))
+        return
+    # A private PostgreSQL at the workers' priority (pg_ctl starts it in a session of its own;
+    # its backends share the postmaster's autogroup): the workers' database calls are not left
+    # to wait behind the machine's other work.
+    cluster = PrivateCluster(CACHE / "pg", free_port(), durable=False)
+    cluster.start()
+    try:
+        if arguments.nice:
+            postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+            prioritise(postmaster, arguments.nice)
+        admin = cluster.url.rsplit("/", 1)[0] + "/postgres"
+        os.environ["TERRITOIRES_TEST_DATABASE_URL"] = admin
+        report(measure(arguments))
+    finally:
+        cluster.destroy()
 
 
 if __name__ == "__main__":
