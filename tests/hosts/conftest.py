@@ -11,6 +11,7 @@ sandbox refusing them).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -81,9 +82,9 @@ def platform(
     database, queue, store, api = (lan.add(role) for role in ("db", "redis", "s3", "api"))
     cluster = PrivateCluster(state / "pg", 5432, durable=False, host=database.address)
     redis = EmbeddedRedis(state / "redis", 6379, host=queue.address)
-    with database.inside():
-        cluster.start()
     try:
+        with database.inside():
+            cluster.start()
         with queue.inside():
             redis.start()
         logs = tmp_path_factory.mktemp("hosts-logs")
@@ -136,6 +137,7 @@ def platform(
             redis.stop()
     finally:
         cluster.destroy()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
