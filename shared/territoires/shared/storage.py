@@ -206,8 +206,6 @@ def gdal_s3_options(settings: Settings) -> dict[str, str]:
     options = {
         "AWS_REGION": settings.s3_region,
         "AWS_VIRTUAL_HOSTING": "FALSE" if path_style(settings) else "TRUE",
-        # An object store has no folders to list: opening a COG is one ranged GET, not a LIST.
-        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     }
     if settings.s3_endpoint_url:
         endpoint = urlsplit(settings.s3_endpoint_url)
@@ -224,6 +222,8 @@ def configure_gdal(settings: Settings) -> None:
     open, whichever thread or library (rasterio, rio-tiler) opens the file."""
     if uses_s3(settings):
         os.environ.update(gdal_s3_options(settings))
+        # An object store has no folders to list: opening a COG is ranged GETs, never a LIST.
+        os.environ.setdefault("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
 
 
 def storage_from_settings(settings: Settings) -> Storage:
