@@ -29,7 +29,7 @@ from territoires.shared.settings import Settings
 from territoires.shared.storage import S3Storage, storage_from_settings
 
 from ..s3 import S3Server, new_bucket, object_keys
-from ..servers import serve
+from ..servers import free_port, serve
 from ..stack import (
     SUMMER_2023,
     gateway_over,
@@ -308,3 +308,26 @@ def test_compute_and_tiles_are_ready_only_with_their_bucket(
                 assert ready.status_code == status, ready.text
                 expected = "ok" if status == 200 else "error"
                 assert ready.json()["checks"]["storage"]["status"] == expected
+
+
+def test_a_download_while_the_store_is_down_is_a_503(s3_platform: S3Platform, tmp_path) -> None:
+    from territoires.tiles.app import create_app as create_tiles
+
+    key = f"scenes/{uuid.uuid4().hex[:6]}/a.tif"
+    source = tmp_path / "a.tif"
+    source.write_bytes(b"II*\x00")
+    collection = catalogue(s3_platform, [s3_platform.storage.put(key, source)])
+    down = s3_platform.settings.model_copy(
+        update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"}
+    )
+    environment = dict(os.environ)  # the tiles app below points GDAL at the dead endpoint
+    try:
+        with serve(create_tiles(down)) as tiles:
+            answer = httpx.get(
+                f"{tiles}/assets/collections/{collection}/items/item-1/data/a.tif", timeout=60
+            )
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["detail"] == "the object store does not answer"
