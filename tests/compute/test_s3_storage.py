@@ -22,11 +22,18 @@ from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
 
 from territoires.compute.app import create_app as create_compute
+from territoires.compute.worker import outage
 from territoires.shared.apikeys import Scope
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import ForbiddenError
 from territoires.shared.settings import Settings
-from territoires.shared.storage import S3Storage, storage_from_settings
+from territoires.shared.storage import (
+    S3Storage,
+    StorageUnavailableError,
+    StorageUnreachableError,
+    s3_client,
+    storage_from_settings,
+)
 
 from ..s3 import S3Server, new_bucket, object_keys
 from ..servers import free_port, serve
@@ -331,3 +338,21 @@ def test_a_download_while_the_store_is_down_is_a_503(s3_platform: S3Platform, tm
         os.environ.update(environment)
     assert answer.status_code == 503, answer.text
     assert answer.json()["detail"] == "the object store does not answer"
+
+
+def test_a_store_that_refuses_or_is_gone_is_named_not_quoted(
+    s3_server: S3Server, settings: Settings, tmp_path
+) -> None:
+    """A missing bucket is refused (the job fails with the platform's words); a store that does
+    not answer is unreachable, an outage the worker runs the job again after."""
+    source = tmp_path / "x.tif"
+    source.write_bytes(b"x")
+    missing = s3_server.settings(settings, f"missing-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(StorageUnavailableError, match="refused") as refused:
+        S3Storage(missing.storage_url, s3_client(missing)).put("jobs/1/x.tif", source)
+    assert not isinstance(refused.value, StorageUnreachableError)
+    assert "missing-" not in str(refused.value)
+    gone = missing.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    with pytest.raises(StorageUnreachableError, match="does not answer") as unreachable:
+        S3Storage(gone.storage_url, s3_client(gone)).put("jobs/1/x.tif", source)
+    assert outage(unreachable.value) and "127.0.0.1" not in str(unreachable.value)
