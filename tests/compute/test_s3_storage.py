@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import morecantile
 import numpy as np
 import pytest
 import rasterio
@@ -188,6 +189,12 @@ def test_a_vegetation_job_on_s3_equals_the_local_one_and_is_served_and_dismissed
             tile = http.get(tile_url(tilejson.json()["tiles"][0], lon, lat, zoom))
             assert tile.status_code == 200, tile.text
             assert tile.content.startswith(b"\x89PNG")
+            # And as the collection's mosaic, which opens the same COG through the same guard.
+            at = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, zoom)
+            mosaic = http.get(
+                f"/tiles/collections/{name}/tiles/WebMercatorQuad/{at.z}/{at.x}/{at.y}.png"
+            )
+            assert mosaic.status_code == 200 and mosaic.content.startswith(b"\x89PNG"), mosaic.text
             item = http.get(results[f"{name}-item"]["href"])
             seen.append(item.text)
 
