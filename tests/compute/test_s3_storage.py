@@ -201,6 +201,16 @@ def test_a_vegetation_job_on_s3_equals_the_local_one_and_is_served_and_dismissed
         leaks = [body[:200] for body in seen if "s3:" in body or s3_platform.storage.bucket in body]
         assert not leaks
 
+        # A worker reads the result back from the bucket as a job's input (GDAL's /vsis3/).
+        zonal = http.post(
+            "/processes/zonal-statistics/execution",
+            json={"inputs": {"territory": "17300", "collection": "ndvi", "datetime": SUMMER_2023}},
+            headers={"Prefer": "respond-async"},
+        )
+        assert zonal.status_code == 201, zonal.text
+        ended = follow(http, zonal.headers["Location"])[-1]
+        assert ended["status"] == "successful", ended
+
         dismissed = http.delete(f"/jobs/{job}")
         assert dismissed.status_code == 200, dismissed.text
         assert object_keys(s3_platform.storage, f"results/jobs/{job}/") == []
