@@ -176,6 +176,8 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         | {
             "DATABASE_URL": settings.database_url or "",
             "REDIS_URL": settings.redis_url or "",
+            # Outside local mode (backends on other hosts) the development pepper is refused.
+            "TERRITOIRES_API_KEY_PEPPER": settings.api_key_pepper.get_secret_value(),
             "TERRITOIRES_REDIS_PREFIX": settings.redis_prefix,
             "TERRITOIRES_STORAGE_URL": settings.storage_url,
             "TERRITOIRES_ASSET_PREFIXES": json.dumps(settings.asset_prefixes),

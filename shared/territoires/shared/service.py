@@ -18,7 +18,7 @@ from territoires.shared.logs import configure_logging
 from territoires.shared.plugins import load_plugins
 from territoires.shared.public_url import ForwardedHeadersMiddleware
 from territoires.shared.request_limits import RequestLimitsMiddleware
-from territoires.shared.settings import Settings, get_settings
+from territoires.shared.settings import Settings, settings_or_exit
 
 
 @dataclass
@@ -54,7 +54,7 @@ def create_service_app(
     database or Redis is down, and recovers when they come back. `checks` are the service's
     own dependencies besides those two (the S3 store).
     """
-    settings = settings or get_settings()
+    settings = settings or settings_or_exit()
     configure_logging(settings)
     load_plugins(settings)
     resources = Resources(settings, create_async_database(settings), create_redis(settings))

@@ -15,12 +15,12 @@ from territoires.compute.processes.base import Services
 from territoires.shared.health import storage_checks
 from territoires.shared.plugins import load_plugins
 from territoires.shared.service import create_service_app
-from territoires.shared.settings import Settings, get_settings
+from territoires.shared.settings import Settings, settings_or_exit
 from territoires.shared.storage import storage_from_settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    settings = settings or settings_or_exit()
     storage = storage_from_settings(settings)
     app = create_service_app(
         "compute",

@@ -17,6 +17,7 @@ from rich.console import Console
 from sqlalchemy import Engine, func, select
 
 from territoires.catalog.ingest.loader import IngestOptions, find_inputs, ingest
+from territoires.cli.local.allocator import allocator_environment
 from territoires.cli.local.postgres import PrivateCluster, port_is_free
 from territoires.cli.local.redis import EmbeddedRedis
 from territoires.cli.local.supervisor import Supervisor
@@ -35,6 +36,7 @@ from territoires.synth import generate
 
 SERVICES = ("gateway", *SERVICE_NAMES)
 LOOPBACK = ["127.0.0.0/8", "::1"]
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass
@@ -183,6 +185,16 @@ def uvicorn_command(name: str, settings: Settings) -> list[str]:
     ]
 
 
+def public_url_environment(settings: Settings) -> dict[str, str]:
+    """On a loopback interface links name the gateway whatever Host a client sends; bound to
+    another interface, the Host clients use is the one to link to (or TERRITOIRES_PUBLIC_URL)."""
+    if settings.public_url:
+        return {"TERRITOIRES_PUBLIC_URL": settings.public_url}
+    if settings.host in LOOPBACK_HOSTS:
+        return {"TERRITOIRES_PUBLIC_URL": f"http://localhost:{settings.gateway_port}"}
+    return {}
+
+
 def run_platform(settings: Settings, console: Console) -> None:
     started = time.monotonic()
     check_ports(settings)
@@ -195,14 +207,18 @@ def run_platform(settings: Settings, console: Console) -> None:
         revision = upgrade(urls.database_url)
         counts = seed_demo(settings, urls.database_url, console)
         console.print(f"database at revision {revision}; territories {counts}")
-        environment = {
-            "DATABASE_URL": urls.database_url,
-            "REDIS_URL": urls.redis_url,
-            "TERRITOIRES_STORAGE_URL": settings.storage_url,
-            "TERRITOIRES_ASSET_PREFIXES": json.dumps(trusted_prefixes(settings)),
-            # Callbacks to a receiver on this machine, as local development needs.
-            "TERRITOIRES_CALLBACK_ALLOW": json.dumps(settings.callback_allow or LOOPBACK),
-        }
+        environment = (
+            {
+                "DATABASE_URL": urls.database_url,
+                "REDIS_URL": urls.redis_url,
+                "TERRITOIRES_STORAGE_URL": settings.storage_url,
+                "TERRITOIRES_ASSET_PREFIXES": json.dumps(trusted_prefixes(settings)),
+                # Callbacks to a receiver on this machine, as local development needs.
+                "TERRITOIRES_CALLBACK_ALLOW": json.dumps(settings.callback_allow or LOOPBACK),
+            }
+            | public_url_environment(settings)
+            | allocator_environment(settings)
+        )
         supervisor = Supervisor(environment)
         try:
             write_backends(settings.local_dir, urls.database_url, urls.redis_url)
