@@ -11,6 +11,8 @@ import pytest
 from pystac_client import Client
 from shapely.geometry import box, mapping, shape
 
+from territoires.catalog.stac.documents import collection_document
+
 from .stac_data import LA_ROCHELLE, all_items
 
 SENTINEL = [i for i in all_items() if i["collection"] == "sentinel-2-l2a"]
@@ -252,3 +254,24 @@ def test_the_landing_page_links_every_collection_as_a_child(gateway_url: str) ->
     ]
     client = Client.open(f"{gateway_url}/stac")
     assert {child.id for child in client.get_children()} == {"landsat-c2-l2", "sentinel-2-l2a"}
+
+
+def test_collections_drop_the_file_links_of_the_catalog_they_came_from() -> None:
+    """`territoires ingest` of a static catalog keeps a collection's links; its `item` and
+    `child` hrefs point into that catalog's files, which the API does not serve (pystac's
+    crawler, following them from the landing page's children, failed on them)."""
+    stored = {
+        "id": "landsat-c2-l2",
+        "links": [
+            {"rel": "item", "href": "./landsat-c2-l2-1/landsat-c2-l2-1.json"},
+            {"rel": "child", "href": "./2023/catalog.json"},
+            {
+                "rel": "license",
+                "href": "https://www.usgs.gov/information-policies-and-instructions",
+            },
+        ],
+    }
+    document = collection_document(stored, "http://geo.example.fr/stac/")
+    rels = [link["rel"] for link in document["links"]]
+    assert "item" not in rels and "child" not in rels
+    assert "license" in rels and "items" in rels

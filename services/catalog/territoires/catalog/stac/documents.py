@@ -38,6 +38,12 @@ def item_document(content: dict[str, Any], base_url: str) -> dict[str, Any]:
     return {**public_assets(content, root), "links": derived + content.get("links", [])}
 
 
+# A collection catalogued from a static STAC catalog keeps its `item` and `child` links, hrefs
+# into that catalog's files: served from the API they lead nowhere (pystac's crawler, and
+# stac-api-validator's browseable check with it, fail on them). Its items are at `items`.
+STATIC_RELS = frozenset({"item", "child"})
+
+
 def collection_document(content: dict[str, Any], base_url: str) -> dict[str, Any]:
     url = collection_url(base_url, content["id"])
     derived = [
@@ -47,7 +53,8 @@ def collection_document(content: dict[str, Any], base_url: str) -> dict[str, Any
         _link(ITEMS_REL, f"{url}/items", GEOJSON),
         _link(QUERYABLES_REL, f"{url}/queryables", SCHEMA_JSON),
     ]
-    return {**content, "links": derived + content.get("links", [])}
+    stored = [link for link in content.get("links", []) if link.get("rel") not in STATIC_RELS]
+    return {**content, "links": derived + stored}
 
 
 # The fields extension's default set: what a `fields` object with neither include nor exclude
