@@ -247,6 +247,7 @@ def test_the_landing_page_links_every_collection_as_a_child(gateway_url: str) ->
     landing = httpx.get(f"{gateway_url}/stac/").json()
     assert "https://api.stacspec.org/v1.0.0/browseable" in landing["conformsTo"]
     assert landing["id"] == "territoires"
+    assert not [c for c in landing["conformsTo"] if "collection-search" in c]  # not offered
     children = [link["href"] for link in landing["links"] if link["rel"] == "child"]
     assert children == [
         f"{gateway_url}/stac/collections/landsat-c2-l2",

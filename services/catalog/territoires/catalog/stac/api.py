@@ -86,7 +86,9 @@ def add_stac_api(app: FastAPI) -> None:
     search_filter = SearchFilterExtension(client=FiltersClient(engine=engine))
     search_filter.conformance_classes = [*search_filter.conformance_classes, *CQL2_CLASSES]
     sort = SortExtension()
-    sort.conformance_classes = [*sort.conformance_classes, *SORT_CLASSES]
+    # stac-fastapi's sort also claims collection search's, which the catalog does not offer.
+    declared = [c for c in sort.conformance_classes if "/collection-search" not in c]
+    sort.conformance_classes = [*declared, *SORT_CLASSES]
     search_extensions = [
         search_filter,
         sort,
