@@ -104,6 +104,7 @@ def test_stac_api_validator_finds_no_error(
         "--collection", "sentinel-2-l2a",
         "--geometry", json.dumps(mapping(box(*LA_ROCHELLE))),
         "--fields-nested-property", "properties.eo:cloud_cover",
+        "--validate-pagination",
         "--log-level", "WARNING",
     ]  # fmt: skip
     for name in classes:
