@@ -157,7 +157,7 @@ def test_the_product_level_is_read_from_the_item() -> None:
 def test_a_scene_without_a_thermal_band_or_its_constants_is_refused() -> None:
     with pytest.raises(BadRequestError, match="no thermal band"):
         ThermalBands.of(item({"B4": band("red"), "B5": band("nir08")}))
-    with pytest.raises(BadRequestError, match="lacks the MTL constants .*landsat:k1_constant"):
+    with pytest.raises(BadRequestError, match=r"lacks the MTL constants .*landsat:k1_constant"):
         ThermalBands.of(item({"B4": band("red"), "B5": band("nir08"), "B10": band("lwir11")}))
 
 

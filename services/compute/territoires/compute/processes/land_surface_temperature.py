@@ -19,7 +19,8 @@ territories), and the LST raster is the per-cell mean of the kept scenes. Per te
   outside the outline; water (the QA_PIXEL water flag, else NDVI < 0) is left out of both;
 - hot spots: 4-connected cells hotter than the territory's p90, each of at least
   `hot_spot_min_area_m2`, as vector results (`lst-hot-spots`);
-- the series per summer: the mean LST and the SUHI of that summer's kept scenes.
+- the series per summer: the mean LST and the SUHI of that summer's kept scenes, its cloud gaps
+  filled from every summer's mean (shifted by the mean difference where both are observed).
 """
 
 from __future__ import annotations
@@ -357,6 +358,17 @@ def mean_of(stack: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / count, np.nan).astype(np.float32)
 
 
+def fill_gaps(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """`values` where observed; elsewhere `reference` shifted by the mean difference over the
+    cells both observe. A summer's clouds then do not change which cells its figures cover
+    (a cloud over the town alone would drag its heat island down)."""
+    both = np.isfinite(values) & np.isfinite(reference)
+    if not both.any():
+        return values
+    offset = np.float32((values[both] - reference[both]).mean(dtype=np.float64))
+    return np.where(np.isfinite(values), values, reference + offset)
+
+
 def mean_within(values: np.ndarray, inside: np.ndarray) -> float | None:
     """Mean of the finite values of `inside` cells (None when there is none)."""
     chosen = values[inside & np.isfinite(values)]
@@ -542,7 +554,10 @@ class LandSurfaceTemperature(TerritorialProcess):
         summers = choose_scenes(scenes, clear_share, means, options, south)
         kept = sorted(index for indexes in summers.values() for index in indexes)
         composite = mean_of(temperatures[kept]) if kept else temperatures[0] * np.nan
-        by_summer = {summer: mean_of(temperatures[indexes]) for summer, indexes in summers.items()}
+        by_summer = {
+            summer: fill_gaps(mean_of(temperatures[indexes]), composite)
+            for summer, indexes in summers.items()
+        }
 
         statistics = ZonalAccumulator(len(zones), grid.pixels)
         statistics.add(composite, zone_ids, np.nan)
@@ -584,6 +599,8 @@ class LandSurfaceTemperature(TerritorialProcess):
                 "scenes": "per summer the mean of its "
                 f"{options.hottest} hottest scenes observing at least "
                 f"{options.min_clear_share:.0%} of the territories cloud-free",
+                "summers": "a summer's cells under cloud in all its scenes take the LST of "
+                "every summer's mean, shifted by the mean difference over the cells both observe",
             }
             features += [
                 Feature(
