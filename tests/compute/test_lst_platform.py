@@ -217,7 +217,7 @@ def test_tiles_hot_spots_statistics_and_embed_page(
     assert png.status_code == 200 and png.headers["content-type"].startswith("image/")
     assert client.get("/tiles/legend/lst").json()["unit"] == "°C"
 
-    spots = client.get(summer_2023["lst-hot-spots"]["href"]).json()["features"]
+    spots = client.get(f"{summer_2023['lst-hot-spots']['href']}&limit=1000").json()["features"]
     figures = summer_2023["figures"]["value"]["17300"]
     assert len(spots) == figures["hot_spots"] > 0
     assert all(s["properties"]["area_m2"] >= lst_process.HOT_SPOT_MIN_AREA_M2 for s in spots)
