@@ -99,7 +99,7 @@ QA_LOW_CONFIDENCES = (1 << 8) | (1 << 10) | (1 << 12) | (1 << 14)
 QA_DILATED, QA_CLOUD, QA_SHADOW, QA_CLEAR, QA_WATER = 1 << 1, 1 << 3, 1 << 4, 1 << 6, 1 << 7
 QA_CLOUD_HIGH, QA_SHADOW_HIGH = 3 << 8, 3 << 10
 CLOUD_OPACITY = 0.35  # flagged cloud from this opacity, dilated cloud from DILATED_OPACITY
-DILATED_OPACITY = 0.02
+DILATED_OPACITY = 0.005
 SHADOW_OPACITY = 0.05
 
 
