@@ -317,3 +317,49 @@ def test_bad_options_are_a_clear_400(
     )
     assert answer.status_code == 400, answer.text
     assert says in answer.json()["detail"]
+
+
+def test_lst_runs_over_three_summers_of_the_demo_scenes(
+    platform_url: str, api_key: str, worker: Any, scenes_dir: Path
+) -> None:
+    """The scenes `make run` catalogues (the shared test platform's, at 512²): Level-1, a clear
+    scene per summer; the LST of the three summers is the mean of the planted ones."""
+    with httpx.Client(base_url=platform_url, headers={"X-API-Key": api_key}, timeout=120) as http:
+        accepted = http.post(
+            "/processes/land-surface-temperature/execution",
+            json={"inputs": {"territory": "17300", "datetime": SUMMERS}},
+            headers={"Prefer": "respond-async"},
+        )
+        assert accepted.status_code == 201, accepted.text
+        ended = follow(http, accepted.headers["Location"], timeout_s=300)[-1]
+        assert ended["status"] == "successful", ended
+        results = http.get(f"{accepted.headers['Location']}/results").json()
+    truth = json.loads((scenes_dir / "truth.json").read_text())["land_surface_temperature"]
+    assert truth["level"] == 1
+    planted = []
+    for scene in truth["scenes"]:
+        with rasterio.open(scenes_dir / scene["raster"]) as raster:
+            planted.append(raster.read(1).astype(np.float64))
+            transform, crs = raster.transform, raster.crs
+    expected = np.mean(planted, axis=0)
+    found = np.full(expected.shape, np.nan)
+    with rasterio.open(results["lst"]["href"]) as result:
+        reproject(
+            rasterio.band(result, 1),
+            found,
+            src_nodata=result.nodata,
+            dst_transform=transform,
+            dst_crs=crs,
+            dst_nodata=np.nan,
+            resampling=Resampling.nearest,
+        )
+    cells = score_continuous(found, expected)
+    figures = results["figures"]["value"]["17300"]
+    print(
+        f"Level-1 demo scenes, 3 summers: {cells.count} cells, RMSE {cells.rmse:.3f} K, "
+        f"bias {cells.bias:+.3f} K; summers {[s['summer'] for s in figures['summers']]}, "
+        f"valid share {figures['valid_share']:.2f}, {figures['hot_spots']} hot spots"
+    )
+    assert cells.count > 20_000 and cells.rmse <= LST_RMSE_K
+    assert [s["summer"] for s in figures["summers"]] == [2021, 2022, 2023]
+    assert figures["valid_share"] > 0.9 and figures["hot_spots"] >= 1
