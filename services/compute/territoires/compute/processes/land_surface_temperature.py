@@ -337,7 +337,9 @@ def choose_scenes(
 ) -> dict[int, list[int]]:
     """Per summer, the indexes of its hottest clear scenes (the clearest scene when none is
     clear, none when no scene sees the territories)."""
-    clear = [i for i, share in enumerate(clear_share) if share >= options.min_clear_share > 0]
+    clear = [
+        i for i, share in enumerate(clear_share) if share > 0 and share >= options.min_clear_share
+    ]
     if not clear and len(clear_share) and clear_share.max() > 0:
         clear = [int(np.argmax(clear_share))]
     by_summer: dict[int, list[int]] = defaultdict(list)
