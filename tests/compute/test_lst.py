@@ -6,6 +6,7 @@ bands in different CRSs."""
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,22 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
+from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from territoires.catalog.ingest.cog import group_scenes, scene_item
 from territoires.compute.blocks import Grid
 from territoires.compute.kernels import lst as lst_kernel
 from territoires.compute.kernels import masks
-from territoires.compute.processes.land_surface_temperature import ThermalBands, ThermalReader
+from territoires.compute.processes.land_surface_temperature import (
+    Options,
+    ThermalBands,
+    ThermalReader,
+    choose_scenes,
+    fill_gaps,
+    hot_spots,
+)
 from territoires.compute.sources import Scene
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
@@ -171,3 +181,50 @@ def test_bands_in_different_crss_are_refused() -> None:
     )
     with pytest.raises(BadRequestError, match=r"different CRSs \(ST_B10 in EPSG:32631"):
         ThermalBands.of(scene).check_crs(scene)
+
+
+def test_each_summer_keeps_its_hottest_clear_scenes() -> None:
+    days = ["2021-07-01", "2021-07-17", "2021-08-02", "2022-07-10", "2022-12-20", "2023-01-05"]
+    scenes = [Scene("c", day, datetime.fromisoformat(day).replace(tzinfo=UTC), {}) for day in days]
+    clear_share = np.array([0.9, 0.2, 0.8, 0.7, 0.9, 0.6])
+    means = np.array([30.0, 40.0, 31.0, 28.0, 20.0, 22.0])
+    options = Options(2000.0, 10_000.0, 1, 0.5)
+    assert choose_scenes(scenes, clear_share, means, options, south=False) == {
+        2021: [2],  # the hottest clear one (the 40 °C scene is mostly cloud)
+        2022: [3],
+        2023: [5],
+    }
+    south = choose_scenes(scenes, clear_share, means, replace(options, hottest=2), south=True)
+    # South of the equator a summer runs from July to June: December 2022 and January 2023 are
+    # one summer (2023), whose hottest clear scene here is a July one.
+    assert south == {2022: [2, 0], 2023: [3, 5]}
+    none_clear = choose_scenes(scenes, clear_share * 0.1, means, options, south=False)
+    assert none_clear == {2021: [0]}  # the clearest scene when none is clear
+
+
+def test_hot_spots_are_connected_cells_above_the_threshold_and_large_enough() -> None:
+    grid = Grid(CRS.from_epsg(32630), Affine(30, 0, 600_000, 0, -30, 5_100_000), 20, 20)
+    temperature = np.full((20, 20), 30.0, np.float32)
+    temperature[2:6, 2:6] = 40.0  # 16 cells: 14,400 m²
+    temperature[10, 10] = 45.0  # one cell: too small
+    temperature[15:17, 15:17] = 38.0  # 4 cells touching only diagonally the next ones
+    temperature[17:19, 17:19] = 38.0
+    inside = np.ones((20, 20), np.bool_)
+    spots = hot_spots(temperature, inside, 35.0, grid, 3_000.0)
+    assert [properties["cells"] for _, properties in spots] == [16, 4, 4]
+    largest = spots[0][1]
+    assert largest == {
+        "area_m2": 14_400.0,
+        "cells": 16,
+        "mean_c": 40.0,
+        "max_c": 40.0,
+        "threshold_c": 35.0,
+        "rank": 1,
+    }
+
+
+def test_a_summers_cloud_gaps_are_filled_from_every_summers_mean() -> None:
+    every = np.array([[20.0, 25.0, 30.0, np.nan]], np.float32)
+    summer = np.array([[21.0, np.nan, 31.0, np.nan]], np.float32)
+    filled = fill_gaps(summer, every)
+    assert filled[0, :3].tolist() == [21.0, 26.0, 31.0] and np.isnan(filled[0, 3])

@@ -8,10 +8,11 @@ catalog put on its asset (K1, K2, radiance multiplier and offset) is a Level-1 p
 into LST by the single-channel method of DESIGN.md with an emissivity from NDVI (the LST
 kernel, `kernels/lst.py`). Clouds, their shadows and fill are masked from the QA band.
 
-Scenes are grouped by summer (the calendar year; south of the equator the summer that ends in
-that year). A scene is clear when at least `min_clear_share` of the territories' cells are
-observed; each summer keeps its `hottest_per_summer` clear scenes (by mean LST over the
-territories), and the LST raster is the per-cell mean of the kept scenes. Per territory:
+Scenes are grouped by summer (the calendar year; south of the equator July to June, named by
+the year its December–February summer ends). A scene is clear when at least `min_clear_share`
+of the territories' cells are observed; each summer keeps its `hottest_per_summer` clear
+scenes (by mean LST over the territories), and the LST raster is the per-cell mean of the
+kept scenes. Per territory:
 
 - mean, p10/p50/p90 and the other statistics of that raster;
 - the surface urban heat island (SUHI): the mean LST of the territory's land cells (its outline
@@ -77,7 +78,7 @@ THERMAL = ("lwir11", "lwir")
 ST_SCALE, ST_OFFSET = 0.00341802, 149.0
 QA_PIXEL_WATER = 1 << 7
 LEVEL1_CONSTANTS = ("radiance_mult", "radiance_add", "k1_constant", "k2_constant")
-SUMMER_SHIFT_SOUTH = timedelta(days=184)  # December–February south: the summer of the year it ends
+SUMMER_SHIFT_SOUTH = timedelta(days=184)  # July–June south, named by the year it ends
 
 RING_M = 2000.0
 HOT_SPOT_MIN_AREA_M2 = 10_000.0
@@ -327,8 +328,8 @@ class Options:
 
 
 def summer_of(when: datetime, south: bool) -> int:
-    """The summer a date belongs to: its year, or south of the equator the year the summer
-    (December–February) ends in."""
+    """The summer a date belongs to: its year, or south of the equator the year its July–June
+    span ends in (the summer December–February in the middle)."""
     return (when + SUMMER_SHIFT_SOUTH).year if south else when.year
 
 
