@@ -363,3 +363,16 @@ def test_lst_runs_over_three_summers_of_the_demo_scenes(
     assert cells.count > 20_000 and cells.rmse <= LST_RMSE_K
     assert [s["summer"] for s in figures["summers"]] == [2021, 2022, 2023]
     assert figures["valid_share"] > 0.9 and figures["hot_spots"] >= 1
+
+
+def test_an_area_too_large_for_one_job_is_a_clear_400(client: httpx.Client) -> None:
+    west, south, east, north = -6.0, 43.0, 3.0, 50.0  # western France around the scenes
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    answer = client.post(
+        "/processes/land-surface-temperature/execution",
+        json={
+            "inputs": {"geometry": {"type": "Polygon", "coordinates": [ring]}, "datetime": SUMMERS}
+        },
+    )
+    assert answer.status_code == 400, answer.text
+    assert "million scene pixels for one job" in answer.json()["detail"]

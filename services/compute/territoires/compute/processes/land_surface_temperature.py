@@ -41,6 +41,7 @@ from rasterio.warp import transform_geom
 from rasterio.windows import Window
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.compute.blocks import Grid, Output, Source, for_each_block, open_raster
 from territoires.compute.blocks import zone_raster as rasterised
@@ -48,7 +49,7 @@ from territoires.compute.inputs import Interval, number, text
 from territoires.compute.kernels import lst as lst_kernel
 from territoires.compute.kernels import masks
 from territoires.compute.outputs import Computed
-from territoires.compute.processes.base import RunningJob
+from territoires.compute.processes.base import Plan, RunningJob
 from territoires.compute.processes.territorial import (
     DATETIME_INPUT,
     GEOMETRY_INPUT,
@@ -84,6 +85,8 @@ RING_M = 2000.0
 HOT_SPOT_MIN_AREA_M2 = 10_000.0
 HOTTEST_PER_SUMMER = 3
 MIN_CLEAR_SHARE = 0.5
+MAX_SCENE_PIXELS_PER_PART = 500_000_000
+"""Scene pixels one sub-job holds in memory (float32, every scene on the grid: 2 GB)."""
 
 
 def suhi_definition(ring_m: float) -> str:
@@ -463,6 +466,19 @@ class LandSurfaceTemperature(TerritorialProcess):
     async def searched_collections(self, inputs: dict[str, Any], connection: Any) -> list[str]:
         chosen = text(inputs, "collection")
         return [chosen] if chosen else list(self.collections)
+
+    async def validate(self, inputs: dict[str, Any], connection: AsyncConnection) -> Plan:
+        """The territorial checks, and a bound on what one sub-job holds: every scene's LST
+        on its grid is kept in memory to choose each summer's scenes."""
+        plan = await super().validate(inputs, connection)
+        if plan.pixels / plan.parts > MAX_SCENE_PIXELS_PER_PART:
+            raise BadRequestError(
+                f"the area and period make {plan.pixels / plan.parts / 1e6:,.0f} million scene "
+                f"pixels for one job (at most {MAX_SCENE_PIXELS_PER_PART / 1e6:,.0f} million): "
+                "ask for territories (they are split into batches), a smaller area or a "
+                "shorter period"
+            )
+        return plan
 
     def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
         for scene in scenes:
