@@ -20,6 +20,7 @@ import morecantile
 import numpy as np
 import pytest
 import rasterio
+from owslib.ogcapi.features import Features
 from owslib.ogcapi.processes import Processes
 from rasterio.warp import Resampling, reproject
 from redis import Redis
@@ -226,7 +227,11 @@ def test_tiles_hot_spots_statistics_and_embed_page(
     vector = "/tiles/vector/collections/lst-hot-spots/WebMercatorQuad/tilejson.json"
     assert client.get(vector, params={"job_id": job_id}).status_code == 200
 
-    rows = client.get(summer_2023["statistics"]["href"]).json()["features"]
+    features = Features(f"{str(client.base_url).rstrip('/')}/features")
+    assert {"lst-hot-spots", "indicator-statistics"} <= set(features.feature_collections())
+    found = features.collection_items("lst-hot-spots", job_id=job_id, limit=1000)
+    assert found["numberMatched"] == figures["hot_spots"]
+    rows = features.collection_items("indicator-statistics", job_id=job_id)["features"]
     assert [r["properties"]["indicator"] for r in rows] == ["lst"]
     stored = rows[0]["properties"]["figures"]
     assert stored["suhi_c"] == pytest.approx(figures["suhi_c"])
