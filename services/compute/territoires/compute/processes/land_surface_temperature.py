@@ -30,6 +30,7 @@ from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -634,7 +635,7 @@ class LandSurfaceTemperature(TerritorialProcess):
         return figures, composite, features
 
 
-def write_raster(path: Any, grid: Grid, values: np.ndarray) -> None:
+def write_raster(path: Path, grid: Grid, values: np.ndarray) -> None:
     """The LST raster, NaN written as the registry's nodata."""
     nodata = INDICATORS["lst"].nodata
     output = Output(path, grid, "float32", nodata)
