@@ -42,8 +42,9 @@ def find_kit() -> Path:
 
 KIT = find_kit()
 RUN_ID = uuid.uuid4().hex[:8]
-# The whole platform (compute, catalog, tiles, gateway, workers) for any test folder.
-pytest_plugins = ["tests.stack"]
+# The whole platform (compute, catalog, tiles, gateway, workers) and an S3-compatible server for
+# any test folder.
+pytest_plugins = ["tests.stack", "tests.s3"]
 
 sys.path.insert(0, str(KIT / "schemas"))
 

@@ -43,7 +43,7 @@ from territoires.shared.errors import TerritoiresError
 from territoires.shared.logs import configure_logging
 from territoires.shared.models import Job, JobStatus
 from territoires.shared.plugins import load_plugins
-from territoires.shared.settings import Settings, get_settings
+from territoires.shared.settings import Settings, get_settings, settings_or_exit
 from territoires.shared.storage import storage_from_settings
 
 LEASE_S = 10.0
@@ -486,8 +486,10 @@ class WorkerSettings:
     cron_jobs: ClassVar[list] = [cron(requeue_stale_jobs, second=0, run_at_startup=True)]
     on_startup = startup
     on_shutdown = shutdown
-    queue_name = get_settings().queue_name
-    redis_settings = RedisSettings.from_dsn(get_settings().redis_url or "redis://localhost:6379")
+    queue_name = settings_or_exit().queue_name
+    redis_settings = RedisSettings.from_dsn(
+        settings_or_exit().redis_url or "redis://localhost:6379"
+    )
     # Retries are ours (MAX_ATTEMPTS, counted in the jobs table): arq must never give up first.
     max_tries = 1000
     job_timeout = 6 * 3600
