@@ -86,8 +86,9 @@ RING_M = 2000.0
 HOT_SPOT_MIN_AREA_M2 = 10_000.0
 HOTTEST_PER_SUMMER = 3
 MIN_CLEAR_SHARE = 0.5
-MAX_SCENE_PIXELS_PER_PART = 500_000_000
-"""Scene pixels one sub-job holds in memory (float32, every scene on the grid: 2 GB)."""
+MAX_SCENE_PIXELS_PER_PART = 150_000_000
+"""Scene pixels one sub-job holds in memory (float32, every scene on the grid: 600 MB, about
+1.5 GB at the peak of the analysis), within a compose worker's 2 GB."""
 
 
 def suhi_definition(ring_m: float) -> str:
