@@ -380,4 +380,4 @@ def test_an_area_too_large_for_one_job_is_a_clear_400(client: httpx.Client) -> N
         },
     )
     assert answer.status_code == 400, answer.text
-    assert "million scene pixels for one job" in answer.json()["detail"]
+    assert "GB of memory for one job" in answer.json()["detail"]

@@ -86,9 +86,11 @@ RING_M = 2000.0
 HOT_SPOT_MIN_AREA_M2 = 10_000.0
 HOTTEST_PER_SUMMER = 3
 MIN_CLEAR_SHARE = 0.5
-MAX_SCENE_PIXELS_PER_PART = 150_000_000
-"""Scene pixels one sub-job holds in memory (float32, every scene on the grid: 600 MB, about
-1.5 GB at the peak of the analysis), within a compose worker's 2 GB."""
+BYTES_PER_CELL = 64
+"""Memory of the analysis per grid cell besides the scenes' LST (4 bytes a scene): measured
+4.35 GB peak for two scenes on a 7,800² grid."""
+MAX_JOB_BYTES = 1.5e9
+"""What one sub-job may need, within a compose worker's 2 GB."""
 
 
 def suhi_definition(ring_m: float) -> str:
@@ -473,12 +475,13 @@ class LandSurfaceTemperature(TerritorialProcess):
         """The territorial checks, and a bound on what one sub-job holds: every scene's LST
         on its grid is kept in memory to choose each summer's scenes."""
         plan = await super().validate(inputs, connection)
-        if plan.pixels / plan.parts > MAX_SCENE_PIXELS_PER_PART:
+        scenes = len(plan.inputs["scenes"])
+        needed = plan.pixels / scenes / plan.parts * (BYTES_PER_CELL + 4 * scenes)
+        if needed > MAX_JOB_BYTES:
             raise BadRequestError(
-                f"the area and period make {plan.pixels / plan.parts / 1e6:,.0f} million scene "
-                f"pixels for one job (at most {MAX_SCENE_PIXELS_PER_PART / 1e6:,.0f} million): "
-                "ask for territories (they are split into batches), a smaller area or a "
-                "shorter period"
+                f"the area and period need about {needed / 1e9:.1f} GB of memory for one job "
+                f"(at most {MAX_JOB_BYTES / 1e9:.1f} GB): ask for territories (they are split "
+                "into batches of communes), a smaller area or a shorter period"
             )
         return plan
 
