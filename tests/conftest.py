@@ -146,15 +146,20 @@ def settings(database_url_migrated: str, redis_url: str, tmp_path: Path) -> Iter
     client.close()
 
 
-@pytest.fixture(scope="session")
-def catalog_settings(empty_database_factory, redis_url: str) -> Settings:
-    url = empty_database_factory("stac")
+def seed_catalog(url: str, items: list[dict]) -> None:
+    """Migrates a database and stores the test collections and `items` in it."""
     upgrade(url)
     engine = create_sync_database(url)
     with engine.begin() as connection:
         upsert_collections(connection, [collection_row(collection(c)) for c in COLLECTIONS])
-        upsert_items(connection, [item_row(i) for i in all_items()])
+        upsert_items(connection, [item_row(i) for i in items])
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def catalog_settings(empty_database_factory, redis_url: str) -> Settings:
+    url = empty_database_factory("stac")
+    seed_catalog(url, all_items())
     return Settings(DATABASE_URL=url, REDIS_URL=redis_url, redis_prefix="territoires-test-stac")
 
 

@@ -6,6 +6,7 @@ keys; the asset guard trusts the storage's bucket and prefix and nothing else.""
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import morecantile
 import numpy as np
 import pytest
 import rasterio
@@ -21,14 +23,21 @@ from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
 
 from territoires.compute.app import create_app as create_compute
+from territoires.compute.worker import outage
 from territoires.shared.apikeys import Scope
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import ForbiddenError
 from territoires.shared.settings import Settings
-from territoires.shared.storage import S3Storage, storage_from_settings
+from territoires.shared.storage import (
+    S3Storage,
+    StorageUnavailableError,
+    StorageUnreachableError,
+    s3_client,
+    storage_from_settings,
+)
 
 from ..s3 import S3Server, new_bucket, object_keys
-from ..servers import serve
+from ..servers import free_port, serve
 from ..stack import (
     SUMMER_2023,
     gateway_over,
@@ -42,6 +51,16 @@ from .test_plugins import tile_url
 from .test_vegetation import follow
 
 RASTERS = ("ndvi", "vegetation-cover")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_environment() -> Iterator[None]:
+    """GDAL's S3 options go into the process environment (`configure_gdal`): the rest of the
+    suite gets it back as it was."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
 
 
 @dataclass(frozen=True)
@@ -170,11 +189,27 @@ def test_a_vegetation_job_on_s3_equals_the_local_one_and_is_served_and_dismissed
             tile = http.get(tile_url(tilejson.json()["tiles"][0], lon, lat, zoom))
             assert tile.status_code == 200, tile.text
             assert tile.content.startswith(b"\x89PNG")
+            # And as the collection's mosaic, which opens the same COG through the same guard.
+            at = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, zoom)
+            mosaic = http.get(
+                f"/tiles/collections/{name}/tiles/WebMercatorQuad/{at.z}/{at.x}/{at.y}.png"
+            )
+            assert mosaic.status_code == 200 and mosaic.content.startswith(b"\x89PNG"), mosaic.text
             item = http.get(results[f"{name}-item"]["href"])
             seen.append(item.text)
 
         leaks = [body[:200] for body in seen if "s3:" in body or s3_platform.storage.bucket in body]
         assert not leaks
+
+        # A worker reads the result back from the bucket as a job's input (GDAL's /vsis3/).
+        zonal = http.post(
+            "/processes/zonal-statistics/execution",
+            json={"inputs": {"territory": "17300", "collection": "ndvi", "datetime": SUMMER_2023}},
+            headers={"Prefer": "respond-async"},
+        )
+        assert zonal.status_code == 201, zonal.text
+        ended = follow(http, zonal.headers["Location"])[-1]
+        assert ended["status"] == "successful", ended
 
         dismissed = http.delete(f"/jobs/{job}")
         assert dismissed.status_code == 200, dismissed.text
@@ -274,6 +309,8 @@ def test_storage_keys_exists_and_paginated_deletion(
                 range(1100),
             )
         )
+    storage.put("jobs/1/c/2/x.tif", source)
+    assert storage.delete_prefix("jobs/1/c/2/") == 1  # an attempt's prefix, as the worker names it
     assert storage.delete_prefix("jobs/1") == 1101
     assert object_keys(storage) == ["results/jobs/10/x.tif"]
     assert storage.delete_prefix("jobs/1") == 0
@@ -295,3 +332,44 @@ def test_compute_and_tiles_are_ready_only_with_their_bucket(
                 assert ready.status_code == status, ready.text
                 expected = "ok" if status == 200 else "error"
                 assert ready.json()["checks"]["storage"]["status"] == expected
+
+
+def test_a_download_while_the_store_is_down_is_a_503(s3_platform: S3Platform, tmp_path) -> None:
+    from territoires.tiles.app import create_app as create_tiles
+
+    key = f"scenes/{uuid.uuid4().hex[:6]}/a.tif"
+    source = tmp_path / "a.tif"
+    source.write_bytes(b"II*\x00")
+    collection = catalogue(s3_platform, [s3_platform.storage.put(key, source)])
+    down = s3_platform.settings.model_copy(
+        update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"}
+    )
+    environment = dict(os.environ)  # the tiles app below points GDAL at the dead endpoint
+    try:
+        with serve(create_tiles(down)) as tiles:
+            answer = httpx.get(
+                f"{tiles}/assets/collections/{collection}/items/item-1/data/a.tif", timeout=60
+            )
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["detail"] == "the object store does not answer"
+
+
+def test_a_store_that_refuses_or_is_gone_is_named_not_quoted(
+    s3_server: S3Server, settings: Settings, tmp_path
+) -> None:
+    """A missing bucket is refused (the job fails with the platform's words); a store that does
+    not answer is unreachable, an outage the worker runs the job again after."""
+    source = tmp_path / "x.tif"
+    source.write_bytes(b"x")
+    missing = s3_server.settings(settings, f"missing-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(StorageUnavailableError, match="refused") as refused:
+        S3Storage(missing.storage_url, s3_client(missing)).put("jobs/1/x.tif", source)
+    assert not isinstance(refused.value, StorageUnreachableError)
+    assert "missing-" not in str(refused.value)
+    gone = missing.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    with pytest.raises(StorageUnreachableError, match="does not answer") as unreachable:
+        S3Storage(gone.storage_url, s3_client(gone)).put("jobs/1/x.tif", source)
+    assert outage(unreachable.value) and "127.0.0.1" not in str(unreachable.value)

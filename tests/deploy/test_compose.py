@@ -31,6 +31,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from territoires.cli.local.allocator import jemalloc_library
+from territoires.shared.service import KEEP_ALIVE_S
 
 from ..conftest import ROOT
 from ..s3 import S3Server
@@ -177,6 +178,7 @@ def test_every_platform_image_starts_uvicorn_on_its_app() -> None:
         assert command == ["uvicorn"]
         assert environment["UVICORN_APP"] == f"territoires.{service}.app:create_app"
         assert environment["PATH"].startswith(f"{IMAGE_VENV_BIN}:")
+        assert environment["UVICORN_TIMEOUT_KEEP_ALIVE"] == str(KEEP_ALIVE_S)
 
 
 # --- The compose services as local processes ----------------------------------------------------

@@ -41,8 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits=httpx.Limits(
             max_connections=512,
             max_keepalive_connections=128,
-            # Below uvicorn's 5 s keep-alive: an idle connection is dropped here before the
-            # service closes it, else a request sent on it as it closes fails (bench/load_mixed).
+            # Far below the services' keep-alive (KEEP_ALIVE_S): an idle connection is dropped
+            # here before the service closes it, else a request sent on it as it closes fails.
             keepalive_expiry=UPSTREAM_KEEPALIVE_S,
         )
     )

@@ -20,6 +20,12 @@ from territoires.shared.public_url import ForwardedHeadersMiddleware
 from territoires.shared.request_limits import RequestLimitsMiddleware
 from territoires.shared.settings import Settings, settings_or_exit
 
+# How long a service's uvicorn keeps an idle connection. Far above the gateway's pool expiry
+# (UPSTREAM_KEEPALIVE_S, 4 s): the gateway drops an idle connection long before the service
+# would close it, even when its event loop lags by seconds under load; at uvicorn's default 5 s
+# a request sent on a connection the service was closing failed as a 503.
+KEEP_ALIVE_S = 75
+
 
 @dataclass
 class Resources:

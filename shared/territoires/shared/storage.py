@@ -12,16 +12,20 @@ from __future__ import annotations
 import mimetypes
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 from urllib.parse import urlparse, urlsplit
 
 import boto3
+from boto3.exceptions import Boto3Error
 from botocore.client import BaseClient
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from territoires.shared.errors import ServiceUnavailableError
 from territoires.shared.settings import ConfigurationError, Settings
 
 S3_SCHEME = "s3://"
@@ -85,6 +89,28 @@ def _gone_already(function: object, path: str, info: tuple) -> None:
         raise info[1]
 
 
+class StorageUnavailableError(ServiceUnavailableError):
+    """The object store refused (a missing bucket, denied access): a job fails with these words
+    rather than the store's, a dismissal is a 503 to send again."""
+
+
+class StorageUnreachableError(StorageUnavailableError):
+    """The object store did not answer, after the client's retries: an outage, like the
+    database's, that the worker runs the job again after."""
+
+
+@contextmanager
+def _reaching_the_store(doing: str) -> Iterator[None]:
+    try:
+        yield
+    except BotoCoreError as error:
+        raise StorageUnreachableError(
+            f"{doing}: the object store does not answer; try again later"
+        ) from error
+    except (ClientError, Boto3Error) as error:
+        raise StorageUnavailableError(f"{doing}: the object store refused") from error
+
+
 class S3Storage:
     """A bucket (and a prefix in it) of an S3-compatible store that every host reaches."""
 
@@ -106,27 +132,33 @@ class S3Storage:
         # An object appears whole when its upload completes (a multipart one included): readers
         # never see a half-written COG.
         media_type = mimetypes.guess_type(source.name)[0] or "application/octet-stream"
-        self.client.upload_file(
-            str(source), self.bucket, self._key(key), ExtraArgs={"ContentType": media_type}
-        )
+        with _reaching_the_store("could not store the result (nothing was catalogued)"):
+            self.client.upload_file(
+                str(source), self.bucket, self._key(key), ExtraArgs={"ContentType": media_type}
+            )
         return self.href(key)
 
     def href(self, key: str) -> str:
         return f"{S3_SCHEME}{self.bucket}/{self._key(key)}"
 
     def exists(self, key: str) -> bool:
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as error:
-            if _status(error) == 404:
-                return False
-            raise
+        with _reaching_the_store("could not look in the storage"):
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as error:
+                if _status(error) == 404:
+                    return False
+                raise
         return True
 
     def delete_prefix(self, prefix: str) -> int:
         """The object `prefix` names and those under `prefix/`, as a folder's, not others that
         merely start with the same characters (`jobs/1` spares `jobs/10/…`)."""
         base = self._key(prefix).rstrip("/")
+        with _reaching_the_store("could not delete the stored files"):
+            return self._delete_under(base)
+
+    def _delete_under(self, base: str) -> int:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=base, PaginationConfig={"PageSize": DELETE_BATCH}
         )
@@ -145,7 +177,10 @@ class S3Storage:
             )
             errors = [e for e in answer.get("Errors", []) if e.get("Code") != "NoSuchKey"]
             if errors:
-                raise OSError(f"S3 refused to delete {errors[0]['Key']}: {errors[0]['Message']}")
+                raise StorageUnavailableError(
+                    f"could not delete the stored files: the object store refused "
+                    f"({errors[0].get('Code')}); try again later"
+                )
             count += len(keys)
         return count
 
@@ -206,8 +241,6 @@ def gdal_s3_options(settings: Settings) -> dict[str, str]:
     options = {
         "AWS_REGION": settings.s3_region,
         "AWS_VIRTUAL_HOSTING": "FALSE" if path_style(settings) else "TRUE",
-        # An object store has no folders to list: opening a COG is one ranged GET, not a LIST.
-        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     }
     if settings.s3_endpoint_url:
         endpoint = urlsplit(settings.s3_endpoint_url)
@@ -224,6 +257,8 @@ def configure_gdal(settings: Settings) -> None:
     open, whichever thread or library (rasterio, rio-tiler) opens the file."""
     if uses_s3(settings):
         os.environ.update(gdal_s3_options(settings))
+        # An object store has no folders to list: opening a COG is ranged GETs, never a LIST.
+        os.environ.setdefault("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
 
 
 def storage_from_settings(settings: Settings) -> Storage:

@@ -44,7 +44,7 @@ from territoires.shared.logs import configure_logging
 from territoires.shared.models import Job, JobStatus
 from territoires.shared.plugins import load_plugins
 from territoires.shared.settings import Settings, get_settings, settings_or_exit
-from territoires.shared.storage import storage_from_settings
+from territoires.shared.storage import StorageUnreachableError, storage_from_settings
 
 LEASE_S = 10.0
 OUTAGE_RETRY_S = 5.0
@@ -113,8 +113,16 @@ async def _hold_lease(queue: ArqRedis, arq_job_id: str) -> None:
 
 
 def outage(error: BaseException) -> bool:
-    """The database or Redis went away: nothing the job did wrong, so it is run again."""
-    if isinstance(error, OperationalError | InterfaceError | ConnectionError | TimeoutError):
+    """The database, Redis or the object store went away: nothing the job did wrong, so it is
+    run again."""
+    unreachable = (
+        OperationalError,
+        InterfaceError,
+        ConnectionError,
+        TimeoutError,
+        StorageUnreachableError,
+    )
+    if isinstance(error, unreachable):
         return True
     return isinstance(error, DBAPIError) and error.connection_invalidated
 

@@ -24,11 +24,11 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from territoires.shared.errors import NotFoundError, problem
+from territoires.shared.errors import NotFoundError, ServiceUnavailableError, problem
 from territoires.shared.stac.downloads import ASSETS_PREFIX, REMOTE, file_name
 from territoires.shared.storage import S3_SCHEME
 from territoires.tiles.dependencies import TilesState, tiles_state
@@ -137,6 +137,8 @@ class S3Object:
             if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
                 raise NotFoundError(self.missing) from error
             raise
+        except BotoCoreError as error:  # the store is unreachable, as readiness reports too
+            raise ServiceUnavailableError("the object store does not answer") from error
 
 
 def _single_range(header: str | None, if_range: str | None) -> dict[str, str]:

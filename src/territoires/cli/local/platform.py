@@ -25,6 +25,7 @@ from territoires.shared.database import create_sync_database
 from territoires.shared.local_mode import clear_backends, write_backends
 from territoires.shared.models import Item
 from territoires.shared.schema import upgrade
+from territoires.shared.service import KEEP_ALIVE_S
 from territoires.shared.settings import SERVICE_NAMES, ConfigurationError, Settings
 from territoires.shared.storage import LocalStorage, S3Storage, storage_from_settings
 from territoires.shared.territories import (
@@ -180,6 +181,8 @@ def uvicorn_command(name: str, settings: Settings) -> list[str]:
         str(getattr(settings, f"{name}_port")),
         "--no-access-log",
         "--no-proxy-headers",  # the apps believe forwarding headers from trusted proxies only
+        "--timeout-keep-alive",
+        str(KEEP_ALIVE_S),
         "--log-level",
         "warning",
     ]
