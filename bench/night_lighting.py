@@ -31,17 +31,15 @@ from territoires.compute import lighting
 from territoires.compute.blackmarble import Granule, monthly_series
 from territoires.compute.sources import Scene, Zone
 from territoires.shared.assets import AssetGuard
+from territoires.shared.blackmarble import months_between
 from territoires.shared.geography import read_national
-from territoires.synth.blackmarble import (
-    TRUTH_FILE,
-    generate_night_lights,
-    months_between,
-    read_truth,
-)
+from territoires.synth.blackmarble import TRUTH_FILE, generate_night_lights, read_truth
 
 DATA = Path(os.environ.get("TERRITOIRES_KIT_DIR", "/work/shared")) / "data" / "territories"
 NATIONAL_COMMUNES = 34_969
-NATIONAL_TILES = 9  # h17v03 h17v04 h18v03 h18v04 (mainland, Corsica), h11v07, h12v08, h22v10, h23v11
+NATIONAL_TILES = (
+    9  # h17v03 h17v04 h18v03 h18v04 (mainland, Corsica), h11v07, h12v08, h22v10, h23v11
+)
 NATIONAL_MONTHS = 132
 
 
@@ -75,18 +73,22 @@ def ruptures_classes(radiance: np.ndarray, months: list[date]) -> list[lighting.
             found.append(np.zeros(0, np.int64))
             continue
         penalty = 2 * sigma[row] ** 2 * math.log(observed.size)
-        ends = ruptures.Pelt(model="l2", min_size=lighting.MIN_SEGMENT, jump=1).fit(
-            y[observed]
-        ).predict(pen=penalty)
+        ends = (
+            ruptures.Pelt(model="l2", min_size=lighting.MIN_SEGMENT, jump=1)
+            .fit(y[observed])
+            .predict(pen=penalty)
+        )
         found.append(observed[np.array(ends[:-1], np.int64)])
     return [
-        lighting._classify_row(logs[row], found[row], float(sigma[row]))
-        for row in range(len(logs))
+        lighting._classify_row(logs[row], found[row], float(sigma[row])) for row in range(len(logs))
     ]
 
 
 def score(
-    name: str, codes: list[str], found: list[lighting.Classification], months: list[date],
+    name: str,
+    codes: list[str],
+    found: list[lighting.Classification],
+    months: list[date],
     truth: dict[str, dict[str, str]],
 ) -> tuple[float, float]:
     right = changed = on_time = 0
@@ -139,26 +141,37 @@ def main() -> None:
     baseline = ruptures_classes(series.radiance, months)
     ruptures_s = time.perf_counter() - began
 
-    print(f"{len(zones)} communes × {len(months)} months, {len(granules)} files "
-          f"(+{len(reference)} reference reads); {os.cpu_count()} CPUs, "
-          f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'all')}")
+    print(
+        f"{len(zones)} communes × {len(months)} months, {len(granules)} files "
+        f"(+{len(reference)} reference reads); {os.cpu_count()} CPUs, "
+        f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'all')}"
+    )
     score("ours (numba PELT)", codes, ours, months, truth)
     score("ruptures PELT baseline", codes, baseline, months, truth)
-    print(f"read + reduce {read_s:.1f} s ({read_s / (len(granules) + len(reference)):.3f} s a "
-          f"file); classify {classify_s:.2f} s (ruptures {ruptures_s:.2f} s, "
-          f"{ruptures_s / max(classify_s, 1e-9):.0f}× ours)")
+    print(
+        f"read + reduce {read_s:.1f} s ({read_s / (len(granules) + len(reference)):.3f} s a "
+        f"file); classify {classify_s:.2f} s (ruptures {ruptures_s:.2f} s, "
+        f"{ruptures_s / max(classify_s, 1e-9):.0f}× ours)"
+    )
     per_file = read_s / (len(granules) + len(reference))
     tiles = len({g.tile for g in granules})
     national_read = per_file * NATIONAL_TILES * (NATIONAL_MONTHS + 12) * _window_share(zones, tiles)
     national_classify = classify_s * NATIONAL_COMMUNES / len(zones) * NATIONAL_MONTHS / len(months)
-    print(f"EXTRAPOLATED national monthly run (not measured): {NATIONAL_COMMUNES} communes × "
-          f"{NATIONAL_MONTHS} months ≈ {national_read / 60:.1f} min reading "
-          f"{NATIONAL_TILES * (NATIONAL_MONTHS + 12)} files + {national_classify:.0f} s "
-          "classifying")
+    print(
+        f"EXTRAPOLATED national monthly run (not measured): {NATIONAL_COMMUNES} communes × "
+        f"{NATIONAL_MONTHS} months ≈ {national_read / 60:.1f} min reading "
+        f"{NATIONAL_TILES * (NATIONAL_MONTHS + 12)} files + {national_classify:.0f} s "
+        "classifying"
+    )
     if args.calibrate:
         for penalty in (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0):
-            score(f"penalty {penalty:>4}", codes, lighting.classify(
-                series.radiance, months, penalty), months, truth)
+            score(
+                f"penalty {penalty:>4}",
+                codes,
+                lighting.classify(series.radiance, months, penalty),
+                months,
+                truth,
+            )
 
 
 def _window_share(zones: list[Zone], tiles: int) -> float:

@@ -169,6 +169,15 @@ def parse_name(name: str) -> Granule | None:
     )
 
 
+def months_between(start: date, end: date) -> list[date]:
+    """The first days of the months from `start`'s to `end`'s."""
+    count = (end.year - start.year) * 12 + end.month - start.month + 1
+    return [
+        date(start.year + (start.month - 1 + k) // 12, (start.month - 1 + k) % 12 + 1, 1)
+        for k in range(count)
+    ]
+
+
 def tile_bounds(h: int, v: int) -> tuple[float, float, float, float]:
     """(west, south, east, north) of tile hHHvVV."""
     west, north = -180.0 + 10.0 * h, 90.0 - 10.0 * v

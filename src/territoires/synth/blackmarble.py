@@ -37,6 +37,7 @@ from territoires.shared.blackmarble import (
     TILE_CELLS,
     Granule,
     Product,
+    months_between,
     tile_bounds,
     tiles_over,
 )
@@ -78,13 +79,6 @@ class NightLightsSummary:
     communes: int
     months: int
     truth: Path
-
-
-def months_between(start: date, end: date) -> list[date]:
-    first = date(start.year, start.month, 1)
-    count = (end.year - first.year) * 12 + end.month - first.month + 1
-    return [date(first.year + (first.month - 1 + k) // 12, (first.month - 1 + k) % 12 + 1, 1)
-            for k in range(count)]
 
 
 def plant(
@@ -350,9 +344,7 @@ def generate_night_lights(
     geography = read_national(data_dir, departements)
     codes = [u.code for u in geography.units if u.level.value == "commune"]
     column_of = {code: column for column, code in enumerate(codes, start=1)}
-    populations = [
-        u.population or 0 for u in geography.units if u.level.value == "commune"
-    ]
+    populations = [u.population or 0 for u in geography.units if u.level.value == "commune"]
     outlines: dict[int, list[shapely.Geometry]] = defaultdict(list)
     for _, commune, geometry in geography.outlines:
         if commune in column_of:

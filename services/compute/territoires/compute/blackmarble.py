@@ -94,7 +94,7 @@ def tile_zones(zones: list[Zone], transform: Affine) -> TileZones | None:
     col1 = min(TILE_CELLS, math.ceil((right - west) / cell) + 1)
     row1 = min(TILE_CELLS, math.ceil((north - bottom) / cell) + 1)
     window = Window(col0, row0, col1 - col0, row1 - row0)
-    grid = transform * Affine.translation(col0, row0)
+    grid = transform @ Affine.translation(col0, row0)
     raster = rasterio.features.rasterize(
         shapes, (row1 - row0, col1 - col0), transform=grid, dtype="int32"
     )
@@ -146,9 +146,7 @@ def _good(granule: Granule, guard: AssetGuard, window: Window) -> tuple:
     return values, scale, fill, ok.astype(np.uint8), good_table((1,))
 
 
-def reference_lit(
-    granules: list[Granule], tiles: dict[str, TileZones], guard: AssetGuard
-) -> None:
+def reference_lit(granules: list[Granule], tiles: dict[str, TileZones], guard: AssetGuard) -> None:
     """Sets each tile's lit cells from the mean of its reference granules."""
     by_tile: dict[str, list[Granule]] = defaultdict(list)
     for granule in granules:
@@ -203,8 +201,14 @@ def reduce(
             zones = tiles[granule.tile]
             values, scale, fill, quality, good = _good(granule, guard, zones.window)
             zone_means(
-                values, quality, good, values.dtype.type(fill), zones.zones, zones.lit,
-                sums, counts,
+                values,
+                quality,
+                good,
+                values.dtype.type(fill),
+                zones.zones,
+                zones.lit,
+                sums,
+                counts,
             )
             done += 1
             if progress:

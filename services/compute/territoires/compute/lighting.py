@@ -21,6 +21,7 @@ Method (documented in the process description and the README):
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from datetime import date
@@ -116,9 +117,7 @@ def classify(
     row of NaN: no lit cell)."""
     logs = deseasonalise(log_series(radiance), months)
     breaks, sigma = segment(logs, penalty)
-    return [
-        _classify_row(logs[row], breaks[row], float(sigma[row])) for row in range(len(logs))
-    ]
+    return [_classify_row(logs[row], breaks[row], float(sigma[row])) for row in range(len(logs))]
 
 
 def _classify_row(y: np.ndarray, breaks: np.ndarray, sigma: float) -> Classification:
@@ -128,14 +127,14 @@ def _classify_row(y: np.ndarray, breaks: np.ndarray, sigma: float) -> Classifica
     if observed.mean() < MIN_OBSERVED:
         return Classification("undetermined", reason="too few months with good nights")
     edges = [0, *(int(b) for b in breaks), y.size]
-    levels = np.array([np.nanmean(y[a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True)])
-    sizes = np.array([observed[a:b].sum() for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    levels = np.array([np.nanmean(y[a:b]) for a, b in itertools.pairwise(edges)])
+    sizes = np.array([observed[a:b].sum() for a, b in itertools.pairwise(edges)])
     ratios = np.exp(levels - levels[0])
     lowest = int(np.argmin(ratios))
     recovered = [j for j in range(lowest + 1, len(ratios)) if ratios[j] >= RELIT_LEVEL]
     if ratios[lowest] <= 1 - TOTAL_DROP and recovered:
         on = recovered[0]
-        off = _first_staying(ratios[: on], 1 - TOTAL_DROP) or lowest
+        off = _first_staying(ratios[:on], 1 - TOTAL_DROP) or lowest
         drop = 1.0 - float(ratios[lowest])
         z = _step_z(y, edges[on], edges[on + 1], edges[lowest], edges[lowest + 1], sigma)
         confidence = _confidence(z, drop, (TOTAL_DROP,))

@@ -19,6 +19,7 @@ from territoires.shared.blackmarble import (
     HDF5_MEDIA_TYPE,
     OVERPASS_UTC,
     TILE_CELLS,
+    Granule,
     parse_name,
     subdataset,
 )
@@ -40,6 +41,13 @@ def granule_item(path: Path) -> dict[str, Any]:
             "not a Black Marble file name (PRODUCT.AYYYYDDD.hHHvVV.VVV[.PRODUCED].h5 with "
             "VNP46A2, VJ146A2 or VNP46A3)"
         )
+    product = granule.product
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # the bounds are attributes
+        return _item(path, granule)
+
+
+def _item(path: Path, granule: Granule) -> dict[str, Any]:
     product = granule.product
     with rasterio.open(str(path)) as container:
         tags = container.tags()
@@ -112,9 +120,7 @@ def granule_item(path: Path) -> dict[str, Any]:
 def convert_granule(path: Path) -> Converted:
     converted = Converted()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # bounds are attributes
-            item = granule_item(path)
+        item = granule_item(path)
     except BadRequestError as error:
         converted.problems.append(Problem(str(path), str(error)))
         return converted

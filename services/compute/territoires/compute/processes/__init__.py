@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from territoires.compute.processes import vegetation, zonal_statistics
+from territoires.compute.processes import night_lighting, vegetation, zonal_statistics
 from territoires.compute.processes.base import IndicatorProcess
 
 PROCESSES: dict[str, IndicatorProcess] = {
-    module.PROCESS.id: module.PROCESS for module in (vegetation, zonal_statistics)
+    module.PROCESS.id: module.PROCESS for module in (vegetation, zonal_statistics, night_lighting)
 }
 
 
