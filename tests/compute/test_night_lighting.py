@@ -152,7 +152,7 @@ def test_a_commune_alone_runs_whole_and_shows_on_its_embed_page(client: httpx.Cl
     figure = results["figures"]["value"][LA_ROCHELLE]
     assert figure["class"] in CLASSES and figure["lit_cells"] > 10
     page = client.get("/embed", params={"territory": LA_ROCHELLE, "indicator": "night-lighting"})
-    assert page.status_code == 200
+    assert page.status_code == 200, page.text
     assert figure["class"] in page.text and "Lighting practice" in page.text
 
 

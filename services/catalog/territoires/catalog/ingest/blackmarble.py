@@ -41,7 +41,6 @@ def granule_item(path: Path) -> dict[str, Any]:
             "not a Black Marble file name (PRODUCT.AYYYYDDD.hHHvVV.VVV[.PRODUCED].h5 with "
             "VNP46A2, VJ146A2 or VNP46A3)"
         )
-    product = granule.product
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # the bounds are attributes
         return _item(path, granule)
