@@ -166,7 +166,9 @@ def tile_lights(
     ]
     if not shapes:
         return None
-    left, bottom, right, top = shapely.union_all([g for g, _ in shapes]).intersection(tile).bounds
+    left, bottom, right, top = shapely.total_bounds([g for g, _ in shapes])
+    left, bottom = max(left, west), max(bottom, south)
+    right, top = min(right, east), min(top, north)
     col0, row0 = int((left - west) / CELL_DEG), int((north - top) / CELL_DEG)
     col1 = min(TILE_CELLS, math.ceil((right - west) / CELL_DEG) + 1)
     row1 = min(TILE_CELLS, math.ceil((north - bottom) / CELL_DEG) + 1)
@@ -354,7 +356,7 @@ def generate_night_lights(
     histories = plant(codes, populations, months, rng)
     on = factors(histories, len(months))
     product = PRODUCTS["VNP46A3"]
-    extent = shapely.union_all([g for pieces in outlines.values() for g in pieces]).bounds
+    extent = tuple(shapely.total_bounds([g for pieces in outlines.values() for g in pieces]))
     tiles = [
         lights
         for h, v in tiles_over(extent)

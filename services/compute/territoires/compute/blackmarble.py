@@ -89,7 +89,9 @@ def tile_zones(zones: list[Zone], transform: Affine) -> TileZones | None:
     ]
     if not shapes:
         return None
-    left, bottom, right, top = shapely.union_all([g for g, _ in shapes]).intersection(tile).bounds
+    left, bottom, right, top = shapely.total_bounds([g for g, _ in shapes])
+    left, bottom = max(left, tile.bounds[0]), max(bottom, tile.bounds[1])
+    right, top = min(right, tile.bounds[2]), min(top, tile.bounds[3])
     col0, row0 = max(0, int((left - west) / cell)), max(0, int((north - top) / cell))
     col1 = min(TILE_CELLS, math.ceil((right - west) / cell) + 1)
     row1 = min(TILE_CELLS, math.ceil((north - bottom) / cell) + 1)
