@@ -345,6 +345,8 @@ def generate_night_lights(
     from `start`'s month to `end`'s, and their truth."""
     geography = read_national(data_dir, departements)
     codes = [u.code for u in geography.units if u.level.value == "commune"]
+    if not codes:
+        raise ValueError(f"no commune in département(s) {', '.join(departements or [])}")
     column_of = {code: column for column, code in enumerate(codes, start=1)}
     populations = [u.population or 0 for u in geography.units if u.level.value == "commune"]
     outlines: dict[int, list[shapely.Geometry]] = defaultdict(list)
