@@ -145,6 +145,16 @@ def test_departement_17_recovers_the_planted_classes_and_start_months(
         params={"territory_code": "17", "indicator": "night-lighting", "limit": 10},
     ).json()["features"]
     assert rows and rows[0]["properties"]["figures"]["communes"] == len(codes)
+    series = client.get(
+        "/features/collections/indicator-statistics/items",
+        params={"territory_code": LA_ROCHELLE, "indicator": "night-radiance", "limit": 100},
+    ).json()["features"]
+    assert len(series) == 48 and all(r["properties"]["figures"]["lit_cells"] for r in series)
+    csv = client.get(
+        "/features/collections/indicator-statistics/items",
+        params={"territory_code": LA_ROCHELLE, "indicator": "night-radiance", "f": "csv"},
+    )
+    assert csv.status_code == 200 and "radiance" in csv.text
 
 
 def test_a_commune_alone_runs_whole_and_shows_on_its_embed_page(client: httpx.Client) -> None:

@@ -5,7 +5,8 @@ relighting — with the month they started, the drop and a confidence.
 The work splits by years: each part reads its year's files once for all the communes
 (`compute.blackmarble`) and registers one statistics row per commune and month
 (`night-radiance`: radiance of the lit cells, good nights or months, lit cells). The combine step
-reads those rows back and classifies the whole series (`compute.lighting`), then registers one
+reads those rows back (by commune and month: what any job last filed for them from the same
+files) and classifies the whole series (`compute.lighting`), then registers one
 feature and one statistics row per commune (`night-lighting`) and the counts of each class per
 département, région and EPCI, by the survey's population classes too.
 """
@@ -33,6 +34,7 @@ from territoires.compute.results import Feature, Statistic, features_url, statis
 from territoires.compute.sources import (
     Scene,
     Zone,
+    among,
     commune_zones,
     communes_of,
     explain_no_scenes,
@@ -117,6 +119,12 @@ def month_interval(month: date) -> Interval:
     start = datetime(month.year, month.month, 1, tzinfo=UTC)
     following = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
     return Interval(start, following - timedelta(microseconds=1))
+
+
+def monthly_indicator(product: str) -> str:
+    """The statistics id of the monthly rows: `night-radiance` from the monthly product, one
+    of its own for each daily one (so that jobs of two products never mix their rows)."""
+    return MONTHLY if product == "VNP46A3" else f"{MONTHLY}-{PRODUCTS[product].collection}"
 
 
 def population_class(population: int | None) -> str:
@@ -230,7 +238,7 @@ class NightLighting(IndicatorProcess):
             Statistic(
                 TerritoryLevel.COMMUNE,
                 zone.code or "",
-                MONTHLY,
+                monthly_indicator(inputs["product"]),
                 month_interval(month),
                 {
                     "radiance": _number(series.radiance[row, column]),
@@ -286,7 +294,12 @@ class NightLighting(IndicatorProcess):
                 IndicatorStatistic.territory_code,
                 IndicatorStatistic.period_start,
                 IndicatorStatistic.figures,
-            ).where(IndicatorStatistic.indicator == MONTHLY, IndicatorStatistic.job_id == parent.id)
+            ).where(
+                IndicatorStatistic.indicator == monthly_indicator(inputs["product"]),
+                among(IndicatorStatistic.territory_code, inputs["communes"]),
+                IndicatorStatistic.period_start >= period.start,
+                IndicatorStatistic.period_start <= period.end,
+            )
         )
         for code, start, figures in found:
             row = row_of.get(code)
@@ -365,7 +378,7 @@ class NightLighting(IndicatorProcess):
         population class in each; one statistics row per territory above the communes."""
         statement = select(
             Territory.code, Territory.parent_code, Territory.epci_code, Territory.population
-        ).where(Territory.level == TerritoryLevel.COMMUNE, Territory.code.in_(list(figures)))
+        ).where(Territory.level == TerritoryLevel.COMMUNE, among(Territory.code, list(figures)))
         regions = select(Territory.code, Territory.parent_code).where(
             Territory.level == TerritoryLevel.DEPARTEMENT
         )
