@@ -128,6 +128,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--national-month", action="store_true")
+    parser.add_argument("--no-baseline", action="store_true", help="skip ruptures (slow)")
     args = parser.parse_args()
     departements = args.departements.split(",")
     start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
@@ -152,7 +153,7 @@ def main() -> None:
     ours = lighting.classify(series.radiance, months)
     classify_s = time.perf_counter() - began
     began = time.perf_counter()
-    baseline = ruptures_classes(series.radiance, months)
+    baseline = ruptures_classes(series.radiance, months) if not args.no_baseline else ours
     ruptures_s = time.perf_counter() - began
 
     print(
@@ -211,15 +212,18 @@ def national_month(folder: Path, months: int, classify_s: float) -> None:
         tiles[granule.tile] = tile_zones(zones, granule.transform)
     setup_s = time.perf_counter() - began
     began = time.perf_counter()
+    cpu = time.process_time()
     reference_lit(granules, tiles, guard)
     series = reduce(granules, len(zones), tiles, [date(2014, 1, 1)], guard)
     month_s = (time.perf_counter() - began) / 2
+    month_cpu = (time.process_time() - cpu) / 2
     lit = int((series.lit_cells > 0).sum())
     total = setup_s + month_s * (months + 12) + classify_s
     print(
         f"national month measured: rasterising {len(zones)} communes on {len(tiles)} tiles "
         f"{setup_s:.0f} s; reading one month's {len(granules)} files for all of them "
-        f"{month_s:.1f} s ({lit} communes with lit cells)"
+        f"{month_s:.1f} s wall, {month_cpu:.1f} s CPU ({lit} communes with lit cells; load "
+        f"average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
     )
     print(
         f"EXTRAPOLATED national monthly run ({len(zones)} communes × {months} months, "
