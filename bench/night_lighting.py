@@ -179,7 +179,7 @@ def main() -> None:
         f"series drawn again to national size): {national_classify_s:.1f} s"
     )
     if args.national_month:
-        national_month(args.dir, len(months), national_classify_s)
+        national_month(args.dir.resolve(), len(months), national_classify_s)
     if args.calibrate:
         for penalty in (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0):
             score(

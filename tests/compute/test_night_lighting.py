@@ -12,9 +12,11 @@ from typing import Any
 
 import h5py
 import httpx
+import morecantile
 import numpy as np
 import pytest
 import shapely
+import shapely.geometry
 
 from territoires.catalog.ingest.loader import IngestOptions, find_inputs, ingest
 from territoires.compute.app import create_app as create_compute
@@ -140,6 +142,18 @@ def test_departement_17_recovers_the_planted_classes_and_start_months(
     assert one["geometry"]["type"] in ("Polygon", "MultiPolygon")
     assert one["properties"]["class"] == truth[LA_ROCHELLE]["class"]
 
+    job_id = results["night-lighting"]["href"].rsplit("job_id=", 1)[-1]
+    vector = "/tiles/vector/collections/night-lighting/WebMercatorQuad"
+    tilejson = client.get(f"{vector}/tilejson.json", params={"job_id": job_id})
+    assert tilejson.status_code == 200, tilejson.text
+    x, y = shapely.geometry.shape(one["geometry"]).representative_point().coords[0]
+    tile = morecantile.tms.get("WebMercatorQuad").tile(x, y, 10)
+    drawn = client.get(tilejson.json()["tiles"][0].format(z=tile.z, x=tile.x, y=tile.y))
+    assert drawn.status_code == 200 and len(drawn.content) > 100
+    style = client.get(f"{vector}/style.json").json()
+    fill = next(layer for layer in style["layers"] if layer["type"] == "fill")
+    assert fill["paint"]["fill-color"][0] == "match"  # one colour per class
+
     rows = client.get(
         "/features/collections/indicator-statistics/items",
         params={"territory_code": "17", "indicator": "night-lighting", "limit": 10},
@@ -248,3 +262,48 @@ def test_a_file_whose_layers_say_another_scale_is_refused(tmp_path: Path) -> Non
 
     problems = convert_granule(crafted_file(tmp_path, scale=1.0)).problems
     assert problems and "scale 1.0" in problems[0].reason
+
+
+def test_daily_files_of_both_satellites_make_monthly_medians_of_good_nights(
+    tmp_path: Path,
+) -> None:
+    """VNP46A2 (Suomi NPP, ~01:30) and VJ146A2 (NOAA-20, ~00:40) nights written by the
+    generator: ingested, cloudy, snowy and missing cells left out, the month the median of the
+    nights with enough of the commune's lit cells seen."""
+    from territoires.catalog.ingest.blackmarble import convert_granule, granule_item
+
+    generate_night_lights(
+        tmp_path,
+        TERRITORIES,
+        ["17"],
+        date(2020, 1, 1),
+        date(2020, 1, 31),
+        5,
+        products=("VNP46A2", "VJ146A2"),
+        communes=[LA_ROCHELLE],
+    )
+    zones = [
+        Zone(
+            shapely.union_all([shapely.from_geojson(g) for _, c, g in outlines if c == code]),
+            code=code,
+        )
+        for code in [LA_ROCHELLE]
+        for outlines in [read_national(TERRITORIES, ["17"]).outlines]
+    ]
+    guard = AssetGuard.of([str(tmp_path)])
+    for product, platform in (("vnp46a2", "suomi-npp"), ("vj146a2", "noaa-20")):
+        paths = sorted(tmp_path.glob(f"{product.upper()}.*.h5"))
+        assert len(paths) == 31
+        assert not any(convert_granule(path).problems for path in paths)
+        items = [granule_item(path) for path in paths]
+        assert {item["properties"]["platform"] for item in items} == {platform}
+        granules = [
+            Granule.of(
+                Scene(product, i["id"], datetime.fromisoformat(i["properties"]["datetime"]), i)
+            )
+            for i in items
+        ]
+        series = monthly_series(zones, granules, granules, [date(2020, 1, 1)], guard)
+        assert series.lit_cells[0] > 50
+        assert 5 <= series.good[0, 0] < 31  # cloudy nights of January left out
+        assert 5.0 < series.radiance[0, 0] < 60.0

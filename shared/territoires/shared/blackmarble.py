@@ -118,7 +118,7 @@ PLATFORM_NAMES = {"suomi-npp": "SUOMI-NPP", "noaa-20": "NOAA-20"}
 OVERPASS_UTC = {"suomi-npp": "01:30", "noaa-20": "00:40"}  # local solar time of the night pass
 
 _NAME = re.compile(
-    r"^(?P<product>V[NJ]P?\d{2}A\d)\.A(?P<year>\d{4})(?P<day>\d{3})\.h(?P<h>\d{2})v(?P<v>\d{2})"
+    r"^(?P<product>V(?:NP|J1)\d{2}A\d)\.A(?P<year>\d{4})(?P<day>\d{3})\.h(?P<h>\d{2})v(?P<v>\d{2})"
     r"\.(?P<version>\d{3})(?:\.(?P<produced>\d{13}))?\.h5$"
 )
 

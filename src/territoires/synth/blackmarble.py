@@ -51,6 +51,8 @@ DARK_SHARE = 0.03  # communes of under 300 people with no public lighting at all
 TOTAL_DROP = (0.60, 0.85)
 PARTIAL_DROP = (0.25, 0.45)
 ENERGY_CRISIS = (date(2022, 9, 1), date(2022, 12, 1))  # 30 % of extinctions start then
+SWITCH_OFF_HOURS = ("23:00", "00:00", "01:00")
+OVERPASS = {"VNP46A3": "01:30", "VNP46A2": "01:30", "VJ146A2": "00:40"}  # local solar time
 BACKGROUND = 0.3  # nW·cm⁻²·sr⁻¹ of unlit land
 CELL_NOISE = 0.06  # relative, per cell and month
 ADDITIVE_NOISE = 0.15
@@ -70,6 +72,7 @@ class History:
     start: int | None = None  # month of the change (relit: of the relighting)
     drop: float = 0.0  # fraction of the commune's light gone after `start` (relit: before it)
     extinction: int | None = None  # relit: the month it had switched off
+    switch_off: str | None = None  # extinctions: the hour lights go off ("23:00"…)
 
 
 @dataclass
@@ -104,7 +107,16 @@ def plant(
                 if crisis and rng.random() < 0.3
                 else int(rng.integers(13, n - 6))
             )
-            histories.append(History(code, population, CLASSES[1], start, rng.uniform(*TOTAL_DROP)))
+            histories.append(
+                History(
+                    code,
+                    population,
+                    CLASSES[1],
+                    start,
+                    rng.uniform(*TOTAL_DROP),
+                    switch_off=str(rng.choice(SWITCH_OFF_HOURS)),
+                )
+            )
         elif draw < total + partial:
             start = int(rng.integers(13, n - 6))
             histories.append(
@@ -121,18 +133,29 @@ def plant(
     return histories
 
 
-def factors(histories: list[History], n: int) -> np.ndarray:
-    """(months, communes + 1) share of each commune's lights on in each month; column 0 is
-    the cells of no commune."""
+def factors(histories: list[History], n: int, passes_at: str = "01:30") -> np.ndarray:
+    """(months, communes + 1) share of each commune's lights on in each month at the overpass
+    `passes_at` (a total extinction from a later hour is not seen yet); column 0 is the cells
+    of no commune."""
     table = np.ones((n, len(histories) + 1), np.float32)
     for column, history in enumerate(histories, start=1):
         if history.kind == "undetermined":
             table[:, column] = 0.0
+        elif history.switch_off and _after_midnight(history.switch_off) > _after_midnight(
+            passes_at
+        ):
+            continue
         elif history.kind == "relit":
             table[history.extinction : history.start, column] = 1.0 - history.drop
         elif history.start is not None:
             table[history.start :, column] = 1.0 - history.drop
     return table
+
+
+def _after_midnight(hour: str) -> int:
+    """Minutes from 18:00, so that evening hours come before the night's."""
+    hours, minutes = (int(part) for part in hour.split(":"))
+    return (hours * 60 + minutes - 18 * 60) % (24 * 60)
 
 
 @dataclass
@@ -253,6 +276,39 @@ def monthly_layers(
     }
 
 
+def daily_layers(
+    tile: TileLights, day: date, on: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """One night's VNP46A2 (or VJ146A2) layers: clouds (cloud mask bits 6–7, dimmed light, a
+    poor-quality flag), snow in winter, moonlight residue, no retrieval here and there."""
+    leaf = max(0.0, math.sin(math.pi * (day.month - 3.5) / 7.0)) if 4 <= day.month <= 10 else 0
+    seen = _spill(tile.lights * on[tile.communes]) * (1.0 - LEAF_DIMMING * leaf)
+    shape = seen.shape
+    moon = 0.4 * (1 - math.cos(2 * math.pi * (day.toordinal() % 29.53) / 29.53)) / 2
+    radiance = seen * (1.0 + 2.5 * CELL_NOISE * rng.standard_normal(shape, np.float32))
+    radiance += BACKGROUND + moon + 2 * ADDITIVE_NOISE * rng.standard_normal(shape, np.float32)
+    cloudy = _cloud_field(shape, rng, 0.45 if day.month in (11, 12, 1, 2) else 0.3)
+    snowy = _cloud_field(shape, rng, 0.1) & ~cloudy if day.month in (12, 1, 2) else None
+    radiance[cloudy] *= 0.35
+    if snowy is not None:
+        radiance[snowy] *= 1.6
+    values = np.clip(np.round(np.maximum(radiance, 0.0) / RADIANCE_SCALE), 0, RADIANCE_FILL - 1)
+    values = values.astype(np.uint16)
+    quality = np.where(cloudy & (rng.random(shape) < 0.5), 2, 0).astype(np.uint8)
+    cloud_mask = np.where(cloudy, 3 << 6, 0).astype(np.uint16)
+    snow = np.zeros(shape, np.uint8) if snowy is None else snowy.astype(np.uint8)
+    missing = rng.random(shape) < 0.02
+    values[missing], quality[missing] = RADIANCE_FILL, FLAG_FILL
+    gap_filled = np.where(missing, np.round(seen / RADIANCE_SCALE), values).astype(np.uint16)
+    return {
+        "DNB_BRDF-Corrected_NTL": values,
+        "Gap_Filled_DNB_BRDF-Corrected_NTL": gap_filled,
+        "Mandatory_Quality_Flag": quality,
+        "QF_Cloud_Mask": cloud_mask,
+        "Snow_Flag": snow,
+    }
+
+
 def _background(product: Product, name: str) -> int:
     layer = product.layer(name)
     if layer.scale != 1.0:
@@ -340,15 +396,24 @@ def generate_night_lights(
     end: date,
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
+    products: tuple[str, ...] = ("VNP46A3",),
+    communes: Collection[str] | None = None,
 ) -> NightLightsSummary:
-    """VNP46A3 monthly files over the communes of `departements` (all of France when None)
-    from `start`'s month to `end`'s, and their truth."""
+    """Files of `products` (VNP46A3 monthly; VNP46A2 and VJ146A2 daily, each seeing the
+    lights at its own overpass) over the communes of `departements` (all of France when
+    None; only `communes` of them when given) from `start`'s month to `end`'s, and their
+    truth."""
     geography = read_national(data_dir, departements)
-    codes = [u.code for u in geography.units if u.level.value == "commune"]
+    units = [
+        u
+        for u in geography.units
+        if u.level.value == "commune" and (communes is None or u.code in communes)
+    ]
+    codes = [u.code for u in units]
     if not codes:
         raise ValueError(f"no commune in département(s) {', '.join(departements or [])}")
     column_of = {code: column for column, code in enumerate(codes, start=1)}
-    populations = [u.population or 0 for u in geography.units if u.level.value == "commune"]
+    populations = [u.population or 0 for u in units]
     outlines: dict[int, list[shapely.Geometry]] = defaultdict(list)
     for _, commune, geometry in geography.outlines:
         if commune in column_of:
@@ -356,8 +421,6 @@ def generate_night_lights(
     months = months_between(start, end)
     rng = np.random.default_rng(seed)
     histories = plant(codes, populations, months, rng)
-    on = factors(histories, len(months))
-    product = PRODUCTS["VNP46A3"]
     extent = tuple(shapely.total_bounds([g for pieces in outlines.values() for g in pieces]))
     tiles = [
         lights
@@ -366,14 +429,28 @@ def generate_night_lights(
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    total = len(tiles) * len(months)
-    for k, month in enumerate(months):
+    days = [date.fromordinal(d) for d in range(start.toordinal(), end.toordinal() + 1)]
+    granules = [
+        (PRODUCTS[name], k, day)
+        for name in products
+        for k, month in enumerate(months)
+        for day in (
+            [d for d in days if d.replace(day=1) == month] if name != "VNP46A3" else [month]
+        )
+    ]
+    tables = {name: factors(histories, len(months), OVERPASS[name]) for name in products}
+    for product, k, day in granules:
         for tile in tiles:
-            layers = monthly_layers(tile, month, on[k], rng)
-            granule = Granule(product, tile.h, tile.v, month, VERSION)
+            on = tables[product.short_name][k]
+            layers = (
+                daily_layers(tile, day, on, rng)
+                if product.daily
+                else monthly_layers(tile, day, on, rng)
+            )
+            granule = Granule(product, tile.h, tile.v, day, VERSION)
             files.append(write_granule(out_dir, granule, tile.window, layers))
             if progress:
-                progress(f"{product.short_name} {month:%Y-%m}", len(files), total)
+                progress(f"{product.short_name} {day}", len(files), len(granules) * len(tiles))
     truth = write_truth(out_dir / TRUTH_FILE, histories, months)
     return NightLightsSummary(out_dir, files, len(codes), len(months), truth)
 
@@ -383,7 +460,9 @@ def write_truth(path: Path, histories: list[History], months: list[date]) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["code", "population", "class", "start", "drop", "extinction"])
+        writer.writerow(
+            ["code", "population", "class", "start", "drop", "extinction", "switch_off"]
+        )
         for h in histories:
             writer.writerow(
                 [
@@ -393,6 +472,7 @@ def write_truth(path: Path, histories: list[History], months: list[date]) -> Pat
                     f"{months[h.start]:%Y-%m}" if h.start is not None else "",
                     f"{h.drop:.3f}" if h.kind != "unchanged" and h.start is not None else "",
                     f"{months[h.extinction]:%Y-%m}" if h.extinction is not None else "",
+                    h.switch_off or "",
                 ]
             )
     return path
