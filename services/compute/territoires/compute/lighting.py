@@ -181,3 +181,24 @@ def _confidence(z: float, drop: float, thresholds: tuple[float, ...]) -> float:
     margin = min(1.0, min(abs(drop - t) for t in thresholds) / 0.1)
     strength = 1.0 - math.exp(-z / 10) if z > 0 else 1.0
     return float(strength * margin)
+
+
+EARLIER_PASS = "00:40"  # NOAA-20's local overpass; Suomi NPP's is 01:30
+
+
+def switch_off_bracket(result: Classification, earlier: np.ndarray) -> str | None:
+    """Where a commune switched off in the night, from the earlier pass's monthly series
+    (NOAA-20, ~00:40) beside a total or partial extinction seen at ~01:30: at 00:40, a drop
+    from the start month of at least half the one seen at 01:30 means a switch-off before 00:40;
+    less, lights still on then, between 00:40 and 01:30. None without a change, or without
+    enough months either side."""
+    if result.kind not in ("total-extinction", "partial-extinction") or result.start is None:
+        return None
+    logs = log_series(earlier)
+    before, after = logs[: result.start], logs[result.start :]
+    if np.isfinite(before).sum() < MIN_SEGMENT or np.isfinite(after).sum() < MIN_SEGMENT:
+        return None
+    drop = 1.0 - math.exp(float(np.nanmedian(after) - np.nanmedian(before)))
+    if drop >= (result.drop or 0.0) / 2:
+        return f"before {EARLIER_PASS}"
+    return f"between {EARLIER_PASS} and 01:30"

@@ -101,7 +101,9 @@ PROCESS_METADATA: dict[str, Any] = {
         "figures": {
             "title": "Class per commune",
             "description": "class, class_code, start_month (YYYY-MM), drop_percent, confidence, "
-            "extinction_month (relit), reason (undetermined), lit_cells.",
+            "extinction_month (relit), reason (undetermined), lit_cells, and switch_off "
+            "('before 00:40' or 'between 00:40 and 01:30') for a VNP46A2 job over communes "
+            "and months a VJ146A2 (NOAA-20) job has filed too.",
             "schema": {"type": "object"},
         },
         "counts": {
@@ -283,24 +285,42 @@ class NightLighting(IndicatorProcess):
         """Reads back the monthly rows the parts registered and classifies the series."""
         inputs = parent.inputs
         period = Interval.parse(inputs["datetime"])
-        months = months_between(period.start.date(), period.end.date())
         zones = await commune_zones(connection, inputs["communes"])
+        radiance, lit_cells = await self._monthly(connection, inputs["product"], inputs, zones)
+        return await self._classified(
+            connection, parent.id, parent.base_url or "", inputs, zones, radiance, lit_cells, period
+        )
+
+    async def _monthly(
+        self,
+        database: AsyncEngine | AsyncConnection,
+        product: str,
+        inputs: dict[str, Any],
+        zones: list[Zone],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The communes' monthly radiance and lit cells as filed for `product` (by this job's
+        parts, or by a job of another product over the same communes and months)."""
+        period = Interval.parse(inputs["datetime"])
+        months = months_between(period.start.date(), period.end.date())
         row_of = {zone.code: row for row, zone in enumerate(zones)}
         column_of = {month: column for column, month in enumerate(months)}
         radiance = np.full((len(zones), len(months)), np.nan)
         lit_cells = np.zeros(len(zones), np.int64)
-        found = await connection.execute(
-            select(
-                IndicatorStatistic.territory_code,
-                IndicatorStatistic.period_start,
-                IndicatorStatistic.figures,
-            ).where(
-                IndicatorStatistic.indicator == monthly_indicator(inputs["product"]),
-                among(IndicatorStatistic.territory_code, inputs["communes"]),
-                IndicatorStatistic.period_start >= period.start,
-                IndicatorStatistic.period_start <= period.end,
-            )
+        statement = select(
+            IndicatorStatistic.territory_code,
+            IndicatorStatistic.period_start,
+            IndicatorStatistic.figures,
+        ).where(
+            IndicatorStatistic.indicator == monthly_indicator(product),
+            among(IndicatorStatistic.territory_code, inputs["communes"]),
+            IndicatorStatistic.period_start >= period.start,
+            IndicatorStatistic.period_start <= period.end,
         )
+        if isinstance(database, AsyncConnection):
+            found = (await database.execute(statement)).all()
+        else:
+            async with database.connect() as connection:
+                found = (await connection.execute(statement)).all()
         for code, start, figures in found:
             row = row_of.get(code)
             column = column_of.get(date(start.year, start.month, 1))
@@ -309,17 +329,7 @@ class NightLighting(IndicatorProcess):
             lit_cells[row] = figures.get("lit_cells") or 0
             if figures.get("radiance") is not None:
                 radiance[row, column] = figures["radiance"]
-        observed = period
-        return await self._classified(
-            connection,
-            parent.id,
-            parent.base_url or "",
-            inputs,
-            zones,
-            radiance,
-            lit_cells,
-            observed,
-        )
+        return radiance, lit_cells
 
     async def _classified(
         self,
@@ -336,15 +346,23 @@ class NightLighting(IndicatorProcess):
         period = Interval.parse(inputs["datetime"])
         months = months_between(period.start.date(), period.end.date())
         classes = await asyncio.to_thread(lighting.classify, radiance, months)
+        earlier = None
+        if inputs["product"] == "VNP46A2":  # NOAA-20's 00:40 pass, where a job filed it
+            earlier, _ = await self._monthly(database, "VJ146A2", inputs, zones)
         figures = {}
         features, statistics = [], []
-        for zone, result, cells in zip(zones, classes, lit_cells, strict=True):
+        for row, (zone, result, cells) in enumerate(zip(zones, classes, lit_cells, strict=True)):
             properties = {
                 "code": zone.code,
                 "name": zone.name,
                 "class_code": lighting.CLASSES.index(result.kind),
                 **result.properties(months),
                 "lit_cells": int(cells),
+                "switch_off": (
+                    lighting.switch_off_bracket(result, earlier[row])
+                    if earlier is not None
+                    else None
+                ),
             }
             figures[zone.code] = properties
             features.append(Feature(INDICATOR, zone.geometry, properties, observed, zone.code))
