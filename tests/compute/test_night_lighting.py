@@ -177,7 +177,10 @@ def test_a_commune_alone_runs_whole_and_shows_on_its_embed_page(client: httpx.Cl
     assert figure["class"] in CLASSES and figure["lit_cells"] > 10
     page = client.get("/embed", params={"territory": LA_ROCHELLE, "indicator": "night-lighting"})
     assert page.status_code == 200, page.text
-    assert figure["class"] in page.text and "Lighting practice" in page.text
+    # The newest period's row shows (the département's job over 2014–2017 when it ran first).
+    shown = [kind for kind in CLASSES if f"<td>Lighting practice</td><td>{kind}</td>" in page.text]
+    assert len(shown) == 1, page.text
+    assert "<td>Confidence</td>" in page.text
 
 
 @pytest.mark.parametrize(
