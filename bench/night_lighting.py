@@ -23,24 +23,30 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import tempfile
 import time
 from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
+import rasterio
 import shapely
+from rasterio.transform import Affine
+from shapely.geometry import mapping
 
 from territoires.catalog.ingest.blackmarble import granule_item
 from territoires.compute import lighting
 from territoires.compute.blackmarble import (
     Granule,
     TileZones,
+    good_observations,
     monthly_series,
     reduce,
     reference_lit,
     tile_zones,
 )
 from territoires.compute.kernels import lighting as kernels
+from territoires.compute.kernels.lighting import zone_means
 from territoires.compute.sources import Scene, Zone
 from territoires.shared.assets import AssetGuard
 from territoires.shared.blackmarble import months_between
@@ -191,6 +197,54 @@ def main() -> None:
             )
 
 
+def against_exactextract(granule: Granule, zones: list[Zone], guard: AssetGuard) -> None:
+    """One file's reduction for every commune of its tile (rasterising, reading the layers,
+    the zonal kernel) against exactextract's mean on the same radiance as a GeoTIFF."""
+    from exactextract import exact_extract
+
+    began = time.perf_counter()
+    tile = tile_zones(zones, granule.transform)
+    values, scale, fill, quality, good = good_observations(granule, guard, tile.window)
+    count = len(zones) + 1
+    sums, counts = np.zeros(count), np.zeros(count, np.int64)
+    everywhere = np.ones(tile.zones.shape, np.bool_)
+    zone_means(values, quality, good, values.dtype.type(fill), tile.zones, everywhere, sums, counts)
+    ours_s = time.perf_counter() - began
+    radiance = np.where(values == fill, np.nan, values * scale).astype(np.float32)
+    path = Path(tempfile.mkdtemp(prefix="bench-night-")) / "radiance.tif"
+    profile = {
+        "driver": "GTiff",
+        "width": radiance.shape[1],
+        "height": radiance.shape[0],
+        "count": 1,
+        "dtype": "float32",
+        "crs": "EPSG:4326",
+        "nodata": np.nan,
+        "tiled": True,
+        "transform": granule.transform
+        @ Affine.translation(tile.window.col_off, tile.window.row_off),
+    }
+    with rasterio.open(path, "w", **profile) as out:
+        out.write(radiance, 1)
+    present = np.flatnonzero(counts[1:]) + 1
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"zone": int(n)},
+            "geometry": mapping(zones[n - 1].geometry),
+        }
+        for n in present
+    ]
+    began = time.perf_counter()
+    exact_extract(str(path), features, ["mean"])
+    theirs_s = time.perf_counter() - began
+    print(
+        f"one file ({granule.tile}, {len(present)} communes): ours (rasterise + read + kernel) "
+        f"{ours_s:.1f} s, exactextract mean on the same radiance {theirs_s:.1f} s: ratio "
+        f"{ours_s / theirs_s:.2f}×"
+    )
+
+
 def national_month(folder: Path, months: int, classify_s: float) -> None:
     """One month of all France measured (its files written if missing), the whole run
     extrapolated from it: rasterising the communes once, then reading each month's files."""
@@ -225,6 +279,7 @@ def national_month(folder: Path, months: int, classify_s: float) -> None:
         f"{month_s:.1f} s wall, {month_cpu:.1f} s CPU ({lit} communes with lit cells; load "
         f"average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
     )
+    against_exactextract(max(granules, key=lambda g: tiles[g.tile].zones.size), zones, guard)
     print(
         f"EXTRAPOLATED national monthly run ({len(zones)} communes × {months} months, "
         f"{months + 12} file reads of each tile with the reference year): {total / 60:.1f} min "

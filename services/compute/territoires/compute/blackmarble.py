@@ -130,7 +130,7 @@ def read_layers(
     return read
 
 
-def _good(granule: Granule, guard: AssetGuard, window: Window) -> tuple:
+def good_observations(granule: Granule, guard: AssetGuard, window: Window) -> tuple:
     """The radiance layer and a quality layer whose good values `good_table` lists: the
     product's quality flag, and for daily files the cloud mask and snow flag folded in."""
     product = granule.product
@@ -158,7 +158,7 @@ def reference_lit(granules: list[Granule], tiles: dict[str, TileZones], guard: A
         sums, counts = np.zeros(shape), np.zeros(shape, np.int32)
         scale = 1.0
         for granule in by_tile.get(tile, []):
-            values, scale, fill, quality, good = _good(granule, guard, zones.window)
+            values, scale, fill, quality, good = good_observations(granule, guard, zones.window)
             add_cells(values, quality, good, values.dtype.type(fill), sums, counts)
         with np.errstate(all="ignore"):
             mean = np.where(counts > 0, sums / np.maximum(counts, 1) * scale, 0.0)
@@ -201,7 +201,7 @@ def reduce(
         scale = 1.0
         for granule in by_day[day]:
             zones = tiles[granule.tile]
-            values, scale, fill, quality, good = _good(granule, guard, zones.window)
+            values, scale, fill, quality, good = good_observations(granule, guard, zones.window)
             zone_means(
                 values,
                 quality,
