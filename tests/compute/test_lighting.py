@@ -11,7 +11,7 @@ import pytest
 import ruptures
 
 from territoires.compute import lighting
-from territoires.compute.kernels.lighting import change_points, good_table, zone_means
+from territoires.compute.kernels.lighting import add_cells, change_points, good_table, zone_means
 from territoires.shared.blackmarble import months_between
 
 MONTHS = months_between(date(2014, 1, 1), date(2024, 12, 1))
@@ -32,6 +32,12 @@ def test_zone_means_match_numpy() -> None:
         assert counts[zone] == chosen.sum()
         assert sums[zone] == pytest.approx(values[chosen].astype(np.float64).sum())
     assert counts[0] == 0
+
+    cell_sums, cell_counts = np.zeros(values.shape), np.zeros(values.shape, np.int32)
+    add_cells(values, quality, good_table((0, 1)), np.uint16(65535), cell_sums, cell_counts)
+    good = (values != 65535) & (quality <= 1)
+    assert np.array_equal(cell_counts, good.astype(np.int32))
+    assert np.array_equal(cell_sums, np.where(good, values, 0).astype(np.float64))
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -18,6 +18,7 @@ import pytest
 import shapely
 import shapely.geometry
 
+from territoires.catalog.ingest.blackmarble import convert_granule, granule_item
 from territoires.catalog.ingest.loader import IngestOptions, find_inputs, ingest
 from territoires.compute.app import create_app as create_compute
 from territoires.compute.blackmarble import Granule, monthly_series
@@ -239,8 +240,6 @@ def crafted_file(folder: Path, scale: float = 0.1) -> Path:
 
 
 def test_a_file_crafted_with_h5py_is_ingested_and_read_with_its_flags(tmp_path: Path) -> None:
-    from territoires.catalog.ingest.blackmarble import convert_granule, granule_item
-
     path = crafted_file(tmp_path)
     assert not convert_granule(path).problems
     item = granule_item(path)
@@ -261,8 +260,6 @@ def test_a_file_crafted_with_h5py_is_ingested_and_read_with_its_flags(tmp_path: 
 
 
 def test_a_file_whose_layers_say_another_scale_is_refused(tmp_path: Path) -> None:
-    from territoires.catalog.ingest.blackmarble import convert_granule
-
     problems = convert_granule(crafted_file(tmp_path, scale=1.0)).problems
     assert problems and "scale 1.0" in problems[0].reason
 
@@ -273,8 +270,6 @@ def test_daily_files_of_both_satellites_make_monthly_medians_of_good_nights(
     """VNP46A2 (Suomi NPP, ~01:30) and VJ146A2 (NOAA-20, ~00:40) nights written by the
     generator: ingested, cloudy, snowy and missing cells left out, the month the median of the
     nights with enough of the commune's lit cells seen."""
-    from territoires.catalog.ingest.blackmarble import convert_granule, granule_item
-
     generate_night_lights(
         tmp_path,
         TERRITORIES,
