@@ -190,6 +190,8 @@ def test_a_commune_alone_runs_whole_and_shows_on_its_embed_page(client: httpx.Cl
         ({"territory": "17", "datetime": "2030-01-01/2030-12-31"}, "no scene of vnp46a3"),
         ({"territory": "17", "datetime": PERIOD, "reference_year": 2019}, "reference year"),
         ({"territory": "17", "datetime": PERIOD, "product": "VNP46A1"}, "product"),
+        ({"territory": "17", "datetime": PERIOD, "product": ["VNP46A3"]}, "product"),
+        ({"territory": "17", "datetime": PERIOD, "reference_year": "2014"}, "reference_year"),
         ({"geometry": {"type": "Point", "coordinates": [0, 46]}, "datetime": PERIOD}, "territory"),
     ],
 )

@@ -153,7 +153,8 @@ class NightLighting(IndicatorProcess):
                 "or région code, or a list)"
             )
         period = interval(inputs)
-        product = PRODUCTS.get(unwrap(inputs.get("product")) or "VNP46A3")
+        name = unwrap(inputs.get("product")) or "VNP46A3"
+        product = PRODUCTS.get(name) if isinstance(name, str) else None
         if product is None:
             raise BadRequestError(f"input 'product' must be one of {', '.join(sorted(PRODUCTS))}")
         communes = await communes_of(connection, codes)
