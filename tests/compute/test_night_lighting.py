@@ -5,6 +5,7 @@ classes and start months are scored against the planted truth; bad requests are 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 import shapely
 import shapely.geometry
+from sqlalchemy import text
 
 from territoires.catalog.ingest.blackmarble import convert_granule, granule_item
 from territoires.catalog.ingest.loader import IngestOptions, find_inputs, ingest
@@ -41,6 +43,7 @@ from .test_vegetation import follow
 TERRITORIES = KIT / "data" / "territories"
 PERIOD = "2014-01-01/2017-12-31"
 LA_ROCHELLE = "17300"
+LA_ROCHELLE_AGGLOMERATION = "241700434"  # 28 communes
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +173,42 @@ def test_departement_17_recovers_the_planted_classes_and_start_months(
         params={"territory_code": LA_ROCHELLE, "indicator": "night-radiance", "f": "csv"},
     )
     assert csv.status_code == 200 and "radiance" in csv.text
+
+
+def test_an_update_reads_only_the_months_not_filed_yet(
+    client: httpx.Client, night_platform: tuple[str, Settings]
+) -> None:
+    """A month's rows gone (as when a new month's files arrive): `update` reads that month's
+    files alone and classifies every commune as the full run did."""
+    inputs = {"territory": LA_ROCHELLE_AGGLOMERATION, "datetime": PERIOD}
+    full = run_job(client, inputs)["figures"]["value"]
+    engine = create_sync_database(night_platform[1])
+    with engine.begin() as connection:
+        removed = connection.execute(
+            text(
+                "DELETE FROM indicator_statistics WHERE indicator = 'night-radiance' "
+                "AND period_start = '2017-12-01' AND territory_code = ANY(:codes)"
+            ),
+            {"codes": list(full)},
+        ).rowcount
+    assert removed == len(full)
+    began = time.monotonic()
+    updated = run_job(client, inputs | {"update": True})["figures"]["value"]
+    print(f"update of {len(full)} communes by one month: {time.monotonic() - began:.1f} s")
+    assert {c: f["class"] for c, f in updated.items()} == {c: f["class"] for c, f in full.items()}
+    assert {c: f["start_month"] for c, f in updated.items()} == {
+        c: f["start_month"] for c, f in full.items()
+    }
+    with engine.connect() as connection:
+        back = connection.scalar(
+            text(
+                "SELECT count(*) FROM indicator_statistics WHERE indicator = 'night-radiance' "
+                "AND period_start = '2017-12-01' AND territory_code = ANY(:codes)"
+            ),
+            {"codes": list(full)},
+        )
+    engine.dispose()
+    assert back == len(full)
 
 
 def test_a_commune_alone_runs_whole_and_shows_on_its_embed_page(client: httpx.Client) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from territoires.compute import lighting
@@ -93,6 +93,15 @@ PROCESS_METADATA: dict[str, Any] = {
             "description": "The year whose lights define each commune's lit cells (default: the "
             "period's first year).",
             "schema": {"type": "integer", "minimum": 2012, "maximum": 2100},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "update": {
+            "title": "Monthly update",
+            "description": "true: months whose rows every commune already has (from earlier "
+            "jobs over the same files) are not read again; only the new months' files are, "
+            "then every commune is classified over the whole period.",
+            "schema": {"type": "boolean"},
             "minOccurs": 0,
             "maxOccurs": 1,
         },
@@ -186,6 +195,7 @@ class NightLighting(IndicatorProcess):
                 "communes": communes,
                 "scenes": [[s.collection, s.id] for s in scenes],
                 "reference": [[s.collection, s.id] for s in reference],
+                "update": unwrap(inputs.get("update")) is True,
             },
             pixels=len(scenes) * len(communes) * 100,
             parts=len(years),
@@ -194,7 +204,12 @@ class NightLighting(IndicatorProcess):
     async def split(self, inputs: dict[str, Any], engine: AsyncEngine) -> list[dict]:
         """One part per calendar year of files (time ranges), each reading its year once."""
         period = Interval.parse(inputs["datetime"])
-        years = range(period.start.year, period.end.year + 1)
+        filed = await self._filed_months(engine, inputs) if inputs.get("update") else set()
+        years = [
+            year
+            for year in range(period.start.year, period.end.year + 1)
+            if any(m.year == year and m not in filed for m in _months(period))
+        ]
         if len(years) <= 1:
             return [inputs]
         by_year: dict[int, list[list[str]]] = defaultdict(list)
@@ -221,11 +236,30 @@ class NightLighting(IndicatorProcess):
             if "range" in inputs
             else (period.start.date(), period.end.date())
         )
-        months = months_between(first, last)
+        filed = set()
+        if inputs.get("update") and "range" not in inputs:
+            filed = await self._filed_months(job.services.engine, inputs)
+        months = [m for m in months_between(first, last) if m not in filed]
         async with job.services.engine.connect() as connection:
             zones = await commune_zones(connection, inputs["communes"])
-            scenes = await scenes_by_id(connection, inputs["scenes"])
-            reference = await scenes_by_id(connection, inputs["reference"])
+            scenes = await scenes_by_id(connection, inputs["scenes"]) if months else []
+            reference = await scenes_by_id(connection, inputs["reference"]) if months else []
+        if filed:
+            scenes = [s for s in scenes if Granule.of(s).month in months]
+        if not months:  # an update with nothing new: classify what is filed
+            radiance, lit_cells = await self._monthly(
+                job.services.engine, inputs["product"], inputs, zones
+            )
+            return await self._classified(
+                job.services.engine,
+                job.owner,
+                job.base_url,
+                inputs,
+                zones,
+                radiance,
+                lit_cells,
+                period,
+            )
         guard = AssetGuard.from_settings(job.services.settings)
         await job.progress(5.0)
         series = await job.in_thread(
@@ -263,14 +297,22 @@ class NightLighting(IndicatorProcess):
                 },
                 statistics=rows,
             )
+        radiance, lit_cells = series.radiance, series.lit_cells
+        if filed:  # an update: the months filed before beside the new ones
+            radiance, lit_cells = await self._monthly(
+                job.services.engine, inputs["product"], inputs, zones
+            )
+            columns = [_months(period).index(m) for m in months]
+            radiance[:, columns] = series.radiance
+            lit_cells = np.maximum(lit_cells, series.lit_cells)
         outcome = await self._classified(
             job.services.engine,
             job.owner,
             job.base_url,
             inputs,
             zones,
-            series.radiance,
-            series.lit_cells,
+            radiance,
+            lit_cells,
             _scenes_period(scenes, period),
         )
         outcome.statistics = rows + outcome.statistics
@@ -331,6 +373,27 @@ class NightLighting(IndicatorProcess):
             if figures.get("radiance") is not None:
                 radiance[row, column] = figures["radiance"]
         return radiance, lit_cells
+
+    async def _filed_months(self, engine: AsyncEngine, inputs: dict[str, Any]) -> set[date]:
+        """The months of the period every commune already has a row of (any job's)."""
+        period = Interval.parse(inputs["datetime"])
+        statement = (
+            select(IndicatorStatistic.period_start, func.count())
+            .where(
+                IndicatorStatistic.indicator == monthly_indicator(inputs["product"]),
+                among(IndicatorStatistic.territory_code, inputs["communes"]),
+                IndicatorStatistic.period_start >= period.start,
+                IndicatorStatistic.period_start <= period.end,
+            )
+            .group_by(IndicatorStatistic.period_start)
+        )
+        async with engine.connect() as connection:
+            counts = (await connection.execute(statement)).all()
+        return {
+            date(start.year, start.month, 1)
+            for start, count in counts
+            if count == len(inputs["communes"])
+        }
 
     async def _classified(
         self,
@@ -447,6 +510,10 @@ class NightLighting(IndicatorProcess):
             "type": "application/geo+json",
             "title": "per-commune monthly radiance and classes (OGC API Features)",
         }
+
+
+def _months(period: Interval) -> list[date]:
+    return months_between(period.start.date(), period.end.date())
 
 
 def _number(value: float) -> float | None:
