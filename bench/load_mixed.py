@@ -3,7 +3,8 @@
 
     uv run python bench/load_mixed.py [--duration 300] [--clients 24] [--tile-share 0.6]
                                       [--jobs-per-minute 12] [--jobs-in-flight 4]
-                                      [--scene-size 1024] [--tiles-cache-mb 64] [--jemalloc]
+                                      [--scene-size 1024] [--tiles-cache-mb 64]
+                                      [--allocator jemalloc|system]
 
 Starts the platform as operators run it, on a database and a Redis prefix of its own (the
 helpers of bench/tiles.py): gateway, catalog, compute and tiles as uvicorn processes of one
@@ -12,10 +13,10 @@ scenes over La Rochelle seeded as local mode seeds them. Rate limits are raised 
 the services are under test, not the limiter. The tiles service's GDAL block cache is bounded
 at `tiles-cache-mb` (512 MB as shipped): each of its reading threads holds its own handles, so
 the cache fills with per-thread copies of the same blocks for over ten minutes of this load,
-which would read as growth when the question is whether anything leaks. `--jemalloc` preloads
-jemalloc into every process started: under glibc's malloc the tiles service's RSS keeps
-climbing (memory its reading threads freed stays with the allocator) where under jemalloc it is
-flat.
+which would read as growth when the question is whether anything leaks. The processes run
+under jemalloc as local mode and the images run them (`--allocator system` for glibc's malloc,
+under which the tiles service's RSS keeps climbing: memory its reading threads freed stays with
+the allocator).
 
 `clients` concurrent clients each send, one after another, a tile read (a fixed sample of
 z12–z15 tiles of the scenes and of the summer mosaic; `tile-share` of their requests) or a STAC
@@ -37,7 +38,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import ctypes.util
 import os
 import random
 import shutil
@@ -65,6 +65,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from tiles import ROOT, WEB_MERCATOR, fresh_database, service_environment, uvicorn_process
 
+from territoires.cli.local.allocator import allocator_environment
 from territoires.cli.local.platform import DEMO_TERRITORY, seed_demo
 from territoires.shared.apikeys import Scope, create_key
 from territoires.shared.database import create_sync_database
@@ -201,13 +202,6 @@ def stopping(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
             process.wait()
 
 
-def jemalloc_library() -> str:
-    name = ctypes.util.find_library("jemalloc")
-    if not name:
-        raise SystemExit("--jemalloc: no libjemalloc here (apt-get install libjemalloc2)")
-    return name
-
-
 def drop_redis_keys(settings: Settings) -> None:
     client = Redis.from_url(settings.redis_url or "")
     keys = list(client.scan_iter(f"{settings.redis_prefix}*"))
@@ -238,7 +232,7 @@ def demo_territory(settings: Settings) -> dict[str, Any]:
 
 
 @contextmanager
-def platform(scene_size: int, tiles_cache_mb: int, jemalloc: bool) -> Iterator[Platform]:
+def platform(scene_size: int, tiles_cache_mb: int, allocator: str) -> Iterator[Platform]:
     """The seeded database, the four services, a worker; everything but their logs (LOGS)
     removed afterwards."""
     shutil.rmtree(LOGS, ignore_errors=True)
@@ -259,7 +253,7 @@ def platform(scene_size: int, tiles_cache_mb: int, jemalloc: bool) -> Iterator[P
                 "TERRITOIRES_LOG_JSON": "false",
                 "TERRITOIRES_TILES_GDAL_CACHEMAX_MB": str(tiles_cache_mb),
             }
-            | ({"LD_PRELOAD": jemalloc_library()} if jemalloc else {})
+            | allocator_environment(Settings(local_allocator=allocator))
         )
         settings = Settings(
             DATABASE_URL=url,
@@ -593,7 +587,7 @@ def report(run: Run, arguments: argparse.Namespace) -> bool:
         f"\n{arguments.duration:.0f} s, {arguments.clients} clients ({arguments.tile_share:.0%} "
         f"tiles), jobs ≤ {arguments.jobs_per_minute:g}/min and ≤ {arguments.jobs_in_flight} "
         f"unfinished, {arguments.scene_size}² scenes, tiles' GDAL cache "
-        f"{arguments.tiles_cache_mb} MB, {'jemalloc' if arguments.jemalloc else 'glibc malloc'}, "
+        f"{arguments.tiles_cache_mb} MB, {arguments.allocator} allocator, "
         f"{os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
@@ -644,12 +638,15 @@ def main() -> None:
         "minutes of this load, which would read as growth)",
     )
     parser.add_argument(
-        "--jemalloc", action="store_true", help="preload jemalloc into the services and worker"
+        "--allocator",
+        choices=["jemalloc", "system"],
+        default="jemalloc",
+        help="the services' and worker's malloc (jemalloc as shipped, or glibc's)",
     )
     parser.add_argument("--seed", type=int, default=15)
     arguments = parser.parse_args()
 
-    with platform(arguments.scene_size, arguments.tiles_cache_mb, arguments.jemalloc) as site:
+    with platform(arguments.scene_size, arguments.tiles_cache_mb, arguments.allocator) as site:
         tiles = tile_paths(site.scenes, random.Random(arguments.seed))
         print(f"platform up: {site.processes}; {len(tiles)} tiles; warming up")
         asyncio.run(warm_up(site, tiles, arguments.clients))

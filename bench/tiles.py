@@ -51,6 +51,7 @@ from sqlalchemy import text
 
 from territoires.shared.database import create_sync_database, database_url
 from territoires.shared.schema import upgrade
+from territoires.shared.service import KEEP_ALIVE_S
 from territoires.shared.stac.records import collection_row, item_row
 from territoires.shared.stac.store import upsert_collections, upsert_items
 
@@ -220,6 +221,7 @@ def uvicorn_process(
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     command += ["--no-access-log", "--log-level", "warning", *(["--factory"] if factory else [])]
+    command += ["--timeout-keep-alive", str(KEEP_ALIVE_S)]
     with log.open("ab") if log else nullcontext() as output:
         process = subprocess.Popen(
             command,

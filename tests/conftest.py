@@ -42,8 +42,9 @@ def find_kit() -> Path:
 
 KIT = find_kit()
 RUN_ID = uuid.uuid4().hex[:8]
-# The whole platform (compute, catalog, tiles, gateway, workers) for any test folder.
-pytest_plugins = ["tests.stack"]
+# The whole platform (compute, catalog, tiles, gateway, workers) and an S3-compatible server for
+# any test folder.
+pytest_plugins = ["tests.stack", "tests.s3"]
 
 sys.path.insert(0, str(KIT / "schemas"))
 
@@ -145,15 +146,20 @@ def settings(database_url_migrated: str, redis_url: str, tmp_path: Path) -> Iter
     client.close()
 
 
-@pytest.fixture(scope="session")
-def catalog_settings(empty_database_factory, redis_url: str) -> Settings:
-    url = empty_database_factory("stac")
+def seed_catalog(url: str, items: list[dict]) -> None:
+    """Migrates a database and stores the test collections and `items` in it."""
     upgrade(url)
     engine = create_sync_database(url)
     with engine.begin() as connection:
         upsert_collections(connection, [collection_row(collection(c)) for c in COLLECTIONS])
-        upsert_items(connection, [item_row(i) for i in all_items()])
+        upsert_items(connection, [item_row(i) for i in items])
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def catalog_settings(empty_database_factory, redis_url: str) -> Settings:
+    url = empty_database_factory("stac")
+    seed_catalog(url, all_items())
     return Settings(DATABASE_URL=url, REDIS_URL=redis_url, redis_prefix="territoires-test-stac")
 
 

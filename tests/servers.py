@@ -11,6 +11,8 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from territoires.shared.service import KEEP_ALIVE_S
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -29,6 +31,7 @@ def serve(app: FastAPI) -> Iterator[str]:
         log_level="warning",
         access_log=False,
         proxy_headers=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -171,16 +171,35 @@ def platform_url(platform_settings: Settings, platform_services: dict[str, str])
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
-    return os.environ | {
-        "DATABASE_URL": settings.database_url or "",
-        "REDIS_URL": settings.redis_url or "",
-        "TERRITOIRES_REDIS_PREFIX": settings.redis_prefix,
-        "TERRITOIRES_STORAGE_URL": settings.storage_url,
-        "TERRITOIRES_ASSET_PREFIXES": json.dumps(settings.asset_prefixes),
-        "TERRITOIRES_CALLBACK_ALLOW": json.dumps(settings.callback_allow),
-        "TERRITOIRES_CALLBACK_TIMEOUT_S": str(settings.callback_timeout_s),
-        "TERRITOIRES_PLUGINS": json.dumps(settings.plugins),
-        "TERRITOIRES_LOG_JSON": "false",
+    return (
+        os.environ
+        | {
+            "DATABASE_URL": settings.database_url or "",
+            "REDIS_URL": settings.redis_url or "",
+            # Outside local mode (backends on other hosts) the development pepper is refused.
+            "TERRITOIRES_API_KEY_PEPPER": settings.api_key_pepper.get_secret_value(),
+            "TERRITOIRES_REDIS_PREFIX": settings.redis_prefix,
+            "TERRITOIRES_STORAGE_URL": settings.storage_url,
+            "TERRITOIRES_ASSET_PREFIXES": json.dumps(settings.asset_prefixes),
+            "TERRITOIRES_CALLBACK_ALLOW": json.dumps(settings.callback_allow),
+            "TERRITOIRES_CALLBACK_TIMEOUT_S": str(settings.callback_timeout_s),
+            "TERRITOIRES_PLUGINS": json.dumps(settings.plugins),
+            "TERRITOIRES_LOG_JSON": "false",
+        }
+        | s3_environment(settings)
+    )
+
+
+def s3_environment(settings: Settings) -> dict[str, str]:
+    """The S3 store's settings as a deployment's environment names them (none without one)."""
+    if settings.s3_endpoint_url is None:
+        return {}
+    key, secret = settings.s3_access_key_id, settings.s3_secret_access_key
+    return {
+        "TERRITOIRES_S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        "TERRITOIRES_S3_REGION": settings.s3_region,
+        "AWS_ACCESS_KEY_ID": key.get_secret_value() if key else "",
+        "AWS_SECRET_ACCESS_KEY": secret.get_secret_value() if secret else "",
     }
 
 

@@ -54,6 +54,9 @@ def scene(collection_id: str, index: int) -> dict[str, Any]:
             "eo:cloud_cover": (index * 37) % 100,
             "platform": "sentinel-2a" if index % 2 else "sentinel-2b",
             "gsd": 10,
+            # Two properties outside the queryables: a string and a number.
+            "grid:code": "MGRS-30TXS" if index % 2 else "MGRS-30TYT",
+            "sat:absolute_orbit": 40_000 + index,
         },
         "assets": {
             "visual": {

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from territoires.cli.local.allocator import jemalloc_library
 from territoires.cli.local.postgres import PrivateCluster
 from territoires.shared.database import create_sync_database
 from territoires.shared.territories import count_territories
@@ -31,6 +32,11 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def child_processes(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [int(c) for task in tasks for c in (task / "children").read_text().split()]
 
 
 class Platform:
@@ -126,6 +132,19 @@ def test_run_serves_the_demo_survives_postgres_restart_and_restarts_fast(
         }
         landing = httpx.get(f"{gateway}/").json()
         assert [s["status"] for s in landing["services"]] == ["ok", "ok", "ok"]
+        forged = httpx.get(
+            f"{gateway}/stac/", headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+        ).text
+        assert "evil.example" not in forged
+        assert f"http://localhost:{local_environment['TERRITOIRES_GATEWAY_PORT']}/stac" in forged
+        if jemalloc_library():
+            children = [
+                pid
+                for pid in child_processes(first.process.pid)
+                if b"territoires" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            ]
+            assert len(children) == 5, children  # four services and the worker
+            assert all("jemalloc" in Path(f"/proc/{pid}/maps").read_text() for pid in children)
         scenes = httpx.get(
             f"{gateway}/stac/search", params={"bbox": "-1.2,46.14,-1.1,46.18", "limit": 50}
         ).json()

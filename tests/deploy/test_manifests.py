@@ -4,9 +4,6 @@ container engine and no cluster, only the tools that read the files."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +13,8 @@ import yaml
 from pydantic import AliasChoices
 
 from territoires.shared.settings import Settings
+
+from .rendering import render
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -36,24 +35,6 @@ S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 
 def compose() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE_FILE.read_text())
-
-
-def test_compose_file_is_valid() -> None:
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        pytest.fail(
-            "docker-compose is not installed, so docker-compose.yml cannot be checked: "
-            "run `make test`, which installs it (Debian: apt-get install -y docker-compose)"
-        )
-    result = subprocess.run(
-        [binary, "--file", str(COMPOSE_FILE), "config", "--quiet"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
 
 
 def test_compose_starts_in_order_and_checks_readiness() -> None:
@@ -80,24 +61,9 @@ def kustomization() -> dict[str, Any]:
     return yaml.safe_load((BASE / "kustomization.yaml").read_text())
 
 
-@cache
 def rendered_base() -> tuple[dict[str, Any], ...]:
-    """The base as a cluster would receive it; without a kustomize, its resource files as they
-    are (no generated ConfigMap, no namespace or images applied)."""
-    if kubectl := shutil.which("kubectl"):
-        command = [kubectl, "kustomize", str(BASE)]
-    elif kustomize := shutil.which("kustomize"):
-        command = [kustomize, "build", str(BASE)]
-    else:
-        return tuple(
-            doc
-            for entry in kustomization()["resources"]
-            for doc in yaml.safe_load_all((BASE / entry).read_text())
-            if doc
-        )
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stderr}"
-    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+    """The base as a cluster would receive it."""
+    return render(BASE)
 
 
 def of_kind(kind: str) -> dict[str, dict[str, Any]]:

@@ -172,6 +172,8 @@ def mtl_constants(path: Path) -> dict[str, float]:
 
 
 def test_landsat_thermal_band_gives_back_the_planted_temperature(output: Path, truth: dict):
+    heat = truth["land_surface_temperature"]
+    assert heat["level"] == 1 and len(heat["scenes"]) == 3  # a scene per summer, 2021–2023
     folder = scene_folder(output, "landsat-c2-l2")
     constants = mtl_constants(next(folder.glob("*_MTL.txt")))
     bands = {band: read(next(folder.glob(f"*_B{band}.TIF"))) for band in (4, 5, 10)}
@@ -188,7 +190,8 @@ def test_landsat_thermal_band_gives_back_the_planted_temperature(output: Path, t
         constants["K1_CONSTANT_BAND_10"] / radiance + 1
     )
     recovered = brightness / (1 + (10.895e-6 * brightness / 1.4388e-2) * np.log(emissivity))
-    planted = read(output / "truth/lst_celsius.tif")
+    first = heat["scenes"][0]
+    planted = read(output / first["raster"])
     assert np.abs(recovered - 273.15 - planted).max() < 0.02
     built = read(output / "truth/built_fraction.tif").astype(np.float64)
     rows, columns = planted.shape
@@ -196,10 +199,37 @@ def test_landsat_thermal_band_gives_back_the_planted_temperature(output: Path, t
     built = built.reshape(rows, 3, columns, 3).mean(axis=(1, 3))
     vegetated = (built < 5) & (ndvi > 0.6)
     assert planted[built >= 60].mean() > planted[vegetated].mean() + 3.0
-    heat = truth["land_surface_temperature"]
-    assert heat["minimum_c"] > 5.0 and heat["maximum_c"] < 60.0
-    if heat["surface_urban_heat_island_c"] is not None:
-        assert 2.0 < heat["surface_urban_heat_island_c"] < 15.0
+    assert first["minimum_c"] > 5.0 and first["maximum_c"] < 60.0
+    if first["density_heat_island_c"] is not None:
+        assert 2.0 < first["density_heat_island_c"] < 15.0
+    [rochelle] = [c for c in first["communes"] if c["code"] == "17300"]
+    assert rochelle["urban_cells"] > 1000  # the scene lies within the commune: no rural ring
+    thermal = json.loads(next(folder.glob("*.json")).read_text())["assets"]["B10"]
+    assert thermal["landsat:k1_constant"] == constants["K1_CONSTANT_BAND_10"]
+
+
+def test_landsat_level2_scenes_carry_surface_temperature_and_clouds(tmp_path: Path):
+    out = generate(
+        "17300", tmp_path / "level2", size=SIZE, sensors=["landsat"], landsat_level=2
+    ).out_dir
+    heat = json.loads((out / "truth.json").read_text())["land_surface_temperature"]
+    assert heat["level"] == 2 and len(heat["scenes"]) == 3
+    for scene in heat["scenes"]:
+        folder = scene_folder(out, "landsat-c2-l2", heat["scenes"].index(scene))
+        st = read(next(folder.glob("*_ST_B10.TIF"))).astype(np.float64)
+        qa = read(next(folder.glob("*_QA_PIXEL.TIF")))
+        planted = read(out / scene["raster"])
+        clear = (qa & 0b11010) == 0  # no dilated cloud, cloud or shadow
+        kelvin = st * 0.00341802 + 149.0
+        # Thin cloud and shadow edges below the flags' thresholds move a clear pixel < 0.3 K.
+        assert np.abs(kelvin[clear] - 273.15 - planted[clear]).max() < 0.3
+        cloud = (qa & (1 << 3)) != 0
+        assert cloud.any() and kelvin[cloud].mean() - 273.15 < planted[cloud].mean() - 5.0
+        assert scene["cloud_cover"] > 0
+        item = json.loads(next(folder.glob("*.json")).read_text())
+        assert item["assets"]["ST_B10"]["raster:bands"][0]["scale"] == 0.00341802
+        assert item["properties"]["landsat:correction"] == "L2SP"
+        assert {"SR_B2", "SR_B7", "QA_PIXEL"} <= set(item["assets"])
 
 
 def test_flood_darkens_the_post_event_backscatter(output: Path, truth: dict):

@@ -16,7 +16,7 @@ from territoires.gateway.proxy import proxy_router
 from territoires.gateway.ratelimit import RateLimiter
 from territoires.shared.health import Check
 from territoires.shared.service import create_service_app
-from territoires.shared.settings import SERVICE_NAMES, Settings, get_settings
+from territoires.shared.settings import SERVICE_NAMES, Settings, settings_or_exit
 
 UPSTREAM_KEEPALIVE_S = 4.0
 
@@ -34,15 +34,15 @@ def upstream_check(client: httpx.AsyncClient, url: str) -> Check:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    settings = settings or settings_or_exit()
     client = httpx.AsyncClient(timeout=settings.readiness_timeout_s)
     # One pooled client for proxied traffic; each route sets its own timeout.
     upstream = httpx.AsyncClient(
         limits=httpx.Limits(
             max_connections=512,
             max_keepalive_connections=128,
-            # Below uvicorn's 5 s keep-alive: an idle connection is dropped here before the
-            # service closes it, else a request sent on it as it closes fails (bench/load_mixed).
+            # Far below the services' keep-alive (KEEP_ALIVE_S): an idle connection is dropped
+            # here before the service closes it, else a request sent on it as it closes fails.
             keepalive_expiry=UPSTREAM_KEEPALIVE_S,
         )
     )

@@ -2,9 +2,10 @@
 
 A service that opens what it is told to reads `/etc/passwd` or probes `http://127.0.0.1:6379`
 for whoever asks. An href written in the catalog (by anyone with an ingest key) is opened, by
-the tiler and by the compute worker alike, only when it lies inside the storage folder or a
-prefix the operator trusts (`TERRITOIRES_ASSET_PREFIXES`); GDAL's virtual file systems (`/vsi…`)
-and other schemes never: a hostile item cannot turn either into a proxy or a file reader.
+the tiler and by the compute worker alike, only when it lies inside the storage (its folder or
+its `s3://bucket/prefix/`) or a prefix the operator trusts (`TERRITOIRES_ASSET_PREFIXES`); GDAL's
+virtual file systems (`/vsi…`) and other schemes never: a hostile item cannot turn either into a
+proxy or a file reader. An `s3://` href let through is opened as GDAL's `/vsis3/` path.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from territoires.shared.errors import ForbiddenError
 from territoires.shared.settings import Settings
-from territoires.shared.storage import LocalStorage, storage_from_settings
+from territoires.shared.storage import S3_SCHEME, storage_from_settings
 
 REMOTE_SCHEMES = ("http", "https", "s3")
 
@@ -45,13 +46,12 @@ class AssetGuard:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AssetGuard:
-        """The storage folder results are written to, plus the operator's trusted prefixes."""
-        storage = storage_from_settings(settings)
-        roots = [str(storage.root)] if isinstance(storage, LocalStorage) else []
-        return cls.of([*roots, *settings.asset_prefixes])
+        """The storage results are written to, plus the operator's trusted prefixes."""
+        return cls.of([storage_from_settings(settings).href(""), *settings.asset_prefixes])
 
     def check(self, href: str) -> str:
-        """The path or URL to open for `href`; ForbiddenError when it is outside every root."""
+        """The path or URL GDAL opens for `href` (`/vsis3/bucket/key` for `s3://bucket/key`);
+        ForbiddenError when it is outside every root."""
         if "\x00" in href or href.startswith("/vsi"):
             raise ForbiddenError("asset href refused: GDAL virtual file systems are not readable")
         parts = urlsplit(href)
@@ -74,4 +74,6 @@ class AssetGuard:
             raise ForbiddenError("asset href refused: dot segments or credentials in the URL")
         if not decoded.startswith(self.prefixes) or not href.startswith(self.prefixes):
             raise ForbiddenError("asset href refused: not under a trusted storage prefix")
+        if href.startswith(S3_SCHEME):
+            return f"/vsis3/{href.removeprefix(S3_SCHEME)}"
         return href

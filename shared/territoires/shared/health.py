@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import JSONResponse
 
 from territoires.shared.errors import PROBLEM_JSON
+from territoires.shared.storage import S3Storage, Storage
 
 Check = Callable[[], Awaitable[Any]]
 
@@ -31,6 +32,18 @@ def redis_check(redis: Redis) -> Check:
         await redis.ping()
 
     return check
+
+
+def storage_checks(storage: Storage) -> dict[str, Check]:
+    """The bucket results go to, when they go to one: a store that is down or a bucket that is
+    missing makes the service not ready, rather than failing every job or tile."""
+    if not isinstance(storage, S3Storage):
+        return {}
+
+    async def check() -> None:
+        await asyncio.to_thread(storage.client.head_bucket, Bucket=storage.bucket)
+
+    return {"storage": check}
 
 
 def _reason(error: BaseException) -> str:
@@ -77,7 +90,7 @@ def health_router(
 
     @router.get(
         "/readyz",
-        summary="Readiness: the database and Redis answer",
+        summary="Readiness: the database, Redis (and the S3 store) answer",
         responses={503: {"description": "A dependency is down"}},
     )
     async def readyz() -> JSONResponse:

@@ -111,6 +111,23 @@ NIGHT_LIGHTING_FIGURES = (
     Figure("confidence", "Confidence", "{:.0%}"),
 )
 
+# Land surface temperature, diverging around 30 °C (ColorBrewer RdYlBu).
+LST_LEGEND = _ramp(
+    (10, "#313695", "10 °C"),
+    (20, "#74add1", "20 °C"),
+    (30, "#ffffbf", "30 °C"),
+    (40, "#f46d43", "40 °C"),
+    (50, "#a50026", "50 °C"),
+)
+# What a land-surface-temperature run stores per territory (under `lst`) that pages show.
+LST_FIGURES = (
+    Figure("mean", "Mean LST", "{:.1f} °C"),
+    Figure("p90", "90th percentile", "{:.1f} °C"),
+    Figure("suhi_c", "Surface urban heat island", "{:+.1f} °C"),
+    Figure("hot_spots", "Hot spots", "{:d}"),
+    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}"),
+)
+
 INDICATORS: dict[str, Indicator] = {
     indicator.id: indicator
     for indicator in (
@@ -174,20 +191,32 @@ INDICATORS: dict[str, Indicator] = {
         Indicator(
             id="lst",
             title="Land surface temperature",
-            description="From Landsat band 10 with NDVI-based emissivity (single-channel method).",
+            description="From Landsat band 10 with NDVI-based emissivity (single-channel method), "
+            "or Collection 2 Level-2 surface temperature; clouds and shadow masked.",
             unit="°C",
             kind="continuous",
             value_range=(10.0, 50.0),
-            legend=_ramp(
-                (10, "#313695", "10 °C"),
-                (20, "#74add1", "20 °C"),
-                (30, "#ffffbf", "30 °C"),
-                (40, "#f46d43", "40 °C"),
-                (50, "#a50026", "50 °C"),
-            ),
+            legend=LST_LEGEND,
             process="land-surface-temperature",
-            planned=True,
             keywords=("heat", "landsat"),
+            figures=LST_FIGURES,
+        ),
+        Indicator(
+            id="lst-hot-spots",
+            title="Hot spots (land surface temperature)",
+            description="Connected cells of a territory hotter than its 90th percentile of LST, "
+            "at least the minimum area.",
+            unit="°C",
+            kind="continuous",
+            value_range=(10.0, 50.0),
+            legend=LST_LEGEND,
+            process="land-surface-temperature",
+            keywords=("heat", "landsat"),
+            form="vector",
+            geometry_type="Polygon",
+            colour_by="mean_c",
+            statistics="lst",
+            figures=LST_FIGURES,
         ),
         Indicator(
             id="lcz",

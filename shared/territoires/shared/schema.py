@@ -107,6 +107,6 @@ def head_revision() -> str | None:
 
 
 if __name__ == "__main__":
-    from territoires.shared.settings import get_settings
+    from territoires.shared.settings import settings_or_exit
 
-    print(upgrade(get_settings().require_database_url()))
+    print(upgrade(settings_or_exit().require_database_url()))

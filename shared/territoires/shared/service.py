@@ -18,7 +18,13 @@ from territoires.shared.logs import configure_logging
 from territoires.shared.plugins import load_plugins
 from territoires.shared.public_url import ForwardedHeadersMiddleware
 from territoires.shared.request_limits import RequestLimitsMiddleware
-from territoires.shared.settings import Settings, get_settings
+from territoires.shared.settings import Settings, settings_or_exit
+
+# How long a service's uvicorn keeps an idle connection. Far above the gateway's pool expiry
+# (UPSTREAM_KEEPALIVE_S, 4 s): the gateway drops an idle connection long before the service
+# would close it, even when its event loop lags by seconds under load; at uvicorn's default 5 s
+# a request sent on a connection the service was closing failed as a 503.
+KEEP_ALIVE_S = 75
 
 
 @dataclass
@@ -43,6 +49,7 @@ def create_service_app(
     title: str,
     description: str,
     settings: Settings | None = None,
+    checks: Mapping[str, Check] | None = None,
     informational_checks: Mapping[str, Check] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     openapi_url: str | None = "/api",
@@ -50,9 +57,10 @@ def create_service_app(
     """A FastAPI app with the platform's lifespan, `/healthz`, `/readyz` and error handling.
 
     Connections open lazily, so a service starts (and answers 503 on `/readyz`) while the
-    database or Redis is down, and recovers when they come back.
+    database or Redis is down, and recovers when they come back. `checks` are the service's
+    own dependencies besides those two (the S3 store).
     """
-    settings = settings or get_settings()
+    settings = settings or settings_or_exit()
     configure_logging(settings)
     load_plugins(settings)
     resources = Resources(settings, create_async_database(settings), create_redis(settings))
@@ -81,12 +89,13 @@ def create_service_app(
         max_bytes=settings.max_request_body_bytes,
         max_depth=settings.max_json_depth,
     )
-    checks = {
+    required = {
         "database": database_check(resources.engine),
         "redis": redis_check(resources.redis),
+        **(checks or {}),
     }
     app.include_router(
-        health_router(name, checks, settings.readiness_timeout_s, informational_checks)
+        health_router(name, required, settings.readiness_timeout_s, informational_checks)
     )
     add_exception_handlers(app)
     return app

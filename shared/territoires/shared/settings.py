@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -16,11 +17,25 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from territoires.shared.local_mode import running_backends
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+# Secrets this project has shipped as examples or defaults (local mode's pepper, the former
+# docker-compose defaults, the placeholders of k8s/base/secret.yaml), compared ignoring case:
+# anyone can read them, so outside local mode they protect nothing.
+DEVELOPMENT_SECRETS = frozenset(
+    {
+        "territoires",
+        "territoires-local-pepper",
+        "territoires-compose-pepper",
+        "territoires-compose-secret",
+        "change-me",
+    }
+)
 
 
 class Settings(BaseSettings):
@@ -58,7 +73,29 @@ class Settings(BaseSettings):
         "JSON list ('[\"territoires_lst.plugin\"]'); every service and worker imports them.",
     )
     s3_endpoint_url: str | None = Field(
-        default=None, description="Endpoint of an S3-compatible store (MinIO, Garage, …)."
+        default=None,
+        description="Endpoint of an S3-compatible store (http(s)://host[:port]: MinIO, Garage, "
+        "Versity, …); unset for AWS S3.",
+    )
+    s3_region: str = Field(
+        default="us-east-1",
+        validation_alias=AliasChoices("TERRITOIRES_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+        description="Region of the S3 store (most S3-compatible stores take any).",
+    )
+    s3_path_style: bool | None = Field(
+        default=None,
+        description="Path-style addressing (http://host/bucket/key) rather than virtual-hosted "
+        "(http://bucket.host/key); unset: path-style exactly when an endpoint is given.",
+    )
+    s3_access_key_id: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_ACCESS_KEY_ID", "TERRITOIRES_S3_ACCESS_KEY_ID"),
+        description="S3 access key; unset: the AWS default chain (instance or pod role).",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY", "TERRITOIRES_S3_SECRET_ACCESS_KEY"),
+        description="S3 secret key, with the access key.",
     )
     data_dir: Path = Field(
         default=PROJECT_ROOT / "data",
@@ -98,6 +135,12 @@ class Settings(BaseSettings):
         "safety for speed (fsync, synchronous_commit and full_page_writes off).",
     )
 
+    local_allocator: Literal["auto", "jemalloc", "system"] = Field(
+        default="auto",
+        description="Allocator of local mode's services and worker: jemalloc when installed "
+        "(auto), jemalloc or fail (jemalloc), or glibc's malloc (system).",
+    )
+
     public_url: str | None = Field(
         default=None,
         description=(
@@ -120,7 +163,8 @@ class Settings(BaseSettings):
     api_key_header: str = Field(default="X-API-Key", description="Header carrying a partner key.")
     api_key_pepper: SecretStr = Field(
         default=SecretStr("territoires-local-pepper"),
-        description="Secret mixed into stored API key hashes; set it in production.",
+        description="Secret mixed into stored API key hashes; outside local mode it must be "
+        "set, and not to a development default.",
     )
 
     cors_origins: list[str] = Field(
@@ -226,6 +270,16 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL with a host and no query")
         return value.rstrip("/")
 
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _endpoint_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+            raise ValueError("must be an http(s) URL with a host and no path")
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _local_mode_backends(self) -> Settings:
         """Unset DATABASE_URL/REDIS_URL: those of the local mode running from `local_dir`."""
@@ -234,6 +288,43 @@ class Settings(BaseSettings):
             self.database_url = self.database_url or found.get("DATABASE_URL")
             self.redis_url = self.redis_url or found.get("REDIS_URL")
         return self
+
+    @model_validator(mode="after")
+    def _no_development_secrets_outside_local_mode(self) -> Settings:
+        """A deployment whose database or Redis is on another host refuses the pepper and
+        passwords anyone can read in this repository, rather than running with them."""
+        if self.local_mode:
+            return self
+        pepper = self.api_key_pepper.get_secret_value()
+        refused = [
+            name
+            for name, secret in (
+                ("TERRITOIRES_API_KEY_PEPPER", pepper),
+                ("the password of DATABASE_URL", _password(self.database_url)),
+                ("the password of REDIS_URL", _password(self.redis_url)),
+                ("AWS_SECRET_ACCESS_KEY", _secret(self.s3_secret_access_key)),
+            )
+            if secret is not None and secret.casefold() in DEVELOPMENT_SECRETS
+        ]
+        if not pepper:
+            refused.insert(0, "TERRITOIRES_API_KEY_PEPPER (empty)")
+        if refused:
+            plural = len(refused) > 1
+            what = "development defaults" if plural else "a development default"
+            them = "them" if plural else "it"
+            raise ValueError(
+                f"{', '.join(refused)}: {what}, refused outside local mode (DATABASE_URL or "
+                f"REDIS_URL on another host); set {them} to a secret of your own "
+                "(`openssl rand -hex 32`)"
+            )
+        return self
+
+    @property
+    def local_mode(self) -> bool:
+        """Whether the database and Redis are this machine's (unset: local mode starts them;
+        a Unix socket; a loopback address): what `make run` and the tests use, where the
+        development secrets are allowed."""
+        return _on_this_machine(self.database_url) and _on_this_machine(self.redis_url)
 
     def service_url(self, service: str) -> str:
         """Base URL of a service: its explicit setting, else local mode's host and port."""
@@ -282,11 +373,45 @@ def get_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        problems = "; ".join(
-            f"{_variable(str(e['loc'][0]))}={e.get('input')!r}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(_problem(e) for e in error.errors())
         raise ConfigurationError(f"invalid setting {problems}") from None
+
+
+def settings_or_exit() -> Settings:
+    """The settings of a service or worker process, which exits with the one-line fix (status
+    1) instead of a traceback when they are invalid."""
+    try:
+        return get_settings()
+    except ConfigurationError as error:
+        raise SystemExit(f"territoires: {error}") from None
+
+
+def _problem(error: ErrorDetails) -> str:
+    if not error["loc"]:  # a check across settings, whose message names them
+        return str(error.get("ctx", {}).get("error", error["msg"]))
+    return f"{_variable(str(error['loc'][0]))}={error.get('input')!r}: {error['msg']}"
 
 
 def _variable(field: str) -> str:
     return field if field.isupper() else f"TERRITOIRES_{field.upper()}"
+
+
+def _on_this_machine(url: str | None) -> bool:
+    if not url:
+        return True
+    host = urlsplit(url).hostname
+    if not host or host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _password(url: str | None) -> str | None:
+    password = urlsplit(url).password if url else None
+    return unquote(password) if password is not None else None

@@ -40,6 +40,14 @@ def synth_command(
     ] = DEFAULT_SENSORS,
     start: Annotated[str, typer.Option("--start", help="First day (YYYY-MM-DD)")] = "2021-01-01",
     end: Annotated[str, typer.Option("--end", help="Last day (YYYY-MM-DD)")] = "2023-12-31",
+    landsat_level: Annotated[
+        int,
+        typer.Option(
+            "--landsat-level",
+            help="Landsat product: 1 (B4, B5, B10 + MTL, clear) or 2 (Collection 2 Level-2: "
+            "SR_B2-SR_B7, ST_B10, QA_PIXEL with clouds)",
+        ),
+    ] = 1,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Output folder (default: .data/synth/TARGET-SIZE-SEED)"),
@@ -89,6 +97,7 @@ def synth_command(
                 start=first,
                 end=last,
                 progress=advance,
+                landsat_level=landsat_level,
             )
     except SynthInputError as error:
         fail(str(error), USAGE_ERROR)

@@ -148,6 +148,7 @@ def generate(
     end: date = DEFAULT_END,
     progress: Progress | None = None,
     settings: Settings | None = None,
+    landsat_level: int = 1,
 ) -> Summary:
     """Writes scenes of the chosen sensors, their STAC catalog and the truth into `out_dir`."""
     began = time.perf_counter()
@@ -159,12 +160,24 @@ def generate(
         raise SynthInputError(f"seed must be zero or positive, got {seed}")
     if end <= start:
         raise SynthInputError(f"end ({end}) must come after start ({start})")
+    if landsat_level not in landsat.LEVELS:
+        raise SynthInputError(f"landsat level must be 1 or 2, got {landsat_level}")
     resolved = resolve_target(target, settings)
     destination = out_dir or default_out_dir(settings, resolved, size, seed)
     scratch = _scratch_folder(destination)
     try:
         summary = _generate_into(
-            scratch, resolved, size, seed, chosen, start, end, progress, settings, began
+            scratch,
+            resolved,
+            size,
+            seed,
+            chosen,
+            start,
+            end,
+            progress,
+            settings,
+            began,
+            landsat_level,
         )
         _replace(destination, scratch)
     except BaseException:
@@ -244,7 +257,8 @@ class _Plan:
     settlements: list[Settlement]
     communes: list[TerritoryRecord]
     optical_dates: list[date]
-    landsat_date: date
+    landsat_dates: list[date]
+    landsat_level: int
     flood_date: date
 
     @property
@@ -265,6 +279,7 @@ def _plan(
     start: date,
     end: date,
     settings: Settings,
+    landsat_level: int = 1,
 ) -> _Plan:
     west, south, east, north = target.bbox
     centre_lon, centre_lat = (west + east) / 2, (south + north) / 2
@@ -293,7 +308,8 @@ def _plan(
         settlements=settlements,
         communes=communes,
         optical_dates=optical_dates,
-        landsat_date=min(optical_dates[-1] + timedelta(days=3), end),
+        landsat_dates=sorted({min(day + timedelta(days=3), end) for day in optical_dates}),
+        landsat_level=landsat_level,
         flood_date=flood_date,
     )
 
@@ -309,13 +325,16 @@ def _generate_into(
     progress: Progress | None,
     settings: Settings,
     began: float,
+    landsat_level: int,
 ) -> Summary:
-    plan = _plan(target, size, seed, sensors, start, end, settings)
+    plan = _plan(target, size, seed, sensors, start, end, settings, landsat_level)
     blocks = plan.grid.row_blocks()
     steps = _Steps(
         total=len(blocks)
         + 2
-        + ("landsat" in sensors) * len(plan.grid.resampled(landsat.RESOLUTION).row_blocks())
+        + ("landsat" in sensors)
+        * len(plan.landsat_dates)
+        * len(plan.grid.resampled(landsat.RESOLUTION).row_blocks())
         + ("viirs" in sensors) * math.ceil(((end - start).days + 1) / viirs.NIGHTS_PER_CHUNK),
         callback=progress,
         started=began,
@@ -325,7 +344,7 @@ def _generate_into(
     with Conversions() as conversions:
         items = _ten_metre_products(root, plan, blocks, conversions, steps, document)
         if "landsat" in sensors:
-            items.append(_landsat_product(root, plan, conversions, steps, document))
+            items += _landsat_products(root, plan, conversions, steps, document)
         if "viirs" in sensors:
             items.append(_viirs_product(root, plan, conversions, steps, document))
         conversions.wait()
@@ -333,7 +352,7 @@ def _generate_into(
         steps.lap("COG conversion (rest)")
     write_catalog(root, items)
     write_shorelines(
-        root, plan.landscape, plan.grid, [*plan.optical_dates, plan.landsat_date, start, end]
+        root, plan.landscape, plan.grid, [*plan.optical_dates, *plan.landsat_dates, start, end]
     )
     write_truth(root, _truth_document(plan, items) | document)
     steps.advance("STAC catalog and truth")
@@ -403,17 +422,43 @@ def _ten_metre_products(
     return items
 
 
-def _landsat_product(
+def _landsat_products(
     root: Path, plan: _Plan, conversions: Conversions, steps: _Steps, document: dict[str, Any]
-) -> Item:
-    day = plan.landsat_date
-    product_id = f"LC08_L1TP_000000_{day:%Y%m%d}_{day + timedelta(days=1):%Y%m%d}_02_T1"
-    scene = landsat.LandsatScene(plan.item_id(landsat.COLLECTION, day), product_id, day, 20)
-    product = landsat.LandsatProduct(root, plan.grid, plan.landscape, scene, plan.seed)
-    item = product.generate(lambda: steps.advance("Landsat 8 (30 m)"), conversions)
-    document["land_surface_temperature"] = product.temperature_truth()
+) -> list[Item]:
+    """A Landsat scene a summer (three days after each optical date), at the plan's level."""
+    level, items, scenes = plan.landsat_level, [], []
+    communes = [landsat.Commune(r.code, r.name, r.geometry) for r in plan.communes]
+    for index, day in enumerate(plan.landsat_dates):
+        kind = "L1TP" if level == 1 else "L2SP"
+        product_id = f"LC08_{kind}_000000_{day:%Y%m%d}_{day + timedelta(days=1):%Y%m%d}_02_T1"
+        clouds = None
+        if level == 2:
+            rng = np.random.default_rng([plan.seed, 200 + index])
+            cover = float(rng.choice(landsat.LEVEL2_CLOUD_COVERS))
+            clouds = sentinel2.Clouds.draw(rng, plan.landscape, plan.grid, cover)
+        scene = landsat.LandsatScene(
+            plan.item_id(landsat.COLLECTION, day), product_id, day, 20 + index, clouds
+        )
+        product = landsat.LandsatProduct(
+            root, plan.grid, plan.landscape, scene, plan.seed, level, communes
+        )
+        items.append(product.generate(lambda: steps.advance("Landsat 8 (30 m)"), conversions))
+        scenes.append(product.temperature_truth())
+    document["land_surface_temperature"] = {
+        "level": level,
+        "scenes": scenes,
+        "heat_island_amplitude_c": plan.landscape.heat_island_amplitude_c,
+        "ring_m": landsat.RING_M,
+        "suhi_definition": landsat.SUHI_DEFINITION,
+        "density_definition": "density_heat_island_c: land pixels whose urban density is at "
+        f"least {landsat.URBAN_DENSITY} minus those below {landsat.RURAL_DENSITY}",
+        "chain": "Level-1: L = ML*DN + AL; BT = K2/ln(K1/L + 1); NDVI from reflectance "
+        "REFLECTANCE_MULT*DN + REFLECTANCE_ADD of B4 and B5; Pv = clip((NDVI - 0.2)/0.3, 0, "
+        "1)**2; e = 0.004*Pv + 0.986; LST = BT/(1 + (10.895e-6*BT/1.4388e-2)*ln e) - 273.15. "
+        "Level-2: LST = ST_B10*0.00341802 + 149.0 - 273.15 where QA_PIXEL is clear",
+    }
     steps.lap("landsat")
-    return item
+    return items
 
 
 def _viirs_product(

@@ -1,6 +1,15 @@
-"""A Landsat 8-like scene (30 m): red B4 and near-infrared B5 as DN, thermal B10 as DN that
-encodes a planted land surface temperature through the inverse of the indicator's own chain,
-and the _MTL.txt carrying the constants that chain needs."""
+"""Landsat 8-like scenes (30 m), one per summer, at either product level:
+
+- Level-1 (the default): red B4 and near-infrared B5 as DN, thermal B10 as DN that encodes a
+  planted land surface temperature through the inverse of the indicator's own chain, and the
+  _MTL.txt carrying the constants that chain needs (also on the item's band assets, as the
+  catalog puts them when it ingests an MTL); a clear sky;
+- Collection 2 Level-2: surface reflectance SR_B2–SR_B7, surface temperature ST_B10 (the
+  planted LST in kelvin, scale 0.00341802, offset 149.0) and QA_PIXEL, with clouds and their
+  shadows (flagged, and seen in the bands: cold cloud tops, cooler shadows).
+
+The truth of each scene is its planted LST raster and, per commune of the grid, the surface
+urban heat island under the `land-surface-temperature` process's definition."""
 
 from __future__ import annotations
 
@@ -9,18 +18,35 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import shapely
+from rasterio.features import rasterize
+from shapely.geometry.base import BaseGeometry
 
 from territoires.synth.cog import CogWriter, Conversions
-from territoires.synth.grid import Grid, to_lonlat
+from territoires.synth.grid import Grid, from_lonlat, to_lonlat
 from territoires.synth.landscape import Landscape
-from territoires.synth.spectra import surface_reflectance
+from territoires.synth.sentinel2 import Clouds
+from territoires.synth.spectra import (
+    BAND_INDEX,
+    CLOUD,
+    SHADOW_TRANSMISSION,
+    surface_reflectance,
+)
 from territoires.synth.stac import Asset, Item
 
 COLLECTION = "landsat-c2-l2"
 RESOLUTION = 30.0
-LST_TRUTH = "truth/lst_celsius.tif"
+LEVELS = (1, 2)
+RING_M = 2000.0
+"""The rural ring of the heat island truth: the `land-surface-temperature` process's default."""
+SUHI_DEFINITION = (
+    "mean planted LST of the commune's land cells (water share below one half, cell centre in "
+    f"the commune's outline) minus that of the land cells within {RING_M:g} m outside the "
+    "outline, on the scene's 30 m grid, every cell (clouds do not hide the truth)"
+)
 
 REFLECTANCE_MULT = 2.0e-05
 REFLECTANCE_ADD = -0.1
@@ -39,6 +65,47 @@ NDVI_SOIL = 0.2
 NDVI_VEGETATION = 0.5
 URBAN_DENSITY = 0.5
 RURAL_DENSITY = 0.15
+# Collection 2 Level-2 scaling (USGS) and what Level-2 files hold.
+SR_SCALE, SR_OFFSET = 2.75e-05, -0.2
+ST_SCALE, ST_OFFSET = 0.00341802, 149.0
+SR_BANDS = {
+    "SR_B2": "B02",
+    "SR_B3": "B03",
+    "SR_B4": "B04",
+    "SR_B5": "B08",
+    "SR_B6": "B11",
+    "SR_B7": "B12",
+}
+"""Level-2 reflectance assets and the synthetic spectrum band each one samples."""
+SPECTRA = {  # asset: eo:bands common name, centre and full width at half maximum (µm)
+    "B4": ("red", 0.655, 0.04),
+    "B5": ("nir08", 0.865, 0.03),
+    "B10": ("lwir11", 10.895, 0.59),
+    "SR_B2": ("blue", 0.48, 0.06),
+    "SR_B3": ("green", 0.56, 0.06),
+    "SR_B4": ("red", 0.655, 0.03),
+    "SR_B5": ("nir08", 0.865, 0.03),
+    "SR_B6": ("swir16", 1.61, 0.08),
+    "SR_B7": ("swir22", 2.2, 0.18),
+    "ST_B10": ("lwir11", 10.895, 0.59),
+}
+LEVEL2_CLOUD_COVERS = (0.05, 0.1, 0.2)
+CLOUD_TOP_COOLING_C = 20.0  # a cloud top is this much colder than the day's air
+SHADOW_COOLING_C = 3.0
+# QA_PIXEL bits (Landsat 8-9 Collection 2): 0 fill, 1 dilated cloud, 3 cloud, 4 cloud shadow,
+# 6 clear, 7 water; 8–9 cloud, 10–11 shadow, 12–13 snow, 14–15 cirrus confidence (1 = low).
+QA_FILL = 1
+QA_LOW_CONFIDENCES = (1 << 8) | (1 << 10) | (1 << 12) | (1 << 14)
+QA_DILATED, QA_CLOUD, QA_SHADOW, QA_CLEAR, QA_WATER = 1 << 1, 1 << 3, 1 << 4, 1 << 6, 1 << 7
+QA_CLOUD_HIGH, QA_SHADOW_HIGH = 3 << 8, 3 << 10
+CLOUD_OPACITY = 0.35  # flagged cloud from this opacity, dilated cloud from DILATED_OPACITY
+DILATED_OPACITY = 0.005
+SHADOW_OPACITY = 0.05
+
+
+def lst_truth_path(when: date) -> str:
+    """Where the planted LST of a scene's date is written, relative to the output folder."""
+    return f"truth/lst_celsius_{when:%Y%m%d}.tif"
 
 
 @dataclass(frozen=True)
@@ -47,30 +114,85 @@ class LandsatScene:
     product_id: str
     when: date
     stream: int
+    clouds: Clouds | None = None  # Level-2 only
 
 
-@dataclass
-class TemperatureTally:
-    """Sums over the LST truth, for its summary statistics and the heat island figure."""
+@dataclass(frozen=True)
+class Commune:
+    code: str
+    name: str
+    geometry: BaseGeometry  # lon/lat
 
-    minimum: float = math.inf
-    maximum: float = -math.inf
-    total: float = 0.0
-    pixels: int = 0
-    urban_total: float = 0.0
-    urban_pixels: int = 0
-    rural_total: float = 0.0
-    rural_pixels: int = 0
 
-    def add(self, temperature: np.ndarray, urban: np.ndarray, rural: np.ndarray) -> None:
-        self.minimum = min(self.minimum, float(temperature.min()))
-        self.maximum = max(self.maximum, float(temperature.max()))
-        self.total += float(temperature.sum(dtype=np.float64))
-        self.pixels += temperature.size
-        self.urban_total += float(temperature[urban].sum(dtype=np.float64))
-        self.urban_pixels += int(np.count_nonzero(urban))
-        self.rural_total += float(temperature[rural].sum(dtype=np.float64))
-        self.rural_pixels += int(np.count_nonzero(rural))
+class HeatTruth:
+    """The planted LST of a scene on its whole grid, and the figures scored against it: range,
+    the old density-based heat island, and the surface urban heat island of each commune."""
+
+    def __init__(self, grid: Grid) -> None:
+        self.grid = grid
+        self.temperature = np.empty(grid.shape, np.float32)
+        self.water = np.zeros(grid.shape, np.bool_)
+        self.density = np.empty(grid.shape, np.float32)
+
+    def add(self, start: int, temperature: np.ndarray, water: np.ndarray, density: np.ndarray):
+        rows = slice(start, start + temperature.shape[0])
+        self.temperature[rows] = temperature
+        self.water[rows] = water
+        self.density[rows] = density
+
+    def communes(self, communes: list[Commune]) -> list[dict[str, Any]]:
+        """Per commune with cells on the grid: SUHI under SUHI_DEFINITION."""
+        to_grid = from_lonlat(self.grid.epsg)
+        land = ~self.water
+        found = []
+        for commune in communes:
+            outline = shapely.transform(commune.geometry, to_grid.transform, interleaved=False)
+            inside = self._cells(outline)
+            if not inside.any():
+                continue
+            rural = self._cells(outline.buffer(RING_M).difference(outline))
+            urban_mean = _mean(self.temperature[inside & land])
+            rural_mean = _mean(self.temperature[rural & land])
+            found.append(
+                {
+                    "code": commune.code,
+                    "name": commune.name,
+                    "suhi_c": None
+                    if urban_mean is None or rural_mean is None
+                    else round(urban_mean - rural_mean, 4),
+                    "urban_mean_c": None if urban_mean is None else round(urban_mean, 4),
+                    "rural_mean_c": None if rural_mean is None else round(rural_mean, 4),
+                    "urban_cells": int(np.count_nonzero(inside & land)),
+                    "rural_cells": int(np.count_nonzero(rural & land)),
+                }
+            )
+        return found
+
+    def _cells(self, geometry: BaseGeometry) -> np.ndarray:
+        if geometry.is_empty:
+            return np.zeros(self.grid.shape, np.bool_)
+        return rasterize(
+            [(geometry, 1)], out_shape=self.grid.shape, transform=self.grid.transform, fill=0
+        ).astype(np.bool_)
+
+    def summary(self) -> dict[str, Any]:
+        temperature, land = self.temperature, ~self.water
+        urban = _mean(temperature[land & (self.density >= URBAN_DENSITY)])
+        rural = _mean(temperature[land & (self.density < RURAL_DENSITY)])
+        return {
+            "minimum_c": round(float(temperature.min()), 3),
+            "mean_c": round(float(temperature.mean(dtype=np.float64)), 3),
+            "maximum_c": round(float(temperature.max()), 3),
+            "urban_mean_c": None if urban is None else round(urban, 3),
+            "rural_mean_c": None if rural is None else round(rural, 3),
+            "density_heat_island_c": None
+            if urban is None or rural is None
+            else round(urban - rural, 3),
+        }
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(values.mean(dtype=np.float64)) if values.size else None
 
 
 def emissivity(red_dn: np.ndarray, nir_dn: np.ndarray) -> np.ndarray:
@@ -112,14 +234,16 @@ def earth_sun_distance_au(when: date) -> float:
 
 @dataclass
 class LandsatProduct:
-    """Generates the scene and its LST truth block by block on the 30 m grid."""
+    """Generates one scene and its LST truth block by block on the 30 m grid."""
 
     root: Path
     grid_10m: Grid
     landscape: Landscape
     scene: LandsatScene
     seed: int
-    tally: TemperatureTally = field(default_factory=TemperatureTally)
+    level: int = 1
+    communes: list[Commune] = field(default_factory=list)
+    cloud_pixels: int = 0
 
     @property
     def grid(self) -> Grid:
@@ -132,75 +256,133 @@ class LandsatProduct:
     def blocks(self) -> list[tuple[int, int]]:
         return self.grid.row_blocks()
 
+    def band_names(self) -> list[str]:
+        if self.level == 1:
+            return ["B4", "B5", "B10"]
+        return [*SR_BANDS, "ST_B10", "QA_PIXEL"]
+
     def generate(self, progress: Callable[[], None], conversions: Conversions) -> Item:
-        """Writes B4, B5, B10, the MTL and the LST truth; `progress` is called after each block."""
+        """Writes the bands (and the MTL of a Level-1 scene) and the LST truth; `progress` is
+        called after each block."""
         grid, scene = self.grid, self.scene
         self.folder.mkdir(parents=True)
-        (self.root / LST_TRUTH).parent.mkdir(parents=True, exist_ok=True)
+        (self.root / "truth").mkdir(parents=True, exist_ok=True)
         sun = math.sin(math.radians(sun_elevation_deg(self.landscape.latitude, scene.when)))
-        files = {band: self.folder / f"{scene.product_id}_B{band}.TIF" for band in (4, 5, 10)}
+        files = {name: self.folder / f"{scene.product_id}_{name}.TIF" for name in self.band_names()}
         writers = {
-            band: CogWriter(path, grid, dtype="uint16", nodata=0, descriptions=[f"B{band}"])
-            for band, path in files.items()
+            name: CogWriter(
+                path,
+                grid,
+                dtype="uint16",
+                nodata=QA_FILL if name == "QA_PIXEL" else 0,
+                descriptions=[name],
+                resampling="NEAREST" if name == "QA_PIXEL" else "AVERAGE",
+            )
+            for name, path in files.items()
         }
         truth = CogWriter(
-            self.root / LST_TRUTH,
+            self.root / lst_truth_path(scene.when),
             grid,
             dtype="float32",
             nodata=float("nan"),
             descriptions=["planted land surface temperature (°C)"],
         )
+        heat = HeatTruth(grid)
         x = grid.column_centres()
         for block, (start, stop) in enumerate(self.blocks()):
             rng = np.random.default_rng([self.seed, scene.stream, block])
             y = grid.row_centres(start, stop)
             ground = self.landscape.ground(x, y, RESOLUTION)
             cover = self.landscape.cover(ground, scene.when)
-            numbers = {}
-            for band, name in ((4, "B04"), (5, "B08")):
-                reflectance = surface_reflectance(cover, ground, name)
-                noise = rng.standard_normal(reflectance.shape, dtype=np.float32)
-                reflectance += noise * np.float32(NOISE_REFLECTANCE)
-                toa = (reflectance * sun - REFLECTANCE_ADD) / REFLECTANCE_MULT
-                numbers[band] = np.clip(np.rint(toa), 1, 65535).astype(np.uint16)
             temperature = self.landscape.land_surface_temperature_c(x, y, ground, cover, scene.when)
-            numbers[10] = thermal_digital_numbers(temperature, emissivity(numbers[4], numbers[5]))
-            for band, writer in writers.items():
-                writer.write(start, numbers[band])
+            if self.level == 1:
+                numbers = self._level1(rng, ground, cover, sun, temperature)
+            else:
+                numbers = self._level2(rng, x, y, ground, cover, temperature)
+            for name, writer in writers.items():
+                writer.write(start, numbers[name])
             truth.write(start, temperature)
-            land = cover.water < 0.5
-            urban = land & (ground.urban_density >= URBAN_DENSITY)
-            rural = land & (ground.urban_density < RURAL_DENSITY)
-            self.tally.add(temperature, urban, rural)
+            heat.add(start, temperature, cover.water >= 0.5, ground.urban_density)
             progress()
         for writer in [*writers.values(), truth]:
             writer.finish(conversions)
-        mtl = self.folder / f"{scene.product_id}_MTL.txt"
-        mtl.write_text(self.metadata_text(files), encoding="utf-8")
+        self.heat = heat
+        mtl = None
+        if self.level == 1:
+            mtl = self.folder / f"{scene.product_id}_MTL.txt"
+            numbered = {int(name[1:]): path for name, path in files.items()}
+            mtl.write_text(self.metadata_text(numbered), encoding="utf-8")
         return self._item(files, mtl)
 
-    def temperature_truth(self) -> dict[str, float | int | str | None]:
-        tally = self.tally
-        urban = tally.urban_total / tally.urban_pixels if tally.urban_pixels else None
-        rural = tally.rural_total / tally.rural_pixels if tally.rural_pixels else None
+    def _level1(self, rng, ground, cover, sun: float, temperature) -> dict[str, np.ndarray]:
+        """B4 and B5 as TOA digital numbers, B10 encoding the planted LST."""
+        numbers = {}
+        for name, band in (("B4", "B04"), ("B5", "B08")):
+            reflectance = surface_reflectance(cover, ground, band)
+            noise = rng.standard_normal(reflectance.shape, dtype=np.float32)
+            reflectance += noise * np.float32(NOISE_REFLECTANCE)
+            toa = (reflectance * sun - REFLECTANCE_ADD) / REFLECTANCE_MULT
+            numbers[name] = np.clip(np.rint(toa), 1, 65535).astype(np.uint16)
+        numbers["B10"] = thermal_digital_numbers(
+            temperature, emissivity(numbers["B4"], numbers["B5"])
+        )
+        return numbers
+
+    def _level2(self, rng, x, y, ground, cover, temperature) -> dict[str, np.ndarray]:
+        """Surface reflectance and temperature as the sky lets them be seen, and QA_PIXEL."""
+        clouds = self.scene.clouds
+        local_x, local_y = self.landscape.local(x, y)
+        cloud = np.zeros(temperature.shape, np.float32)
+        shadow = np.zeros(temperature.shape, np.float32)
+        if clouds is not None:
+            cloud = clouds.opacity(local_x, local_y)
+            shift_x, shift_y = clouds.shadow_shift
+            shadow = clouds.opacity(local_x - shift_x, local_y - shift_y)
+            shadow *= np.float32(1.0) - cloud
+        numbers = {}
+        for name, band in SR_BANDS.items():
+            index = BAND_INDEX[band]
+            reflectance = surface_reflectance(cover, ground, band)
+            reflectance *= np.float32(1.0) - shadow * np.float32(1.0 - SHADOW_TRANSMISSION[index])
+            reflectance += (np.float32(CLOUD[index]) - reflectance) * cloud
+            reflectance += rng.standard_normal(reflectance.shape, dtype=np.float32) * np.float32(
+                NOISE_REFLECTANCE
+            )
+            scaled = np.rint((reflectance - np.float32(SR_OFFSET)) / np.float32(SR_SCALE))
+            numbers[name] = np.clip(scaled, 1, 65535).astype(np.uint16)
+        cloud_top = np.float32(
+            self.landscape.air_temperature_c(self.scene.when) - CLOUD_TOP_COOLING_C
+        )
+        seen = temperature + (cloud_top - temperature) * cloud
+        seen -= np.float32(SHADOW_COOLING_C) * shadow
+        kelvin = seen.astype(np.float64) + KELVIN
+        numbers["ST_B10"] = np.clip(np.rint((kelvin - ST_OFFSET) / ST_SCALE), 1, 65535).astype(
+            np.uint16
+        )
+        clouded = cloud >= CLOUD_OPACITY
+        shaded = (shadow >= SHADOW_OPACITY) & ~clouded
+        dilated = cloud > DILATED_OPACITY
+        qa = np.full(temperature.shape, QA_LOW_CONFIDENCES, np.uint16)
+        qa[dilated] |= QA_DILATED
+        qa[clouded] |= QA_CLOUD | QA_CLOUD_HIGH
+        qa[shaded] |= QA_SHADOW | QA_SHADOW_HIGH
+        qa[~(dilated | shaded)] |= QA_CLEAR
+        qa[cover.water >= 0.5] |= QA_WATER
+        numbers["QA_PIXEL"] = qa
+        self.cloud_pixels += int(np.count_nonzero(clouded))
+        return numbers
+
+    def temperature_truth(self) -> dict[str, Any]:
+        """The scene's entry in truth.json's land_surface_temperature.scenes."""
+        grid = self.grid
         return {
+            "id": self.scene.id,
             "date": self.scene.when.isoformat(),
-            "raster": LST_TRUTH,
-            "minimum_c": round(tally.minimum, 3),
-            "mean_c": round(tally.total / tally.pixels, 3),
-            "maximum_c": round(tally.maximum, 3),
-            "urban_mean_c": None if urban is None else round(urban, 3),
-            "rural_mean_c": None if rural is None else round(rural, 3),
-            "surface_urban_heat_island_c": None
-            if urban is None or rural is None
-            else round(urban - rural, 3),
-            "heat_island_amplitude_c": self.landscape.heat_island_amplitude_c,
-            "urban_definition": f"land pixels whose urban density is at least {URBAN_DENSITY}",
-            "rural_definition": f"land pixels whose urban density is below {RURAL_DENSITY}",
-            "chain": "L = ML*DN + AL; BT = K2/ln(K1/L + 1); NDVI from reflectance "
-            "REFLECTANCE_MULT*DN + REFLECTANCE_ADD of B4 and B5; Pv = clip((NDVI - 0.2)/0.3, "
-            "0, 1)**2; e = 0.004*Pv + 0.986; LST = BT/(1 + (10.895e-6*BT/1.4388e-2)*ln e) "
-            "- 273.15",
+            "raster": lst_truth_path(self.scene.when),
+            "level": self.level,
+            "cloud_cover": round(100.0 * self.cloud_pixels / (grid.width * grid.height), 2),
+            **self.heat.summary(),
+            "communes": self.heat.communes(self.communes),
         }
 
     def metadata_text(self, files: dict[int, Path]) -> str:
@@ -294,54 +476,75 @@ class LandsatProduct:
         ]
         return "\n".join(lines) + "\n"
 
-    def _item(self, files: dict[int, Path], mtl: Path) -> Item:
-        bands = {
-            4: ("red", 0.655, 0.04, REFLECTANCE_MULT, REFLECTANCE_ADD, None),
-            5: ("nir08", 0.865, 0.03, REFLECTANCE_MULT, REFLECTANCE_ADD, None),
-            10: ("lwir11", 10.895, 0.59, *RADIANCE[10], "W/(m2 sr um)"),
-        }
-        assets = {}
-        for band, path in files.items():
-            common_name, centre, width, scale, offset, unit = bands[band]
-            raster = {
-                "nodata": 0,
-                "data_type": "uint16",
-                "scale": scale,
-                "offset": offset,
-                "spatial_resolution": RESOLUTION,
-            }
-            if unit:
-                raster["unit"] = unit
-            assets[f"B{band}"] = Asset(
-                path,
-                f"Band {band} ({common_name})",
-                self.grid,
-                raster_bands=[raster],
-                eo_bands=[
-                    {
-                        "name": f"B{band}",
-                        "common_name": common_name,
-                        "center_wavelength": centre,
-                        "full_width_half_max": width,
-                    }
-                ],
+    def _item(self, files: dict[str, Path], mtl: Path | None) -> Item:
+        assets = {name: self._asset(name, path) for name, path in files.items()}
+        if mtl is not None:
+            assets["MTL"] = Asset(
+                mtl, "Metadata (MTL)", self.grid, [], roles=("metadata",), media_type="text/plain"
             )
-        assets["MTL"] = Asset(
-            mtl, "Metadata (MTL)", self.grid, [], roles=("metadata",), media_type="text/plain"
-        )
+        grid = self.grid
         return Item(
             id=self.scene.id,
             collection=COLLECTION,
             folder=self.folder,
-            grid=self.grid,
+            grid=grid,
             when=self.scene.when,
             properties={
                 "platform": "landsat-8",
                 "constellation": "landsat",
                 "instruments": ["oli", "tirs"],
                 "gsd": RESOLUTION,
-                "eo:cloud_cover": 0.0,
+                "eo:cloud_cover": round(100.0 * self.cloud_pixels / (grid.width * grid.height), 2),
+                "landsat:collection_number": "02",
+                "landsat:correction": "L1TP" if self.level == 1 else "L2SP",
             },
             assets=assets,
             extensions=("eo", "projection", "raster"),
+        )
+
+    def _asset(self, name: str, path: Path) -> Asset:
+        """A band's asset: its scaling, spectrum and (Level-1) the MTL's constants."""
+        raster: dict[str, Any] = {
+            "nodata": QA_FILL if name == "QA_PIXEL" else 0,
+            "data_type": "uint16",
+            "spatial_resolution": RESOLUTION,
+        }
+        fields: dict[str, Any] = {}
+        if name in ("B4", "B5"):
+            number = int(name[1:])
+            raster |= {"scale": REFLECTANCE_MULT, "offset": REFLECTANCE_ADD}
+            fields = {
+                "landsat:reflectance_mult": REFLECTANCE_MULT,
+                "landsat:reflectance_add": REFLECTANCE_ADD,
+                "landsat:radiance_mult": RADIANCE[number][0],
+                "landsat:radiance_add": RADIANCE[number][1],
+            }
+        elif name == "B10":
+            raster |= {"scale": RADIANCE[10][0], "offset": RADIANCE[10][1]}
+            raster["unit"] = "W/(m2 sr um)"
+            fields = {
+                "landsat:radiance_mult": RADIANCE[10][0],
+                "landsat:radiance_add": RADIANCE[10][1],
+                "landsat:k1_constant": K1_BAND_10,
+                "landsat:k2_constant": K2_BAND_10,
+            }
+        elif name == "ST_B10":
+            raster |= {"scale": ST_SCALE, "offset": ST_OFFSET, "unit": "kelvin"}
+        elif name in SR_BANDS:
+            raster |= {"scale": SR_SCALE, "offset": SR_OFFSET}
+        spectrum = SPECTRA.get(name)
+        eo_bands = None
+        if spectrum is not None:
+            common_name, centre, width = spectrum
+            eo_bands = [
+                {
+                    "name": name,
+                    "common_name": common_name,
+                    "center_wavelength": centre,
+                    "full_width_half_max": width,
+                }
+            ]
+        title = "Quality (QA_PIXEL)" if name == "QA_PIXEL" else f"Band {name}"
+        return Asset(
+            path, title, self.grid, raster_bands=[raster], eo_bands=eo_bands, fields=fields
         )

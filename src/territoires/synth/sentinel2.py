@@ -45,7 +45,10 @@ class Clouds:
     shadow_shift: tuple[float, float]
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, landscape: Landscape, grid: Grid) -> Clouds:
+    def draw(
+        cls, rng: np.random.Generator, landscape: Landscape, grid: Grid, cover: float | None = None
+    ) -> Clouds:
+        """`cover`: the share of the grid under cloud; drawn (mostly clear summers) when None."""
         noise = FractalNoise.draw(rng, 8000.0, 60.0)
         left, bottom, right, top = grid.bounds
         extent = (
@@ -54,7 +57,8 @@ class Clouds:
             right - landscape.origin_x,
             top - landscape.origin_y,
         )
-        cover = rng.choice([0.0, 0.02, 0.08, 0.15, 0.3])  # summer scenes: mostly clear
+        if cover is None:
+            cover = float(rng.choice([0.0, 0.02, 0.08, 0.15, 0.3]))  # summers: mostly clear
         threshold = noise.quantile(extent, 1.0 - cover) if cover > 0 else None
         angle = rng.uniform(0, 2 * np.pi)
         distance = rng.uniform(300, 900)

@@ -46,6 +46,7 @@ class Asset:
     eo_bands: list[dict[str, Any]] | None = None
     roles: tuple[str, ...] = ("data",)
     media_type: str = COG_MEDIA_TYPE
+    fields: dict[str, Any] = field(default_factory=dict)  # more asset fields (landsat:k1_constant)
 
 
 @dataclass
@@ -87,6 +88,7 @@ class Item:
                 document["eo:bands"] = asset.eo_bands
             if asset.raster_bands:
                 document["raster:bands"] = asset.raster_bands
+            document |= asset.fields
             assets[key] = document
         collection = _relative(collection_path(root, self.collection), base)
         return {

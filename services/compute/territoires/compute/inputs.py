@@ -55,6 +55,16 @@ def flag(inputs: dict[str, Any], name: str) -> bool | None:
     return value
 
 
+def number(inputs: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
+    """A numeric input within [low, high], `default` when absent."""
+    value = unwrap(inputs.get(name, default))
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise BadRequestError(
+            f"input {name!r} must be a number from {low:g} to {high:g}, got {value!r}"
+        )
+    return float(value)
+
+
 def territory_codes(inputs: dict[str, Any]) -> list[str] | None:
     """Territory codes from `territory`: one or a list (see `parse_reference`), in the order
     given, without repeats."""

@@ -43,8 +43,8 @@ from territoires.shared.errors import TerritoiresError
 from territoires.shared.logs import configure_logging
 from territoires.shared.models import Job, JobStatus
 from territoires.shared.plugins import load_plugins
-from territoires.shared.settings import Settings, get_settings
-from territoires.shared.storage import storage_from_settings
+from territoires.shared.settings import Settings, get_settings, settings_or_exit
+from territoires.shared.storage import StorageUnreachableError, storage_from_settings
 
 LEASE_S = 10.0
 OUTAGE_RETRY_S = 5.0
@@ -106,8 +106,16 @@ async def _hold_lease(queue: ArqRedis, arq_job_id: str) -> None:
 
 
 def outage(error: BaseException) -> bool:
-    """The database or Redis went away: nothing the job did wrong, so it is run again."""
-    if isinstance(error, OperationalError | InterfaceError | ConnectionError | TimeoutError):
+    """The database, Redis or the object store went away: nothing the job did wrong, so it is
+    run again."""
+    unreachable = (
+        OperationalError,
+        InterfaceError,
+        ConnectionError,
+        TimeoutError,
+        StorageUnreachableError,
+    )
+    if isinstance(error, unreachable):
         return True
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
@@ -484,8 +492,10 @@ class WorkerSettings:
     cron_jobs: ClassVar[list] = [cron(requeue_stale_jobs, second=0, run_at_startup=True)]
     on_startup = startup
     on_shutdown = shutdown
-    queue_name = get_settings().queue_name
-    redis_settings = RedisSettings.from_dsn(get_settings().redis_url or "redis://localhost:6379")
+    queue_name = settings_or_exit().queue_name
+    redis_settings = RedisSettings.from_dsn(
+        settings_or_exit().redis_url or "redis://localhost:6379"
+    )
     # Retries are ours (MAX_ATTEMPTS, counted in the jobs table): arq must never give up first.
     max_tries = 1000
     job_timeout = 6 * 3600

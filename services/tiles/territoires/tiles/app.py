@@ -11,8 +11,10 @@ from fastapi import Depends, FastAPI
 from starlette.staticfiles import StaticFiles
 
 from territoires.shared.assets import AssetGuard
+from territoires.shared.health import storage_checks
 from territoires.shared.service import create_service_app
-from territoires.shared.settings import Settings, get_settings
+from territoires.shared.settings import Settings, settings_or_exit
+from territoires.shared.storage import s3_client, storage_from_settings, uses_s3
 from territoires.tiles.basemap import basemap_router
 from territoires.tiles.catalog import Catalog
 from territoires.tiles.dependencies import (
@@ -42,7 +44,7 @@ from territoires.tiles.vector import vector_router
 def create_app(
     settings: Settings | None = None, tiles_settings: TilesSettings | None = None
 ) -> FastAPI:
-    settings = settings or get_settings()
+    settings = settings or settings_or_exit()
     tiles_settings = tiles_settings or get_tiles_settings()
     configure_reading(tiles_settings)
     app = create_service_app(
@@ -50,6 +52,7 @@ def create_app(
         title="Territoires tiles",
         description="Tiles, TileJSON and WMTS of catalogued scenes and indicator results.",
         settings=settings,
+        checks=storage_checks(storage_from_settings(settings)),
     )
     app.state.tiles = TilesState(
         catalog=Catalog(
@@ -59,6 +62,7 @@ def create_app(
         ),
         guard=AssetGuard.from_settings(settings),
         settings=tiles_settings,
+        s3=s3_client(settings) if uses_s3(settings) else None,
     )
     add_library_error_handlers(app)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
+from botocore.client import BaseClient
 from fastapi import Depends, Path, Query, Request
 from pydantic import AfterValidator, BeforeValidator
 from rio_tiler.types import ColorMapType
@@ -52,11 +53,13 @@ ItemId = Annotated[str, Path(alias="itemId", max_length=256, description="Item i
 
 @dataclass(frozen=True)
 class TilesState:
-    """What the tile endpoints share for one app: the catalog reader, the guard, the limits."""
+    """What the tile endpoints share for one app: the catalog reader, the guard, the limits,
+    and the S3 client downloads stream objects with (None without S3 anywhere)."""
 
     catalog: Catalog
     guard: AssetGuard
     settings: TilesSettings
+    s3: BaseClient | None = None
 
 
 def tiles_state(request: Request) -> TilesState:

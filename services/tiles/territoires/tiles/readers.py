@@ -85,11 +85,7 @@ class OpenDatasets(threading.local):
 
     def get(self, path: str, bands: tuple[int, ...] = ()) -> DatasetReader:
         """The COG at `path`, or a VRT of some of its bands (GDAL's `vrt://…?bands=`)."""
-        try:
-            stat = Path(path).stat()
-        except OSError as error:  # catalogued but gone: what GDAL would say (a 404)
-            raise RasterioIOError(f"{path}: {error.strerror}") from error
-        version = (stat.st_mtime_ns, stat.st_size)
+        version = _version(path)
         source = f"vrt://{path}?bands={','.join(map(str, bands))}" if bands else path
         held = self.datasets.pop(source, None)
         if held and held[0] == version:
@@ -102,6 +98,18 @@ class OpenDatasets(threading.local):
         while len(self.datasets) > OPEN_DATASETS_PER_THREAD:
             self.datasets.popitem(last=False)[1][1].close()
         return dataset
+
+
+def _version(path: str) -> tuple[int, int]:
+    """A local file's time and size; (0, 0) for an object in a store (`/vsis3/…`, a URL),
+    written once under a key of its own and never rewritten, so no request is spent on it."""
+    if path.startswith("/vsi") or not path.startswith("/"):
+        return (0, 0)
+    try:
+        stat = Path(path).stat()
+    except OSError as error:  # catalogued but gone: what GDAL would say (a 404)
+        raise RasterioIOError(f"{path}: {error.strerror}") from error
+    return (stat.st_mtime_ns, stat.st_size)
 
 
 OPEN_DATASETS = OpenDatasets()

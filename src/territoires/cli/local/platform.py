@@ -12,10 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from sqlalchemy import Engine, func, select
 
 from territoires.catalog.ingest.loader import IngestOptions, find_inputs, ingest
+from territoires.cli.local.allocator import allocator_environment
 from territoires.cli.local.postgres import PrivateCluster, port_is_free
 from territoires.cli.local.redis import EmbeddedRedis
 from territoires.cli.local.supervisor import Supervisor
@@ -23,7 +25,9 @@ from territoires.shared.database import create_sync_database
 from territoires.shared.local_mode import clear_backends, write_backends
 from territoires.shared.models import Item
 from territoires.shared.schema import upgrade
+from territoires.shared.service import KEEP_ALIVE_S
 from territoires.shared.settings import SERVICE_NAMES, ConfigurationError, Settings
+from territoires.shared.storage import LocalStorage, S3Storage, storage_from_settings
 from territoires.shared.territories import (
     count_territories,
     load_territories,
@@ -33,6 +37,7 @@ from territoires.synth import generate
 
 SERVICES = ("gateway", *SERVICE_NAMES)
 LOOPBACK = ["127.0.0.0/8", "::1"]
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass
@@ -104,10 +109,54 @@ def seed_demo(settings: Settings, database_url: str, console: Console) -> dict[s
         engine.dispose()
 
 
+def scenes_root(settings: Settings) -> Path:
+    """Where local mode synthesises its demo scenes: in the storage folder, which the tiler and
+    the worker read; with results in a bucket, where the default storage folder keeps them
+    (so a database seeded by a run on a folder still finds them), which it then trusts
+    (`trusted_prefixes`)."""
+    storage = storage_from_settings(settings)
+    if isinstance(storage, LocalStorage):
+        return storage.root / "scenes"
+    return settings.local_dir / "storage" / "scenes"
+
+
+def trusted_prefixes(settings: Settings) -> list[str]:
+    """The asset prefixes the services are given: the operator's, and the demo scenes' folder
+    when it is not in the storage."""
+    if isinstance(storage_from_settings(settings), LocalStorage):
+        return settings.asset_prefixes
+    return [*settings.asset_prefixes, str(scenes_root(settings))]
+
+
+def prepare_bucket(settings: Settings, console: Console) -> None:
+    """With results in a bucket, the store must answer; local mode makes the bucket when it is
+    missing (a developer's own store), as `s3-init` does for compose."""
+    storage = storage_from_settings(settings)
+    if not isinstance(storage, S3Storage):
+        return
+    try:
+        storage.client.head_bucket(Bucket=storage.bucket)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+            raise ConfigurationError(
+                f"bucket {storage.bucket!r} of TERRITOIRES_STORAGE_URL: {error}"
+            ) from None
+        region = settings.s3_region  # us-east-1 takes no location, every other one needs it
+        placed = {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        options = {} if region == "us-east-1" else placed
+        storage.client.create_bucket(Bucket=storage.bucket, **options)
+        console.print(f"created bucket {storage.bucket!r}")
+    except BotoCoreError as error:
+        raise ConfigurationError(
+            f"the S3 store of TERRITOIRES_STORAGE_URL does not answer ({error}): start it or set "
+            "TERRITOIRES_S3_ENDPOINT_URL"
+        ) from None
+
+
 def seed_demo_scenes(settings: Settings, engine: Engine, console: Console) -> None:
     """Synthetic Sentinel-2, Landsat, Sentinel-1 and VIIRS scenes of the demo commune, written
-    into the storage (where the tiler may read them) and catalogued."""
-    folder = Path(settings.storage_url) / "scenes" / DEMO_TERRITORY
+    where the tiler and the worker may read them (`scenes_root`) and catalogued."""
+    folder = scenes_root(settings) / DEMO_TERRITORY
     size = settings.demo_scene_size
     console.print(f"synthesising the demo scenes over {DEMO_TERRITORY} ({size}² at 10 m)")
     shutil.rmtree(folder, ignore_errors=True)
@@ -132,9 +181,21 @@ def uvicorn_command(name: str, settings: Settings) -> list[str]:
         str(getattr(settings, f"{name}_port")),
         "--no-access-log",
         "--no-proxy-headers",  # the apps believe forwarding headers from trusted proxies only
+        "--timeout-keep-alive",
+        str(KEEP_ALIVE_S),
         "--log-level",
         "warning",
     ]
+
+
+def public_url_environment(settings: Settings) -> dict[str, str]:
+    """On a loopback interface links name the gateway whatever Host a client sends; bound to
+    another interface, the Host clients use is the one to link to (or TERRITOIRES_PUBLIC_URL)."""
+    if settings.public_url:
+        return {"TERRITOIRES_PUBLIC_URL": settings.public_url}
+    if settings.host in LOOPBACK_HOSTS:
+        return {"TERRITOIRES_PUBLIC_URL": f"http://localhost:{settings.gateway_port}"}
+    return {}
 
 
 def run_platform(settings: Settings, console: Console) -> None:
@@ -144,17 +205,23 @@ def run_platform(settings: Settings, console: Console) -> None:
     # background jobs with SIGINT ignored, which would leave Ctrl-C (kill -INT) without effect.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with it ignored
+    prepare_bucket(settings, console)
     with backends(settings, console) as urls:
         revision = upgrade(urls.database_url)
         counts = seed_demo(settings, urls.database_url, console)
         console.print(f"database at revision {revision}; territories {counts}")
-        environment = {
-            "DATABASE_URL": urls.database_url,
-            "REDIS_URL": urls.redis_url,
-            "TERRITOIRES_STORAGE_URL": settings.storage_url,
-            # Callbacks to a receiver on this machine, as local development needs.
-            "TERRITOIRES_CALLBACK_ALLOW": json.dumps(settings.callback_allow or LOOPBACK),
-        }
+        environment = (
+            {
+                "DATABASE_URL": urls.database_url,
+                "REDIS_URL": urls.redis_url,
+                "TERRITOIRES_STORAGE_URL": settings.storage_url,
+                "TERRITOIRES_ASSET_PREFIXES": json.dumps(trusted_prefixes(settings)),
+                # Callbacks to a receiver on this machine, as local development needs.
+                "TERRITOIRES_CALLBACK_ALLOW": json.dumps(settings.callback_allow or LOOPBACK),
+            }
+            | public_url_environment(settings)
+            | allocator_environment(settings)
+        )
         supervisor = Supervisor(environment)
         try:
             write_backends(settings.local_dir, urls.database_url, urls.redis_url)

@@ -19,7 +19,13 @@ from stac_fastapi.types.core import AsyncBaseCoreClient
 from stac_fastapi.types.requests import get_base_url
 
 from territoires.catalog.limits import Limits, count_vertices
-from territoires.catalog.stac.documents import collection_document, item_document, select_fields
+from territoires.catalog.stac.documents import (
+    FieldSelection,
+    collection_document,
+    collection_url,
+    item_document,
+    select_fields,
+)
 from territoires.catalog.stac.filters import parse_filter
 from territoires.catalog.stac.queryables import queryables_document
 from territoires.catalog.stac.search import (
@@ -47,14 +53,24 @@ def _sortby(value: Any) -> list[tuple[str, str]]:
     return result
 
 
-def _fields(value: Any) -> tuple[set[str], set[str]]:
+def _fields(value: Any) -> FieldSelection | None:
+    """The fields extension's selection: GET gives ["id", "-assets", "+properties.gsd"], POST
+    a model whose unset `include` differs from an empty or null one (see select_fields)."""
     if value is None:
-        return set(), set()
-    if isinstance(value, list):  # GET: ["id", "-assets", "+properties.gsd"]
-        include = {f.lstrip("+") for f in value if f and not f.startswith("-")}
-        exclude = {f[1:] for f in value if f.startswith("-")}
-        return include, exclude
-    return set(value.include or ()), set(value.exclude or ())
+        return None
+    if isinstance(value, list):
+        names = [f.strip() for f in value if f.strip()]
+        if not names:
+            return None
+        include = frozenset(f.lstrip("+") for f in names if not f.startswith("-"))
+        exclude = frozenset(f[1:] for f in names if f.startswith("-"))
+        return FieldSelection(include or None, exclude)
+    include_given = "include" in value.model_fields_set
+    if not value.include and not value.exclude:
+        return FieldSelection(frozenset(), frozenset())
+    return FieldSelection(
+        frozenset(value.include or ()) if include_given else None, frozenset(value.exclude or ())
+    )
 
 
 def _geometry(value: Any, limits: Limits) -> dict[str, Any] | None:
@@ -168,8 +184,8 @@ class CoreClient(AsyncBaseCoreClient):
         async with self.engine.connect() as connection:
             page: SearchPage = await search(connection, query)
         base = get_base_url(request)
-        include, exclude = _fields(fields)
-        features = [select_fields(item_document(i, base), include, exclude) for i in page.items]
+        selection = _fields(fields)
+        features = [select_fields(item_document(i, base), selection) for i in page.items]
         links = [{"rel": "root", "href": base, "type": "application/json"}]
         for rel, token in (("next", page.next_token), ("prev", page.prev_token)):
             if token:
@@ -194,6 +210,24 @@ class CoreClient(AsyncBaseCoreClient):
             }
         url = request.url.include_query_params(token=token)
         return {"rel": rel, "href": str(url), "type": "application/geo+json"}
+
+    async def landing_page(self, **kwargs: Any) -> dict[str, Any]:
+        """stac-fastapi's landing page, with every collection linked as a child (the
+        browseable conformance class)."""
+        page = await super().landing_page(**kwargs)
+        base = get_base_url(kwargs["request"])
+        async with self.engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(Collection.id, Collection.title).order_by(Collection.id)
+                )
+            ).all()
+        children = [
+            {"rel": "child", "href": collection_url(base, identifier), "type": "application/json"}
+            | ({"title": title} if title else {})
+            for identifier, title in rows
+        ]
+        return {**page, "links": [*page["links"], *children]}
 
     async def get_search(
         self,
@@ -233,6 +267,8 @@ class CoreClient(AsyncBaseCoreClient):
 
     async def post_search(self, search_request: Any, **kwargs: Any) -> Response:
         body = search_request
+        if "fields" in body.model_fields_set and body.fields is None:
+            raise BadRequestError("fields is an object with include and/or exclude, not null")
         query = SearchQuery(
             collections=body.collections,
             ids=body.ids,
@@ -250,7 +286,7 @@ class CoreClient(AsyncBaseCoreClient):
             limit=body.limit or DEFAULT_LIMIT,
             token=getattr(body, "token", None),
         )
-        fields = getattr(body, "fields", None)
+        fields = body.fields if "fields" in body.model_fields_set else None
         return GeoJSONPage(await self._page(kwargs["request"], query, fields, "POST"))
 
     async def item_collection(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -37,6 +38,12 @@ def item_document(content: dict[str, Any], base_url: str) -> dict[str, Any]:
     return {**public_assets(content, root), "links": derived + content.get("links", [])}
 
 
+# A collection catalogued from a static STAC catalog keeps its `item` and `child` links, hrefs
+# into that catalog's files: served from the API they lead nowhere (pystac's crawler, and
+# stac-api-validator's browseable check with it, fail on them). Its items are at `items`.
+STATIC_RELS = frozenset({"item", "child"})
+
+
 def collection_document(content: dict[str, Any], base_url: str) -> dict[str, Any]:
     url = collection_url(base_url, content["id"])
     derived = [
@@ -46,22 +53,63 @@ def collection_document(content: dict[str, Any], base_url: str) -> dict[str, Any
         _link(ITEMS_REL, f"{url}/items", GEOJSON),
         _link(QUERYABLES_REL, f"{url}/queryables", SCHEMA_JSON),
     ]
-    return {**content, "links": derived + content.get("links", [])}
+    stored = [link for link in content.get("links", []) if link.get("rel") not in STATIC_RELS]
+    return {**content, "links": derived + stored}
 
 
-def select_fields(
-    item: dict[str, Any], include: set[str] | None, exclude: set[str] | None
-) -> dict[str, Any]:
-    """The fields extension: dotted paths to keep or drop (id, type and links always stay)."""
-    if include:
-        kept: dict[str, Any] = {k: item[k] for k in ("type", "id", "links") if k in item}
-        for path in include:
+# The fields extension's default set: what a `fields` object with neither include nor exclude
+# selects, a valid STAC Item.
+DEFAULT_FIELDS = frozenset(
+    {
+        "type",
+        "stac_version",
+        "stac_extensions",
+        "id",
+        "collection",
+        "geometry",
+        "bbox",
+        "links",
+        "assets",
+        "properties.datetime",
+        "properties.start_datetime",
+        "properties.end_datetime",
+    }
+)
+# What identifies an item, kept whatever a selection asks: a response to `include` is these and
+# the included fields (stac-api-validator asks exactly five top-level fields of
+# `include: [properties.x], exclude: [properties]`, and no more than five of `include: [bbox]`).
+IDENTITY_FIELDS = frozenset({"type", "id", "collection", "links"})
+
+
+@dataclass(frozen=True)
+class FieldSelection:
+    """The fields extension's request: `include` None when the client named no field to include
+    (every field is then kept but the excluded ones); empty for the default set."""
+
+    include: frozenset[str] | None
+    exclude: frozenset[str]
+
+
+def select_fields(item: dict[str, Any], selection: FieldSelection | None) -> dict[str, Any]:
+    """The item reduced to a selection of dotted paths. A field both included and excluded is
+    included, and so is an included field inside an excluded object (`-properties,
+    +properties.eo:cloud_cover`)."""
+    if selection is None:
+        return item
+    include = selection.include
+    if include is None:
+        kept = dict(item)
+        include = frozenset()
+    else:
+        kept = {}
+        for path in (include | IDENTITY_FIELDS) if include else DEFAULT_FIELDS:
             _copy_path(item, kept, path.split("."))
-        item = kept
-    for path in exclude or ():
-        if path not in ("id", "type", "links"):
-            _drop_path(item, path.split("."))
-    return item
+    for path in selection.exclude:
+        if path in IDENTITY_FIELDS or path in include:
+            continue
+        if not any(i.startswith(f"{path}.") for i in include):
+            _drop_path(kept, path.split("."))
+    return kept
 
 
 def _copy_path(source: dict[str, Any], target: dict[str, Any], parts: list[str]) -> None:
@@ -77,8 +125,13 @@ def _copy_path(source: dict[str, Any], target: dict[str, Any], parts: list[str])
 
 
 def _drop_path(document: dict[str, Any], parts: list[str]) -> None:
-    for part in parts[:-1]:
-        document = document.get(part)  # type: ignore[assignment]
-        if not isinstance(document, dict):
-            return
-    document.pop(parts[-1], None)
+    """Removes a dotted path, copying the objects on the way rather than changing the ones the
+    document shares with the stored item."""
+    head, rest = parts[0], parts[1:]
+    if not rest:
+        document.pop(head, None)
+        return
+    branch = document.get(head)
+    if isinstance(branch, dict):
+        document[head] = dict(branch)
+        _drop_path(document[head], rest)

@@ -23,7 +23,7 @@ from territoires.catalog.limits import (
     operations,
     text_nesting,
 )
-from territoires.catalog.stac.queryables import Queryable, queryable
+from territoires.catalog.stac.queryables import Queryable, filter_property, queryable
 from territoires.shared.errors import BadRequestError
 from territoires.shared.models import SRID, Item
 from territoires.shared.stac.records import geometry_wkb, parse_datetime
@@ -68,6 +68,9 @@ def parse_filter(
     try:
         parsed = cql2.parse_json(expression) if as_json else cql2.parse_text(expression)
         document = parsed.to_json()
+        bounded = between_bounds(document)
+        if bounded is not document:
+            parsed, document = cql2.Expr(bounded), bounded
         depth, vertices = operations(document)
         limits.check_filter_depth(depth)
         limits.check_vertices(vertices, "the filter's geometry")
@@ -77,6 +80,22 @@ def parse_filter(
         reason = " ".join(str(error).split())
         raise BadRequestError(f"invalid CQL2 filter: {reason[:300]}") from None
     return document
+
+
+def between_bounds(node: Any) -> Any:
+    """The filter with BETWEEN's bounds as two arguments where they came as one array
+    (`{"op": "between", "args": [{"property": "p"}, [0, 50]]}`, the form of the CQL2 drafts
+    that STAC clients and stac-api-validator still send); the node itself when none did."""
+    if type(node) is not dict or type(node.get("args")) is not list:
+        return node
+    old = node["args"]
+    args = [between_bounds(arg) for arg in old]
+    pair = len(args) == 2 and type(args[1]) is list and len(args[1]) == 2
+    if pair and str(node.get("op")).lower() == "between":
+        args = [args[0], *args[1]]
+    if len(args) == len(old) and all(a is b for a, b in zip(args, old, strict=True)):
+        return node
+    return {**node, "args": args}
 
 
 def plainly_valid(node: Any) -> bool:
@@ -118,18 +137,18 @@ def compile_filter(node: Any) -> Expression:
     if op in COMPARISONS:
         return _comparison(op, args)
     if op == "like":
-        prop = _property(args[0])
+        prop = _property(args[0], args[1])
         _expect(prop, ("string",), op)
         return prop.expression().like(_literal(args[1], prop))
     if op == "in":
-        prop = _property(args[0])
+        prop = _property(args[0], args[1][0] if args[1] else "")
         return prop.expression().in_([_literal(v, prop) for v in args[1]])
     if op == "between":
-        prop = _property(args[0])
+        prop = _property(args[0], args[1])
         _expect(prop, ("number", "integer", "datetime"), op)
         return prop.expression().between(_literal(args[1], prop), _literal(args[2], prop))
     if op == "isnull":
-        prop = _property(args[0])
+        prop = _property(args[0], "")
         return false() if prop.is_column else prop.expression().is_(None)
     if op in SPATIAL:
         prop = _property(args[0])
@@ -140,9 +159,13 @@ def compile_filter(node: Any) -> Expression:
     raise BadRequestError(f"unsupported CQL2 operation {node['op']!r}")
 
 
-def _property(node: Any) -> Queryable:
+def _property(node: Any, compared_with: Any = None) -> Queryable:
+    """The queryable a filter names; with `compared_with`, any item property (see
+    `filter_property`)."""
     if isinstance(node, dict) and "property" in node:
-        return queryable(node["property"])
+        if compared_with is None:
+            return queryable(node["property"])
+        return filter_property(node["property"], compared_with)
     raise BadRequestError(f"invalid CQL2 filter: expected a property, got {node!r}")
 
 
@@ -174,7 +197,7 @@ def _comparison(op: str, args: list[Any]) -> Expression:
     left, right = args
     if not (isinstance(left, dict) and "property" in left):
         left, right, op = right, left, FLIPPED[op]
-    prop = _property(left)
+    prop = _property(left, right)
     if prop.type == "geometry":
         raise BadRequestError("compare geometries with S_INTERSECTS and the other S_ operations")
     return COMPARISONS[op](prop.expression(), _literal(right, prop))

@@ -1,6 +1,9 @@
 """What a filter or a sort may name: item columns, and the STAC properties the catalog indexes.
 
-A name outside this table is a client error (400), not a silent null, so a typo is noticed.
+A sort on a name outside this table is a client error (400), so a typo is noticed. A filter may
+name any other item property too, as the filter extension lets a server say with
+`additionalProperties: true`: it is compared as the value it meets (a string or a number), and
+an item without it, or with a value of another type, does not match.
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Float, Integer, String, cast
+from sqlalchemy import ColumnElement, Float, Integer, String, case, cast, func
 
 from territoires.shared.errors import BadRequestError
 from territoires.shared.models import Item
@@ -21,6 +24,7 @@ class Queryable:
     name: str
     type: JsonType
     description: str
+    listed: bool = True  # False: an item property outside QUERYABLES, typed by its filter
 
     @property
     def is_column(self) -> bool:
@@ -31,6 +35,11 @@ class Queryable:
         if self.name in _COLUMNS:
             return _COLUMNS[self.name]
         value = Item.content["properties"][self.name].astext
+        if not self.listed and self.type == "number":
+            # Unlisted, a property may hold text where another item holds a number: only
+            # numbers are cast, the others are null (no match) rather than a cast error.
+            kind = func.jsonb_typeof(Item.content["properties"][self.name])
+            return case((kind == "number", cast(value, Float)))
         if self.type in ("number", "integer"):
             return cast(value, Float if self.type == "number" else Integer)
         return cast(value, String)
@@ -90,12 +99,33 @@ def queryable(name: str) -> Queryable:
         ) from None
 
 
+def filter_property(name: str, compared_with: Any) -> Queryable:
+    """What a filter names: a queryable, or another item property, a number when compared with
+    a number and a string otherwise."""
+    name = name.removeprefix("properties.")
+    if name in QUERYABLES:
+        return QUERYABLES[name]
+    if isinstance(compared_with, dict | list) or compared_with is None:
+        raise BadRequestError(
+            f"{name!r} is not in /queryables: it can be compared with strings and numbers only"
+        )
+    number = isinstance(compared_with, int | float) and not isinstance(compared_with, bool)
+    return Queryable(name, "number" if number else "string", "", listed=False)
+
+
+UNLISTED = (
+    "Other item properties may be filtered on too, compared as the string or number they are "
+    "compared with; items without them do not match. Sorting takes the properties listed here."
+)
+
+
 def queryables_document(url: str, title: str) -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2019-09/schema",
         "$id": url,
         "type": "object",
         "title": title,
+        "description": UNLISTED,
         "properties": {name: q.schema() for name, q in QUERYABLES.items()},
-        "additionalProperties": False,
+        "additionalProperties": True,
     }

@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from stac_fastapi.types.rfc3339 import str_to_interval
 
 from territoires.catalog.stac.filters import (
     compile_filter,
@@ -40,6 +41,7 @@ from territoires.shared.errors import BadRequestError, NotFoundError
 from territoires.shared.models import Collection, Item
 from territoires.shared.stac.records import parse_datetime
 
+# stac-fastapi's search models serve a larger `limit` as this one (their `Limit` type crops to it).
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 10
 Direction = Literal["asc", "desc"]
@@ -73,20 +75,14 @@ class SortKey:
 
 
 def parse_interval(value: str) -> tuple[datetime | None, datetime | None]:
-    """A STAC datetime parameter: an instant, or an interval with `..` or empty open ends."""
-    parts = value.split("/")
-    if len(parts) > 2 or not value.strip():
-        raise BadRequestError(f"datetime {value!r} is neither an instant nor an interval")
-    bounds = [None if part in ("", "..") else parse_datetime(part, "datetime") for part in parts]
-    if len(bounds) == 1:
-        if bounds[0] is None:
-            raise BadRequestError("datetime must name an instant or an interval")
-        return bounds[0], bounds[0]
-    if bounds[0] and bounds[1] and bounds[0] > bounds[1]:
-        raise BadRequestError(f"datetime interval {value!r} ends before it starts")
-    if bounds == [None, None]:
-        raise BadRequestError("datetime interval '../..' is open at both ends")
-    return bounds[0], bounds[1]
+    """A STAC datetime parameter: an instant, or an interval with `..` or empty open ends, as
+    stac-fastapi reads RFC 3339 (`t` and `z` in either case); a 400 otherwise."""
+    interval = str_to_interval(value)
+    if interval is None:
+        raise BadRequestError("datetime must name an instant or an interval")
+    if isinstance(interval, tuple):
+        return interval
+    return interval, interval
 
 
 def _sort_keys(sortby: list[tuple[str, Direction]]) -> list[SortKey]:

@@ -221,10 +221,16 @@ class TerritorialProcess(IndicatorProcess):
 
 
 def output_grid(
-    zones: list[Zone], scenes: list[Scene], crs: CRS, resolution: float, anchor: tuple[float, float]
+    zones: list[Zone],
+    scenes: list[Scene],
+    crs: CRS,
+    resolution: float,
+    anchor: tuple[float, float],
+    margin: float = 0.0,
 ) -> tuple[Grid, list[tuple[BaseGeometry, int]]]:
-    """The grid covering the zones where scenes have data, on the lattice of `anchor`, and the
-    zones in its CRS with their ids (1, 2, …) for rasterising."""
+    """The grid covering the zones (and `margin` CRS units around them) where scenes have data,
+    on the lattice of `anchor`, and the zones in its CRS with their ids (1, 2, …) for
+    rasterising."""
     to_grid = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     shapes = [
         (shapely.transform(zone.geometry, to_grid.transform, interleaved=False), number)
@@ -232,9 +238,10 @@ def output_grid(
     ]
     covered = shapely.union_all([shape(scene.content["geometry"]) for scene in scenes])
     data = shapely.transform(covered, to_grid.transform, interleaved=False)
-    extent = shapely.union_all([geometry for geometry, _ in shapes]).intersection(data)
-    if extent.is_empty:
+    zones_area = shapely.union_all([geometry for geometry, _ in shapes])
+    if zones_area.intersection(data).is_empty:
         raise BadRequestError("the requested area is outside the data of the scenes found")
+    extent = (zones_area.buffer(margin) if margin else zones_area).intersection(data)
     return Grid.covering(extent.bounds, crs, resolution, anchor), shapes
 
 

@@ -35,6 +35,13 @@ from territoires.compute.processes.territorial import (
     TerritorialProcess,
     output_grid,
 )
+from territoires.compute.readers import (
+    by_common_name,
+    landsat_quality_rules,
+    opened,
+    quality_asset,
+    scaling,
+)
 from territoires.compute.sources import Scene, Zone
 from territoires.compute.statistics import ZonalAccumulator
 from territoires.shared.assets import AssetGuard
@@ -97,29 +104,14 @@ class Bands:
     @classmethod
     def of(cls, scene: Scene) -> Bands:
         assets = scene.content.get("assets", {})
-        red = _by_common_name(assets, RED)
-        nir = _by_common_name(assets, NIR)
+        red = by_common_name(assets, RED)
+        nir = by_common_name(assets, NIR)
         if red is None or nir is None:
             raise BadRequestError(
                 f"scene {scene.id} of {scene.collection} has no red and NIR bands "
                 "(eo:bands common names red and nir/nir08)"
             )
-        mask = next((k for k in ("SCL", "scl", "qa_pixel", "QA_PIXEL", "BQA") if k in assets), None)
-        return cls(red, nir, mask)
-
-
-def _by_common_name(assets: dict[str, Any], names: tuple[str, ...]) -> str | None:
-    for key, asset in assets.items():
-        for band in asset.get("eo:bands", []):
-            if band.get("common_name") in names:
-                return key
-    return None
-
-
-def _scaling(asset: dict[str, Any]) -> tuple[float, float, float]:
-    """(scale, offset, nodata) of a single-band asset, from `raster:bands`."""
-    band = (asset.get("raster:bands") or [{}])[0]
-    return float(band.get("scale", 1.0)), float(band.get("offset", 0.0)), band.get("nodata", 0)
+        return cls(red, nir, quality_asset(scene))
 
 
 class SceneReader:
@@ -128,22 +120,18 @@ class SceneReader:
     def __init__(self, scene: Scene, grid: Grid, stack: ExitStack, guard: AssetGuard) -> None:
         bands = Bands.of(scene)
         red_asset, nir_asset = scene.asset(bands.red), scene.asset(bands.nir)
-        self.red = _opened(stack, Source(scene.raster(bands.red, guard), grid, Resampling.bilinear))
-        self.nir = _opened(stack, Source(scene.raster(bands.nir, guard), grid, Resampling.bilinear))
-        self.red_scale, self.red_offset, _ = _scaling(red_asset)
-        self.nir_scale, self.nir_offset, _ = _scaling(nir_asset)
+        self.red = opened(stack, Source(scene.raster(bands.red, guard), grid, Resampling.bilinear))
+        self.nir = opened(stack, Source(scene.raster(bands.nir, guard), grid, Resampling.bilinear))
+        self.red_scale, self.red_offset, _ = scaling(red_asset)
+        self.nir_scale, self.nir_offset, _ = scaling(nir_asset)
         self.mask = (
-            _opened(stack, Source(scene.raster(bands.mask, guard), grid, Resampling.nearest))
+            opened(stack, Source(scene.raster(bands.mask, guard), grid, Resampling.nearest))
             if bands.mask
             else None
         )
         self.mask_kind = bands.mask.upper() if bands.mask else None
         self.scl_table = masks.class_table(masks.SCL_REJECTED)
-        collection_one = scene.content["properties"].get("landsat:collection_number") == "01"
-        rules = (
-            masks.BQA_RULES if self.mask_kind == "BQA" or collection_one else masks.QA_PIXEL_RULES
-        )
-        self.qa_masks, self.qa_values = masks.bit_rules(rules)
+        self.qa_masks, self.qa_values = landsat_quality_rules(scene, self.mask_kind or "")
 
     def fold(self, window: Window, composite: np.ndarray) -> None:
         """Folds this scene's valid NDVI into the block's composite."""
@@ -167,11 +155,6 @@ class SceneReader:
             nir.dtype.type(self.nir.nodata),
             composite,
         )
-
-
-def _opened(stack: ExitStack, source: Source) -> Source:
-    stack.callback(source.close)
-    return source
 
 
 class Vegetation(TerritorialProcess):
