@@ -493,13 +493,11 @@ async def _settle_parent(connection: AsyncConnection, parent_id: uuid.UUID) -> u
             f"are kept); first: {failed[0].message}",
         }
     else:
-        values |= {
-            "status": JobStatus.SUCCESSFUL,
-            "message": "done",
-            "outputs": _process_of(parent.process_id).combine(
-                parent.base_url or "", [p.id for p in parts], [p.outputs for p in parts]
-            ),
-        }
+        outcome = await _process_of(parent.process_id).combined(
+            connection, parent, [p.id for p in parts], [p.outputs for p in parts]
+        )
+        await publish(connection, outcome.items, outcome.statistics, outcome.features, parent_id)
+        values |= {"status": JobStatus.SUCCESSFUL, "message": "done", "outputs": outcome.results}
     await connection.execute(update(Job).where(Job.id == parent_id).values(**values))
     return parent_id
 
