@@ -172,7 +172,8 @@ class Ground:
     resolution: float
     coast_distance: np.ndarray  # metres seaward of the reference date's coast
     inland_water: np.ndarray
-    built: np.ndarray  # share of the land
+    built: np.ndarray  # sealed share of the land: buildings and paved ground together
+    paved: np.ndarray  # paved share of the land (streets, roads), part of `built`
     tree: np.ndarray  # share of the unbuilt land
     low_vegetation: np.ndarray  # share of the unbuilt land
     urban_density: np.ndarray
@@ -183,13 +184,20 @@ class Ground:
 
 @dataclass
 class Cover:
-    """Area share of each cover in every pixel at one date; the five shares sum to one."""
+    """Area share of each cover in every pixel at one date; the five shares sum to one.
+    `built` is the sealed share: `building` roofs plus `paved` ground, kept apart because they
+    look different from above (asphalt is darker than roofs)."""
 
     water: np.ndarray
     built: np.ndarray
     tree: np.ndarray
     low_vegetation: np.ndarray
     bare: np.ndarray
+    paved: np.ndarray
+
+    @property
+    def building(self) -> np.ndarray:
+        return self.built - self.paved
 
     @property
     def vegetation(self) -> np.ndarray:
@@ -388,6 +396,7 @@ class Landscape:
         park = blocks.random(self.city_blocks.key + 1) < np.float32(0.08)
         built[park] *= np.float32(0.1)
         clip01(built)
+        buildings = built.copy()  # roofs; streets and roads below are paved ground
         street = clip01(np.float32(0.5) + (np.float32(7.0) - edge) / np.float32(resolution))
         built += (one - built) * street * urban
         built += (one - built) * self._roads(x, y, resolution)
@@ -435,6 +444,7 @@ class Landscape:
             coast_distance=self.shoreline.distance(x, y),
             inland_water=np.maximum(river, lakes),
             built=clip01(built),
+            paved=np.maximum(built - buildings, np.float32(0.0)),
             tree=tree,
             low_vegetation=low_vegetation,
             urban_density=density,
@@ -460,11 +470,12 @@ class Landscape:
         water = np.maximum(ground.inland_water, sea)
         land = np.float32(1.0) - water
         built = land * ground.built
+        paved = land * ground.paved
         unbuilt = land - built
         tree = unbuilt * ground.tree
         low_vegetation = unbuilt * ground.low_vegetation
         bare = np.maximum(unbuilt - tree - low_vegetation, np.float32(0.0))
-        return Cover(water, built, tree, low_vegetation, bare)
+        return Cover(water, built, tree, low_vegetation, bare, paved)
 
     def flooded(self, ground: Ground, cover_at_event: Cover) -> np.ndarray:
         """The flood truth: low ground along the reach that is not already water."""

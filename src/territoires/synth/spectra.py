@@ -34,7 +34,8 @@ WATER = (0.050, 0.042, 0.025, 0.010, 0.006, 0.004)
 TREE = (0.025, 0.050, 0.025, 0.350, 0.160, 0.070)
 GREEN_PLANTS = (0.035, 0.080, 0.040, 0.420, 0.220, 0.110)
 BARE_SOIL = (0.080, 0.110, 0.150, 0.230, 0.320, 0.260)
-BUILT = (0.110, 0.120, 0.135, 0.170, 0.210, 0.190)
+BUILT = (0.110, 0.120, 0.135, 0.170, 0.210, 0.190)  # roofs
+PAVED = (0.070, 0.078, 0.085, 0.100, 0.135, 0.128)  # asphalt: darker, flatter in the visible
 CLOUD = (0.550, 0.540, 0.530, 0.550, 0.450, 0.350)
 SHADOW_TRANSMISSION = (0.30, 0.30, 0.32, 0.40, 0.45, 0.45)
 
@@ -48,5 +49,7 @@ def surface_reflectance(cover: Cover, ground: Ground, band: str) -> np.ndarray:
     reflectance += cover.tree * np.float32(TREE[index])
     reflectance += cover.low_vegetation * np.float32(GREEN_PLANTS[index])
     reflectance += cover.bare * np.float32(BARE_SOIL[index]) * ground.brightness
-    reflectance += cover.built * np.float32(BUILT[index]) * ground.brightness
+    sealed = cover.building * np.float32(BUILT[index])
+    sealed += cover.paved * np.float32(PAVED[index])
+    reflectance += sealed * ground.brightness
     return reflectance

@@ -18,6 +18,8 @@ from territoires.synth.landscape import LAND_COVER_CLASSES, Ground, Landscape
 
 LAND_COVER = "truth/land_cover.tif"
 BUILT_FRACTION = "truth/built_fraction.tif"
+BUILDING_FRACTION = "truth/building_fraction.tif"
+PAVED_FRACTION = "truth/paved_fraction.tif"
 VEGETATION_FRACTION = "truth/vegetation_fraction.tif"
 SHORELINES = "truth/shorelines.geojson"
 TRUTH_FILE = "truth.json"
@@ -54,7 +56,21 @@ class TruthWriter:
                 grid,
                 dtype="uint8",
                 nodata=255,
-                descriptions=["built-up share of the pixel (%)"],
+                descriptions=["built-up (sealed: buildings and paved) share of the pixel (%)"],
+            ),
+            "building": CogWriter(
+                root / BUILDING_FRACTION,
+                grid,
+                dtype="uint8",
+                nodata=255,
+                descriptions=["building (roof) share of the pixel (%)"],
+            ),
+            "paved": CogWriter(
+                root / PAVED_FRACTION,
+                grid,
+                dtype="uint8",
+                nodata=255,
+                descriptions=["paved (streets, roads) share of the pixel (%)"],
             ),
             "vegetation": CogWriter(
                 root / VEGETATION_FRACTION,
@@ -75,6 +91,8 @@ class TruthWriter:
             self.class_pixels[code] += int(counts[code])
         self.land_cover.write(start, classes)
         self.shares["built"].write(start, _percent(cover.built))
+        self.shares["building"].write(start, _percent(cover.building))
+        self.shares["paved"].write(start, _percent(cover.paved))
         self.shares["vegetation"].write(start, _percent(cover.vegetation))
         if last:
             self.land_cover.finish(self.conversions)
@@ -87,6 +105,11 @@ class TruthWriter:
             "date": self.reference.isoformat(),
             "raster": LAND_COVER,
             "built_fraction_raster": BUILT_FRACTION,
+            "building_fraction_raster": BUILDING_FRACTION,
+            "paved_fraction_raster": PAVED_FRACTION,
+            "sealed": "built_fraction is the sealed (impervious) share: building_fraction (roofs) "
+            "plus paved_fraction (streets and roads, darker asphalt); each raster is rounded to "
+            "whole percents on its own",
             "vegetation_fraction_raster": VEGETATION_FRACTION,
             "classes": {
                 str(code): {
