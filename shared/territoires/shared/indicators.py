@@ -128,6 +128,13 @@ LST_FIGURES = (
     Figure("valid_share", "Observed (cloud-free) share", "{:.0%}"),
 )
 
+# What an imperviousness run stores per territory (under `imperviousness`) that pages show.
+IMPERVIOUSNESS_FIGURES = (
+    Figure("sealed_share", "Sealed share", "{:.1%}"),
+    Figure("sealed_area_ha", "Sealed area", "{:,.1f} ha"),
+    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}"),
+)
+
 INDICATORS: dict[str, Indicator] = {
     indicator.id: indicator
     for indicator in (
@@ -167,14 +174,22 @@ INDICATORS: dict[str, Indicator] = {
         Indicator(
             id="imperviousness",
             title="Sealed soil",
-            description="Sealed fraction of each 10 m cell.",
+            description="Sealed (impervious) share of each 10 m cell, from Sentinel-2 L2A by "
+            "linear spectral unmixing against water, trees, herbaceous plants, bare soil, roofs "
+            "and asphalt.",
             unit="%",
             kind="continuous",
             value_range=(0.0, 100.0),
-            legend=_ramp((0, "#ffffcc", "0 %"), (50, "#fd8d3c", "50 %"), (100, "#800026", "100 %")),
+            legend=_ramp(
+                (0, "#ffffcc", "0 %"),
+                (25, "#fecc5c", "25 %"),
+                (50, "#fd8d3c", "50 %"),
+                (75, "#e31a1c", "75 %"),
+                (100, "#800026", "100 %"),
+            ),
             process="imperviousness",
-            planned=True,
-            keywords=("soil", "desealing"),
+            keywords=("soil", "desealing", "imperviousness", "ZAN", "sentinel-2"),
+            figures=IMPERVIOUSNESS_FIGURES,
         ),
         Indicator(
             id="desealing-priority",
