@@ -23,7 +23,7 @@ def kernel(bands: np.ndarray, valid: np.ndarray, scenes: int = 1) -> np.ndarray:
     for _ in range(scenes):
         unmixing.fold_sealed(
             bands, valid, SCALES, ZEROS, ZEROS, solvers, members, endmembers,
-            unmixing.sealed_weights(), unmixing.WATER, sums, counts,
+            unmixing.sealed_weights(), unmixing.WATER, unmixing.MAX_RESIDUAL, sums, counts,
         )  # fmt: skip
     assert set(np.unique(counts)) <= {0, scenes}
     return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
@@ -32,7 +32,7 @@ def kernel(bands: np.ndarray, valid: np.ndarray, scenes: int = 1) -> np.ndarray:
 def reference(bands: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return unmixing.sealed_numpy(
         bands, valid, SCALES, ZEROS, ZEROS, unmixing.endmember_matrix(),
-        unmixing.sealed_weights(), unmixing.WATER,
+        unmixing.sealed_weights(), unmixing.WATER, unmixing.MAX_RESIDUAL,
     )  # fmt: skip
 
 
@@ -80,7 +80,10 @@ def test_pure_and_mixed_endmembers_are_recovered() -> None:
     truth = 100.0 * abundances @ unmixing.sealed_weights()
     assert np.isnan(found[150]) and np.isfinite(np.delete(found, 150)).all()
     error = np.abs(np.delete(found - truth, 150))
-    print(f"known mixes: {count} cells, MAE {error.mean():.2f} points, pure water {found[:100].mean():.2f}")
+    print(
+        f"known mixes: {count} cells, MAE {error.mean():.2f} points, "
+        f"pure water {found[:100].mean():.2f}"
+    )
     assert np.nanmax(np.abs(found - reference(bands, valid)[0])) <= TOLERANCE
     assert error.mean() <= 10.0
     assert found[:100].mean() < 1.0  # pure water: sensor noise only

@@ -44,6 +44,9 @@ ENDMEMBERS = {
 }
 SEALED = ("roofs", "asphalt")
 WATER = list(ENDMEMBERS).index("water")
+MAX_RESIDUAL = len(BANDS) * 0.01**2
+"""A fit further than 0.01 reflectance (RMS over the bands) from the cell is no observation:
+haze or thin cloud the SCL missed, or a material none of the endmembers is."""
 
 
 def endmember_matrix() -> np.ndarray:
@@ -73,10 +76,11 @@ def subset_solvers(endmembers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def fold_sealed(bands, valid, scales, offsets, nodata, solvers, members, endmembers, weights,
-                water, sums, counts):  # fmt: skip
+                water, max_residual, sums, counts):  # fmt: skip
     """Adds one scene's sealed share (percent) to `sums` and one to `counts` where the scene is
     valid: not masked (`valid`), no band at its `nodata`, and a fit with a positive sum.
-    `water` is the water endmember's index, left out where MNDWI ≤ 0.
+    `water` is the water endmember's index, left out where MNDWI ≤ 0; a fit leaving more than
+    `max_residual` (sum of squares over the bands) unexplained is no observation.
 
     `bands` is (bands, rows, columns) digital numbers, reflectance = DN × scale + offset.
     """
@@ -128,7 +132,7 @@ def fold_sealed(bands, valid, scales, offsets, nodata, solvers, members, endmemb
                     best = residual
                     for k in range(count):
                         chosen[k] = trial[k]
-            if best == np.inf:
+            if best > max_residual:
                 continue
             total = 0.0
             sealed = 0.0
@@ -149,6 +153,7 @@ def sealed_numpy(
     endmembers: np.ndarray,
     weights: np.ndarray,
     water: int,
+    max_residual: float,
 ) -> np.ndarray:
     """The method in plain numpy, one scene: sealed percent per cell, NaN where the scene gives
     none (the reference the kernel is tested and benchmarked against)."""
@@ -170,7 +175,7 @@ def sealed_numpy(
     usable = (
         valid.ravel()
         & ~np.any(bands.reshape(bands.shape[0], -1) == nodata[:, None], axis=0)
-        & np.isfinite(residuals[best, cells])
+        & (residuals[best, cells] <= max_residual)
         & (total > 0.0)
     )
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -196,6 +201,7 @@ def warm_up() -> None:
         endmembers,
         sealed_weights(),
         WATER,
+        MAX_RESIDUAL,
         np.zeros((4, 4), np.float32),
         np.zeros((4, 4), np.uint16),
     )

@@ -145,7 +145,7 @@ class SceneReader:
             masks.reject_classes(self.mask.read(window), self.scl_table, valid)
         unmixing.fold_sealed(
             bands, valid, self.scales, self.offsets, self.nodata, tables.solvers, tables.members,
-            tables.endmembers, tables.weights, unmixing.WATER, sums, counts,
+            tables.endmembers, tables.weights, unmixing.WATER, unmixing.MAX_RESIDUAL, sums, counts,
         )  # fmt: skip
 
 
