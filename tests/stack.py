@@ -248,10 +248,12 @@ def worker(platform_settings: Settings, tmp_path_factory) -> Iterator[subprocess
     queue.close()
 
 
-def wait_for_worker(settings: Settings, process: subprocess.Popen, log: Path) -> None:
+def wait_for_worker(
+    settings: Settings, process: subprocess.Popen, log: Path, timeout_s: float = 120
+) -> None:
     """Until the worker has reported its health (it has started and warmed its kernels)."""
     queue = Redis.from_url(settings.redis_url or "")
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout_s
     try:
         while not queue.exists(f"{settings.queue_name}:health-check"):
             if process.poll() is not None or time.monotonic() > deadline:

@@ -53,6 +53,7 @@ SIZE = 2048  # 20 km around La Rochelle: the commune and its neighbours
 SUMMERS = "2021-06-01/2023-08-31"  # the three synthetic scenes
 CELL_MAE_POINTS = 10.0
 COMMUNE_MAE_POINTS = 3.0
+WORKER_START_S = 600  # a cold numba cache compiles every kernel at start
 MIN_COMMUNE_CELLS = 20_000  # communes with at least 200 ha in the scene are scored
 
 
@@ -83,7 +84,7 @@ def client(sealed_settings: Settings, tmp_path_factory) -> Iterator[httpx.Client
     log = tmp_path_factory.mktemp("sealed-worker") / "worker.log"
     worker = start_worker(sealed_settings, log)
     try:
-        wait_for_worker(sealed_settings, worker, log)
+        wait_for_worker(sealed_settings, worker, log, timeout_s=WORKER_START_S)
         with (
             serve(create_compute(sealed_settings)) as compute_url,
             gateway_over(sealed_settings, compute_url) as url,
