@@ -53,9 +53,11 @@ SIZE = 2048  # 20 km around La Rochelle: the commune and its neighbours
 SUMMERS = "2021-06-01/2023-08-31"  # the three synthetic scenes
 CELL_MAE_POINTS = 10.0
 COMMUNE_MAE_POINTS = 3.0
-PLATFORM_TIMEOUT_S = 1800  # the first test also makes the scenes and starts the worker
+PLATFORM_TIMEOUT_S = 1800  # the first test run also makes the scenes and starts the worker
 WORKER_START_S = 600  # a cold numba cache compiles every kernel at start
 MIN_COMMUNE_CELLS = 20_000  # communes with at least 200 ha in the scene are scored
+
+pytestmark = pytest.mark.timeout(PLATFORM_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +161,6 @@ def in_scene(scenes: Path) -> list[str]:
     return [s["code"] for s in settlements if s["code"]]
 
 
-@pytest.mark.timeout(PLATFORM_TIMEOUT_S)
 def test_sealed_share_against_the_planted_truth_per_cell_and_commune(
     client: httpx.Client, rochelle: dict[str, Any], sealed_scenes: Path, sealed_settings: Settings
 ) -> None:
