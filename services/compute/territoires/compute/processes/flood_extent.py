@@ -1,0 +1,412 @@
+"""`flood-extent`: flooded land from Sentinel-1 backscatter before and after an event, as an
+ensemble of independent detections in the manner of the Copernicus Global Flood Monitoring.
+
+Each acquisition is read onto the output grid (GCP-only GRD scenes are warped through their
+ground control points), turned into linear power, Lee-filtered and put in dB. Two members
+vote on each pixel:
+
+(a) split-based thresholding: the post-event image is cut into tiles, the tiles whose
+    histogram is bimodal (Ashman's D > 2, the smaller mode at least 10 % and dark enough to be
+    open water) are pooled, and Otsu's threshold of the pooled histogram separates water;
+(b) change detection: the same split-based Otsu on post − pre (dB), at most −3 dB, flags the
+    pixels whose backscatter dropped.
+
+A pixel is flooded when at least half the members that ran flag it (2 of 3 would need the
+optical member, which is not built yet; 1 of 2 with both radar members), and it is not
+excluded: pixels already dark before the event (permanent water, radar shadow, smooth tarmac)
+are removed. Without a pre-event scene only (a) runs and permanent water cannot be removed:
+the result says so (`notes`) rather than failing.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import shapely
+from pyproj.aoi import AreaOfInterest
+from pyproj.database import query_utm_crs_info
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from territoires.compute.blocks import (
+    Grid,
+    Output,
+    Source,
+    for_each_block,
+    open_raster,
+    zone_raster,
+)
+from territoires.compute.inputs import text
+from territoires.compute.kernels import sar
+from territoires.compute.outputs import Computed
+from territoires.compute.processes.base import RunningJob
+from territoires.compute.processes.territorial import (
+    DATETIME_INPUT,
+    GEOMETRY_INPUT,
+    TERRITORY_INPUT,
+    TerritorialProcess,
+    output_grid,
+)
+from territoires.compute.readers import opened
+from territoires.compute.sources import Scene, Zone
+from territoires.shared.assets import AssetGuard
+from territoires.shared.errors import BadRequestError
+from territoires.shared.indicators import INDICATORS
+
+SENTINEL1 = "sentinel-1-grd"
+POLARISATIONS = ("vv", "vh")  # VV first: the better contrast between open water and land
+LEE_RADIUS = 2  # a 5 × 5 window
+DEFAULT_LOOKS = 4.4  # equivalent number of looks of IW GRDH
+TILE = 256
+"""Side of a split-based thresholding tile in pixels (2.56 km at 10 m)."""
+ASHMAN_D = 2.0
+MIN_MODE_SHARE = 0.1
+WATER_MODE_DB = -15.0
+"""The darker mode of a tile is open water only below this (calm water is −18 to −25 dB)."""
+CHANGE_MODE_DB = -3.0
+"""The largest change (dB) read as a flood: the change threshold is at most this."""
+EXCLUDE_DB = -15.0
+"""Dark before the event when no threshold could be drawn from the post-event image."""
+
+PROCESS_METADATA: dict[str, Any] = {
+    "version": "1.0.0",
+    "id": "flood-extent",
+    "title": "Flood extent from Sentinel-1",
+    "description": "Flooded land at the newest Sentinel-1 GRD acquisition of the period: "
+    "backscatter Lee-filtered in linear power and taken to dB; split-based Otsu thresholding "
+    "on tiles with bimodal histograms (Ashman's D > 2) and change detection against the "
+    "previous acquisition of the same orbit vote, a pixel being flooded when at least half "
+    "the members flag it; pixels already dark before the event (permanent water, radar "
+    "shadow) are removed. Flood mask and member agreement as COGs; flooded area (ha) and "
+    "share per territory.",
+    "keywords": ["flood", "Sentinel-1", "SAR", "Otsu", "change detection"],
+    "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
+    "outputTransmission": ["value", "reference"],
+    "links": [],
+    "inputs": {
+        "territory": TERRITORY_INPUT,
+        "geometry": GEOMETRY_INPUT,
+        "datetime": DATETIME_INPUT
+        | {
+            "description": "start/end; the newest Sentinel-1 acquisition in the period is the "
+            "post-event image, the previous one of the same orbit the pre-event image."
+        },
+        "collection": {
+            "title": "Source collection",
+            "description": f"A collection of Sentinel-1 GRD items (default {SENTINEL1}).",
+            "schema": {"type": "string"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+    },
+    "outputs": {
+        "figures": {
+            "title": "Figures per territory",
+            "description": "flooded_area_ha, flooded_share (of the observed land), "
+            "excluded_area_ha (dark before the event), observed_share, the members that ran, "
+            "their thresholds, whether the backscatter is calibrated, and notes when the "
+            "result is degraded.",
+            "schema": {"type": "object"},
+        },
+    },
+    "example": {"inputs": {"territory": "17300", "datetime": "2023-10-01/2023-11-30"}},
+}
+
+
+def orbit(scene: Scene) -> tuple[Any, Any]:
+    properties = scene.content["properties"]
+    return properties.get("sat:orbit_state"), properties.get("sat:relative_orbit")
+
+
+def polarisation_asset(scene: Scene) -> str:
+    """The key of the scene's VV asset (else VH)."""
+    assets = {key.lower(): key for key in scene.content.get("assets", {})}
+    for polarisation in POLARISATIONS:
+        if polarisation in assets:
+            return assets[polarisation]
+    raise BadRequestError(
+        f"scene {scene.id} of {scene.collection} has no VV or VH asset: not a Sentinel-1 GRD item"
+    )
+
+
+@dataclass(frozen=True)
+class Radiometry:
+    """How a band's values become linear power, and whether that power is σ0."""
+
+    kind: int  # sar.to_linear: 0 dB, 1 linear power, 2 amplitude digital numbers
+    calibrated: bool
+    note: str | None
+
+    @classmethod
+    def of(cls, scene: Scene, key: str, dtype: np.dtype) -> Radiometry:
+        """Read from the item: σ0 in dB or linear power when the band says so (a float band,
+        unit dB or not), else digital numbers, which without the product's calibration table
+        are relative backscatter: thresholds adapt to the scene, figures are flagged."""
+        band = (scene.asset(key).get("raster:bands") or [{}])[0]
+        if dtype.kind == "f":
+            decibels = str(band.get("unit", "")).lower() == "db"
+            return cls(0 if decibels else 1, True, None)
+        return cls(
+            2,
+            False,
+            f"scene {scene.id}: digital numbers without a calibration table in the product's "
+            "metadata, so backscatter is uncalibrated (DN², relative); thresholds are drawn "
+            "from the scene itself",
+        )
+
+
+class Backscatter:
+    """One acquisition's Lee-filtered backscatter (dB) on the output grid, a window at a
+    time (read with a halo of LEE_RADIUS pixels so blocks join seamlessly)."""
+
+    def __init__(self, scene: Scene, grid: Grid, stack: ExitStack, guard: AssetGuard) -> None:
+        key = polarisation_asset(scene)
+        self.scene = scene
+        self.grid = grid
+        self.source = opened(stack, Source(scene.raster(key, guard), grid, Resampling.bilinear))
+        self.radiometry = Radiometry.of(scene, key, self.source.dtype)
+        looks = scene.content["properties"].get("sar:looks_equivalent_number")
+        self.looks = float(looks or DEFAULT_LOOKS)
+
+    def read(self, window: Window) -> np.ndarray:
+        r = LEE_RADIUS
+        top, left = int(window.row_off) - r, int(window.col_off) - r
+        height, width = int(window.height), int(window.width)
+        inner_top, inner_left = max(0, top), max(0, left)
+        inner_bottom = min(self.grid.height, top + height + 2 * r)
+        inner_right = min(self.grid.width, left + width + 2 * r)
+        raw = self.source.read(
+            Window(inner_left, inner_top, inner_right - inner_left, inner_bottom - inner_top)
+        )
+        linear = np.empty(raw.shape, np.float32)
+        nodata = raw.dtype.type(self.source.nodata) if np.isfinite(self.source.nodata) else 0
+        sar.to_linear(raw, self.radiometry.kind, nodata, linear)
+        padded = np.full((height + 2 * r, width + 2 * r), np.nan, np.float32)
+        padded[inner_top - top : inner_bottom - top, inner_left - left : inner_right - left] = (
+            linear
+        )
+        filtered = np.empty((height, width), np.float32)
+        sar.lee_filter(padded, r, self.looks, filtered)
+        sar.to_db(filtered, filtered)
+        return filtered
+
+
+@dataclass
+class SplitThreshold:
+    """Split-based thresholding: the pooled histogram of the tiles found bimodal."""
+
+    value_range: tuple[float, float]
+    dark_mode_below: float
+    pooled: np.ndarray = field(default_factory=lambda: np.zeros(sar.HISTOGRAM_BINS, np.int64))
+    tiles: int = 0
+    bimodal: int = 0
+
+    def add(self, values: np.ndarray) -> None:
+        for row in range(0, values.shape[0], TILE):
+            for col in range(0, values.shape[1], TILE):
+                counts = sar.histogram(values[row : row + TILE, col : col + TILE], self.value_range)
+                if counts.sum() < TILE * TILE // 4:
+                    continue
+                self.tiles += 1
+                threshold = sar.otsu(counts, self.value_range)
+                if threshold is None:
+                    continue
+                d, share = sar.ashman_d(counts, self.value_range, threshold)
+                dark = sar.bin_centres(self.value_range) < threshold
+                dark_mean = np.dot(counts[dark], sar.bin_centres(self.value_range)[dark]) / max(
+                    1, counts[dark].sum()
+                )
+                if d > ASHMAN_D and share >= MIN_MODE_SHARE and dark_mean < self.dark_mode_below:
+                    self.bimodal += 1
+                    self.pooled += counts
+
+    def threshold(self) -> float | None:
+        return sar.otsu(self.pooled, self.value_range) if self.bimodal else None
+
+
+def utm_crs(zones: list[Zone]) -> CRS:
+    """The UTM zone of the zones' centre: the output CRS of scenes with no CRS of their own."""
+    centre = shapely.union_all([zone.geometry for zone in zones]).centroid
+    found = query_utm_crs_info(
+        datum_name="WGS 84",
+        area_of_interest=AreaOfInterest(centre.x, centre.y, centre.x, centre.y),
+    )
+    return CRS.from_epsg(int(found[0].code))
+
+
+class FloodExtent(TerritorialProcess):
+    metadata = PROCESS_METADATA
+    raster_outputs = ("flood-extent", "flood-agreement")
+    statistics_indicator = "flood-extent"
+    kernels = (sar,)
+    collections = (SENTINEL1,)
+    no_data_figures: ClassVar[dict[str, Any]] = {"flooded_area_ha": None, "observed_share": 0.0}
+
+    async def searched_collections(self, inputs: dict[str, Any], connection: Any) -> list[str]:
+        return [text(inputs, "collection") or SENTINEL1]
+
+    def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
+        """The post-event scene (the newest) and the pre-event one: the newest earlier
+        acquisition of the same orbit (same direction and relative orbit), so that both see
+        the ground from the same geometry. Earlier scenes of other orbits only: a 400."""
+        post = scenes[0]
+        polarisation_asset(post)
+        earlier = [s for s in scenes[1:] if s.datetime < post.datetime]
+        same = [s for s in earlier if orbit(s) == orbit(post)]
+        if earlier and not same:
+            found = ", ".join(sorted({f"{o[0]} {o[1]}" for o in map(orbit, earlier)}))
+            raise BadRequestError(
+                f"no pre-event Sentinel-1 scene of the post-event scene's orbit ({post.id}, "
+                f"{orbit(post)[0]} relative orbit {orbit(post)[1]}) in the period: the earlier "
+                f"scenes are of other orbits ({found}), whose backscatter is not comparable; "
+                "widen the period to include an acquisition of the same orbit"
+            )
+        pair = [post, same[0]] if same else [post]
+        for scene in pair[1:]:
+            polarisation_asset(scene)
+        return {
+            "scenes": [[s.collection, s.id] for s in pair],
+            "post_event": post.id,
+            "pre_event": same[0].id if same else None,
+        }
+
+    def resolution(self, scene: Scene) -> float:
+        properties = scene.content["properties"]
+        return float(properties.get("sar:pixel_spacing_range") or properties.get("gsd") or 10)
+
+    async def compute(self, job: RunningJob, zones: list[Zone], scenes: list[Scene]) -> Computed:
+        guard = AssetGuard.from_settings(job.services.settings)
+        post_scene = next(s for s in scenes if s.id == job.inputs["post_event"])
+        pre_scene = next((s for s in scenes if s.id == job.inputs.get("pre_event")), None)
+        post_raster = post_scene.raster(polarisation_asset(post_scene), guard)
+        with open_raster(post_raster) as reference:
+            crs, transform = reference.crs, reference.transform
+        anchor = (transform.c, transform.f)
+        if crs is None:  # georeferenced by GCPs only: a UTM grid of its own
+            crs, anchor = utm_crs(zones), (0.0, 0.0)
+        resolution = self.resolution(post_scene)
+        grid, shapes = output_grid(zones, [post_scene], crs, resolution, anchor)
+        paths = {name: job.scratch / f"{name}.tif" for name in self.raster_outputs}
+        notes: list[str] = []
+
+        with ExitStack() as stack:
+            post = await job.in_thread(Backscatter, post_scene, grid, stack, guard)
+            pre = (
+                await job.in_thread(Backscatter, pre_scene, grid, stack, guard)
+                if pre_scene
+                else None
+            )
+            backscatter = SplitThreshold(sar.HISTOGRAM_DB, WATER_MODE_DB)
+            change = SplitThreshold(sar.CHANGE_DB, CHANGE_MODE_DB)
+
+            def survey(window: Window) -> None:
+                after = post.read(window)
+                backscatter.add(after)
+                if pre is not None:
+                    change.add(after - pre.read(window))
+
+            await for_each_block(grid.windows(), survey, job.executor, job.progress, (2.0, 40.0))
+            water_db = backscatter.threshold()
+            change_db = change.threshold()
+            if change_db is not None:
+                change_db = round(min(change_db, CHANGE_MODE_DB), 2)
+            if water_db is not None:
+                water_db = round(water_db, 2)
+            members = ["split-threshold"] + (["change-detection"] if pre else [])
+            notes += self._notes(post, pre, backscatter, change, water_db, change_db)
+
+            extent_indicator = INDICATORS["flood-extent"]
+            extent_out = Output(paths["flood-extent"], grid, "uint8", extent_indicator.nodata)
+            agreement_out = Output(
+                paths["flood-agreement"], grid, "uint8", INDICATORS["flood-agreement"].nodata
+            )
+            stack.callback(extent_out.close)
+            stack.callback(agreement_out.close)
+            counts = np.zeros((4, len(zones) + 1), np.int64)  # zone, observed, flooded, excluded
+
+            def classify(window: Window) -> None:
+                after = post.read(window)
+                observed = np.isfinite(after)
+                votes = np.zeros(after.shape, np.uint8)
+                if water_db is not None:
+                    votes += observed & (after < water_db)
+                excluded = np.zeros(after.shape, np.bool_)
+                if pre is not None:
+                    before = pre.read(window)
+                    observed &= np.isfinite(before)
+                    excluded = observed & (before < (water_db or EXCLUDE_DB))
+                    if change_db is not None:
+                        votes += observed & (after - before < change_db)
+                flooded = observed & ~excluded & (2 * votes >= len(members))
+                agreement = np.where(observed, votes * 100 // len(members), 255).astype(np.uint8)
+                zones_block = zone_raster(shapes, grid, window)
+                for row, layer in enumerate((None, observed, flooded, excluded)):
+                    weights = None if layer is None else layer.ravel()
+                    counts[row] += np.bincount(
+                        zones_block.ravel(), weights, minlength=len(zones) + 1
+                    ).astype(np.int64)
+                extent = np.where(observed, flooded, extent_indicator.nodata).astype(np.uint8)
+                extent_out.write(window, extent)
+                agreement_out.write(window, agreement)
+
+            await for_each_block(grid.windows(), classify, job.executor, job.progress, (40.0, 80.0))
+
+        hectares = grid.resolution**2 / 10_000
+        shared = {
+            "members": members,
+            "thresholds_db": {"backscatter": water_db, "change": change_db},
+            "calibrated": post.radiometry.calibrated and (pre is None or pre.radiometry.calibrated),
+            "post_event": post_scene.id,
+            "pre_event": pre_scene.id if pre_scene else None,
+            "notes": notes,
+        }
+        figures = []
+        for number in range(1, len(zones) + 1):
+            pixels, observed, flooded, excluded = (int(c) for c in counts[:, number])
+            figures.append(
+                {
+                    "flooded_area_ha": round(flooded * hectares, 2),
+                    "flooded_share": flooded / (observed - excluded)
+                    if observed > excluded
+                    else None,
+                    "excluded_area_ha": round(excluded * hectares, 2),
+                    "observed_share": observed / pixels if pixels else 0.0,
+                    **shared,
+                }
+            )
+        return Computed(figures=figures, grid=grid, rasters=paths)
+
+    @staticmethod
+    def _notes(
+        post: Backscatter,
+        pre: Backscatter | None,
+        backscatter: SplitThreshold,
+        change: SplitThreshold,
+        water_db: float | None,
+        change_db: float | None,
+    ) -> list[str]:
+        """Why a result is degraded, in words a user reads beside the figures."""
+        notes = [b.radiometry.note for b in (post, pre) if b and b.radiometry.note]
+        if pre is None:
+            notes.append(
+                "no pre-event acquisition of the same orbit in the period: change detection "
+                "did not run and permanent water is not removed (flooded area includes it)"
+            )
+        if water_db is None:
+            notes.append(
+                f"none of the {backscatter.tiles} tiles has a bimodal water/land histogram: "
+                "no open water is seen in the post-event image"
+            )
+        if pre is not None and change_db is None:
+            notes.append(
+                f"none of the {change.tiles} tiles has a bimodal change histogram: no "
+                "backscatter drop is seen between the two acquisitions"
+            )
+        return notes
+
+
+PROCESS = FloodExtent()

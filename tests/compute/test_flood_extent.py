@@ -1,0 +1,205 @@
+"""`flood-extent` through the gateway, as a partner runs it with OWSLib, scored against the flood
+`territoires synth` plants (Sentinel-1 pair over La Rochelle, speckled, truth/flood.tif) with the
+shared scoring helper, beside one global Otsu threshold of the same post-event image computed
+here with numpy; then tiles, the embed page, and bad input (a post-event scene alone, orbits
+that do not match)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import morecantile
+import numpy as np
+import pytest
+import rasterio
+from owslib.ogcapi.processes import Processes
+from rasterio.features import geometry_mask
+from rasterio.warp import Resampling, reproject, transform_geom
+
+from territoires.shared.database import create_sync_database
+from territoires.shared.settings import Settings
+from territoires.shared.stac.records import collection_row, item_row
+from territoires.shared.stac.store import upsert_collections, upsert_items
+from territoires.synth import sentinel1 as synth_sentinel1
+from territoires.synth.scoring import score_classes
+
+from .test_vegetation import follow
+from .test_vegetation_truth import commune_outline
+
+FLOOD_PERIOD = "2023-10-01/2023-11-30"
+POST_ONLY = "2023-11-10/2023-11-30"
+MIN_FLOOD_IOU = 0.8
+
+
+def truth_of(scenes_dir: Path) -> dict[str, Any]:
+    return json.loads((scenes_dir / "truth.json").read_text())["flood"]
+
+
+def on_truth_grid(href: str, truth: rasterio.DatasetReader) -> np.ndarray:
+    found = np.full((truth.height, truth.width), 255, np.uint8)
+    with rasterio.open(href) as result:
+        reproject(
+            rasterio.band(result, 1),
+            found,
+            src_nodata=result.nodata,
+            dst_transform=truth.transform,
+            dst_crs=truth.crs,
+            dst_nodata=255,
+            resampling=Resampling.nearest,
+        )
+    return found
+
+
+def global_otsu(values: np.ndarray, bins: int = 500) -> float:
+    """Otsu's threshold of all finite values, by brute force over the bin edges."""
+    finite = values[np.isfinite(values)].astype(np.float64)
+    edges = np.linspace(finite.min(), finite.max(), bins + 1)[1:-1]
+    best, chosen = -1.0, float(edges[0])
+    for edge in edges:
+        low, high = finite[finite < edge], finite[finite >= edge]
+        if low.size and high.size:
+            between = low.size * high.size * (low.mean() - high.mean()) ** 2
+            if between > best:
+                best, chosen = between, float(edge)
+    return chosen
+
+
+def f1(iou: float) -> float:
+    return 2 * iou / (1 + iou)
+
+
+@pytest.fixture(scope="module")
+def flood_run(platform_url: str, api_key: str, worker: Any) -> dict[str, Any]:
+    processes = Processes(platform_url, headers={"X-API-Key": api_key})
+    assert "flood-extent" in {p["id"] for p in processes.processes()}
+    processes.execute("flood-extent", {"territory": "17300", "datetime": FLOOD_PERIOD}, async_=True)
+    location = processes.response_headers["Location"]
+    with httpx.Client(timeout=60, headers={"X-API-Key": api_key}) as client:
+        ended = follow(client, location)[-1]
+        assert ended["status"] == "successful", ended
+        return client.get(f"{location}/results").json()
+
+
+def test_flood_extent_against_the_planted_flood(
+    flood_run: dict[str, Any], scenes_dir: Path, platform_settings: Settings
+) -> None:
+    planted = truth_of(scenes_dir)
+    with rasterio.open(scenes_dir / planted["raster"]) as truth_file:
+        truth, crs, transform = truth_file.read(1), truth_file.crs, truth_file.transform
+        found = on_truth_grid(flood_run["flood-extent"]["href"], truth_file)
+    inside = found != 255
+    assert inside.sum() > 10_000
+    scored = score_classes(found, truth, inside)
+    iou = scored.iou[1]
+
+    [post_path] = (scenes_dir / synth_sentinel1.COLLECTION).glob(
+        f"*{planted['event_date'].replace('-', '')}/vv.tif"
+    )
+    with rasterio.open(post_path) as post:
+        decibels = post.read(1).astype(np.float64)
+    threshold = global_otsu(decibels[inside])
+    baseline = score_classes((decibels < threshold).astype(np.uint8), truth, inside)
+
+    figures = flood_run["figures"]["value"]["17300"]
+    print(
+        f"flood-extent vs planted flood over 17300 ({scored.count} cells, "
+        f"{int(truth[inside].sum())} flooded): overall accuracy {scored.accuracy:.4f}, "
+        f"kappa {scored.kappa:.3f}, flood IoU (CSI) {iou:.3f}, F1 {f1(iou):.3f}; one global "
+        f"Otsu threshold ({threshold:.1f} dB): accuracy {baseline.accuracy:.4f}, IoU "
+        f"{baseline.iou.get(1, 0.0):.3f}, F1 {f1(baseline.iou.get(1, 0.0)):.3f}; "
+        f"thresholds {figures['thresholds_db']}, flooded {figures['flooded_area_ha']} ha"
+    )
+    assert figures["members"] == ["split-threshold", "change-detection"]
+    assert figures["calibrated"] is True and figures["notes"] == []
+    outline = transform_geom("EPSG:4326", crs, commune_outline(platform_settings.data_dir, "17300"))
+    commune = geometry_mask([outline], truth.shape, transform, invert=True)
+    assert figures["flooded_area_ha"] == pytest.approx((found[commune] == 1).sum() * 0.01, rel=0.01)
+    assert iou >= MIN_FLOOD_IOU
+    assert iou > baseline.iou.get(1, 0.0)
+
+
+def test_flood_tiles_statistics_and_embed_page(
+    flood_run: dict[str, Any], platform_url: str, api_key: str
+) -> None:
+    with httpx.Client(base_url=platform_url, headers={"X-API-Key": api_key}, timeout=60) as http:
+        tilejson = http.get(flood_run["flood-extent-tiles"]["href"]).json()
+        lon, lat = tilejson["center"][:2]
+        tile = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, tilejson["minzoom"] + 2)
+        png = http.get(tilejson["tiles"][0].format(z=tile.z, x=tile.x, y=tile.y))
+        assert png.status_code == 200 and png.headers["content-type"].startswith("image/")
+        legend = http.get("/tiles/legend/flood-extent").json()
+        assert "#1f78b4" in json.dumps(legend)
+        page = http.get("/embed", params={"territory": "17300", "indicator": "flood-extent"})
+    assert page.status_code == 200, page.text
+    figures = flood_run["figures"]["value"]["17300"]
+    assert f"<td>Flooded area</td><td>{figures['flooded_area_ha']:.1f} ha</td>" in page.text
+
+
+def test_a_post_event_scene_alone_is_a_degraded_result_that_says_why(
+    platform_url: str, api_key: str, worker: Any
+) -> None:
+    with httpx.Client(base_url=platform_url, headers={"X-API-Key": api_key}, timeout=120) as http:
+        answer = http.post(
+            "/processes/flood-extent/execution",
+            json={"inputs": {"territory": "17300", "datetime": POST_ONLY}},
+        )
+    assert answer.status_code == 200, answer.text
+    figures = answer.json()["figures"]["value"]["17300"]
+    assert figures["members"] == ["split-threshold"] and figures["pre_event"] is None
+    assert any("no pre-event acquisition" in note for note in figures["notes"])
+
+
+def catalogue_mixed_orbits(settings: Settings, scenes_dir: Path, collection: str) -> None:
+    """The synthetic pair in a collection of its own, the pre-event scene on another orbit."""
+    items = []
+    for number, path in enumerate(
+        sorted((scenes_dir / synth_sentinel1.COLLECTION).glob("*/*.json"))
+    ):
+        item = json.loads(path.read_text())
+        for asset in item["assets"].values():
+            asset["href"] = str((path.parent / asset["href"]).resolve())
+        item |= {"collection": collection, "links": []}
+        if number == 0:  # the older, pre-event acquisition
+            item["properties"]["sat:relative_orbit"] = 132
+            item["properties"]["sat:orbit_state"] = "descending"
+        items.append(item)
+    document = {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": collection,
+        "description": collection,
+        "license": "CC0-1.0",
+        "extent": {
+            "spatial": {"bbox": [items[0]["bbox"]]},
+            "temporal": {"interval": [["2021-01-01T00:00:00Z", None]]},
+        },
+        "links": [],
+    }
+    engine = create_sync_database(settings)
+    with engine.begin() as connection:
+        upsert_collections(connection, [collection_row(document)])
+        upsert_items(connection, [item_row(item) for item in items])
+    engine.dispose()
+
+
+def test_mismatched_orbits_are_a_clear_400(
+    platform_url: str, api_key: str, platform_settings: Settings, scenes_dir: Path
+) -> None:
+    catalogue_mixed_orbits(platform_settings, scenes_dir, "s1-mixed-orbits")
+    with httpx.Client(base_url=platform_url, headers={"X-API-Key": api_key}, timeout=60) as http:
+        answer = http.post(
+            "/processes/flood-extent/execution",
+            json={
+                "inputs": {
+                    "territory": "17300",
+                    "datetime": FLOOD_PERIOD,
+                    "collection": "s1-mixed-orbits",
+                }
+            },
+        )
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert "other orbits (descending 132)" in answer.json()["detail"]
