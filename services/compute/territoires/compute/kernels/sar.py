@@ -17,6 +17,8 @@ HISTOGRAM_DB = (-40.0, 10.0)
 """The range of the backscatter histograms (dB); values outside are clipped to its ends."""
 CHANGE_DB = (-25.0, 25.0)
 HISTOGRAM_BINS = 500  # 0.1 dB bins
+EM_ITERATIONS = 20
+MIN_VARIANCE = 0.01  # dB²: one bin's spread, so a component never collapses to a spike
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
@@ -115,26 +117,40 @@ def otsu(counts: np.ndarray, value_range: tuple[float, float]) -> float | None:
 
 def ashman_d(
     counts: np.ndarray, value_range: tuple[float, float], threshold: float
-) -> tuple[float, float]:
-    """Ashman's D of the two classes either side of `threshold`, D = √2·|μ1 − μ2| /
-    √(σ1² + σ2²) (bimodal when D > 2), and the share of the smaller class."""
+) -> tuple[float, float, float]:
+    """Ashman's D of a two-Gaussian mixture fitted to a histogram, D = √2·|μ1 − μ2| /
+    √(σ1² + σ2²) (bimodal when D > 2), the weight of its smaller component and the mean of its
+    darker one.
+
+    The mixture is fitted by EM_ITERATIONS of expectation–maximisation from the classes either
+    side of `threshold`: the two halves of a single Gaussian are D = 2.65 apart, so D must come
+    from the fitted components, not from the split."""
     centres = bin_centres(value_range)
     weights = counts.astype(np.float64)
-    lower = centres < threshold
-    shares = []
-    moments = []
-    for side in (lower, ~lower):
-        weight = weights[side].sum()
-        if weight == 0:
-            return 0.0, 0.0
-        mean = np.dot(weights[side], centres[side]) / weight
-        variance = np.dot(weights[side], (centres[side] - mean) ** 2) / weight
-        shares.append(weight)
-        moments.append((mean, variance))
-    (mean_1, variance_1), (mean_2, variance_2) = moments
-    spread = math.sqrt(variance_1 + variance_2)
-    d = math.sqrt(2.0) * abs(mean_1 - mean_2) / spread if spread > 0 else math.inf
-    return d, min(shares) / sum(shares)
+    total = weights.sum()
+    responsibility = np.stack([centres < threshold, centres >= threshold]).astype(np.float64)
+    components = np.zeros((2, 3))  # weight, mean, variance
+    for iteration in range(EM_ITERATIONS + 1):
+        for k in range(2):
+            mass = weights * responsibility[k]
+            weight = mass.sum()
+            if weight <= 0:
+                return 0.0, 0.0, float("nan")
+            mean = np.dot(mass, centres) / weight
+            variance = max(np.dot(mass, (centres - mean) ** 2) / weight, MIN_VARIANCE)
+            components[k] = weight / total, mean, variance
+        if iteration == EM_ITERATIONS:
+            break
+        density = np.stack(
+            [
+                w * np.exp(-((centres - m) ** 2) / (2 * v)) / math.sqrt(2 * math.pi * v)
+                for w, m, v in components
+            ]
+        )
+        responsibility = density / np.maximum(density.sum(axis=0), 1e-300)
+    (_, mean_1, variance_1), (_, mean_2, variance_2) = components
+    d = math.sqrt(2.0) * abs(mean_1 - mean_2) / math.sqrt(variance_1 + variance_2)
+    return d, float(components[:, 0].min()), float(min(mean_1, mean_2))
 
 
 def warm_up() -> None:

@@ -2,12 +2,14 @@
 ensemble of independent detections in the manner of the Copernicus Global Flood Monitoring.
 
 Each acquisition is read onto the output grid (GCP-only GRD scenes are warped through their
-ground control points), turned into linear power, Lee-filtered and put in dB. Two members
-vote on each pixel:
+ground control points), turned into linear power — σ0 through the product's calibration
+table (sigmaNought LUT) when the item catalogues it, else flagged uncalibrated —, Lee-filtered
+and put in dB. Two members vote on each pixel:
 
 (a) split-based thresholding: the post-event image is cut into tiles, the tiles whose
-    histogram is bimodal (Ashman's D > 2, the smaller mode at least 10 % and dark enough to be
-    open water) are pooled, and Otsu's threshold of the pooled histogram separates water;
+    histogram is bimodal (Ashman's D > 2 between the two Gaussians fitted to it, the smaller
+    at least 10 % and dark enough to be open water) are pooled, and Otsu's threshold of the
+    pooled histogram separates water;
 (b) change detection: the same split-based Otsu on post − pre (dB), at most −3 dB, flags the
     pixels whose backscatter dropped.
 
@@ -22,22 +24,28 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
+from xml.etree import ElementTree
 
 import numpy as np
 import shapely
+from pyproj import Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.transform import GCPTransformer
 from rasterio.windows import Window
 
 from territoires.compute.blocks import (
     Grid,
     Output,
+    Raster,
     Source,
     for_each_block,
     open_raster,
+    unreadable,
     zone_raster,
 )
 from territoires.compute.inputs import text
@@ -142,14 +150,17 @@ class Radiometry:
     note: str | None
 
     @classmethod
-    def of(cls, scene: Scene, key: str, dtype: np.dtype) -> Radiometry:
+    def of(cls, scene: Scene, key: str, dtype: np.dtype, table: str | None) -> Radiometry:
         """Read from the item: σ0 in dB or linear power when the band says so (a float band,
-        unit dB or not), else digital numbers, which without the product's calibration table
-        are relative backscatter: thresholds adapt to the scene, figures are flagged."""
+        unit dB or not); digital numbers are σ0 with the product's calibration table (`table`,
+        its asset) and relative backscatter without: thresholds adapt to the scene, figures
+        are flagged."""
         band = (scene.asset(key).get("raster:bands") or [{}])[0]
         if dtype.kind == "f":
             decibels = str(band.get("unit", "")).lower() == "db"
             return cls(0 if decibels else 1, True, None)
+        if table is not None:
+            return cls(2, True, None)
         return cls(
             2,
             False,
@@ -157,6 +168,70 @@ class Radiometry:
             "metadata, so backscatter is uncalibrated (DN², relative); thresholds are drawn "
             "from the scene itself",
         )
+
+
+def local_text(raster: Raster) -> str | None:
+    """The text of a local file asset (a product's annotation); None for a remote one, which
+    this process does not fetch yet (the band is then flagged uncalibrated)."""
+    if "://" in raster.href or raster.href.startswith("/vsi"):
+        return None
+    with unreadable(raster):
+        return Path(raster.href).read_text()
+
+
+def calibration_asset(scene: Scene, key: str) -> str | None:
+    """The asset of the product's calibration annotation for band `key` (Sentinel-1 SAFE
+    `calibration-*.xml`, catalogued as `calibration-vv` or `schema-calibration-vv`)."""
+    wanted = f"calibration-{key.lower()}"
+    return next((k for k in scene.content.get("assets", {}) if k.lower().endswith(wanted)), None)
+
+
+class CalibrationTable:
+    """The sigmaNought LUT A of a GRD product (σ0 = DN² / A², ESA's Sentinel-1 Level-1
+    calibration), given on a grid of image lines and pixels, interpolated bilinearly at the
+    image position of each output pixel (found through the product's ground control points)."""
+
+    def __init__(self, xml: str, dataset: Any, grid: Grid) -> None:
+        vectors = ElementTree.fromstring(xml).iter("calibrationVector")
+        lines, pixels, values = [], None, []
+        for vector in vectors:
+            lines.append(float(vector.findtext("line", "nan")))
+            pixels = np.array((vector.findtext("pixel") or "").split(), np.float64)
+            values.append(np.array((vector.findtext("sigmaNought") or "").split(), np.float64))
+        if pixels is None or any(v.shape != pixels.shape for v in values):
+            raise BadRequestError("the product's calibration table has no usable sigmaNought")
+        self.lines, self.pixels = np.array(lines), pixels
+        self.lut = np.stack(values)
+        gcps, gcp_crs = dataset.gcps
+        self.image = GCPTransformer(gcps) if gcps else None
+        self.affine = dataset.transform
+        self.to_image_crs = Transformer.from_crs(grid.crs, gcp_crs or dataset.crs, always_xy=True)
+        self.grid = grid
+
+    def gain(self, window: Window) -> np.ndarray:
+        """1 / A² at the centres of the window's output pixels."""
+        rows, cols = np.mgrid[0 : int(window.height), 0 : int(window.width)] + 0.5
+        x, y = self.grid.window_transform(window) * (cols, rows)
+        x, y = self.to_image_crs.transform(x, y)
+        if self.image is not None:
+            line, pixel = self.image.rowcol(x.ravel(), y.ravel(), op=lambda v: v)
+        else:
+            pixel, line = ~self.affine * (x.ravel(), y.ravel())
+        a = _bilinear(self.lines, self.pixels, self.lut, np.asarray(line), np.asarray(pixel))
+        return (1.0 / a**2).reshape(rows.shape).astype(np.float32)
+
+
+def _bilinear(
+    lines: np.ndarray, pixels: np.ndarray, lut: np.ndarray, line: np.ndarray, pixel: np.ndarray
+) -> np.ndarray:
+    """`lut` (lines × pixels) at each (line, pixel), bilinear, clamped at its edges."""
+    i = np.clip(np.searchsorted(lines, line) - 1, 0, len(lines) - 2)
+    j = np.clip(np.searchsorted(pixels, pixel) - 1, 0, len(pixels) - 2)
+    u = np.clip((line - lines[i]) / (lines[i + 1] - lines[i]), 0.0, 1.0)
+    v = np.clip((pixel - pixels[j]) / (pixels[j + 1] - pixels[j]), 0.0, 1.0)
+    top = lut[i, j] * (1 - v) + lut[i, j + 1] * v
+    bottom = lut[i + 1, j] * (1 - v) + lut[i + 1, j + 1] * v
+    return top * (1 - u) + bottom * u
 
 
 class Backscatter:
@@ -168,7 +243,12 @@ class Backscatter:
         self.scene = scene
         self.grid = grid
         self.source = opened(stack, Source(scene.raster(key, guard), grid, Resampling.bilinear))
-        self.radiometry = Radiometry.of(scene, key, self.source.dtype)
+        table_key = calibration_asset(scene, key)
+        xml = local_text(scene.raster(table_key, guard)) if table_key else None
+        self.radiometry = Radiometry.of(scene, key, self.source.dtype, xml)
+        self.table = None
+        if xml is not None and self.radiometry.kind == 2:
+            self.table = CalibrationTable(xml, self.source.dataset, grid)
         looks = scene.content["properties"].get("sar:looks_equivalent_number")
         self.looks = float(looks or DEFAULT_LOOKS)
 
@@ -185,6 +265,10 @@ class Backscatter:
         linear = np.empty(raw.shape, np.float32)
         nodata = raw.dtype.type(self.source.nodata) if np.isfinite(self.source.nodata) else 0
         sar.to_linear(raw, self.radiometry.kind, nodata, linear)
+        if self.table is not None:
+            linear *= self.table.gain(
+                Window(inner_left, inner_top, inner_right - inner_left, inner_bottom - inner_top)
+            )
         padded = np.full((height + 2 * r, width + 2 * r), np.nan, np.float32)
         padded[inner_top - top : inner_bottom - top, inner_left - left : inner_right - left] = (
             linear
@@ -215,11 +299,7 @@ class SplitThreshold:
                 threshold = sar.otsu(counts, self.value_range)
                 if threshold is None:
                     continue
-                d, share = sar.ashman_d(counts, self.value_range, threshold)
-                dark = sar.bin_centres(self.value_range) < threshold
-                dark_mean = np.dot(counts[dark], sar.bin_centres(self.value_range)[dark]) / max(
-                    1, counts[dark].sum()
-                )
+                d, share, dark_mean = sar.ashman_d(counts, self.value_range, threshold)
                 if d > ASHMAN_D and share >= MIN_MODE_SHARE and dark_mean < self.dark_mode_below:
                     self.bimodal += 1
                     self.pooled += counts
