@@ -5,7 +5,11 @@ when a calibration table is given."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,13 +20,20 @@ import rasterio
 from pyproj import Transformer
 from rasterio.enums import Resampling
 from rasterio.transform import GCPTransformer
-from shapely.geometry import Point, mapping
+from shapely.geometry import Point, box
 
 from territoires.compute.blocks import Grid, Source
 from territoires.compute.kernels import sar
-from territoires.compute.processes.flood_extent import Backscatter, SplitThreshold, utm_crs
+from territoires.compute.processes.base import RunningJob, Services
+from territoires.compute.processes.flood_extent import (
+    PROCESS,
+    Backscatter,
+    SplitThreshold,
+    utm_crs,
+)
 from territoires.compute.sources import Scene, Zone
 from territoires.shared.assets import AssetGuard
+from territoires.shared.settings import Settings
 
 from ..conftest import find_kit
 
@@ -83,10 +94,10 @@ def test_otsu_and_ashman_d_on_histograms() -> None:
     )
     assert threshold == pytest.approx(brute, abs=1e-9)
     assert -17 < threshold < -12
-    d, share, dark_mean = sar.ashman_d(counts, sar.HISTOGRAM_DB, threshold)
-    assert (
-        d > 5 and share == pytest.approx(0.3, abs=0.01) and dark_mean == pytest.approx(-21, abs=0.1)
-    )
+    d, share, dark_mean, bright_mean = sar.ashman_d(counts, sar.HISTOGRAM_DB, threshold)
+    assert d > 5 and share == pytest.approx(0.3, abs=0.01)
+    assert dark_mean == pytest.approx(-21, abs=0.1)
+    assert bright_mean == pytest.approx(-8, abs=0.1)
     one_mode = sar.histogram(rng.normal(-8, 2.0, 100_000), sar.HISTOGRAM_DB)
     assert sar.ashman_d(one_mode, sar.HISTOGRAM_DB, sar.otsu(one_mode, sar.HISTOGRAM_DB))[0] < 2
 
@@ -105,7 +116,8 @@ def real_scene(tmp_path: Path, table: float | None) -> Scene:
             f"<calibration><calibrationVectorList>{vectors}</calibrationVectorList></calibration>"
         )
         assets["calibration-vv"] = {"href": str(xml), "type": "application/xml"}
-    content = {"assets": assets, "properties": {}, "geometry": mapping(Point(*CENTRE))}
+    footprint = json.loads((VV.parent / "productInfo.json").read_text())["footprint"]
+    content = {"assets": assets, "properties": {}, "geometry": footprint}
     return Scene(
         "sentinel-1-grd", "S1A_IW_GRDH_20180716", datetime(2018, 7, 16, tzinfo=UTC), content
     )
@@ -165,3 +177,32 @@ def test_the_real_scene_is_flagged_uncalibrated_and_calibrated_with_a_table(
         f"{split.bimodal} of {split.tiles} tiles bimodal"
     )
     assert split.tiles >= 1
+
+
+def test_flood_extent_runs_on_the_real_scene_alone_flagged_uncalibrated(tmp_path: Path) -> None:
+    """The whole science of the process over 4 × 4 km of the real scene: one acquisition
+    without calibration table, so a degraded result that says why, never an error."""
+    x, y = CENTRE
+    area = box(x - 0.02, y - 0.02, x + 0.02, y + 0.02)
+    settings = Settings(storage_url=str(tmp_path / "storage"), asset_prefixes=[str(VV.parent)])
+    scene = real_scene(tmp_path, None)
+    job = RunningJob(
+        id=uuid.uuid4(),
+        owner=uuid.uuid4(),
+        attempt=1,
+        inputs={"post_event": scene.id, "pre_event": None},
+        base_url="http://localhost",
+        services=Services(settings, None, None),  # type: ignore[arg-type]  # not used by compute
+        executor=ThreadPoolExecutor(1),
+        scratch=tmp_path,
+        progress=lambda _: asyncio.sleep(0),
+    )
+    computed = asyncio.run(PROCESS.compute(job, [Zone(area)], [scene]))
+    [figures] = computed.figures
+    print(f"flood-extent on the real scene: {figures}")
+    assert figures["calibrated"] is False and figures["members"] == ["split-threshold"]
+    assert any("uncalibrated" in note for note in figures["notes"])
+    assert any("no pre-event acquisition" in note for note in figures["notes"])
+    assert figures["observed_share"] > 0.99
+    with rasterio.open(computed.rasters["flood-extent"]) as mask:
+        assert mask.crs == utm_crs([Zone(area)]) and set(np.unique(mask.read(1))) <= {0, 1}

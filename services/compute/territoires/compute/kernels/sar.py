@@ -15,6 +15,8 @@ from numba import njit, prange
 
 HISTOGRAM_DB = (-40.0, 10.0)
 """The range of the backscatter histograms (dB); values outside are clipped to its ends."""
+RELATIVE_DB = (0.0, 100.0)
+"""The range of uncalibrated backscatter, 10·log10(DN²) of 16-bit amplitudes."""
 CHANGE_DB = (-25.0, 25.0)
 HISTOGRAM_BINS = 500  # 0.1 dB bins
 EM_ITERATIONS = 20
@@ -117,10 +119,10 @@ def otsu(counts: np.ndarray, value_range: tuple[float, float]) -> float | None:
 
 def ashman_d(
     counts: np.ndarray, value_range: tuple[float, float], threshold: float
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
     """Ashman's D of a two-Gaussian mixture fitted to a histogram, D = √2·|μ1 − μ2| /
-    √(σ1² + σ2²) (bimodal when D > 2), the weight of its smaller component and the mean of its
-    darker one.
+    √(σ1² + σ2²) (bimodal when D > 2), the weight of its smaller component and the means of
+    its darker and brighter ones.
 
     The mixture is fitted by EM_ITERATIONS of expectation–maximisation from the classes either
     side of `threshold`: the two halves of a single Gaussian are D = 2.65 apart, so D must come
@@ -135,7 +137,7 @@ def ashman_d(
             mass = weights * responsibility[k]
             weight = mass.sum()
             if weight <= 0:
-                return 0.0, 0.0, float("nan")
+                return 0.0, 0.0, float("nan"), float("nan")
             mean = np.dot(mass, centres) / weight
             variance = max(np.dot(mass, (centres - mean) ** 2) / weight, MIN_VARIANCE)
             components[k] = weight / total, mean, variance
@@ -150,7 +152,8 @@ def ashman_d(
         responsibility = density / np.maximum(density.sum(axis=0), 1e-300)
     (_, mean_1, variance_1), (_, mean_2, variance_2) = components
     d = math.sqrt(2.0) * abs(mean_1 - mean_2) / math.sqrt(variance_1 + variance_2)
-    return d, float(components[:, 0].min()), float(min(mean_1, mean_2))
+    darker, brighter = sorted((float(mean_1), float(mean_2)))
+    return d, float(components[:, 0].min()), darker, brighter
 
 
 def warm_up() -> None:

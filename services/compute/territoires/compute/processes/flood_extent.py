@@ -8,8 +8,8 @@ and put in dB. Two members vote on each pixel:
 
 (a) split-based thresholding: the post-event image is cut into tiles, the tiles whose
     histogram is bimodal (Ashman's D > 2 between the two Gaussians fitted to it, the smaller
-    at least 10 % and dark enough to be open water) are pooled, and Otsu's threshold of the
-    pooled histogram separates water;
+    at least 10 %, the darker below −15 dB and 6 dB below the other: open water) are pooled,
+    and Otsu's threshold of the pooled histogram separates water;
 (b) change detection: the same split-based Otsu on post − pre (dB), at most −3 dB, flags the
     pixels whose backscatter dropped.
 
@@ -22,6 +22,7 @@ the result says so (`notes`) rather than failing.
 
 from __future__ import annotations
 
+import math
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,8 @@ ASHMAN_D = 2.0
 MIN_MODE_SHARE = 0.1
 WATER_MODE_DB = -15.0
 """The darker mode of a tile is open water only below this (calm water is −18 to −25 dB)."""
+WATER_CONTRAST_DB = 6.0
+"""Open water is at least this much darker than land in VV: closer modes are two kinds of land."""
 CHANGE_MODE_DB = -3.0
 """The largest change (dB) read as a flood: the change threshold is at most this."""
 EXCLUDE_DB = -15.0
@@ -285,6 +288,7 @@ class SplitThreshold:
 
     value_range: tuple[float, float]
     dark_mode_below: float
+    min_contrast: float = 0.0
     pooled: np.ndarray = field(default_factory=lambda: np.zeros(sar.HISTOGRAM_BINS, np.int64))
     tiles: int = 0
     bimodal: int = 0
@@ -299,8 +303,13 @@ class SplitThreshold:
                 threshold = sar.otsu(counts, self.value_range)
                 if threshold is None:
                     continue
-                d, share, dark_mean = sar.ashman_d(counts, self.value_range, threshold)
-                if d > ASHMAN_D and share >= MIN_MODE_SHARE and dark_mean < self.dark_mode_below:
+                d, share, dark, bright = sar.ashman_d(counts, self.value_range, threshold)
+                if (
+                    d > ASHMAN_D
+                    and share >= MIN_MODE_SHARE
+                    and dark < self.dark_mode_below
+                    and bright - dark >= self.min_contrast
+                ):
                     self.bimodal += 1
                     self.pooled += counts
 
@@ -380,7 +389,12 @@ class FloodExtent(TerritorialProcess):
                 if pre_scene
                 else None
             )
-            backscatter = SplitThreshold(sar.HISTOGRAM_DB, WATER_MODE_DB)
+            # Uncalibrated values are relative: no absolute level says a mode is water.
+            backscatter = (
+                SplitThreshold(sar.HISTOGRAM_DB, WATER_MODE_DB, WATER_CONTRAST_DB)
+                if post.radiometry.calibrated
+                else SplitThreshold(sar.RELATIVE_DB, math.inf, WATER_CONTRAST_DB)
+            )
             change = SplitThreshold(sar.CHANGE_DB, CHANGE_MODE_DB)
 
             def survey(window: Window) -> None:
