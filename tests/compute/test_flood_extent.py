@@ -18,8 +18,10 @@ import rasterio
 from owslib.ogcapi.processes import Processes
 from rasterio.features import geometry_mask
 from rasterio.warp import Resampling, reproject, transform_geom
+from sqlalchemy import select
 
 from territoires.shared.database import create_sync_database
+from territoires.shared.models import Territory, TerritoryLevel
 from territoires.shared.settings import Settings
 from territoires.shared.stac.records import collection_row, item_row
 from territoires.shared.stac.store import upsert_collections, upsert_items
@@ -31,7 +33,8 @@ from .test_vegetation_truth import commune_outline
 
 FLOOD_PERIOD = "2023-10-01/2023-11-30"
 POST_ONLY = "2023-11-10/2023-11-30"
-MIN_FLOOD_IOU = 0.8
+MIN_FLOOD_IOU = 0.9
+MAX_EXPOSURE_ERROR = 0.15
 
 
 def truth_of(scenes_dir: Path) -> dict[str, Any]:
@@ -71,6 +74,22 @@ def f1(iou: float) -> float:
     return 2 * iou / (1 + iou)
 
 
+def exposure_of(
+    flooded: np.ndarray, inside: np.ndarray, scenes_dir: Path, planted: dict[str, Any]
+) -> tuple[float, float]:
+    """Flooded built-up area (ha) and residents of the `flooded` 10 m cells of the truth grid
+    within `inside`: sealed shares summed, each 100 m cell's residents spread over its 100
+    cells of 10 m (numpy, from the planted layers)."""
+    with rasterio.open(scenes_dir / planted["imperviousness"]) as layer:
+        sealed = layer.read(1).astype(np.float64) / 100
+    with rasterio.open(scenes_dir / planted["population"]) as layer:
+        cells = layer.read(1).astype(np.float64)
+        factor = round(layer.res[0] / 10)
+    residents = np.kron(cells, np.ones((factor, factor)))[: sealed.shape[0], : sealed.shape[1]]
+    chosen = (flooded == 1) & inside
+    return float(sealed[chosen].sum() * 0.01), float(residents[chosen].sum() / factor**2)
+
+
 @pytest.fixture(scope="module")
 def flood_run(platform_url: str, api_key: str, worker: Any) -> dict[str, Any]:
     processes = Processes(platform_url, headers={"X-API-Key": api_key})
@@ -104,6 +123,16 @@ def test_flood_extent_against_the_planted_flood(
     baseline = score_classes((decibels < threshold).astype(np.uint8), truth, inside)
 
     figures = flood_run["figures"]["value"]["17300"]
+    outline = transform_geom("EPSG:4326", crs, commune_outline(platform_settings.data_dir, "17300"))
+    commune = geometry_mask([outline], truth.shape, transform, invert=True)
+    built_truth, people_truth = exposure_of(truth, commune & inside, scenes_dir, planted)
+    built_found, people_found = exposure_of(found, commune & inside, scenes_dir, planted)
+    print(
+        f"exposure over 17300: flooded built-up {figures['flooded_built_up_ha']} ha (planted "
+        f"{built_truth:.1f} ha, numpy on the result mask {built_found:.1f} ha), exposed "
+        f"population {figures['exposed_population']} (planted {people_truth:.0f}, numpy on the "
+        f"result mask {people_found:.0f})"
+    )
     print(
         f"flood-extent vs planted flood over 17300 ({scored.count} cells, "
         f"{int(truth[inside].sum())} flooded): overall accuracy {scored.accuracy:.4f}, "
@@ -114,16 +143,20 @@ def test_flood_extent_against_the_planted_flood(
     )
     assert figures["members"] == ["split-threshold", "change-detection"]
     assert figures["calibrated"] is True and figures["notes"] == []
-    outline = transform_geom("EPSG:4326", crs, commune_outline(platform_settings.data_dir, "17300"))
-    commune = geometry_mask([outline], truth.shape, transform, invert=True)
     assert figures["flooded_area_ha"] == pytest.approx((found[commune] == 1).sum() * 0.01, rel=0.01)
     assert iou >= MIN_FLOOD_IOU
     assert iou > baseline.iou.get(1, 0.0)
+    assert figures["exposure"].startswith("population grid population-grid-")
+    assert figures["flooded_built_up_ha"] == pytest.approx(built_found, rel=0.01)
+    assert figures["exposed_population"] == pytest.approx(people_found, rel=0.02, abs=2)
+    assert figures["flooded_built_up_ha"] == pytest.approx(built_truth, rel=MAX_EXPOSURE_ERROR)
+    assert figures["exposed_population"] == pytest.approx(people_truth, rel=MAX_EXPOSURE_ERROR)
 
 
-def test_flood_tiles_statistics_and_embed_page(
+def test_flood_tiles_polygons_and_embed_page(
     flood_run: dict[str, Any], platform_url: str, api_key: str
 ) -> None:
+    figures = flood_run["figures"]["value"]["17300"]
     with httpx.Client(base_url=platform_url, headers={"X-API-Key": api_key}, timeout=60) as http:
         tilejson = http.get(flood_run["flood-extent-tiles"]["href"]).json()
         lon, lat = tilejson["center"][:2]
@@ -132,24 +165,89 @@ def test_flood_tiles_statistics_and_embed_page(
         assert png.status_code == 200 and png.headers["content-type"].startswith("image/")
         legend = http.get("/tiles/legend/flood-extent").json()
         assert "#1f78b4" in json.dumps(legend)
+        polygons = http.get(f"{flood_run['flood-polygons']['href']}&limit=1000").json()
         page = http.get("/embed", params={"territory": "17300", "indicator": "flood-extent"})
+    areas = [f["properties"]["area_ha"] for f in polygons["features"]]
+    print(
+        f"{len(areas)} flood polygons over 17300: {sum(areas):.1f} ha of "
+        f"{figures['flooded_area_ha']} ha flooded"
+    )
+    assert len(areas) == figures["flood_polygons"] > 0
+    assert min(areas) >= 0.5 and sum(areas) <= figures["flooded_area_ha"] + 0.01
+    assert sum(areas) > 0.9 * figures["flooded_area_ha"]
     assert page.status_code == 200, page.text
-    figures = flood_run["figures"]["value"]["17300"]
     assert f"<td>Flooded area</td><td>{figures['flooded_area_ha']:.1f} ha</td>" in page.text
+    assert f"<td>Exposed population</td><td>{figures['exposed_population']:,d}</td>" in page.text
 
 
 def test_a_post_event_scene_alone_is_a_degraded_result_that_says_why(
-    platform_url: str, api_key: str, worker: Any
+    platform_url: str,
+    api_key: str,
+    worker: Any,
+    scenes_dir: Path,
+    platform_settings: Settings,
 ) -> None:
+    """Also the census fallback: the commune's population times the flooded share of its
+    built-up land, recomputed here from the result mask and the planted built-up layer."""
     with httpx.Client(base_url=platform_url, headers={"X-API-Key": api_key}, timeout=120) as http:
         answer = http.post(
             "/processes/flood-extent/execution",
-            json={"inputs": {"territory": "17300", "datetime": POST_ONLY}},
+            json={
+                "inputs": {"territory": "17300", "datetime": POST_ONLY, "population": "territory"}
+            },
         )
     assert answer.status_code == 200, answer.text
     figures = answer.json()["figures"]["value"]["17300"]
     assert figures["members"] == ["split-threshold"] and figures["pre_event"] is None
     assert any("no pre-event acquisition" in note for note in figures["notes"])
+
+    planted = truth_of(scenes_dir)
+    with rasterio.open(scenes_dir / planted["imperviousness"]) as layer:
+        sealed = layer.read(1).astype(np.float64) / 100
+        found = on_truth_grid(answer.json()["flood-extent"]["href"], layer)
+        outline = transform_geom(
+            "EPSG:4326", layer.crs, commune_outline(platform_settings.data_dir, "17300")
+        )
+        commune = geometry_mask([outline], sealed.shape, layer.transform, invert=True)
+    census = census_population(platform_settings, "17300")
+    share = sealed[commune & (found == 1)].sum() / sealed[commune & (found != 255)].sum()
+    print(
+        f"census fallback over 17300: {figures['exposed_population']} exposed = {census} x "
+        f"{share:.4f} flooded share of the built-up land ({figures['exposure']})"
+    )
+    assert figures["exposure"].startswith(f"census population ({census})")
+    assert figures["exposed_population"] == pytest.approx(census * share, rel=0.02)
+
+
+def census_population(settings: Settings, code: str) -> int:
+    engine = create_sync_database(settings)
+    with engine.connect() as connection:
+        population = connection.scalar(
+            select(Territory.population).where(
+                Territory.level == TerritoryLevel.COMMUNE, Territory.code == code
+            )
+        )
+    engine.dispose()
+    return int(population)
+
+
+def test_an_exposure_layer_that_covers_nothing_is_a_clear_400(
+    platform_url: str, api_key: str, worker: Any
+) -> None:
+    with httpx.Client(base_url=platform_url, headers={"X-API-Key": api_key}, timeout=60) as http:
+        answer = http.post(
+            "/processes/flood-extent/execution",
+            json={
+                "inputs": {
+                    "territory": "17300",
+                    "datetime": FLOOD_PERIOD,
+                    "population": "no-such-population-grid",
+                }
+            },
+        )
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert "no item of collection 'no-such-population-grid'" in answer.json()["detail"]
 
 
 def catalogue_mixed_orbits(settings: Settings, scenes_dir: Path, collection: str) -> None:

@@ -119,6 +119,9 @@ FLOOD_FIGURES = (
     Figure("flooded_share", "Flooded share of the land", "{:.1%}"),
     Figure("excluded_area_ha", "Permanent water and excluded", "{:.1f} ha"),
     Figure("observed_share", "Observed share", "{:.0%}"),
+    Figure("flooded_built_up_ha", "Flooded built-up area", "{:.1f} ha"),
+    Figure("exposed_population", "Exposed population", "{:,d}"),
+    Figure("flood_polygons", "Flooded areas (≥ 0.5 ha)", "{:d}"),
 )
 
 INDICATORS: dict[str, Indicator] = {
@@ -249,6 +252,25 @@ INDICATORS: dict[str, Indicator] = {
             nodata=255,
             process="flood-extent",
             keywords=("flood", "sentinel-1"),
+            figures=FLOOD_FIGURES,
+        ),
+        Indicator(
+            id="flood-polygons",
+            title="Flooded areas",
+            description="Flooded areas of at least 0.5 ha as polygons, one territory each, "
+            "with their area.",
+            unit="ha",
+            kind="continuous",
+            value_range=(0.0, 100.0),
+            legend=_ramp(
+                (0, "#9ecae1", "small"), (10, "#3182bd", "10 ha"), (100, "#08519c", "100 ha")
+            ),
+            process="flood-extent",
+            keywords=("flood", "sentinel-1"),
+            form="vector",
+            geometry_type="Polygon",
+            colour_by="area_ha",
+            statistics="flood-extent",
             figures=FLOOD_FIGURES,
         ),
         Indicator(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from xml.etree import ElementTree
@@ -36,8 +37,13 @@ from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.features import shapes as outlines
 from rasterio.transform import GCPTransformer
+from rasterio.warp import transform_geom
 from rasterio.windows import Window
+from shapely.geometry import shape
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.compute.blocks import (
     Grid,
@@ -49,10 +55,10 @@ from territoires.compute.blocks import (
     unreadable,
     zone_raster,
 )
-from territoires.compute.inputs import text
+from territoires.compute.inputs import Interval, text
 from territoires.compute.kernels import sar
 from territoires.compute.outputs import Computed
-from territoires.compute.processes.base import RunningJob
+from territoires.compute.processes.base import Plan, RunningJob
 from territoires.compute.processes.territorial import (
     DATETIME_INPUT,
     GEOMETRY_INPUT,
@@ -61,10 +67,12 @@ from territoires.compute.processes.territorial import (
     output_grid,
 )
 from territoires.compute.readers import opened
-from territoires.compute.sources import Scene, Zone
+from territoires.compute.results import Feature
+from territoires.compute.sources import Scene, Zone, commune_zones, find_scenes, scenes_by_id
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
 from territoires.shared.indicators import INDICATORS
+from territoires.shared.models import Territory, TerritoryLevel
 
 SENTINEL1 = "sentinel-1-grd"
 POLARISATIONS = ("vv", "vh")  # VV first: the better contrast between open water and land
@@ -80,8 +88,17 @@ WATER_CONTRAST_DB = 6.0
 """Open water is at least this much darker than land in VV: closer modes are two kinds of land."""
 CHANGE_MODE_DB = -3.0
 """The largest change (dB) read as a flood: the change threshold is at most this."""
+POLYGON_MIN_HA = 0.5
+"""Flooded areas smaller than this are in the mask but not among the polygons."""
 EXCLUDE_DB = -15.0
 """Dark before the event when no threshold could be drawn from the post-event image."""
+BUILT_UP = "imperviousness"
+"""Default collection of the built-up layer: sealed share of each pixel in % (HRL IMD-like)."""
+POPULATION = "population-grid"
+"""Default collection of the population grid: residents per cell (GHS-POP-like)."""
+TERRITORY_POPULATION = "territory"
+"""The `population` input that asks for the census population of each territory instead."""
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 
 PROCESS_METADATA: dict[str, Any] = {
     "version": "1.0.0",
@@ -93,7 +110,7 @@ PROCESS_METADATA: dict[str, Any] = {
     "previous acquisition of the same orbit vote, a pixel being flooded when at least half "
     "the members flag it; pixels already dark before the event (permanent water, radar "
     "shadow) are removed. Flood mask and member agreement as COGs; flooded area (ha) and "
-    "share per territory.",
+    "share per territory; flooded areas as polygons.",
     "keywords": ["flood", "Sentinel-1", "SAR", "Otsu", "change detection"],
     "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
     "outputTransmission": ["value", "reference"],
@@ -113,12 +130,32 @@ PROCESS_METADATA: dict[str, Any] = {
             "minOccurs": 0,
             "maxOccurs": 1,
         },
+        "built_up": {
+            "title": "Built-up layer",
+            "description": "A collection of rasters of the sealed share of each pixel in % "
+            f"(default {BUILT_UP}, used when an item covers the area); its newest item up to "
+            "the event weighs flooded land into flooded built-up area.",
+            "schema": {"type": "string"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "population": {
+            "title": "Population grid",
+            "description": "A collection of rasters of residents per cell (projected CRS; "
+            f"default {POPULATION}, used when an item covers the area), or "
+            f"'{TERRITORY_POPULATION}': each territory's census population times the flooded "
+            "share of its built-up land (of its land without a built-up layer).",
+            "schema": {"type": "string"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
     },
     "outputs": {
         "figures": {
             "title": "Figures per territory",
             "description": "flooded_area_ha, flooded_share (of the observed land), "
-            "excluded_area_ha (dark before the event), observed_share, the members that ran, "
+            "excluded_area_ha (dark before the event), observed_share, flooded_built_up_ha, "
+            "exposed_population and how it was counted (exposure), the members that ran, "
             "their thresholds, whether the backscatter is calibrated, and notes when the "
             "result is degraded.",
             "schema": {"type": "object"},
@@ -317,6 +354,93 @@ class SplitThreshold:
         return sar.otsu(self.pooled, self.value_range) if self.bimodal else None
 
 
+def flood_polygons(
+    flooded: np.ndarray,
+    zones_block: np.ndarray,
+    grid: Grid,
+    window: Window,
+    zones: list[Zone],
+    period: Interval,
+) -> list[Feature]:
+    """The block's flooded areas of at least POLYGON_MIN_HA as polygons (longitude/latitude),
+    one territory each, 4-connected; an area across a block edge is cut there (blocks are
+    1024², 10 km at 10 m), which keeps memory bounded on a whole scene."""
+    labelled = np.where(flooded, zones_block, 0).astype(np.int32)
+    if not labelled.any():
+        return []
+    transform = grid.window_transform(window)
+    found = []
+    for geometry, zone_id in outlines(
+        labelled, mask=labelled > 0, connectivity=4, transform=transform
+    ):
+        polygon = shape(geometry)
+        area_ha = polygon.area / 10_000
+        if area_ha < POLYGON_MIN_HA:
+            continue
+        found.append(
+            Feature(
+                indicator="flood-polygons",
+                geometry=shape(transform_geom(grid.crs, "EPSG:4326", geometry)),
+                properties={"area_ha": round(area_ha, 2)},
+                period=period,
+                territory=zones[int(zone_id) - 1].code,
+            )
+        )
+    return found
+
+
+def layer_asset(scene: Scene) -> str:
+    """The band of a single-layer item: its `data` asset, else its only one."""
+    assets = scene.content.get("assets", {})
+    if "data" in assets or len(assets) != 1:
+        return "data"
+    return next(iter(assets))
+
+
+class Exposure:
+    """The built-up layer and the population grid on the output grid, a window at a time:
+    sealed share of each pixel (0 where unknown) and residents per pixel (a cell's residents
+    spread evenly over its area)."""
+
+    def __init__(
+        self,
+        built: Scene | None,
+        population: Scene | None,
+        grid: Grid,
+        stack: ExitStack,
+        guard: AssetGuard,
+    ) -> None:
+        self.built = self.people = None
+        self.per_pixel = 0.0
+        if built is not None:
+            raster = built.raster(layer_asset(built), guard)
+            self.built = opened(stack, Source(raster, grid, Resampling.average))
+        if population is not None:
+            raster = population.raster(layer_asset(population), guard)
+            self.people = opened(stack, Source(raster, grid, Resampling.nearest))
+            dataset = self.people.dataset
+            if dataset.crs is None or dataset.crs.is_geographic:
+                raise BadRequestError(
+                    f"population grid {population.id}: residents per cell need a projected "
+                    "CRS (cells of equal area), this one has none or is in degrees"
+                )
+            self.per_pixel = grid.resolution**2 / abs(dataset.transform.a * dataset.transform.e)
+
+    def sealed(self, window: Window) -> np.ndarray:
+        if self.built is None:
+            return np.zeros((int(window.height), int(window.width)), np.float64)
+        values = self.built.read(window).astype(np.float64)
+        unknown = (values == self.built.nodata) | ~np.isfinite(values) | (values > 100)
+        return np.where(unknown, 0.0, values / 100.0)
+
+    def residents(self, window: Window) -> np.ndarray:
+        if self.people is None:
+            return np.zeros((int(window.height), int(window.width)), np.float64)
+        values = self.people.read(window).astype(np.float64)
+        unknown = (values == self.people.nodata) | ~np.isfinite(values) | (values < 0)
+        return np.where(unknown, 0.0, values * self.per_pixel)
+
+
 def utm_crs(zones: list[Zone]) -> CRS:
     """The UTM zone of the zones' centre: the output CRS of scenes with no CRS of their own."""
     centre = shapely.union_all([zone.geometry for zone in zones]).centroid
@@ -330,6 +454,7 @@ def utm_crs(zones: list[Zone]) -> CRS:
 class FloodExtent(TerritorialProcess):
     metadata = PROCESS_METADATA
     raster_outputs = ("flood-extent", "flood-agreement")
+    vector_outputs = ("flood-polygons",)
     statistics_indicator = "flood-extent"
     kernels = (sar,)
     collections = (SENTINEL1,)
@@ -337,6 +462,52 @@ class FloodExtent(TerritorialProcess):
 
     async def searched_collections(self, inputs: dict[str, Any], connection: Any) -> list[str]:
         return [text(inputs, "collection") or SENTINEL1]
+
+    async def validate(self, inputs: dict[str, Any], connection: AsyncConnection) -> Plan:
+        """The territorial checks, then the exposure layers pinned: the newest item up to the
+        event of the built-up and population collections that covers the area. A collection
+        named in the request must have one (a 400); the defaults may be missing, the
+        population then being each territory's census population."""
+        plan = await super().validate(inputs, connection)
+        normalised = plan.inputs
+        if "communes" in normalised:
+            zones = await commune_zones(connection, normalised["communes"])
+        else:
+            zones = [Zone(shape(normalised["geometry"]))]
+        area = shapely.union_all([zone.geometry for zone in zones])
+        until = Interval(EARLIEST, Interval.parse(normalised["datetime"]).end)
+        for name, default in (("built_up", BUILT_UP), ("population", POPULATION)):
+            given = text(inputs, name)
+            if name == "population" and given == TERRITORY_POPULATION:
+                normalised[name] = None
+                continue
+            found = await find_scenes(connection, [given or default], area, until, limit=1)
+            if given and not found:
+                raise BadRequestError(
+                    f"input {name!r}: no item of collection {given!r} covers the area up to "
+                    f"{until.end:%Y-%m-%d}"
+                )
+            normalised[name] = [found[0].collection, found[0].id] if found else None
+        return plan
+
+    @staticmethod
+    async def exposure_sources(
+        job: RunningJob, zones: list[Zone]
+    ) -> tuple[Scene | None, Scene | None, dict[str, int | None]]:
+        """The pinned built-up and population items, and each commune's census population."""
+        keys = [job.inputs.get("built_up"), job.inputs.get("population")]
+        codes = [zone.code for zone in zones if zone.code]
+        async with job.services.engine.connect() as connection:
+            found = await scenes_by_id(connection, [key for key in keys if key])
+            rows = await connection.execute(
+                select(Territory.code, Territory.population).where(
+                    Territory.level == TerritoryLevel.COMMUNE, Territory.code.in_(codes)
+                )
+            )
+        built, population = (
+            next((s for s in found if key == [s.collection, s.id]), None) for key in keys
+        )
+        return built, population, dict(rows.tuples().all())
 
     def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
         """The post-event scene (the newest) and the pre-event one: the newest earlier
@@ -381,8 +552,12 @@ class FloodExtent(TerritorialProcess):
         grid, shapes = output_grid(zones, [post_scene], crs, resolution, anchor)
         paths = {name: job.scratch / f"{name}.tif" for name in self.raster_outputs}
         notes: list[str] = []
+        built_scene, population_scene, census = await self.exposure_sources(job, zones)
 
         with ExitStack() as stack:
+            exposure = await job.in_thread(
+                Exposure, built_scene, population_scene, grid, stack, guard
+            )
             post = await job.in_thread(Backscatter, post_scene, grid, stack, guard)
             pre = (
                 await job.in_thread(Backscatter, pre_scene, grid, stack, guard)
@@ -421,6 +596,10 @@ class FloodExtent(TerritorialProcess):
             stack.callback(extent_out.close)
             stack.callback(agreement_out.close)
             counts = np.zeros((4, len(zones) + 1), np.int64)  # zone, observed, flooded, excluded
+            # flooded built-up share, built-up share of the land seen, flooded residents
+            weighed = np.zeros((3, len(zones) + 1), np.float64)
+            features: list[Feature] = []
+            period = Interval.parse(job.inputs["datetime"])
 
             def classify(window: Window) -> None:
                 after = post.read(window)
@@ -436,13 +615,23 @@ class FloodExtent(TerritorialProcess):
                     if change_db is not None:
                         votes += observed & (after - before < change_db)
                 flooded = observed & ~excluded & (2 * votes >= len(members))
-                agreement = np.where(observed, votes * 100 // len(members), 255).astype(np.uint8)
+                share = votes.astype(np.uint16) * 100 // len(members)
+                agreement = np.where(observed, share, 255).astype(np.uint8)
                 zones_block = zone_raster(shapes, grid, window)
                 for row, layer in enumerate((None, observed, flooded, excluded)):
                     weights = None if layer is None else layer.ravel()
                     counts[row] += np.bincount(
                         zones_block.ravel(), weights, minlength=len(zones) + 1
                     ).astype(np.int64)
+                sealed = exposure.sealed(window)
+                land = observed & ~excluded
+                for row, layer in enumerate(
+                    (flooded * sealed, land * sealed, flooded * exposure.residents(window))
+                ):
+                    weighed[row] += np.bincount(
+                        zones_block.ravel(), layer.ravel(), minlength=len(zones) + 1
+                    )
+                features.extend(flood_polygons(flooded, zones_block, grid, window, zones, period))
                 extent = np.where(observed, flooded, extent_indicator.nodata).astype(np.uint8)
                 extent_out.write(window, extent)
                 agreement_out.write(window, agreement)
@@ -472,7 +661,51 @@ class FloodExtent(TerritorialProcess):
                     **shared,
                 }
             )
-        return Computed(figures=figures, grid=grid, rasters=paths)
+        for number, (zone_figures, zone) in enumerate(zip(figures, zones, strict=True), 1):
+            zone_figures["flood_polygons"] = sum(f.territory == zone.code for f in features)
+            flooded_built, built_land, residents = weighed[:, number]
+            zone_figures["flooded_built_up_ha"] = (
+                round(flooded_built * hectares, 2) if built_scene else None
+            )
+            zone_figures |= self._exposed(
+                population_scene,
+                residents,
+                census.get(zone.code or ""),
+                flooded_built / built_land if built_scene and built_land else None,
+                zone_figures["flooded_share"],
+            )
+        return Computed(figures=figures, grid=grid, rasters=paths, features=features)
+
+    @staticmethod
+    def _exposed(
+        population: Scene | None,
+        residents: float,
+        census: int | None,
+        built_share: float | None,
+        land_share: float | None,
+    ) -> dict[str, Any]:
+        """Residents of the flooded land: summed from the population grid when there is one,
+        else the territory's census population times the flooded share of its built-up land
+        (of its land without a built-up layer: people are assumed spread evenly)."""
+        if population is not None:
+            return {
+                "exposed_population": round(residents),
+                "exposure": f"population grid {population.id}: residents of the flooded pixels",
+            }
+        share, of = (
+            (built_share, "built-up land") if built_share is not None else (land_share, "land")
+        )
+        if census is None or share is None:
+            return {
+                "exposed_population": None,
+                "exposure": "no population grid covers the area and the area is not a commune "
+                "with a census population",
+            }
+        return {
+            "exposed_population": round(census * share),
+            "exposure": f"census population ({census}) times the flooded share of its {of} "
+            f"({share:.2%}), without a population grid",
+        }
 
     @staticmethod
     def _notes(
