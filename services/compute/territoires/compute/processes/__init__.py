@@ -8,6 +8,7 @@ from types import ModuleType
 from territoires.compute.processes import (
     flood_extent,
     land_surface_temperature,
+    night_lighting,
     vegetation,
     zonal_statistics,
 )
@@ -15,7 +16,13 @@ from territoires.compute.processes.base import IndicatorProcess
 
 PROCESSES: dict[str, IndicatorProcess] = {
     module.PROCESS.id: module.PROCESS
-    for module in (vegetation, zonal_statistics, land_surface_temperature, flood_extent)
+    for module in (
+        vegetation,
+        zonal_statistics,
+        land_surface_temperature,
+        night_lighting,
+        flood_extent,
+    )
 }
 
 
