@@ -97,7 +97,11 @@ def main() -> None:
             id=uuid.uuid4(),
             owner=uuid.uuid4(),
             attempt=1,
-            inputs={"post_event": post.id, "pre_event": pre.id},
+            inputs={
+                "post_event": post.id,
+                "pre_event": pre.id,
+                "datetime": f"{pre.datetime.isoformat()}/{post.datetime.isoformat()}",
+            },
             base_url="http://localhost",
             services=Services(settings, None, None),  # type: ignore[arg-type]
             executor=ThreadPoolExecutor(1),

@@ -28,6 +28,7 @@ from territoires.shared.stac.store import upsert_collections, upsert_items
 from territoires.synth import sentinel1 as synth_sentinel1
 from territoires.synth.scoring import score_classes
 
+from ..stack import owslib_client
 from .test_vegetation import follow
 from .test_vegetation_truth import commune_outline
 
@@ -35,6 +36,7 @@ FLOOD_PERIOD = "2023-10-01/2023-11-30"
 POST_ONLY = "2023-11-10/2023-11-30"
 MIN_FLOOD_IOU = 0.9
 MAX_EXPOSURE_ERROR = 0.15
+WATER_CLASS = 5  # truth.json land_cover.classes
 
 
 def truth_of(scenes_dir: Path) -> dict[str, Any]:
@@ -92,7 +94,7 @@ def exposure_of(
 
 @pytest.fixture(scope="module")
 def flood_run(platform_url: str, api_key: str, worker: Any) -> dict[str, Any]:
-    processes = Processes(platform_url, headers={"X-API-Key": api_key})
+    processes = owslib_client(Processes, platform_url, {"X-API-Key": api_key})
     assert "flood-extent" in {p["id"] for p in processes.processes()}
     processes.execute("flood-extent", {"territory": "17300", "datetime": FLOOD_PERIOD}, async_=True)
     location = processes.response_headers["Location"]
@@ -217,6 +219,41 @@ def test_a_post_event_scene_alone_is_a_degraded_result_that_says_why(
     )
     assert figures["exposure"].startswith(f"census population ({census})")
     assert figures["exposed_population"] == pytest.approx(census * share, rel=0.02)
+
+
+def dry_square(scenes_dir: Path, side: int = 200) -> dict[str, Any]:
+    """A square of `side` pixels with no water and no flood in the planted truth, as a GeoJSON
+    polygon in longitude/latitude."""
+    planted = truth_of(scenes_dir)
+    with rasterio.open(scenes_dir / "truth" / "land_cover.tif") as cover:
+        wet = cover.read(1) == WATER_CLASS
+        crs, transform = cover.crs, cover.transform
+    with rasterio.open(scenes_dir / planted["raster"]) as flood:
+        wet |= flood.read(1) == 1
+    for row in range(0, wet.shape[0] - side + 1, 16):
+        for col in range(0, wet.shape[1] - side + 1, 16):
+            if not wet[row : row + side, col : col + side].any():
+                left, top = transform * (col, row)
+                right, bottom = transform * (col + side, row + side)
+                ring = [(left, top), (right, top), (right, bottom), (left, bottom), (left, top)]
+                return transform_geom(crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]})
+    raise AssertionError("the synthetic scene has no dry square")
+
+
+def test_an_area_without_water_is_a_result_that_says_why(
+    platform_url: str, api_key: str, worker: Any, scenes_dir: Path
+) -> None:
+    with httpx.Client(base_url=platform_url, headers={"X-API-Key": api_key}, timeout=120) as http:
+        answer = http.post(
+            "/processes/flood-extent/execution",
+            json={"inputs": {"geometry": dry_square(scenes_dir), "datetime": FLOOD_PERIOD}},
+        )
+    assert answer.status_code == 200, answer.text
+    [figures] = answer.json()["figures"]["value"].values()
+    print(f"dry 2 × 2 km square: {figures['flooded_area_ha']} ha flooded, notes {figures['notes']}")
+    assert figures["flooded_area_ha"] == 0
+    assert any("no open water is seen" in note for note in figures["notes"])
+    assert any("no backscatter drop is seen" in note for note in figures["notes"])
 
 
 def census_population(settings: Settings, code: str) -> int:

@@ -18,6 +18,10 @@ optical member, which is not built yet; 1 of 2 with both radar members), and it 
 excluded: pixels already dark before the event (permanent water, radar shadow, smooth tarmac)
 are removed. Without a pre-event scene only (a) runs and permanent water cannot be removed:
 the result says so (`notes`) rather than failing.
+
+Exposure: the flooded pixels weighed by a built-up layer (sealed share) and a population grid
+pinned when the job is accepted; without a grid, each commune's census population times the
+flooded share of its built-up land.
 """
 
 from __future__ import annotations
@@ -497,6 +501,8 @@ class FloodExtent(TerritorialProcess):
         """The pinned built-up and population items, and each commune's census population."""
         keys = [job.inputs.get("built_up"), job.inputs.get("population")]
         codes = [zone.code for zone in zones if zone.code]
+        if not any(keys) and not codes:
+            return None, None, {}
         async with job.services.engine.connect() as connection:
             found = await scenes_by_id(connection, [key for key in keys if key])
             rows = await connection.execute(
