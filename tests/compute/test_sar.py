@@ -39,6 +39,7 @@ from ..conftest import find_kit
 
 VV = find_kit() / "data" / "scenes" / "sentinel1" / "S1A_IW_GRDH_20180716_vv.tiff"
 CENTRE = (76.9, 10.2)  # inside the scene's footprint (southern India)
+REAL_PERIOD = "2018-07-16T00:00:00+00:00/2018-07-16T23:59:59+00:00"  # the acquisition day
 
 
 def lee_reference(intensity: np.ndarray, radius: int, looks: float) -> np.ndarray:
@@ -190,9 +191,9 @@ def test_flood_extent_runs_on_the_real_scene_alone_flagged_uncalibrated(tmp_path
         id=uuid.uuid4(),
         owner=uuid.uuid4(),
         attempt=1,
-        inputs={"post_event": scene.id, "pre_event": None},
+        inputs={"post_event": scene.id, "pre_event": None, "datetime": REAL_PERIOD},
         base_url="http://localhost",
-        services=Services(settings, None, None),  # type: ignore[arg-type]  # not used by compute
+        services=Services(settings, None, None),  # type: ignore[arg-type]  # no territory: unused
         executor=ThreadPoolExecutor(1),
         scratch=tmp_path,
         progress=lambda _: asyncio.sleep(0),
@@ -204,5 +205,6 @@ def test_flood_extent_runs_on_the_real_scene_alone_flagged_uncalibrated(tmp_path
     assert any("uncalibrated" in note for note in figures["notes"])
     assert any("no pre-event acquisition" in note for note in figures["notes"])
     assert figures["observed_share"] > 0.99
+    assert figures["exposed_population"] is None and "not a commune" in figures["exposure"]
     with rasterio.open(computed.rasters["flood-extent"]) as mask:
         assert mask.crs == utm_crs([Zone(area)]) and set(np.unique(mask.read(1))) <= {0, 1}
