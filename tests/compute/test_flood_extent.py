@@ -287,20 +287,8 @@ def test_an_exposure_layer_that_covers_nothing_is_a_clear_400(
     assert "no item of collection 'no-such-population-grid'" in answer.json()["detail"]
 
 
-def catalogue_mixed_orbits(settings: Settings, scenes_dir: Path, collection: str) -> None:
-    """The synthetic pair in a collection of its own, the pre-event scene on another orbit."""
-    items = []
-    for number, path in enumerate(
-        sorted((scenes_dir / synth_sentinel1.COLLECTION).glob("*/*.json"))
-    ):
-        item = json.loads(path.read_text())
-        for asset in item["assets"].values():
-            asset["href"] = str((path.parent / asset["href"]).resolve())
-        item |= {"collection": collection, "links": []}
-        if number == 0:  # the older, pre-event acquisition
-            item["properties"]["sat:relative_orbit"] = 132
-            item["properties"]["sat:orbit_state"] = "descending"
-        items.append(item)
+def catalogue(settings: Settings, collection: str, items: list[dict[str, Any]]) -> None:
+    """`items` in a collection of their own."""
     document = {
         "type": "Collection",
         "stac_version": "1.0.0",
@@ -318,6 +306,114 @@ def catalogue_mixed_orbits(settings: Settings, scenes_dir: Path, collection: str
         upsert_collections(connection, [collection_row(document)])
         upsert_items(connection, [item_row(item) for item in items])
     engine.dispose()
+
+
+def catalogue_mixed_orbits(settings: Settings, scenes_dir: Path, collection: str) -> None:
+    """The synthetic pair in a collection of its own, the pre-event scene on another orbit."""
+    items = []
+    for number, path in enumerate(
+        sorted((scenes_dir / synth_sentinel1.COLLECTION).glob("*/*.json"))
+    ):
+        item = json.loads(path.read_text())
+        for asset in item["assets"].values():
+            asset["href"] = str((path.parent / asset["href"]).resolve())
+        item |= {"collection": collection, "links": []}
+        if number == 0:  # the older, pre-event acquisition
+            item["properties"]["sat:relative_orbit"] = 132
+            item["properties"]["sat:orbit_state"] = "descending"
+        items.append(item)
+    catalogue(settings, collection, items)
+
+
+def catalogue_flood_day_optical(
+    settings: Settings, scenes_dir: Path, collection: str, cloudy_columns: float
+) -> str:
+    """A Sentinel-2 item on the post-event date made from the first synthetic summer scene:
+    the planted flood and the permanent water painted as open water (green 0.05, SWIR1 0.005
+    reflectance), clear (SCL 4) but for clouds (SCL 9) over the first `cloudy_columns` share
+    of columns.
+    Returns its id."""
+    planted = truth_of(scenes_dir)
+    template_path = sorted((scenes_dir / "sentinel-2-l2a").glob("*/*.json"))[0]
+    item = json.loads(template_path.read_text())
+    with rasterio.open(scenes_dir / "truth" / "land_cover.tif") as cover:
+        water = cover.read(1) == WATER_CLASS
+    with rasterio.open(scenes_dir / planted["raster"]) as flood:
+        water |= flood.read(1) == 1
+    coarse = water.reshape(water.shape[0] // 2, 2, water.shape[1] // 2, 2).mean(axis=(1, 3))
+    folder = scenes_dir / collection / item["id"]
+    folder.mkdir(parents=True)
+    painted = {"B03": (water, 500), "B11": (coarse >= 0.5, 50)}
+    for key in ("B03", "B11", "SCL"):
+        with rasterio.open(template_path.parent / item["assets"][key]["href"]) as source:
+            profile, values = source.profile, source.read(1)
+        if key == "SCL":
+            values[:] = 4  # vegetation: clear
+            values[:, : int(values.shape[1] * cloudy_columns)] = 9
+        else:
+            mask, digital_number = painted[key]
+            values[mask] = digital_number
+        with rasterio.open(folder / f"{key}.tif", "w", **(profile | {"driver": "GTiff"})) as out:
+            out.write(values, 1)
+    item |= {"id": f"{collection}-{planted['event_date']}", "collection": collection, "links": []}
+    item["assets"] = {
+        key: item["assets"][key] | {"href": str(folder / f"{key}.tif")}
+        for key in ("B03", "B11", "SCL")
+    }
+    item["properties"]["datetime"] = f"{planted['event_date']}T11:00:00Z"
+    catalogue(settings, collection, [item])
+    return item["id"]
+
+
+def run_with_optical(platform_url: str, api_key: str, collection: str) -> dict[str, Any]:
+    with httpx.Client(base_url=platform_url, headers={"X-API-Key": api_key}, timeout=300) as http:
+        answer = http.post(
+            "/processes/flood-extent/execution",
+            json={
+                "inputs": {"territory": "17300", "datetime": FLOOD_PERIOD, "optical": collection}
+            },
+        )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_the_optical_member_votes_where_the_sky_is_clear(
+    platform_url: str, api_key: str, worker: Any, scenes_dir: Path, platform_settings: Settings
+) -> None:
+    scene = catalogue_flood_day_optical(platform_settings, scenes_dir, "s2-flood-day", 0.5)
+    result = run_with_optical(platform_url, api_key, "s2-flood-day")
+    figures = result["figures"]["value"]["17300"]
+    planted = truth_of(scenes_dir)
+    with rasterio.open(scenes_dir / planted["raster"]) as truth_file:
+        truth = truth_file.read(1)
+        found = on_truth_grid(result["flood-extent"]["href"], truth_file)
+        agreement = on_truth_grid(result["flood-agreement"]["href"], truth_file)
+    inside = found != 255
+    iou = score_classes(found, truth, inside).iou[1]
+    clear_half = np.zeros(truth.shape, np.bool_)
+    clear_half[:, truth.shape[1] // 2 :] = True
+    print(
+        f"with the optical member ({scene}, half clouded): flood IoU {iou:.3f}; agreement "
+        f"values in the clear half {sorted(np.unique(agreement[clear_half & inside]))}, in the "
+        f"clouded half {sorted(np.unique(agreement[~clear_half & inside]))}"
+    )
+    assert figures["members"] == ["split-threshold", "change-detection", "optical-mndwi"]
+    assert figures["optical_scene"] == scene
+    assert iou >= MIN_FLOOD_IOU
+    # Three members vote where it is clear (thirds), two under the clouds (halves).
+    assert set(np.unique(agreement[clear_half & inside])) <= {0, 33, 66, 100}
+    assert set(np.unique(agreement[~clear_half & inside])) <= {0, 50, 100}
+
+
+def test_an_all_cloudy_optical_scene_is_left_out_and_the_result_says_why(
+    platform_url: str, api_key: str, worker: Any, scenes_dir: Path, platform_settings: Settings
+) -> None:
+    catalogue_flood_day_optical(platform_settings, scenes_dir, "s2-flood-day-cloudy", 1.0)
+    figures = run_with_optical(platform_url, api_key, "s2-flood-day-cloudy")["figures"]["value"]
+    notes = figures["17300"]["notes"]
+    print(f"all-cloudy optical scene: members {figures['17300']['members']}, notes {notes}")
+    assert figures["17300"]["members"] == ["split-threshold", "change-detection"]
+    assert any("the optical member did not vote" in note for note in notes)
 
 
 def test_mismatched_orbits_are_a_clear_400(

@@ -11,12 +11,14 @@ and put in dB. Two members vote on each pixel:
     at least 10 %, the darker below −15 dB and 6 dB below the other: open water) are pooled,
     and Otsu's threshold of the pooled histogram separates water;
 (b) change detection: the same split-based Otsu on post − pre (dB), at most −3 dB, flags the
-    pixels whose backscatter dropped.
+    pixels whose backscatter dropped;
+(c) optical, when a Sentinel-2 or Landsat scene is within 3 days of the post-event image and
+    clear over at least 10 % of the area: MNDWI > 0 on its clear pixels (SCL or QA masked).
 
-A pixel is flooded when at least half the members that ran flag it (2 of 3 would need the
-optical member, which is not built yet; 1 of 2 with both radar members), and it is not
-excluded: pixels already dark before the event (permanent water, radar shadow, smooth tarmac)
-are removed. Without a pre-event scene only (a) runs and permanent water cannot be removed:
+A pixel is flooded when at least half the members voting there flag it (2 of 3 where the
+optical scene is clear, 1 of 2 under its clouds or without one), and it is not excluded:
+pixels already dark before the event (permanent water, radar shadow, smooth tarmac) are
+removed. Without a pre-event scene only (a) runs and permanent water cannot be removed:
 the result says so (`notes`) rather than failing.
 
 Exposure: the flooded pixels weighed by a built-up layer (sealed share) and a population grid
@@ -29,7 +31,7 @@ from __future__ import annotations
 import math
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from xml.etree import ElementTree
@@ -60,7 +62,7 @@ from territoires.compute.blocks import (
     zone_raster,
 )
 from territoires.compute.inputs import Interval, text
-from territoires.compute.kernels import sar
+from territoires.compute.kernels import masks, sar, spectral
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import Plan, RunningJob
 from territoires.compute.processes.territorial import (
@@ -70,6 +72,7 @@ from territoires.compute.processes.territorial import (
     TerritorialProcess,
     output_grid,
 )
+from territoires.compute.processes.vegetation import Bands, SceneReader
 from territoires.compute.readers import opened
 from territoires.compute.results import Feature
 from territoires.compute.sources import Scene, Zone, commune_zones, find_scenes, scenes_by_id
@@ -103,6 +106,15 @@ POPULATION = "population-grid"
 TERRITORY_POPULATION = "territory"
 """The `population` input that asks for the census population of each territory instead."""
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+OPTICAL = "sentinel-2-l2a"
+"""Default collection of the optical member's scene."""
+OPTICAL_DAYS = 3
+"""An optical scene is close in time to the post-event acquisition within this many days."""
+GREEN, SWIR = ("green",), ("swir16",)
+MNDWI_WATER = 0.0
+"""Open water where MNDWI = (green − SWIR1) / (green + SWIR1) is above this (Xu 2006)."""
+MIN_CLEAR_SHARE = 0.1
+"""The optical member votes only when this share of the area is clear of clouds."""
 
 PROCESS_METADATA: dict[str, Any] = {
     "version": "1.0.0",
@@ -111,10 +123,12 @@ PROCESS_METADATA: dict[str, Any] = {
     "description": "Flooded land at the newest Sentinel-1 GRD acquisition of the period: "
     "backscatter Lee-filtered in linear power and taken to dB; split-based Otsu thresholding "
     "on tiles with bimodal histograms (Ashman's D > 2) and change detection against the "
-    "previous acquisition of the same orbit vote, a pixel being flooded when at least half "
-    "the members flag it; pixels already dark before the event (permanent water, radar "
-    "shadow) are removed. Flood mask and member agreement as COGs; flooded area (ha) and "
-    "share per territory; flooded areas as polygons.",
+    "previous acquisition of the same orbit vote, with the MNDWI of a clear Sentinel-2 or "
+    "Landsat scene within 3 days when there is one, a pixel being flooded when at least half "
+    "the members voting there flag it; pixels already dark before the event (permanent "
+    "water, radar shadow) are removed. Flood mask and member agreement as COGs; flooded area "
+    "(ha) and share, flooded built-up area and exposed population per territory; flooded "
+    "areas as polygons.",
     "keywords": ["flood", "Sentinel-1", "SAR", "Otsu", "change detection"],
     "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
     "outputTransmission": ["value", "reference"],
@@ -139,6 +153,16 @@ PROCESS_METADATA: dict[str, Any] = {
             "description": "A collection of rasters of the sealed share of each pixel in % "
             f"(default {BUILT_UP}, used when an item covers the area); its newest item up to "
             "the event weighs flooded land into flooded built-up area.",
+            "schema": {"type": "string"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
+        "optical": {
+            "title": "Optical scene",
+            "description": "A collection of Sentinel-2 L2A or Landsat items (default "
+            f"{OPTICAL}, used when one is within {OPTICAL_DAYS} days of the post-event "
+            "acquisition): its MNDWI on the clear pixels is a third member, a pixel then being "
+            "flooded when 2 of the 3 members flag it.",
             "schema": {"type": "string"},
             "minOccurs": 0,
             "maxOccurs": 1,
@@ -445,6 +469,14 @@ class Exposure:
         return np.where(unknown, 0.0, values * self.per_pixel)
 
 
+def mndwi(optical: SceneReader, window: Window) -> np.ndarray:
+    """MNDWI of the window's clear pixels (NaN elsewhere): the reader's normalised difference
+    of green over SWIR1 folded into an empty composite."""
+    values = np.full((int(window.height), int(window.width)), np.nan, np.float32)
+    optical.fold(window, values)
+    return values
+
+
 def utm_crs(zones: list[Zone]) -> CRS:
     """The UTM zone of the zones' centre: the output CRS of scenes with no CRS of their own."""
     centre = shapely.union_all([zone.geometry for zone in zones]).centroid
@@ -460,7 +492,7 @@ class FloodExtent(TerritorialProcess):
     raster_outputs = ("flood-extent", "flood-agreement")
     vector_outputs = ("flood-polygons",)
     statistics_indicator = "flood-extent"
-    kernels = (sar,)
+    kernels = (sar, spectral, masks)
     collections = (SENTINEL1,)
     no_data_figures: ClassVar[dict[str, Any]] = {"flooded_area_ha": None, "observed_share": 0.0}
 
@@ -492,17 +524,46 @@ class FloodExtent(TerritorialProcess):
                     f"{until.end:%Y-%m-%d}"
                 )
             normalised[name] = [found[0].collection, found[0].id] if found else None
+        normalised["optical"] = await self._optical_scene(inputs, normalised, area, connection)
         return plan
+
+    @staticmethod
+    async def _optical_scene(
+        inputs: dict[str, Any],
+        normalised: dict[str, Any],
+        area: Any,
+        connection: AsyncConnection,
+    ) -> list[str] | None:
+        """The optical scene nearest in time to the post-event acquisition, within
+        OPTICAL_DAYS, with green and SWIR1 bands (a 400 without them)."""
+        [post] = await scenes_by_id(
+            connection, [[normalised["collection"], normalised["post_event"]]]
+        )
+        days = timedelta(days=OPTICAL_DAYS)
+        given = text(inputs, "optical")
+        near = Interval(post.datetime - days, post.datetime + days)
+        found = await find_scenes(connection, [given or OPTICAL], area, near, limit=16)
+        if given and not found:
+            raise BadRequestError(
+                f"input 'optical': no item of collection {given!r} covers the area within "
+                f"{OPTICAL_DAYS} days of the post-event acquisition ({post.datetime:%Y-%m-%d})"
+            )
+        if not found:
+            return None
+        nearest = min(found, key=lambda scene: abs(scene.datetime - post.datetime))
+        Bands.of(nearest, SWIR, GREEN)
+        return [nearest.collection, nearest.id]
 
     @staticmethod
     async def exposure_sources(
         job: RunningJob, zones: list[Zone]
-    ) -> tuple[Scene | None, Scene | None, dict[str, int | None]]:
-        """The pinned built-up and population items, and each commune's census population."""
-        keys = [job.inputs.get("built_up"), job.inputs.get("population")]
+    ) -> tuple[Scene | None, Scene | None, Scene | None, dict[str, int | None]]:
+        """The pinned built-up, population and optical items, and each commune's census
+        population."""
+        keys = [job.inputs.get(name) for name in ("built_up", "population", "optical")]
         codes = [zone.code for zone in zones if zone.code]
         if not any(keys) and not codes:
-            return None, None, {}
+            return None, None, None, {}
         async with job.services.engine.connect() as connection:
             found = await scenes_by_id(connection, [key for key in keys if key])
             rows = await connection.execute(
@@ -510,10 +571,10 @@ class FloodExtent(TerritorialProcess):
                     Territory.level == TerritoryLevel.COMMUNE, Territory.code.in_(codes)
                 )
             )
-        built, population = (
+        built, population, optical = (
             next((s for s in found if key == [s.collection, s.id]), None) for key in keys
         )
-        return built, population, dict(rows.tuples().all())
+        return built, population, optical, dict(rows.tuples().all())
 
     def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
         """The post-event scene (the newest) and the pre-event one: the newest earlier
@@ -558,7 +619,9 @@ class FloodExtent(TerritorialProcess):
         grid, shapes = output_grid(zones, [post_scene], crs, resolution, anchor)
         paths = {name: job.scratch / f"{name}.tif" for name in self.raster_outputs}
         notes: list[str] = []
-        built_scene, population_scene, census = await self.exposure_sources(job, zones)
+        built_scene, population_scene, optical_scene, census = await self.exposure_sources(
+            job, zones
+        )
 
         with ExitStack() as stack:
             exposure = await job.in_thread(
@@ -577,12 +640,28 @@ class FloodExtent(TerritorialProcess):
                 else SplitThreshold(sar.RELATIVE_DB, math.inf, WATER_CONTRAST_DB)
             )
             change = SplitThreshold(sar.CHANGE_DB, CHANGE_MODE_DB)
+            optical = (
+                await job.in_thread(
+                    SceneReader,
+                    optical_scene,
+                    grid,
+                    stack,
+                    guard,
+                    Bands.of(optical_scene, SWIR, GREEN),
+                )
+                if optical_scene
+                else None
+            )
+            clear = np.zeros(2, np.int64)  # clear optical pixels, observed radar pixels
 
             def survey(window: Window) -> None:
                 after = post.read(window)
                 backscatter.add(after)
                 if pre is not None:
                     change.add(after - pre.read(window))
+                if optical is not None:
+                    clear[0] += np.count_nonzero(np.isfinite(mndwi(optical, window)))
+                    clear[1] += np.count_nonzero(np.isfinite(after))
 
             await for_each_block(grid.windows(), survey, job.executor, job.progress, (2.0, 40.0))
             water_db = backscatter.threshold()
@@ -593,6 +672,18 @@ class FloodExtent(TerritorialProcess):
                 water_db = round(water_db, 2)
             members = ["split-threshold"] + (["change-detection"] if pre else [])
             notes += self._notes(post, pre, backscatter, change, water_db, change_db)
+            if optical_scene is not None:
+                clear_share = clear[0] / clear[1] if clear[1] else 0.0
+                if clear_share >= MIN_CLEAR_SHARE:
+                    members.append("optical-mndwi")
+                else:
+                    optical = None
+                    notes.append(
+                        f"the optical scene {optical_scene.id} is clear over {clear_share:.0%} "
+                        f"of the area (under {MIN_CLEAR_SHARE:.0%}): the optical member did "
+                        "not vote"
+                    )
+            radar_members = len(members) - (optical is not None)
 
             extent_indicator = INDICATORS["flood-extent"]
             extent_out = Output(paths["flood-extent"], grid, "uint8", extent_indicator.nodata)
@@ -620,8 +711,14 @@ class FloodExtent(TerritorialProcess):
                     excluded = observed & (before < (water_db or EXCLUDE_DB))
                     if change_db is not None:
                         votes += observed & (after - before < change_db)
-                flooded = observed & ~excluded & (2 * votes >= len(members))
-                share = votes.astype(np.uint16) * 100 // len(members)
+                present = np.full(after.shape, radar_members, np.uint8)
+                if optical is not None:
+                    index = mndwi(optical, window)
+                    seen = np.isfinite(index)
+                    votes += observed & seen & (index > MNDWI_WATER)
+                    present += seen
+                flooded = observed & ~excluded & (2 * votes >= present)
+                share = votes.astype(np.uint16) * 100 // present
                 agreement = np.where(observed, share, 255).astype(np.uint8)
                 zones_block = zone_raster(shapes, grid, window)
                 for row, layer in enumerate((None, observed, flooded, excluded)):
@@ -648,6 +745,7 @@ class FloodExtent(TerritorialProcess):
         shared = {
             "members": members,
             "thresholds_db": {"backscatter": water_db, "change": change_db},
+            "optical_scene": optical_scene.id if optical is not None and optical_scene else None,
             "calibrated": post.radiometry.calibrated and (pre is None or pre.radiometry.calibrated),
             "post_event": post_scene.id,
             "pre_event": pre_scene.id if pre_scene else None,
