@@ -1,8 +1,10 @@
 """`flood-extent` through the gateway, as a partner runs it with OWSLib, scored against the flood
 `territoires synth` plants (Sentinel-1 pair over La Rochelle, speckled, truth/flood.tif) with the
 shared scoring helper, beside one global Otsu threshold of the same post-event image computed
-here with numpy; then tiles, the embed page, and bad input (a post-event scene alone, orbits
-that do not match)."""
+here with numpy; exposure against the planted imperviousness and population grid; polygons,
+tiles and the embed page; the optical member on a flood-day scene painted from a summer one;
+and bad input (a post-event scene alone, orbits that do not match, a dry area, an all-cloudy
+optical scene, an exposure layer that covers nothing)."""
 
 from __future__ import annotations
 
