@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from territoires.compute.processes import (
+    flood_extent,
     land_surface_temperature,
     night_lighting,
     vegetation,
@@ -15,7 +16,13 @@ from territoires.compute.processes.base import IndicatorProcess
 
 PROCESSES: dict[str, IndicatorProcess] = {
     module.PROCESS.id: module.PROCESS
-    for module in (vegetation, zonal_statistics, land_surface_temperature, night_lighting)
+    for module in (
+        vegetation,
+        zonal_statistics,
+        land_surface_temperature,
+        night_lighting,
+        flood_extent,
+    )
 }
 
 
