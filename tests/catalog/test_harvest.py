@@ -1,0 +1,265 @@
+"""`territoires harvest` against a STAC API and a COG server on loopback (tests/archives.py), as an
+operator runs it; then a `vegetation` job on the harvested items, read over HTTP in place, equal
+pixel for pixel to the same job on local copies of the same files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import rasterio
+from sqlalchemy import text
+
+from territoires.shared.apikeys import Scope
+from territoires.shared.database import create_sync_database
+from territoires.shared.schema import upgrade
+from territoires.shared.settings import Settings
+from territoires.shared.territories import load_territories, read_demo_territories
+
+from ..archives import (
+    add_items,
+    cdse_item,
+    earth_search_item,
+    file_server,
+    seed_archive,
+    stac_api,
+    write_scene,
+)
+from ..conftest import RUN_ID
+from ..servers import free_port, serve
+from ..stack import issue_key, start_worker, stop_worker, wait_for_worker
+
+SUMMER = "2023-06-01/2023-08-31"
+CLI = (sys.executable, "-m", "territoires.cli.main", "harvest")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The COG server and its scene's grid."""
+    root = tmp_path_factory.mktemp("archive")
+    grid = write_scene(root / "S2B_30TXS_20230715")
+    with file_server(root) as (url, log):
+        yield {"root": root, "url": url, "log": log, "grid": grid}
+
+
+@pytest.fixture(scope="module")
+def remote(
+    archive: dict[str, Any], empty_database_factory, redis_url: str
+) -> Iterator[tuple[str, str]]:
+    """The remote STAC API: Earth Search and Data Space layouts, plus a cloudy scene and one
+    without a near-infrared band."""
+    base, grid = f"{archive['url']}/S2B_30TXS_20230715", archive["grid"]
+    no_nir = earth_search_item("S2B_30TXS_20230725_0_L2A", "2023-07-25T11:00:00Z", base, grid)
+    del no_nir["assets"]["nir"]
+    items = [
+        earth_search_item("S2B_30TXS_20230715_0_L2A", "2023-07-15T11:00:00Z", base, grid),
+        earth_search_item("S2B_30TXS_20230705_0_L2A", "2023-07-05T11:00:00Z", base, grid, cloud=90),
+        no_nir,
+        cdse_item("S2A_MSIL2A_20230720T110621_T30TXS", "2023-07-20T11:06:21Z", base, grid),
+    ]
+    url = empty_database_factory("remote-archive")
+    seed_archive(url, items)
+    settings = Settings(DATABASE_URL=url, REDIS_URL=redis_url, redis_prefix=f"remote-{RUN_ID}")
+    with stac_api(settings) as api:
+        yield api, url
+
+
+@pytest.fixture(scope="module")
+def platform(
+    archive: dict[str, Any], empty_database_factory, redis_url: str, tmp_path_factory
+) -> Settings:
+    """Our platform's settings: territories loaded, no scene, the archive's prefix trusted."""
+    url = empty_database_factory("harvest")
+    upgrade(url)
+    settings = Settings(
+        DATABASE_URL=url,
+        REDIS_URL=redis_url,
+        redis_prefix=f"territoires-test-{RUN_ID}-harvest",
+        storage_url=str(tmp_path_factory.mktemp("harvest-storage")),
+        asset_prefixes=[f"{archive['url']}/", str(archive["root"])],
+    )
+    engine = create_sync_database(url)
+    load_territories(engine, read_demo_territories(settings.data_dir))
+    engine.dispose()
+    return settings
+
+
+def run_harvest(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+    environment = os.environ | {
+        "DATABASE_URL": settings.database_url or "",
+        "REDIS_URL": settings.redis_url or "",
+        "TERRITOIRES_STORAGE_URL": settings.storage_url,
+        "TERRITOIRES_ASSET_PREFIXES": json.dumps(settings.asset_prefixes),
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [*CLI, *arguments], env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+def stored(settings: Settings) -> dict[str, dict[str, Any]]:
+    engine = create_sync_database(settings)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT id, content FROM items WHERE collection_id = 'sentinel-2-l2a'")
+        ).all()
+    engine.dispose()
+    return dict(rows)
+
+
+def sources_file(folder: Path, remote: str, dead: str) -> Path:
+    path = folder / "sources.yaml"
+    path.write_text(
+        f"""
+sources:
+  - url: {remote}
+    collections: [sentinel-2-l2a]
+    territories: ["17300"]
+    datetime: {SUMMER}
+    max_cloud: 20
+  - url: {dead}
+    collections: [sentinel-2-l2a]
+    territories: ["17300"]
+  - url: {remote}
+    collections: [sentinel-2-l2a-cdse]
+    into: sentinel-2-l2a
+    territories: ["17300"]
+    datetime: {SUMMER}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_harvest_then_vegetation_on_remote_cogs_equals_local_copies(
+    remote: tuple[str, str], archive: dict[str, Any], platform: Settings, tmp_path: Path
+) -> None:
+    api, remote_database = remote
+    dead = f"http://127.0.0.1:{free_port()}/stac"
+    sources = sources_file(tmp_path, api, dead)
+
+    first = run_harvest(platform, "--sources", str(sources))
+    # The unreachable source is reported and the others go on; the run says one failed.
+    assert first.returncode == 1, first.stderr
+    assert "Traceback" not in first.stderr
+    lines = first.stderr.splitlines()
+    assert any(f"failed {dead}" in line and "cannot reach" in line for line in lines), lines
+    summary = next(line for line in lines if "sentinel-2-l2a →" in line)
+    # The cloudy scene is left out by the search; the one without NIR is refused.
+    assert "2 found, 1 new, 0 updated, 0 unchanged, 1 refused" in summary, lines
+    assert any("refused 1: no nir or nir08 band" in line for line in lines), lines
+    assert any("sentinel-2-l2a-cdse → sentinel-2-l2a: 1 found, 1 new" in line for line in lines)
+    assert "1 of 3 sources failed" in lines[-1]
+
+    items = stored(platform)
+    assert set(items) == {"S2B_30TXS_20230715_0_L2A", "S2A_MSIL2A_20230720T110621_T30TXS"}
+    earth = items["S2B_30TXS_20230715_0_L2A"]
+    assert set(earth["assets"]) == {"red", "nir", "scl"}  # the JPEG 2000 twin and thumbnail gone
+    assert earth["assets"]["red"]["href"].startswith(archive["url"])
+    assert earth["assets"]["red"]["raster:bands"][0]["scale"] == 0.0001
+    assert earth["properties"]["proj:epsg"] == 32630
+    cdse = items["S2A_MSIL2A_20230720T110621_T30TXS"]
+    assert set(cdse["assets"]) == {"B04_10m", "B08_10m", "SCL"}  # the finest of each band
+
+    # A second harvest catalogues nothing again; a scene published since is the only new one.
+    second = run_harvest(
+        platform,
+        api,
+        "--collection",
+        "sentinel-2-l2a",
+        "--territory",
+        "17300",
+        "--datetime",
+        SUMMER,
+        "--max-cloud",
+        "20",
+    )
+    assert second.returncode == 0, second.stderr
+    assert "1 found, 0 new, 0 updated, 1 unchanged, 0 refused" in second.stderr, second.stderr
+    base = f"{archive['url']}/S2B_30TXS_20230715"
+    newer = earth_search_item(
+        "S2A_30TXS_20230730_0_L2A", "2023-07-30T11:00:00Z", base, archive["grid"]
+    )
+    add_items(remote_database, [newer])
+    third = run_harvest(
+        platform,
+        api,
+        "--collection",
+        "sentinel-2-l2a",
+        "--territory",
+        "17300",
+        "--datetime",
+        SUMMER,
+        "--max-cloud",
+        "20",
+    )
+    assert "1 new" in third.stderr and "0 unchanged" not in third.stderr, third.stderr
+
+    # A vegetation job reads the archive's COGs over HTTP; the same job on local copies of the
+    # same files gives the same pixels.
+    archive["log"].seen.clear()
+    over_http = run_vegetation(platform, tmp_path)
+    assert archive["log"].seen[("GET", 206)] > 0, archive["log"].seen
+    localise(platform, archive)
+    archive["log"].seen.clear()
+    local = run_vegetation(platform, tmp_path)
+    assert archive["log"].total == 0
+    assert over_http["figures"] == local["figures"]
+    for name in ("ndvi", "vegetation-cover"):
+        with rasterio.open(over_http[name]) as a, rasterio.open(local[name]) as b:
+            first_pixels, second_pixels = a.read(1), b.read(1)
+        assert first_pixels.shape == second_pixels.shape
+        assert np.array_equal(first_pixels, second_pixels)
+        assert (first_pixels != -9999).sum() > 100
+
+
+def run_vegetation(settings: Settings, folder: Path) -> dict[str, Any]:
+    """A synchronous vegetation job over 17300 in the summer, run by a worker; its COG paths
+    and figures."""
+    from territoires.compute.app import create_app as create_compute
+
+    key = issue_key(settings, "harvest", Scope.EXECUTE)
+    log = folder / "worker.log"
+    worker = start_worker(settings, log)
+    try:
+        wait_for_worker(settings, worker, log)
+        with (
+            serve(create_compute(settings)) as compute,
+            httpx.Client(base_url=compute, headers={"X-API-Key": key}, timeout=180) as http,
+        ):
+            answer = http.post(
+                "/processes/vegetation/execution",
+                json={"inputs": {"territory": "17300", "datetime": SUMMER}},
+            )
+    finally:
+        stop_worker(worker)
+    assert answer.status_code == 200, (answer.text, log.read_text()[-3000:])
+    results = answer.json()
+    return {
+        "ndvi": results["ndvi"]["href"],
+        "vegetation-cover": results["vegetation-cover"]["href"],
+        "figures": results["figures"]["value"],
+    }
+
+
+def localise(settings: Settings, archive: dict[str, Any]) -> None:
+    """The harvested items pointed at the archive's files on disk: the same items and the
+    same bytes, read locally."""
+    engine = create_sync_database(settings)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE items SET content = replace(content::text, :url, :path)::jsonb "
+                "WHERE collection_id = 'sentinel-2-l2a'"
+            ),
+            {"url": archive["url"], "path": str(archive["root"])},
+        )
+    engine.dispose()
