@@ -275,3 +275,39 @@ def localise(settings: Settings, archive: dict[str, Any]) -> None:
             {"url": archive["url"], "path": str(archive["root"])},
         )
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "status", "says"),
+    [
+        (("--collection", "nope"), 1, "has no collection 'nope'"),
+        (
+            ("--collection", "sentinel-2-l2a", "--datetime", "2023-08-31/2023-06-01"),
+            2,
+            "starts after it ends",
+        ),
+        (
+            ("--collection", "sentinel-2-l2a", "--datetime", "last summer"),
+            2,
+            "is not START/END in ISO 8601",
+        ),
+        (("--collection", "sentinel-2-l2a", "--territory", "99999"), 1, "unknown territory 99999"),
+        (("--collection", "sentinel-2-l2a", "--max-cloud", "120"), 2, "not a percentage"),
+    ],
+)
+def test_bad_harvests_end_with_one_line(
+    remote: tuple[str, str], platform: Settings, arguments: tuple[str, ...], status: int, says: str
+) -> None:
+    answer = run_harvest(platform, remote[0], *arguments)
+    assert answer.returncode == status, answer.stderr
+    assert len(answer.stderr.strip().splitlines()) == 1, answer.stderr
+    assert says in answer.stderr
+
+
+def test_an_unreachable_api_is_one_line(platform: Settings) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/stac"
+    answer = run_harvest(platform, dead, "--collection", "sentinel-2-l2a")
+    assert answer.returncode == 1
+    assert answer.stderr.strip() == (
+        f"failed {dead} sentinel-2-l2a: cannot reach the STAC API at {dead}: Connection refused"
+    )

@@ -254,11 +254,9 @@ def _search(source: Source, bbox: list[float] | None, mark: datetime | None) -> 
         period = f"{_iso(start)}/{_iso(end)}"
     try:
         client = Client.open(source.url, timeout=TIMEOUT_S)
-        client.get_collection(source.collection)
+        collection = client.get_collection(source.collection)
     except APIError as error:
         status = getattr(error, "status_code", None)
-        if status == 404:
-            raise HarvestError(f"{source.url} has no collection {source.collection!r}") from None
         if status is not None:
             raise HarvestError(f"{source.url} answered {status}: {_first_line(error)}") from None
         # pystac-client reports a connection that failed as an APIError without a status.
@@ -269,6 +267,8 @@ def _search(source: Source, bbox: list[float] | None, mark: datetime | None) -> 
         raise HarvestError(
             f"cannot reach the STAC API at {source.url}: {_first_line(error)}"
         ) from None
+    if collection is None:
+        raise HarvestError(f"{source.url} has no collection {source.collection!r}")
     cloud = None
     if source.max_cloud is not None:
         cloud = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, source.max_cloud]}
