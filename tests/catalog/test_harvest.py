@@ -4,12 +4,14 @@ pixel for pixel to the same job on local copies of the same files."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -311,3 +313,42 @@ def test_an_unreachable_api_is_one_line(platform: Settings) -> None:
     assert answer.stderr.strip() == (
         f"failed {dead} sentinel-2-l2a: cannot reach the STAC API at {dead}: Connection refused"
     )
+
+
+def test_the_worker_harvests_the_configured_sources_on_schedule(
+    remote: tuple[str, str], platform: Settings, tmp_path: Path
+) -> None:
+    from territoires.compute.worker import WorkerSettings, scheduled_harvest
+
+    dead = f"http://127.0.0.1:{free_port()}/stac"
+    sources = tmp_path / "sources.json"
+    sources.write_text(
+        json.dumps(
+            [
+                {"url": dead, "collections": ["sentinel-2-l2a"]},
+                {
+                    "url": remote[0],
+                    "collections": ["sentinel-2-l2a"],
+                    "into": "scheduled-s2",
+                    "territories": ["17300"],
+                    "max_cloud": 20,
+                },
+            ]
+        )
+    )
+    context = {
+        "services": SimpleNamespace(
+            settings=platform.model_copy(update={"harvest_sources": sources})
+        )
+    }
+    assert "cron:scheduled_harvest" in {job.name for job in WorkerSettings.cron_jobs}
+    # The unreachable source is logged and the other harvested; the next run finds nothing new.
+    assert asyncio.run(scheduled_harvest(context)) >= 1
+    assert asyncio.run(scheduled_harvest(context)) == 0
+    engine = create_sync_database(platform)
+    with engine.connect() as connection:
+        count = connection.scalar(
+            text("SELECT count(*) FROM items WHERE collection_id = 'scheduled-s2'")
+        )
+    engine.dispose()
+    assert count >= 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from ipaddress import ip_address, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -66,6 +66,15 @@ class Settings(BaseSettings):
         "the tiler and the compute worker alike: local folders, or https:// / s3:// prefixes of "
         "a trusted store, as a JSON list "
         '(TERRITOIRES_ASSET_PREFIXES=\'["/srv/scenes", "https://data.example.fr/cogs/"]\').',
+    )
+    harvest_sources: Path | None = Field(
+        default=None,
+        description="A YAML or JSON source file (`territoires harvest --sources`) the worker "
+        "harvests on schedule; none: no scheduled harvest.",
+    )
+    harvest_hours: list[Annotated[int, Field(ge=0, le=23)]] = Field(
+        default=[3],
+        description="The hours (UTC) of the scheduled harvest, as a JSON list ('[3, 15]').",
     )
     plugins: list[str] = Field(
         default_factory=list,

@@ -449,3 +449,14 @@ def _comparable(content: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in content.items() if key != "links"} | {
         "links": [link for link in content.get("links", []) if link.get("rel") == "via"]
     }
+
+
+def harvest_all(engine: Engine, sources: list[Source], guard: AssetGuard) -> list[SourceReport]:
+    """Harvests each source in turn; one that fails is reported (`error`), the others go on."""
+    reports = []
+    for source in sources:
+        try:
+            reports.append(harvest(engine, source, guard))
+        except HarvestError as error:
+            reports.append(SourceReport(source, error=str(error)))
+    return reports
