@@ -5,6 +5,7 @@ pixel for pixel to the same job on local copies of the same files."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import morecantile
 import numpy as np
 import pytest
 import rasterio
@@ -27,6 +29,7 @@ from territoires.shared.settings import Settings
 from territoires.shared.territories import load_territories, read_demo_territories
 
 from ..archives import (
+    CENTRE,
     add_items,
     cdse_item,
     earth_search_item,
@@ -210,12 +213,19 @@ def test_harvest_then_vegetation_on_remote_cogs_equals_local_copies(
     # A vegetation job reads the archive's COGs over HTTP; the same job on local copies of the
     # same files gives the same pixels.
     archive["log"].seen.clear()
+    tile_over_http = red_tile(platform)
+    assert archive["log"].seen[("GET", 206)] > 0, archive["log"].seen
+    archive["log"].seen.clear()
     over_http = run_vegetation(platform, tmp_path)
     assert archive["log"].seen[("GET", 206)] > 0, archive["log"].seen
     localise(platform, archive)
     archive["log"].seen.clear()
     local = run_vegetation(platform, tmp_path)
+    tile_local = red_tile(platform)
     assert archive["log"].total == 0
+    values, valid = tile_over_http
+    assert valid.sum() > 1000
+    assert np.array_equal(values, tile_local[0]) and np.array_equal(valid, tile_local[1])
     assert over_http["figures"] == local["figures"]
     for name in ("ndvi", "vegetation-cover"):
         assert over_http[name].shape == local[name].shape
@@ -250,6 +260,23 @@ def run_vegetation(settings: Settings, folder: Path) -> dict[str, Any]:
         with rasterio.open(stored_result(settings, results[f"{name}-item"]["href"])) as cog:
             found[name] = cog.read(1)
     return found
+
+
+def red_tile(settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """The red band of the harvested Earth Search scene as an NPY tile over La Rochelle, from
+    the tiles service: values and validity."""
+    from territoires.tiles.app import create_app as create_tiles
+
+    tile = morecantile.tms.get("WebMercatorQuad").tile(*CENTRE, 12)
+    path = (
+        "/tiles/collections/sentinel-2-l2a/items/S2B_30TXS_20230715_0_L2A/tiles/"
+        f"WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.npy"
+    )
+    with serve(create_tiles(settings)) as tiles, httpx.Client(base_url=tiles, timeout=60) as http:
+        answer = http.get(path, params={"assets": "red"})
+    assert answer.status_code == 200, answer.text
+    array = np.load(io.BytesIO(answer.content))
+    return array[:-1], array[-1] > 0
 
 
 def stored_result(settings: Settings, item_url: str) -> str:
