@@ -42,7 +42,7 @@ class FileServer:
     """A folder over HTTP with a fixed delay per answer; counts requests and bytes sent."""
 
     def __init__(self, root: Path, latency_s: float) -> None:
-        self.requests: Counter[int] = Counter()
+        self.requests: Counter[str] = Counter()
         self.bytes = 0
         app = FastAPI()
 
@@ -50,8 +50,9 @@ class FileServer:
         async def delayed(request: Request, call_next: Any) -> Any:
             await asyncio.sleep(latency_s)
             response = await call_next(request)
-            self.requests[response.status_code] += 1
-            self.bytes += int(response.headers.get("content-length", 0))
+            self.requests[f"{request.method} {response.status_code}"] += 1
+            if request.method == "GET":  # a HEAD's Content-Length is the file's, not sent
+                self.bytes += int(response.headers.get("content-length", 0))
             return response
 
         app.mount("/", StaticFiles(directory=root))
@@ -108,9 +109,10 @@ def main() -> None:
     rng.shuffle(tiles)
     paths = [TILE.format(z=t.z, x=t.x, y=t.y) for t in tiles[: arguments.tiles]]
     scratch = folder / "scratch"
+    server = FileServer(cog.parent, arguments.latency_ms / 1000)
     with (
         bench_database(cog, arguments.size) as database,
-        FileServer(cog.parent, arguments.latency_ms / 1000) as files,
+        server as files,
     ):
         environment = service_environment(database, folder / "storage", str(scratch))
         environment["TERRITOIRES_ASSET_PREFIXES"] = f'["{cog.parent}", "{files}/"]'
@@ -125,15 +127,15 @@ def main() -> None:
         engine.dispose()
         with uvicorn("territoires.tiles.app:create_app", environment, factory=True) as tiles_url:
             remote = timed(tiles_url, paths)
-        requests = sum(files.requests.values())
-        statuses = dict(files.requests)
+        requests = sum(server.requests.values())
+        statuses = dict(server.requests)
     print(f"COG {arguments.size}² float32, zooms {low}-{high}, {arguments.latency_ms:g} ms added")
     local_p50 = describe("local", local)
     remote_p50 = describe("remote", remote)
     print(f"remote/local p50: {remote_p50 / local_p50:.1f}")
     print(
         f"HTTP requests per tile: {requests / len(paths):.2f} ({statuses}); "
-        f"{files.bytes / len(paths) / 1024:.0f} KiB per tile"
+        f"{server.bytes / len(paths) / 1024:.0f} KiB per tile"
     )
 
 

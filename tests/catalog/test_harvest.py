@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -379,3 +380,64 @@ def test_the_worker_harvests_the_configured_sources_on_schedule(
         )
     engine.dispose()
     assert count >= 1
+
+
+def test_a_job_on_an_asset_the_archive_lost_fails_with_a_clear_message(
+    archive: dict[str, Any], empty_database_factory, redis_url: str, tmp_path: Path
+) -> None:
+    """Harvest does not fetch the COGs, so an asset that 404s is found by the job that reads
+    it: the job fails naming the scene and asset, nothing of the archive's URL."""
+    from territoires.catalog.harvest import harvest, make_source
+    from territoires.compute.app import create_app as create_compute
+    from territoires.shared.assets import AssetGuard
+
+    url = empty_database_factory("harvest-lost")
+    upgrade(url)
+    settings = Settings(
+        DATABASE_URL=url,
+        REDIS_URL=redis_url,
+        redis_prefix=f"territoires-test-{RUN_ID}-harvest-lost",
+        storage_url=str(tmp_path / "storage"),
+        asset_prefixes=[f"{archive['url']}/"],
+    )
+    engine = create_sync_database(url)
+    load_territories(engine, read_demo_territories(settings.data_dir))
+    lost = earth_search_item(
+        "S2B_30TXS_20230716_0_L2A",
+        "2023-07-16T11:00:00Z",
+        f"{archive['url']}/S2B_30TXS_20230715",
+        archive["grid"],
+    )
+    lost["assets"]["nir"]["href"] = f"{archive['url']}/gone/B08.tif"
+    lost_db = empty_database_factory("remote-lost")
+    seed_archive(lost_db, [lost])
+    with stac_api(Settings(DATABASE_URL=lost_db, REDIS_URL=redis_url)) as api:
+        report = harvest(
+            engine, make_source(api, "sentinel-2-l2a"), AssetGuard.from_settings(settings)
+        )
+    engine.dispose()
+    assert report.new == 1
+    key = issue_key(settings, "harvest-lost", Scope.EXECUTE)
+    log = tmp_path / "worker.log"
+    worker = start_worker(settings, log)
+    try:
+        wait_for_worker(settings, worker, log)
+        with (
+            serve(create_compute(settings)) as compute,
+            httpx.Client(base_url=compute, headers={"X-API-Key": key}, timeout=60) as http,
+        ):
+            accepted = http.post(
+                "/processes/vegetation/execution",
+                headers={"Prefer": "respond-async"},
+                json={"inputs": {"territory": "17300", "datetime": SUMMER}},
+            )
+            assert accepted.status_code == 201, accepted.text
+            status = http.get(f"/jobs/{accepted.json()['jobID']}").json()
+            deadline = time.monotonic() + 120
+            while status["status"] not in ("successful", "failed") and time.monotonic() < deadline:
+                time.sleep(0.2)
+                status = http.get(f"/jobs/{accepted.json()['jobID']}").json()
+    finally:
+        stop_worker(worker)
+    assert status["status"] == "failed", status
+    assert status["message"] == "scene S2B_30TXS_20230716_0_L2A asset nir cannot be read"
