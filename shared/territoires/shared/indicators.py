@@ -96,6 +96,21 @@ VEGETATION_FIGURES = (
     Figure("valid_share", "Observed (cloud-free) share", "{:.0%}"),
 )
 
+# Night-lighting classes by `class_code` (the order of `compute.lighting.CLASSES`).
+NIGHT_LIGHTING_CLASSES = _ramp(
+    (0, "#fdd835", "unchanged"),
+    (1, "#1a237e", "total extinction"),
+    (2, "#7e57c2", "partial extinction or renovation"),
+    (3, "#ef6c00", "relit"),
+    (4, "#9e9e9e", "undetermined"),
+)
+NIGHT_LIGHTING_FIGURES = (
+    Figure("class", "Lighting practice", "{}"),
+    Figure("start_month", "Since", "{}"),
+    Figure("drop_percent", "Drop in radiance", "{:.0f} %"),
+    Figure("confidence", "Confidence", "{:.0%}"),
+)
+
 # Land surface temperature, diverging around 30 °C (ColorBrewer RdYlBu).
 LST_LEGEND = _ramp(
     (10, "#313695", "10 °C"),
@@ -219,15 +234,22 @@ INDICATORS: dict[str, Indicator] = {
         ),
         Indicator(
             id="night-lighting",
-            title="Night-time radiance",
-            description="VIIRS DNB monthly median radiance.",
-            unit="nW·cm⁻²·sr⁻¹",
-            kind="continuous",
-            value_range=(0.0, 60.0),
-            legend=_ramp((0, "#000004", "dark"), (10, "#b63679", "10"), (60, "#fcfdbf", "60")),
+            title="Night-time lighting practice",
+            description="Per commune, from the VIIRS Black Marble monthly radiance of its lit "
+            "cells: total extinction, partial extinction or renovation, relit, unchanged or "
+            "undetermined, with the start month, the drop and a confidence.",
+            unit="class",
+            kind="categorical",
+            value_range=(0, 4),
+            legend=NIGHT_LIGHTING_CLASSES,
+            dtype="uint8",
+            nodata=255,
             process="night-lighting",
-            planned=True,
-            keywords=("lighting", "viirs"),
+            keywords=("lighting", "viirs", "black marble", "extinction"),
+            form="vector",
+            geometry_type="MultiPolygon",
+            colour_by="class_code",
+            figures=NIGHT_LIGHTING_FIGURES,
         ),
         Indicator(
             id="flood-extent",

@@ -57,12 +57,13 @@ def _default_figures(figures: dict[str, Any]) -> tuple[Figure, ...]:
 
 
 def shown_figures(indicator: Indicator, figures: dict[str, Any]) -> tuple[ShownFigure, ...]:
-    """The figures an indicator's entry lists (those the row has), labelled and formatted."""
+    """The figures an indicator's entry lists (those the row has), labelled and formatted;
+    a text figure (a class, a month) shows when its format is the plain "{}"."""
     chosen = indicator.figures or _default_figures(figures)
     shown = []
     for figure in chosen:
         value = _lookup(figures, figure.key)
-        if _is_number(value):
+        if _is_number(value) or (isinstance(value, str) and value and figure.format == "{}"):
             shown.append(ShownFigure(figure.label, figure.format.format(value)))
     return tuple(shown)
 
