@@ -25,6 +25,7 @@ from sqlalchemy import text
 
 from territoires.shared.apikeys import Scope
 from territoires.shared.database import create_sync_database
+from territoires.shared.mirror import MIRROR_PROPERTY
 from territoires.shared.schema import upgrade
 from territoires.shared.settings import Settings
 from territoires.shared.territories import load_territories, read_demo_territories
@@ -139,6 +140,7 @@ sources:
     into: sentinel-2-l2a
     territories: ["17300"]
     datetime: {SUMMER}
+    mirror: true
 """,
         encoding="utf-8",
     )
@@ -158,7 +160,8 @@ def test_harvest_then_vegetation_on_remote_cogs_equals_local_copies(
     assert "Traceback" not in first.stderr
     lines = first.stderr.splitlines()
     assert any(f"failed {dead}" in line and "cannot reach" in line for line in lines), lines
-    summary = next(line for line in lines if "sentinel-2-l2a →" in line)
+    summary = next((line for line in lines if "sentinel-2-l2a →" in line), None)
+    assert summary is not None, lines
     # The cloudy scene is left out by the search; the one without NIR is refused.
     assert "2 found, 1 new, 0 updated, 0 unchanged, 1 refused" in summary, lines
     assert any("refused 1: no nir or nir08 band" in line for line in lines), lines
@@ -174,6 +177,9 @@ def test_harvest_then_vegetation_on_remote_cogs_equals_local_copies(
     assert earth["properties"]["proj:epsg"] == 32630
     cdse = items["S2A_MSIL2A_20230720T110621_T30TXS"]
     assert set(cdse["assets"]) == {"B04_10m", "B08_10m", "SCL"}  # the finest of each band
+    # The Data Space source is mirrored: jobs read its assets from copies in our storage.
+    assert cdse["properties"][MIRROR_PROPERTY] is True
+    assert MIRROR_PROPERTY not in earth["properties"]
 
     # A second harvest catalogues nothing again; a scene published since is the only new one.
     second = run_harvest(
@@ -219,6 +225,8 @@ def test_harvest_then_vegetation_on_remote_cogs_equals_local_copies(
     archive["log"].seen.clear()
     over_http = run_vegetation(platform, tmp_path)
     assert archive["log"].seen[("GET", 206)] > 0, archive["log"].seen
+    mirrored = list(Path(platform.storage_url, "mirror").rglob("*.tif"))
+    assert {path.name for path in mirrored} == {"B04.tif", "B08.tif", "SCL.tif"}, mirrored
     localise(platform, archive)
     archive["log"].seen.clear()
     local = run_vegetation(platform, tmp_path)
@@ -413,7 +421,10 @@ def test_a_job_on_an_asset_the_archive_lost_fails_with_a_clear_message(
     seed_archive(lost_db, [lost])
     with stac_api(Settings(DATABASE_URL=lost_db, REDIS_URL=redis_url)) as api:
         report = harvest(
-            engine, make_source(api, "sentinel-2-l2a"), AssetGuard.from_settings(settings)
+            engine,
+            make_source(api, "sentinel-2-l2a"),
+            AssetGuard.from_settings(settings),
+            settings.harvest_timeout_s,
         )
     engine.dispose()
     assert report.new == 1

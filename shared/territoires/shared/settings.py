@@ -76,6 +76,18 @@ class Settings(BaseSettings):
         default=[3],
         description="The hours (UTC) of the scheduled harvest, as a JSON list ('[3, 15]').",
     )
+    harvest_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a harvest waits for a STAC API's answer before the source is "
+        "reported failed (the other sources go on).",
+    )
+    mirror_budget_mb: float = Field(
+        default=20480,
+        ge=0,
+        description="Size budget of the local copies of `mirror` sources' assets in the storage "
+        "(under `mirror/`); beyond it the least recently used copies are removed.",
+    )
     plugins: list[str] = Field(
         default_factory=list,
         description="Modules of indicator plug-ins (registry entries and their process), as a "

@@ -39,6 +39,9 @@ def harvest_command(
     max_cloud: Annotated[
         float | None, typer.Option(help="Cloud-cover ceiling, percent (eo:cloud_cover)")
     ] = None,
+    mirror: Annotated[
+        bool, typer.Option(help="Jobs copy the assets they read into our storage (LRU budget)")
+    ] = False,
     sources: Annotated[
         Path | None, typer.Option(help="YAML or JSON file listing sources, instead of URL")
     ] = None,
@@ -56,20 +59,21 @@ def harvest_command(
             raise ValueError("give a STAC API URL and --collection, or --sources FILE")
         else:
             chosen = [
-                make_source(url, c, into, tuple(territory or ()), datetime_, max_cloud)
+                make_source(url, c, into, tuple(territory or ()), datetime_, max_cloud, mirror)
                 for c in collection
             ]
     except ValueError as error:
         fail(str(error), USAGE_ERROR)
     try:
         engine = _engine()
-        guard = AssetGuard.from_settings(get_settings())
+        settings = get_settings()
+        guard = AssetGuard.from_settings(settings)
     except ConfigurationError as error:
         fail(str(error))
     failed = 0
     try:
         for source in chosen:
-            failed += not _harvest_one(engine, source, guard)
+            failed += not _harvest_one(engine, source, guard, settings.harvest_timeout_s)
     finally:
         engine.dispose()
     if failed:
@@ -78,7 +82,7 @@ def harvest_command(
         fail(f"{failed} of {len(chosen)} sources failed")
 
 
-def _harvest_one(engine, source, guard) -> bool:
+def _harvest_one(engine, source, guard, timeout_s: float) -> bool:
     """Harvests one source and prints its summary; False when it failed."""
     from territoires.catalog.harvest import HarvestError, harvest
 
@@ -90,6 +94,7 @@ def _harvest_one(engine, source, guard) -> bool:
                 engine,
                 source,
                 guard,
+                timeout_s,
                 lambda found, total: progress.update(
                     task, completed=found, total=total, found=found
                 ),

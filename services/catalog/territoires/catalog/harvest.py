@@ -37,12 +37,12 @@ from territoires.catalog.ingest.bands import SENTINEL2_BANDS
 from territoires.catalog.ingest.writer import minimal_collection
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError, ForbiddenError
+from territoires.shared.mirror import MIRROR_PROPERTY
 from territoires.shared.stac.records import collection_row, item_row
 from territoires.shared.stac.store import upsert_collections, upsert_items
 
 HARVEST_PROPERTY = "territoires:harvest"
 PAGE_SIZE = 100
-TIMEOUT_S = 30.0
 # Bands a collection's processes cannot do without: (alternatives), all of them needed.
 NEEDED_BANDS = {
     "sentinel-2-l2a": (("red",), ("nir", "nir08")),
@@ -70,6 +70,7 @@ class Source:
     territories: tuple[str, ...] = ()
     datetime: str | None = None
     max_cloud: float | None = None
+    mirror: bool = False  # jobs copy the assets they read into our storage (`shared.mirror`)
 
     @property
     def key(self) -> str:
@@ -86,6 +87,7 @@ def make_source(
     territories: tuple[str, ...] = (),
     period: str | None = None,
     max_cloud: float | None = None,
+    mirror: bool = False,
 ) -> Source:
     """A checked source; ValueError saying what is wrong with it."""
     if not re.match(r"^https?://", url):
@@ -94,7 +96,9 @@ def make_source(
         parse_period(period)
     if max_cloud is not None and not 0 <= max_cloud <= 100:
         raise ValueError(f"max cloud cover {max_cloud} is not a percentage (0 to 100)")
-    return Source(url, collection, into or collection, tuple(territories), period, max_cloud)
+    return Source(
+        url, collection, into or collection, tuple(territories), period, max_cloud, mirror
+    )
 
 
 def parse_period(value: str) -> tuple[datetime | None, datetime | None]:
@@ -125,7 +129,7 @@ def _instant(text_value: str, whole: str) -> datetime | None:
 def load_sources(path: Path) -> list[Source]:
     """The sources of a YAML or JSON file: a list of sources (or `{"sources": [...]}`), each with
     `url`, `collections` (or `collection`), and optionally `into`, `territories`, `datetime`,
-    `max_cloud`; one Source per collection. ValueError naming the file when malformed."""
+    `max_cloud`, `mirror`; one Source per collection. ValueError naming the file when malformed."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
@@ -143,6 +147,9 @@ def load_sources(path: Path) -> list[Source]:
             raise ValueError(f"{where}: 'collections' is a list of collection ids")
         territories = entry.get("territories") or []
         cloud = entry.get("max_cloud")
+        mirror = entry.get("mirror", False)
+        if not isinstance(mirror, bool):
+            raise ValueError(f"{where}: 'mirror' is true or false")
         try:
             for collection in collections:
                 sources.append(
@@ -153,6 +160,7 @@ def load_sources(path: Path) -> list[Source]:
                         tuple(str(code) for code in territories),
                         None if entry.get("datetime") is None else str(entry["datetime"]),
                         None if cloud is None else float(cloud),
+                        mirror,
                     )
                 )
         except (TypeError, ValueError) as error:
@@ -181,15 +189,17 @@ def harvest(
     engine: Engine,
     source: Source,
     guard: AssetGuard,
+    timeout_s: float,
     progress: Callable[[int, int | None], None] = lambda done, total: None,
 ) -> SourceReport:
     """Catalogues the new and changed items of `source`; `progress(found, matched)` after each
-    page. HarvestError when the source cannot be reached or searched (nothing of it is lost:
-    each page is written whole, and the next harvest starts again from the mark)."""
+    page. HarvestError when the source cannot be reached or searched, or answers nothing within
+    `timeout_s` (nothing of it is lost: each page is written whole, and the next harvest starts
+    again from the mark)."""
     report = SourceReport(source)
     bbox = _territories_bbox(engine, source.territories)
     mark = _high_water_mark(engine, source)
-    search = _search(source, bbox, mark)
+    search = _search(source, bbox, mark, timeout_s)
     matched = _matched(search)
     _ensure_collection(engine, source.into)
     for page in _pages(search, source):
@@ -243,7 +253,9 @@ def _high_water_mark(engine: Engine, source: Source) -> datetime | None:
         )
 
 
-def _search(source: Source, bbox: list[float] | None, mark: datetime | None) -> Any:
+def _search(
+    source: Source, bbox: list[float] | None, mark: datetime | None, timeout_s: float
+) -> Any:
     """The search of the source's items since `mark` (inclusive: a scene acquired at the same
     instant as the mark may have come later; found again, it is left unchanged)."""
     start, end = parse_period(source.datetime) if source.datetime else (None, None)
@@ -253,20 +265,16 @@ def _search(source: Source, bbox: list[float] | None, mark: datetime | None) -> 
     if start or end:
         period = f"{_iso(start)}/{_iso(end)}"
     try:
-        client = Client.open(source.url, timeout=TIMEOUT_S)
+        client = Client.open(source.url, timeout=timeout_s)
         collection = client.get_collection(source.collection)
     except APIError as error:
         status = getattr(error, "status_code", None)
         if status is not None:
             raise HarvestError(f"{source.url} answered {status}: {_first_line(error)}") from None
         # pystac-client reports a connection that failed as an APIError without a status.
-        raise HarvestError(
-            f"cannot reach the STAC API at {source.url}: {_first_line(error)}"
-        ) from None
+        raise _unreachable(source, error, timeout_s) from None
     except (requests.RequestException, OSError, ValueError) as error:
-        raise HarvestError(
-            f"cannot reach the STAC API at {source.url}: {_first_line(error)}"
-        ) from None
+        raise _unreachable(source, error, timeout_s) from None
     if collection is None:
         raise HarvestError(f"{source.url} has no collection {source.collection!r}")
     cloud = None
@@ -280,6 +288,13 @@ def _search(source: Source, bbox: list[float] | None, mark: datetime | None) -> 
         filter_lang="cql2-json" if cloud else None,
         limit=PAGE_SIZE,
     )
+
+
+def _unreachable(source: Source, error: BaseException, timeout_s: float) -> HarvestError:
+    reason = _first_line(error)
+    if reason == "timed out":
+        return HarvestError(f"the STAC API at {source.url} did not answer within {timeout_s:g} s")
+    return HarvestError(f"cannot reach the STAC API at {source.url}: {reason}")
 
 
 def _iso(instant: datetime | None) -> str:
@@ -339,6 +354,8 @@ def map_item(remote: dict[str, Any], source: Source, guard: AssetGuard) -> dict[
                 f"asset {key} is outside the trusted prefixes (TERRITOIRES_ASSET_PREFIXES)"
             ) from None
     properties[HARVEST_PROPERTY] = source.key
+    if source.mirror:
+        properties[MIRROR_PROPERTY] = True
     self_link = next(
         (link.get("href") for link in remote.get("links", []) if link.get("rel") == "self"), None
     )
@@ -451,12 +468,14 @@ def _comparable(content: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def harvest_all(engine: Engine, sources: list[Source], guard: AssetGuard) -> list[SourceReport]:
+def harvest_all(
+    engine: Engine, sources: list[Source], guard: AssetGuard, timeout_s: float
+) -> list[SourceReport]:
     """Harvests each source in turn; one that fails is reported (`error`), the others go on."""
     reports = []
     for source in sources:
         try:
-            reports.append(harvest(engine, source, guard))
+            reports.append(harvest(engine, source, guard, timeout_s))
         except HarvestError as error:
             reports.append(SourceReport(source, error=str(error)))
     return reports

@@ -515,7 +515,11 @@ async def scheduled_harvest(ctx: dict[str, Any]) -> int:
     engine = create_sync_database(settings)
     try:
         reports = await asyncio.to_thread(
-            harvest_all, engine, sources, AssetGuard.from_settings(settings)
+            harvest_all,
+            engine,
+            sources,
+            AssetGuard.from_settings(settings),
+            settings.harvest_timeout_s,
         )
     finally:
         engine.dispose()
