@@ -10,8 +10,10 @@ import json
 import os
 import subprocess
 import sys
+import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -99,13 +101,16 @@ def platform(
     return settings
 
 
-def run_harvest(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+def run_harvest(
+    settings: Settings, *arguments: str, **extra: str
+) -> subprocess.CompletedProcess[str]:
     environment = os.environ | {
         "DATABASE_URL": settings.database_url or "",
         "REDIS_URL": settings.redis_url or "",
         "TERRITOIRES_STORAGE_URL": settings.storage_url,
         "TERRITOIRES_ASSET_PREFIXES": json.dumps(settings.asset_prefixes),
         "COLUMNS": "200",
+        **extra,
     }
     return subprocess.run(
         [*CLI, *arguments], env=environment, capture_output=True, text=True, timeout=120
@@ -349,6 +354,43 @@ def test_an_unreachable_api_is_one_line(platform: Settings) -> None:
     assert answer.stderr.strip() == (
         f"failed {dead} sentinel-2-l2a: cannot reach the STAC API at {dead}: Connection refused"
     )
+
+
+@contextmanager
+def silent_server() -> Iterator[str]:
+    """A STAC API that takes connections and never answers (a stalled archive)."""
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        yield f"http://127.0.0.1:{listening.getsockname()[1]}/stac"
+
+
+def test_a_source_that_times_out_is_reported_and_the_others_go_on(
+    remote: tuple[str, str], platform: Settings, tmp_path: Path
+) -> None:
+    sources = tmp_path / "sources.yaml"
+    with silent_server() as stalled:
+        sources.write_text(
+            f"""
+- url: {stalled}
+  collections: [sentinel-2-l2a]
+- url: {remote[0]}
+  collections: [sentinel-2-l2a]
+  into: after-a-stall
+  territories: ["17300"]
+""",
+            encoding="utf-8",
+        )
+        began = time.monotonic()
+        answer = run_harvest(
+            platform, "--sources", str(sources), TERRITOIRES_HARVEST_TIMEOUT_S="1"
+        )
+    assert answer.returncode == 1, answer.stderr
+    lines = answer.stderr.splitlines()
+    assert lines[0] == (
+        f"failed {stalled} sentinel-2-l2a: the STAC API at {stalled} did not answer within 1 s"
+    ), lines
+    assert "sentinel-2-l2a → after-a-stall: " in lines[1] and " 0 new" not in lines[1], lines
+    assert lines[-1].endswith("1 of 2 sources failed"), lines
+    assert time.monotonic() - began < 60
 
 
 def test_the_worker_harvests_the_configured_sources_on_schedule(
