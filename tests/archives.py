@@ -235,3 +235,49 @@ def stac_api(settings: Settings) -> Iterator[str]:
     """Our catalog's STAC API on `settings`' database, at its root URL."""
     with serve(create_catalog(settings)) as url:
         yield f"{url}/stac"
+
+
+@contextmanager
+def static_stac_api(items: list[dict[str, Any]]) -> Iterator[str]:
+    """A STAC API publishing `items` as they are, `s3://` hrefs included (our own catalog shows
+    download URLs instead): the core, collections and item search (collections, ids and
+    paging; every item of a collection matches), enough for pystac-client."""
+    app = FastAPI()
+    conformance = [
+        "https://api.stacspec.org/v1.0.0/core",
+        "https://api.stacspec.org/v1.0.0/collections",
+        "https://api.stacspec.org/v1.0.0/item-search",
+    ]
+
+    @app.get("/stac")
+    def landing(request: Request) -> dict[str, Any]:
+        base = str(request.url).rstrip("/")
+        return {
+            "type": "Catalog",
+            "stac_version": "1.0.0",
+            "id": "archive",
+            "description": "A static archive",
+            "conformsTo": conformance,
+            "links": [
+                {"rel": "self", "href": base, "type": "application/json"},
+                {"rel": "root", "href": base, "type": "application/json"},
+                {"rel": "data", "href": f"{base}/collections", "type": "application/json"},
+                {"rel": "search", "href": f"{base}/search", "method": "POST"},
+                {"rel": "search", "href": f"{base}/search", "method": "GET"},
+            ],
+        }
+
+    @app.get("/stac/collections/{identifier}")
+    def collection(identifier: str) -> dict[str, Any]:
+        return minimal_collection(identifier)
+
+    @app.api_route("/stac/search", methods=["GET", "POST"])
+    async def search(request: Request) -> dict[str, Any]:
+        asked = await request.json() if request.method == "POST" else {}
+        wanted = asked.get("collections") or request.query_params.get("collections", "")
+        wanted = wanted.split(",") if isinstance(wanted, str) else wanted
+        found = [item for item in items if not wanted or item["collection"] in wanted]
+        return {"type": "FeatureCollection", "features": found, "links": []}
+
+    with serve(app) as url:
+        yield f"{url}/stac"

@@ -8,12 +8,13 @@ import asyncio
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -30,6 +31,7 @@ from territoires.shared.database import create_sync_database
 from territoires.shared.mirror import MIRROR_PROPERTY
 from territoires.shared.schema import upgrade
 from territoires.shared.settings import Settings
+from territoires.shared.storage import s3_client
 from territoires.shared.territories import load_territories, read_demo_territories
 
 from ..archives import (
@@ -40,9 +42,11 @@ from ..archives import (
     file_server,
     seed_archive,
     stac_api,
+    static_stac_api,
     write_scene,
 )
 from ..conftest import RUN_ID
+from ..s3 import S3Server
 from ..servers import free_port, serve
 from ..stack import issue_key, start_worker, stop_worker, wait_for_worker
 
@@ -380,9 +384,7 @@ def test_a_source_that_times_out_is_reported_and_the_others_go_on(
             encoding="utf-8",
         )
         began = time.monotonic()
-        answer = run_harvest(
-            platform, "--sources", str(sources), TERRITOIRES_HARVEST_TIMEOUT_S="1"
-        )
+        answer = run_harvest(platform, "--sources", str(sources), TERRITOIRES_HARVEST_TIMEOUT_S="1")
     assert answer.returncode == 1, answer.stderr
     lines = answer.stderr.splitlines()
     assert lines[0] == (
@@ -494,3 +496,72 @@ def test_a_job_on_an_asset_the_archive_lost_fails_with_a_clear_message(
         stop_worker(worker)
     assert status["status"] == "failed", status
     assert status["message"] == "scene S2B_30TXS_20230716_0_L2A asset nir cannot be read"
+
+
+def test_s3_hrefs_of_a_configured_archive_are_read_through_vsis3(
+    archive: dict[str, Any],
+    s3_server: S3Server,
+    empty_database_factory,
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
+    """An archive on S3 (moto's server over HTTP): items with `s3://` hrefs are harvested when
+    the bucket is trusted, and the tiles service and the compute readers read them through
+    GDAL's /vsis3/ with the configured endpoint and keys, the same pixels as the files on disk."""
+    from territoires.catalog.harvest import harvest, make_source
+    from territoires.compute.blocks import open_raster
+    from territoires.compute.sources import Scene
+    from territoires.shared.assets import AssetGuard
+
+    bucket = f"archive-{RUN_ID.lower()}"[:40].replace("_", "-")
+    url = empty_database_factory("harvest-s3")
+    upgrade(url)
+    settings = s3_server.settings(
+        Settings(
+            DATABASE_URL=url,
+            REDIS_URL=redis_url,
+            redis_prefix=f"territoires-test-{RUN_ID}-harvest-s3",
+        ),
+        bucket,
+    ).model_copy(
+        update={"storage_url": str(tmp_path / "storage"), "asset_prefixes": [f"s3://{bucket}/"]}
+    )
+    client = s3_client(settings)
+    client.create_bucket(Bucket=bucket)
+    scene = archive["root"] / "S2B_30TXS_20230715"
+    for band in ("B04", "B08", "SCL"):
+        client.upload_file(str(scene / f"{band}.tif"), bucket, f"{scene.name}/{band}.tif")
+    engine = create_sync_database(url)
+    load_territories(engine, read_demo_territories(settings.data_dir))
+    item = earth_search_item(
+        "S2B_30TXS_20230715_0_L2A",
+        "2023-07-15T11:00:00Z",
+        f"s3://{bucket}/{scene.name}",
+        archive["grid"],
+    )
+    guard = AssetGuard.from_settings(settings)
+    with static_stac_api([item]) as api:
+        report = harvest(
+            engine,
+            make_source(api, "sentinel-2-l2a", territories=("17300",)),
+            guard,
+            settings.harvest_timeout_s,
+        )
+    engine.dispose()
+    assert (report.new, sum(report.refused.values())) == (1, 0), report
+    content = stored(settings)["S2B_30TXS_20230715_0_L2A"]
+    assert content["assets"]["red"]["href"] == f"s3://{bucket}/{scene.name}/B04.tif"
+
+    # The compute readers: /vsis3/ paths, the bytes of the bucket.
+    harvested = Scene("sentinel-2-l2a", "S2B_30TXS_20230715_0_L2A", datetime.now(UTC), content)
+    for key, band in (("red", "B04"), ("nir", "B08"), ("SCL", "SCL")):
+        raster = harvested.raster(key, guard)
+        assert raster.href == f"/vsis3/{bucket}/{scene.name}/{band}.tif"
+        with open_raster(raster) as remote_file, rasterio.open(scene / f"{band}.tif") as local:
+            assert np.array_equal(remote_file.read(1), local.read(1))
+    # The tiles service, against the same tile once the item points at the files on disk.
+    over_s3 = red_tile(settings)
+    assert over_s3[1].sum() > 1000
+    localise(settings, {"url": f"s3://{bucket}", "root": archive["root"]})
+    on_disk = red_tile(settings.model_copy(update={"asset_prefixes": [str(archive["root"])]}))
+    assert np.array_equal(over_s3[0], on_disk[0]) and np.array_equal(over_s3[1], on_disk[1])
