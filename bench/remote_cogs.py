@@ -1,26 +1,39 @@
-"""Tiles of a COG read in place over HTTP against the same COG on local disk.
+"""Tiles and a vegetation job on COGs read in place over HTTP, against the same on local disk.
 
     uv run python bench/remote_cogs.py [--size 4096] [--latency-ms 20] [--zooms 11-14]
+                                       [--scene 2000] [--communes 8] [--rounds 2]
 
 Writes (once, cached under .data/bench/, as bench/tiles.py does) a size² float32 NDVI COG in UTM
 30N at 10 m, catalogues it as item `bench` of collection `ndvi` in a fresh database, and serves
 its folder over HTTP from this process (Starlette's static files: Range requests answered 206)
-with `latency-ms` added before each answer — the round trip to an archive, without `tc netem`,
-which needs privileges and would slow every other process on loopback. Then one tiles service
+with `latency-ms` added before each answer — the round trip to an archive. Not `tc netem`: on
+loopback it would slow every other process of the machine, and on a veth pair into a network
+namespace (root) the kernel here refuses it ("Specified qdisc kind is unknown": no sch_netem). Then one tiles service
 (a uvicorn process) answers the same shuffled sample of PNG tiles twice, one client at a time:
 first with the item's href on disk, then (a fresh process, so no GDAL cache carries over) with
 it on the HTTP server, the prefix trusted. Prints p50/p95 latency of each, their ratio, and the
-HTTP requests per tile and bytes per tile the remote reads cost. A measurement: asserts nothing.
+HTTP requests per tile and bytes per tile the remote reads cost.
+
+Then the job: bench/scaling.py's synthetic Sentinel-2 scene (`scene`² at 10 m, cached), the
+demo territories and the scene catalogued in a fresh database, one `territoires worker`
+(single-threaded, as in bench/scaling.py) and the compute API; a `vegetation` job over the first
+`communes` communes lying in the scene, `rounds` times on the scene's files on disk and as many
+times with the items' hrefs on the same delayed HTTP server, alternating. Prints each job's wall
+time, the ratio of the medians and the HTTP requests and bytes of a remote job. A measurement:
+asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import statistics
+import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -28,11 +41,22 @@ from typing import Any
 import httpx
 import uvicorn as uvicorn_server
 from fastapi import FastAPI, Request
+from jobs import serve
+from scaling import PEPPER, PERIOD, drop_keys, run_job, scene, seed, worker_environment, workers
 from sqlalchemy import text
 from starlette.staticfiles import StaticFiles
-from tiles import bench_database, free_port, sample_tiles, service_environment, uvicorn, write_cog
+from tiles import (
+    bench_database,
+    free_port,
+    fresh_database,
+    sample_tiles,
+    service_environment,
+    uvicorn,
+    write_cog,
+)
 
 from territoires.shared.database import create_sync_database
+from territoires.shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TILE = "/tiles/collections/ndvi/items/bench/tiles/WebMercatorQuad/{z}/{x}/{y}.png"
@@ -93,13 +117,91 @@ def describe(name: str, seconds: list[float]) -> float:
     return p50
 
 
+def point_items(database: str, before: str, after: str) -> None:
+    """Every catalogued href starting with `before` made to start with `after`."""
+    engine = create_sync_database(database)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE items SET content = replace(content::text, :before, :after)::jsonb"),
+            {"before": before, "after": after},
+        )
+    engine.dispose()
+
+
+def job_figures(arguments: argparse.Namespace) -> None:
+    """A vegetation job on local files, then on the same files over the delayed HTTP server."""
+    from territoires.compute.app import create_app
+
+    scenes = scene(arguments.scene)
+    server = FileServer(scenes, arguments.latency_ms / 1000)
+    logs = ROOT / ".data" / "bench" / "remote-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (
+        fresh_database("remote-job") as database,
+        tempfile.TemporaryDirectory(prefix="bench-remote-") as storage,
+        server as files,
+    ):
+        codes, key = seed(database, scenes, arguments.communes)
+        prefix = f"bench-remote-{uuid.uuid4().hex[:6]}"
+        environment = worker_environment(database, storage, scenes, prefix, len(codes))
+        environment["TERRITOIRES_ASSET_PREFIXES"] = json.dumps([str(scenes), f"{files}/"])
+        settings = Settings(
+            DATABASE_URL=database,
+            REDIS_URL=environment["REDIS_URL"],
+            redis_prefix=prefix,
+            storage_url=storage,
+            asset_prefixes=[str(scenes), f"{files}/"],
+            api_key_pepper=PEPPER,
+            log_level="WARNING",
+        )
+        inputs = {"territory": codes, "datetime": PERIOD}
+        walls: dict[str, list[float]] = {"local": [], "remote": []}
+        requests: list[int] = []
+        sent: list[int] = []
+        try:
+            with workers(1, environment, logs, 0) as _, serve(create_app(settings)) as api:
+                for _round in range(arguments.rounds):
+                    walls["local"].append(run_job(api, key, "vegetation", inputs)[1])
+                    point_items(database, str(scenes), files)
+                    server.requests.clear()
+                    server.bytes = 0
+                    walls["remote"].append(run_job(api, key, "vegetation", inputs)[1])
+                    requests.append(sum(server.requests.values()))
+                    sent.append(server.bytes)
+                    point_items(database, files, str(scenes))
+        finally:
+            drop_keys(settings)
+    print(
+        f"vegetation job, {len(codes)} communes, scene {arguments.scene}² at 10 m, "
+        f"{arguments.latency_ms:g} ms added, one single-threaded worker"
+    )
+    for name, seconds in walls.items():
+        print(f"{name:>7}: " + ", ".join(f"{s:.2f} s" for s in seconds))
+    ratio = statistics.median(walls["remote"]) / statistics.median(walls["local"])
+    print(f"remote/local median: {ratio:.2f}")
+    print(
+        f"HTTP requests per remote job: {requests}; "
+        f"{statistics.median(sent) / 2**20:.1f} MiB per job"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--zooms", default="11-14")
     parser.add_argument("--tiles", type=int, default=60, help="tiles in the sample")
+    parser.add_argument("--scene", type=int, default=2000, help="the job's scene, pixels a side")
+    parser.add_argument("--communes", type=int, default=8, help="communes of the job")
+    parser.add_argument("--rounds", type=int, default=2, help="jobs of each kind")
+    parser.add_argument("--skip-tiles", action="store_true")
     arguments = parser.parse_args()
+    if not arguments.skip_tiles:
+        tile_figures(arguments)
+    job_figures(arguments)
+
+
+def tile_figures(arguments: argparse.Namespace) -> None:
     low, high = (int(z) for z in arguments.zooms.split("-"))
     folder = ROOT / ".data" / "bench"
     folder.mkdir(parents=True, exist_ok=True)
@@ -118,13 +220,7 @@ def main() -> None:
         environment["TERRITOIRES_ASSET_PREFIXES"] = f'["{cog.parent}", "{files}/"]'
         with uvicorn("territoires.tiles.app:create_app", environment, factory=True) as tiles_url:
             local = timed(tiles_url, paths)
-        engine = create_sync_database(database)
-        with engine.begin() as connection:
-            connection.execute(
-                text("UPDATE items SET content = replace(content::text, :path, :url)::jsonb"),
-                {"path": str(cog.parent), "url": files},
-            )
-        engine.dispose()
+        point_items(database, str(cog.parent), files)
         with uvicorn("territoires.tiles.app:create_app", environment, factory=True) as tiles_url:
             remote = timed(tiles_url, paths)
         requests = sum(server.requests.values())
