@@ -8,11 +8,12 @@ Writes (once, cached under .data/bench/, as bench/tiles.py does) a size² float3
 its folder over HTTP from this process (Starlette's static files: Range requests answered 206)
 with `latency-ms` added before each answer — the round trip to an archive. Not `tc netem`: on
 loopback it would slow every other process of the machine, and on a veth pair into a network
-namespace (root) the kernel here refuses it ("Specified qdisc kind is unknown": no sch_netem). Then one tiles service
-(a uvicorn process) answers the same shuffled sample of PNG tiles twice, one client at a time:
-first with the item's href on disk, then (a fresh process, so no GDAL cache carries over) with
-it on the HTTP server, the prefix trusted. Prints p50/p95 latency of each, their ratio, and the
-HTTP requests per tile and bytes per tile the remote reads cost.
+namespace (root) the kernel here refuses it ("Specified qdisc kind is unknown": no sch_netem).
+Then one tiles service (a uvicorn process) answers the same shuffled sample of PNG tiles
+twice, one client at a time: first with the item's href on disk, then (a fresh process, so no
+GDAL cache carries over) with it on the HTTP server, the prefix trusted. Prints p50/p95
+latency of each, their ratio, and the HTTP requests per tile and bytes per tile the remote
+reads cost.
 
 Then the job: bench/scaling.py's synthetic Sentinel-2 scene (`scene`² at 10 m, cached), the
 demo territories and the scene catalogued in a fresh database, one `territoires worker`
