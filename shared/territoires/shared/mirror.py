@@ -104,10 +104,11 @@ class Mirror:
 
 
 def mirror_key(href: str) -> str:
-    """The storage key of `href`'s copy: one folder per href, the file's own name inside."""
+    """The storage key of `href`'s copy: one folder per href, the file's own name inside, as a
+    GeoTIFF (a JPEG 2000 asset is copied as a COG)."""
     digest = hashlib.sha256(href.encode()).hexdigest()[:32]
-    name = PurePosixPath(urlsplit(href).path).name or "asset.tif"
-    return f"{PREFIX}/{digest}/{name}"
+    stem = PurePosixPath(urlsplit(href).path).stem or "asset"
+    return f"{PREFIX}/{digest}/{stem}.tif"
 
 
 def as_cog(opened: str, folder: Path) -> Path:
