@@ -20,7 +20,8 @@ demo territories and the scene catalogued in a fresh database, one `territoires 
 (single-threaded, as in bench/scaling.py) and the compute API; a `vegetation` job over the first
 `communes` communes lying in the scene, `rounds` times on the scene's files on disk and as many
 times with the items' hrefs on the same delayed HTTP server, alternating. Prints each job's wall
-time, the ratio of the medians and the HTTP requests and bytes of a remote job. A measurement:
+time (after a warm-up job), the ratio of the medians and the HTTP requests and bytes of each
+remote job (each under URLs of its own, so that none reads bytes the worker cached). A measurement:
 asserts nothing.
 """
 
@@ -30,6 +31,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import statistics
 import tempfile
 import threading
@@ -60,6 +62,7 @@ from territoires.shared.database import create_sync_database
 from territoires.shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+COLD = re.compile(r"^/cold-\d+/")
 TILE = "/tiles/collections/ndvi/items/bench/tiles/WebMercatorQuad/{z}/{x}/{y}.png"
 
 
@@ -74,6 +77,8 @@ class FileServer:
         @app.middleware("http")
         async def delayed(request: Request, call_next: Any) -> Any:
             await asyncio.sleep(latency_s)
+            # `/cold-N/…` is `/…`: URLs that no reader has cached bytes of, for the same files.
+            request.scope["path"] = COLD.sub("/", request.scope["path"], count=1)
             response = await call_next(request)
             self.requests[f"{request.method} {response.status_code}"] += 1
             if request.method == "GET":  # a HEAD's Content-Length is the file's, not sent
@@ -161,15 +166,19 @@ def job_figures(arguments: argparse.Namespace) -> None:
         sent: list[int] = []
         try:
             with workers(1, environment, logs, 0) as _, serve(create_app(settings)) as api:
-                for _round in range(arguments.rounds):
+                run_job(api, key, "vegetation", inputs)  # warm-up: the worker's first job
+                for number in range(arguments.rounds):
                     walls["local"].append(run_job(api, key, "vegetation", inputs)[1])
-                    point_items(database, str(scenes), files)
+                    # Each remote job under URLs of its own: the worker's GDAL cache (bytes
+                    # of files it read) does not carry over, every job reads the archive.
+                    cold = f"{files}/cold-{number}"
+                    point_items(database, str(scenes), cold)
                     server.requests.clear()
                     server.bytes = 0
                     walls["remote"].append(run_job(api, key, "vegetation", inputs)[1])
                     requests.append(sum(server.requests.values()))
                     sent.append(server.bytes)
-                    point_items(database, files, str(scenes))
+                    point_items(database, cold, str(scenes))
         finally:
             drop_keys(settings)
     print(
