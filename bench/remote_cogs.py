@@ -2,6 +2,7 @@
 
     uv run python bench/remote_cogs.py [--size 4096] [--latency-ms 20] [--zooms 11-14]
                                        [--scene 2000] [--communes 8] [--rounds 2]
+                                       [--skip-tiles] [--skip-jobs]
 
 Writes (once, cached under .data/bench/, as bench/tiles.py does) a size² float32 NDVI COG in UTM
 30N at 10 m, catalogues it as item `bench` of collection `ndvi` in a fresh database, and serves
@@ -205,10 +206,12 @@ def main() -> None:
     parser.add_argument("--communes", type=int, default=8, help="communes of the job")
     parser.add_argument("--rounds", type=int, default=2, help="jobs of each kind")
     parser.add_argument("--skip-tiles", action="store_true")
+    parser.add_argument("--skip-jobs", action="store_true")
     arguments = parser.parse_args()
     if not arguments.skip_tiles:
         tile_figures(arguments)
-    job_figures(arguments)
+    if not arguments.skip_jobs:
+        job_figures(arguments)
 
 
 def tile_figures(arguments: argparse.Namespace) -> None:
