@@ -13,7 +13,8 @@ one of its hrefs lies outside the trusted prefixes (`TERRITOIRES_ASSET_PREFIXES`
 ever read it. Each harvested item records its source (`territoires:harvest`), so the next
 harvest of the same source asks only for scenes acquired since the latest one catalogued (its
 high-water mark, read back from the catalog itself: no state of its own to lose); an item
-found again is rewritten only when its document changed.
+found again is rewritten only when its document changed. The items of a `mirror` source carry
+`territoires:mirror`: jobs keep local copies of their assets (`territoires.shared.mirror`).
 """
 
 from __future__ import annotations
