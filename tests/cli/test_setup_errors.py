@@ -18,7 +18,7 @@ def territoires(*args: str, **environment: str) -> subprocess.CompletedProcess[s
         env=env | environment,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
         cwd=ROOT,
     )
 

@@ -50,8 +50,8 @@ def test_an_unmigrated_database_says_to_upgrade(empty_database_factory) -> None:
 def state(local_dir: Path, pid: int) -> None:
     local_dir.mkdir(exist_ok=True)
     (local_dir / STATE_FILE).write_text(
-        f"TERRITOIRES_LOCAL_PID={pid}\nDATABASE_URL=postgresql://local/db\n"
-        "REDIS_URL=redis://local:1/0\n"
+        f"TERRITOIRES_LOCAL_PID={pid}\nDATABASE_URL=postgresql://127.0.0.1:1/local\n"
+        "REDIS_URL=redis://127.0.0.1:1/0\n"
     )
 
 
@@ -67,10 +67,13 @@ def stand_in() -> subprocess.Popen:
 def test_settings_find_a_running_local_mode(tmp_path: Path, stand_in: subprocess.Popen) -> None:
     state(tmp_path, stand_in.pid)
     found = Settings(local_dir=tmp_path)
-    assert (found.database_url, found.redis_url) == ("postgresql://local/db", "redis://local:1/0")
-    given = Settings(local_dir=tmp_path, DATABASE_URL="postgresql://given/db")
-    assert given.database_url == "postgresql://given/db"
-    assert given.redis_url == "redis://local:1/0"
+    assert (found.database_url, found.redis_url) == (
+        "postgresql://127.0.0.1:1/local",
+        "redis://127.0.0.1:1/0",
+    )
+    given = Settings(local_dir=tmp_path, DATABASE_URL="postgresql://localhost:2/given")
+    assert given.database_url == "postgresql://localhost:2/given"
+    assert given.redis_url == "redis://127.0.0.1:1/0"
 
 
 def test_a_stopped_or_foreign_process_is_no_local_mode(tmp_path: Path) -> None:

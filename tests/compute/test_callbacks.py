@@ -28,6 +28,8 @@ from .test_vegetation import follow
 
 LOOPBACK = CallbackPolicy.of(["127.0.0.0/8"])
 DOCUMENT = {"status": "running"}
+# Deadline of deliveries that must succeed: generous, a loaded test machine is slow to answer.
+ANSWERED_WITHIN_S = 15.0
 
 
 @dataclass
@@ -195,7 +197,10 @@ async def test_loopback_is_refused_unless_allowed(host: str) -> None:
         port = url.rsplit(":", 1)[1]
         with pytest.raises(CallbackError, match="non-public"):
             await deliver(f"http://{host}:{port}/hook", DOCUMENT, CallbackPolicy(), 2.0)
-        assert await deliver(f"http://{host}:{port}/hook", DOCUMENT, LOOPBACK, 2.0) == 204
+        assert (
+            await deliver(f"http://{host}:{port}/hook", DOCUMENT, LOOPBACK, ANSWERED_WITHIN_S)
+            == 204
+        )
     assert len(received.heads) == 1
 
 
@@ -210,16 +215,18 @@ async def test_the_post_goes_to_the_address_checked() -> None:
             return answers[host]
 
         hook = f"http://hooks.invalid:{port}/hook"
-        assert await deliver(hook, DOCUMENT, LOOPBACK, 2.0, resolver) == 204
+        assert await deliver(hook, DOCUMENT, LOOPBACK, ANSWERED_WITHIN_S, resolver) == 204
         with pytest.raises(CallbackError, match="non-public"):
-            await deliver(f"http://rebound.invalid:{port}/", DOCUMENT, LOOPBACK, 2.0, resolver)
+            await deliver(
+                f"http://rebound.invalid:{port}/", DOCUMENT, LOOPBACK, ANSWERED_WITHIN_S, resolver
+            )
     assert len(received.heads) == 1
     assert f"host: hooks.invalid:{port}".encode() in received.heads[0].lower()
 
 
 async def test_redirects_are_not_followed() -> None:
     with subscriber(redirect) as (url, received):
-        assert await deliver(f"{url}/hook", DOCUMENT, LOOPBACK, 2.0) == 307
+        assert await deliver(f"{url}/hook", DOCUMENT, LOOPBACK, ANSWERED_WITHIN_S) == 307
     assert [head.split(b"\r\n")[0] for head in received.heads] == [b"POST /hook HTTP/1.1"]
 
 

@@ -87,7 +87,8 @@ def test_a_partner_downloads_every_result_and_scene_over_http(
             assert "Driver: GTiff" in gdalinfo(url)
             valid, errors, _ = cog_validate(url, quiet=True)
             assert valid, errors
-        assert "Driver: GTiff" in gdalinfo(downloads[-1])  # a scene band
+        scene_band = next(url for url in reversed(downloads) if url.endswith(".tif"))
+        assert "Driver: GTiff" in gdalinfo(scene_band)  # not the Landsat MTL.txt beside it
 
         wrong_name = results.json()["ndvi"]["href"].rsplit("/", 1)[0] + "/other.tif"
         for path in (

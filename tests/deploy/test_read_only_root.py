@@ -56,14 +56,21 @@ def test_services_kernels_and_scratch_work_on_a_read_only_root(
         **LOCAL_SETTINGS,
         "DATABASE_URL": database_url_migrated,
         "REDIS_URL": redis_url,
+        "CHECKOUT": str(ROOT),
         **{
             f"TERRITOIRES_{name}_URL": "http://127.0.0.1:9"
             for name in ("CATALOG", "COMPUTE", "TILES")
         },
     }
+    # A checkout under /tmp (CI clones land there) is hidden by the fresh tmpfs: it is carried
+    # across through /mnt and bound back read-only, as the image's code is.
     script = (
-        "mount --make-rprivate / && mount -o remount,bind,ro / "
-        '&& mount -t tmpfs -o size=512m tmpfs /tmp && exec "$@"'
+        'mount --make-rprivate / && mount --bind "$CHECKOUT" /mnt '
+        "&& mount -o remount,bind,ro / && mount -o remount,bind,ro /mnt "
+        "&& mount -t tmpfs -o size=512m tmpfs /tmp "
+        '&& if [ ! -d "$CHECKOUT" ]; then mkdir -p "$CHECKOUT" && mount --bind /mnt "$CHECKOUT" '
+        '&& mount -o remount,bind,ro "$CHECKOUT"; fi '
+        '&& exec "$@"'
     )
     result = subprocess.run(
         [
@@ -81,7 +88,7 @@ def test_services_kernels_and_scratch_work_on_a_read_only_root(
         env=environment,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=600,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]

@@ -9,7 +9,14 @@ from territoires.shared.database import create_sync_database
 from territoires.shared.schema import current_revision, downgrade, head_revision, upgrade
 from territoires.shared.settings import ConfigurationError
 
-TABLES = {"collections", "items", "territories", "indicator_statistics", "jobs"}
+TABLES = {
+    "collections",
+    "items",
+    "territories",
+    "indicator_statistics",
+    "jobs",
+    "mirrored_assets",
+}
 
 
 def test_upgrade_creates_every_table_and_is_idempotent(empty_database_factory) -> None:

@@ -5,18 +5,20 @@ for whoever asks. An href written in the catalog (by anyone with an ingest key) 
 the tiler and by the compute worker alike, only when it lies inside the storage (its folder or
 its `s3://bucket/prefix/`) or a prefix the operator trusts (`TERRITOIRES_ASSET_PREFIXES`); GDAL's
 virtual file systems (`/vsi…`) and other schemes never: a hostile item cannot turn either into a
-proxy or a file reader. An `s3://` href let through is opened as GDAL's `/vsis3/` path.
+proxy or a file reader. An `s3://` href let through is opened as GDAL's `/vsis3/` path; a
+remote href of a `mirror` source is read by jobs from its copy in the storage (`mirror`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from territoires.shared.errors import ForbiddenError
+from territoires.shared.mirror import Mirror
 from territoires.shared.settings import Settings
 from territoires.shared.storage import S3_SCHEME, storage_from_settings
 
@@ -29,6 +31,7 @@ class AssetGuard:
 
     folders: tuple[Path, ...]
     prefixes: tuple[str, ...]
+    mirror: Mirror | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, roots: Iterable[str]) -> AssetGuard:
@@ -46,8 +49,12 @@ class AssetGuard:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AssetGuard:
-        """The storage results are written to, plus the operator's trusted prefixes."""
-        return cls.of([storage_from_settings(settings).href(""), *settings.asset_prefixes])
+        """The storage results are written to, plus the operator's trusted prefixes; remote
+        assets of `mirror` sources copied into the storage when the database is known."""
+        guard = cls.of([storage_from_settings(settings).href(""), *settings.asset_prefixes])
+        if settings.database_url is None:
+            return guard
+        return cls(guard.folders, guard.prefixes, Mirror.from_settings(settings))
 
     def check(self, href: str) -> str:
         """The path or URL GDAL opens for `href` (`/vsis3/bucket/key` for `s3://bucket/key`);
@@ -66,6 +73,15 @@ class AssetGuard:
         if not any(real.is_relative_to(folder) for folder in self.folders):
             raise ForbiddenError("asset href refused: outside the storage and the trusted prefixes")
         return str(real)
+
+    def for_job(self, href: str, mirrored: bool) -> str:
+        """What a job opens for `href` (`check`): for a remote asset of a `mirror` source, its
+        copy in the storage (made on first use). ForbiddenError as `check`; MirrorError when
+        the copy cannot be made."""
+        opened = self.check(href)
+        if not mirrored or self.mirror is None or urlsplit(href).scheme not in REMOTE_SCHEMES:
+            return opened
+        return self.mirror.local(href, opened)
 
     def _remote(self, href: str) -> str:
         decoded = unquote(href)

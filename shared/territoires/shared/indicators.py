@@ -135,6 +135,17 @@ IMPERVIOUSNESS_FIGURES = (
     Figure("valid_share", "Observed (cloud-free) share", "{:.0%}"),
 )
 
+# What a flood-extent run stores per territory (under `flood-extent`) that pages show.
+FLOOD_FIGURES = (
+    Figure("flooded_area_ha", "Flooded area", "{:.1f} ha"),
+    Figure("flooded_share", "Flooded share of the land", "{:.1%}"),
+    Figure("excluded_area_ha", "Permanent water and excluded", "{:.1f} ha"),
+    Figure("observed_share", "Observed share", "{:.0%}"),
+    Figure("flooded_built_up_ha", "Flooded built-up area", "{:.1f} ha"),
+    Figure("exposed_population", "Exposed population", "{:,d}"),
+    Figure("flood_polygons", "Flooded areas (≥ 0.5 ha)", "{:d}"),
+)
+
 INDICATORS: dict[str, Indicator] = {
     indicator.id: indicator
     for indicator in (
@@ -277,8 +288,43 @@ INDICATORS: dict[str, Indicator] = {
             dtype="uint8",
             nodata=255,
             process="flood-extent",
-            planned=True,
             keywords=("flood", "sentinel-1"),
+            figures=FLOOD_FIGURES,
+        ),
+        Indicator(
+            id="flood-polygons",
+            title="Flooded areas",
+            description="Flooded areas of at least 0.5 ha as polygons, one territory each, "
+            "with their area.",
+            unit="ha",
+            kind="continuous",
+            value_range=(0.0, 100.0),
+            legend=_ramp(
+                (0, "#9ecae1", "small"), (10, "#3182bd", "10 ha"), (100, "#08519c", "100 ha")
+            ),
+            process="flood-extent",
+            keywords=("flood", "sentinel-1"),
+            form="vector",
+            geometry_type="Polygon",
+            colour_by="area_ha",
+            statistics="flood-extent",
+            figures=FLOOD_FIGURES,
+        ),
+        Indicator(
+            id="flood-agreement",
+            title="Flood detection agreement",
+            description="Share of the flood detection members (split-based threshold, change "
+            "detection) that flag the pixel as water.",
+            unit="%",
+            kind="continuous",
+            value_range=(0.0, 100.0),
+            legend=_ramp((0, "#f7fbff", "none"), (50, "#6baed6", "half"), (100, "#08306b", "all")),
+            dtype="uint8",
+            nodata=255,
+            process="flood-extent",
+            keywords=("flood", "sentinel-1"),
+            statistics="flood-extent",
+            figures=FLOOD_FIGURES,
         ),
     )
 }

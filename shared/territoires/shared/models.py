@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     Enum,
@@ -298,3 +299,15 @@ class Job(Base):
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
     )
+
+
+class MirroredAsset(Base):
+    """A local copy of a `mirror` source's remote asset in the storage, and when a job last
+    read it: the least recently used go first when the copies outgrow their budget."""
+
+    __tablename__ = "mirrored_assets"
+
+    href: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, nullable=False)
+    bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_used: Mapped[datetime] = _now()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from ipaddress import ip_address, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import (
@@ -66,6 +66,27 @@ class Settings(BaseSettings):
         "the tiler and the compute worker alike: local folders, or https:// / s3:// prefixes of "
         "a trusted store, as a JSON list "
         '(TERRITOIRES_ASSET_PREFIXES=\'["/srv/scenes", "https://data.example.fr/cogs/"]\').',
+    )
+    harvest_sources: Path | None = Field(
+        default=None,
+        description="A YAML or JSON source file (`territoires harvest --sources`) the worker "
+        "harvests on schedule; none: no scheduled harvest.",
+    )
+    harvest_hours: list[Annotated[int, Field(ge=0, le=23)]] = Field(
+        default=[3],
+        description="The hours (UTC) of the scheduled harvest, as a JSON list ('[3, 15]').",
+    )
+    harvest_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a harvest waits for a STAC API's answer before the source is "
+        "reported failed (the other sources go on).",
+    )
+    mirror_budget_mb: float = Field(
+        default=20480,
+        ge=0,
+        description="Size budget of the local copies of `mirror` sources' assets in the storage "
+        "(under `mirror/`); beyond it the least recently used copies are removed.",
     )
     plugins: list[str] = Field(
         default_factory=list,

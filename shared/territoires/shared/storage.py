@@ -252,13 +252,44 @@ def gdal_s3_options(settings: Settings) -> dict[str, str]:
     return options
 
 
+# How GDAL reads COGs over HTTP(S) and S3 (/vsicurl/, /vsis3/), for the worker and the tiler
+# alike; an operator's own environment wins. The reasons are in the README ("Remote archives").
+GDAL_REMOTE_OPTIONS = {
+    # Opening a COG is ranged GETs of the file, never a listing of its folder.
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    # Nor probes for side-car files (.aux.xml, .ovr, .msk) that archives do not publish.
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff,.TIFF,.jp2,.JP2",
+    # The header and the first tiles' offsets in one request rather than several.
+    "GDAL_INGESTED_BYTES_AT_OPEN": "32768",
+    # Adjacent blocks of a window in one request; parallel requests on one HTTP/2 connection
+    # where the archive speaks it over TLS (HTTP/1.1 otherwise).
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+    "GDAL_HTTP_MULTIPLEX": "YES",
+    "GDAL_HTTP_VERSION": "2TLS",
+    # An archive's 429 and 5xx answered again after 1, 2, 4 s (GDAL doubles the delay).
+    "GDAL_HTTP_MAX_RETRY": "3",
+    "GDAL_HTTP_RETRY_DELAY": "1",
+    # A stalled archive fails the read (the job is retried later) instead of hanging it.
+    "GDAL_HTTP_CONNECTTIMEOUT": "10",
+    "GDAL_HTTP_TIMEOUT": "60",
+    # Bytes already fetched stay in memory for the next window of the same file (bounded).
+    "VSI_CACHE": "TRUE",
+    "VSI_CACHE_SIZE": str(50 * 1024 * 1024),
+}
+
+
 def configure_gdal(settings: Settings) -> None:
     """Sets GDAL's S3 options in the process environment, where GDAL looks them up on every
-    open, whichever thread or library (rasterio, rio-tiler) opens the file."""
+    open, whichever thread or library (rasterio, rio-tiler) opens the file; and the options of
+    remote reading when the storage or a trusted prefix is remote."""
     if uses_s3(settings):
         os.environ.update(gdal_s3_options(settings))
-        # An object store has no folders to list: opening a COG is ranged GETs, never a LIST.
-        os.environ.setdefault("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
+    remote = ("http://", "https://", S3_SCHEME)
+    if settings.storage_url.startswith(S3_SCHEME) or any(
+        prefix.startswith(remote) for prefix in settings.asset_prefixes
+    ):
+        for name, value in GDAL_REMOTE_OPTIONS.items():
+            os.environ.setdefault(name, value)
 
 
 def storage_from_settings(settings: Settings) -> Storage:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from territoires.cli.harvest import harvest_command
 from territoires.cli.ingest import ingest_command
 from territoires.cli.keys import keys_app
 from territoires.cli.output import console, fails_cleanly
@@ -95,6 +96,7 @@ def worker(
 
 app.command(name="synth")(synth_command)
 app.command(name="ingest")(ingest_command)
+app.command(name="harvest")(harvest_command)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from territoires.shared.territories import (
     find_demo_territory,
     read_demo_territories,
 )
-from territoires.synth import landsat, sentinel1, sentinel2, viirs
+from territoires.synth import exposure, landsat, sentinel1, sentinel2, viirs
 from territoires.synth.cog import Conversions
 from territoires.synth.grid import Grid, from_lonlat, to_lonlat, utm_epsg
 from territoires.synth.landscape import Landscape, Settlement, random_settlements
@@ -394,7 +394,8 @@ def _ten_metre_products(
             for index, day in enumerate([pre_event, plan.flood_date])
         ]
         radar = sentinel1.Sentinel1Writer(root, grid, landscape, acquisitions, seed, conversions)
-        writers.append(radar)
+        layers = exposure.ExposureWriter(root, grid, landscape, plan.flood_date, conversions)
+        writers += [radar, layers]
     x = grid.column_centres()
     for block, (first, last) in enumerate(blocks):
         y = grid.row_centres(first, last)
@@ -410,12 +411,14 @@ def _ten_metre_products(
     if optical is not None:
         items += optical.items()
     if radar is not None:
-        items += radar.items()
+        items += radar.items() + layers.items(plan.start, plan.end)
         document["flood"] = {
             "event_date": plan.flood_date.isoformat(),
             "pre_event_date": pre_event.isoformat(),
             "raster": sentinel1.FLOOD_TRUTH,
             **radar.flood_truth(),
+            "imperviousness": layers.path(exposure.IMPERVIOUSNESS).relative_to(root).as_posix(),
+            "population": layers.path(exposure.POPULATION).relative_to(root).as_posix(),
             "definition": "flooded land at the post-event acquisition; permanent water "
             "(water covering half the pixel at that date) excluded",
         }

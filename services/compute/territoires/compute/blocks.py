@@ -30,6 +30,7 @@ from rasterio.errors import CRSError, RasterioError, RasterioIOError
 from rasterio.features import rasterize
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import reproject
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
 from rio_cogeo.cogeo import cog_translate
@@ -179,7 +180,12 @@ class Source:
         )
         self.offset = offset
         self.reader: Any = self.dataset
-        if offset is None:
+        gcps, gcp_crs = self.dataset.gcps
+        # Georeferenced by ground control points only (Sentinel-1 GRD): a WarpedVRT ignores
+        # them (it warps the identity transform), so each window is warped through them.
+        self.gcps = (gcps, gcp_crs) if gcps and self.dataset.crs is None else None
+        self.grid, self.resampling = grid, resampling
+        if offset is None and self.gcps is None:
             self.reader = WarpedVRT(
                 self.dataset,
                 crs=grid.crs,
@@ -196,6 +202,8 @@ class Source:
             return self._read(window)
 
     def _read(self, window: Window) -> np.ndarray:
+        if self.gcps is not None:
+            return self._warp_through_gcps(window)
         if self.offset is None:
             return self.reader.read(self.band, window=window)
         columns, rows = self.offset
@@ -211,6 +219,22 @@ class Source:
         if inside:
             return self.dataset.read(self.band, window=shifted)
         return self.dataset.read(self.band, window=shifted, boundless=True, fill_value=self.nodata)
+
+    def _warp_through_gcps(self, window: Window) -> np.ndarray:
+        gcps, gcp_crs = self.gcps or ((), None)
+        out = np.full((int(window.height), int(window.width)), self.nodata, self.dtype)
+        reproject(
+            rasterio.band(self.dataset, self.band),
+            out,
+            gcps=gcps,
+            src_crs=gcp_crs,
+            src_nodata=self.nodata,
+            dst_transform=self.grid.window_transform(window),
+            dst_crs=self.grid.crs,
+            dst_nodata=self.nodata,
+            resampling=self.resampling,
+        )
+        return out
 
     def close(self) -> None:
         if self.reader is not self.dataset:

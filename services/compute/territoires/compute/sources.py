@@ -23,6 +23,7 @@ from territoires.compute.inputs import Interval
 from territoires.shared import territories
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError, ConflictError, ForbiddenError
+from territoires.shared.mirror import MIRROR_PROPERTY, MirrorError
 from territoires.shared.models import SRID, Item, Territory, TerritoryLevel
 from territoires.shared.territories import parse_reference
 
@@ -82,15 +83,17 @@ class Scene:
 
     def raster(self, key: str, guard: AssetGuard) -> Raster:
         """Asset `key` as a raster a job may open: its href passed through the asset guard
-        (anyone with an ingest key writes hrefs). Refused, it is the same UnreadableAssetError
-        as a missing or broken file, so a job's message tells nothing of the server's files."""
+        (anyone with an ingest key writes hrefs), or its local copy when the item comes from a
+        `mirror` source. Refused, it is the same UnreadableAssetError as a missing or broken
+        file, so a job's message tells nothing of the server's files."""
         name = f"scene {self.id} asset {key}"
         href = self.content.get("assets", {}).get(key, {}).get("href")
+        mirrored = self.content.get("properties", {}).get(MIRROR_PROPERTY) is True
         try:
             if not isinstance(href, str):
                 raise ForbiddenError("asset href refused: the asset has no href")
-            return Raster(guard.check(href), name)
-        except ForbiddenError as error:
+            return Raster(guard.for_job(href, mirrored), name)
+        except (ForbiddenError, MirrorError) as error:
             raise UnreadableAssetError(f"{name} cannot be read") from error
 
 

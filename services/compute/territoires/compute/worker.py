@@ -38,7 +38,8 @@ from territoires.compute.processes.base import (
     attempt_prefix,
 )
 from territoires.compute.results import JobNotRunning, finish, lock_running, publish
-from territoires.shared.database import create_async_database
+from territoires.shared.assets import AssetGuard
+from territoires.shared.database import create_async_database, create_sync_database
 from territoires.shared.errors import TerritoiresError
 from territoires.shared.logs import configure_logging
 from territoires.shared.models import Job, JobStatus
@@ -502,11 +503,55 @@ async def _settle_parent(connection: AsyncConnection, parent_id: uuid.UUID) -> u
     return parent_id
 
 
+async def scheduled_harvest(ctx: dict[str, Any]) -> int:
+    """Harvests the configured sources (TERRITOIRES_HARVEST_SOURCES), one summary logged per
+    source; arq runs it on one worker at a time. Returns the items catalogued or rewritten."""
+    from territoires.catalog.harvest import harvest_all, load_sources
+
+    settings: Settings = ctx["services"].settings
+    if settings.harvest_sources is None:
+        return 0
+    sources = load_sources(settings.harvest_sources)
+    engine = create_sync_database(settings)
+    try:
+        reports = await asyncio.to_thread(
+            harvest_all,
+            engine,
+            sources,
+            AssetGuard.from_settings(settings),
+            settings.harvest_timeout_s,
+        )
+    finally:
+        engine.dispose()
+    for report in reports:
+        log.info(
+            "harvested" if report.error is None else "harvest failed",
+            url=report.source.url,
+            collection=report.source.collection,
+            found=report.found,
+            new=report.new,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            refused=dict(report.refused),
+            error=report.error,
+        )
+    return sum(report.new + report.updated for report in reports)
+
+
 class WorkerSettings:
     """Read by `arq territoires.compute.worker.WorkerSettings` and by `territoires worker`."""
 
     functions: ClassVar[list] = [run_job]
-    cron_jobs: ClassVar[list] = [cron(requeue_stale_jobs, second=0, run_at_startup=True)]
+    cron_jobs: ClassVar[list] = [
+        cron(requeue_stale_jobs, second=0, run_at_startup=True),
+        cron(
+            scheduled_harvest,
+            hour=set(settings_or_exit().harvest_hours),
+            minute=0,
+            second=0,
+            timeout=3600,
+        ),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     queue_name = settings_or_exit().queue_name

@@ -29,6 +29,7 @@ from rio_tiler.types import AssetInfo, AssetType, BBox
 from rio_tiler.utils import cast_to_sequence
 
 from territoires.shared.assets import AssetGuard
+from territoires.shared.storage import GDAL_REMOTE_OPTIONS
 from territoires.tiles.catalog import CatalogItem, CollectionItems
 from territoires.tiles.settings import TilesSettings
 
@@ -43,12 +44,7 @@ def configure_reading(settings: TilesSettings) -> None:
     warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
     defaults = {
         "GDAL_CACHEMAX": str(settings.gdal_cachemax_mb),
-        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-        "VSI_CACHE": "TRUE",
-        "VSI_CACHE_SIZE": str(50 * 1024 * 1024),
-        "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
-        "GDAL_HTTP_MULTIPLEX": "YES",
-        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff,.TIFF,.jp2",
+        **GDAL_REMOTE_OPTIONS,
         "TITILER_DEFAULT_ATTRIBUTION": settings.attribution,
     }
     for name, value in defaults.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from territoires.compute.processes import (
+    flood_extent,
     imperviousness,
     land_surface_temperature,
     night_lighting,
@@ -22,6 +23,7 @@ PROCESSES: dict[str, IndicatorProcess] = {
         land_surface_temperature,
         night_lighting,
         imperviousness,
+        flood_extent,
     )
 }
 

@@ -95,30 +95,39 @@ PROCESS_METADATA: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class Bands:
-    """Where a scene's red, NIR and quality mask are, and how to read them."""
+    """Where a scene's red, NIR and quality mask are, and how to read them; `red` and `nir`
+    are the low and high bands of any normalised difference (NIR − red) / (NIR + red)."""
 
     red: str
     nir: str
     mask: str | None
 
     @classmethod
-    def of(cls, scene: Scene) -> Bands:
+    def of(cls, scene: Scene, low: tuple[str, ...] = RED, high: tuple[str, ...] = NIR) -> Bands:
         assets = scene.content.get("assets", {})
-        red = by_common_name(assets, RED)
-        nir = by_common_name(assets, NIR)
+        red = by_common_name(assets, low)
+        nir = by_common_name(assets, high)
         if red is None or nir is None:
             raise BadRequestError(
-                f"scene {scene.id} of {scene.collection} has no red and NIR bands "
-                "(eo:bands common names red and nir/nir08)"
+                f"scene {scene.id} of {scene.collection} has no {low[0]} and {high[0]} bands "
+                f"(eo:bands common names {'/'.join(low)} and {'/'.join(high)})"
             )
         return cls(red, nir, quality_asset(scene))
 
 
 class SceneReader:
-    """A scene's red, NIR and mask on the output grid, for one block at a time."""
+    """A scene's red, NIR and mask on the output grid, for one block at a time (other bands
+    of a normalised difference when given `bands`)."""
 
-    def __init__(self, scene: Scene, grid: Grid, stack: ExitStack, guard: AssetGuard) -> None:
-        bands = Bands.of(scene)
+    def __init__(
+        self,
+        scene: Scene,
+        grid: Grid,
+        stack: ExitStack,
+        guard: AssetGuard,
+        bands: Bands | None = None,
+    ) -> None:
+        bands = bands or Bands.of(scene)
         red_asset, nir_asset = scene.asset(bands.red), scene.asset(bands.nir)
         self.red = opened(stack, Source(scene.raster(bands.red, guard), grid, Resampling.bilinear))
         self.nir = opened(stack, Source(scene.raster(bands.nir, guard), grid, Resampling.bilinear))
