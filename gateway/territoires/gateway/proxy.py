@@ -54,6 +54,7 @@ ROUTES = (
     Route("/assets", "tiles", 300.0),
     Route("/map", "tiles", 10.0),
     Route("/embed", "tiles", 10.0),
+    Route("/communes", "tiles", 30.0),
 )
 
 

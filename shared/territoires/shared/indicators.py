@@ -23,6 +23,20 @@ class Figure:
     key: str  # where it is in the row's figures; dots go down nested ones ("ndvi.mean")
     label: str
     format: str = "{:.2f}"  # a str.format pattern: "{:.0%}" shows a share as a percentage
+    label_fr: str | None = None  # the French pages' label (`label` when None)
+    unit: str = ""  # the stored value's unit in downloads ("1" for a ratio, "°C", "count")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What an indicator means and cannot say, in plain words for a commune's page, per language
+    (French first: the pages' users are French local authorities)."""
+
+    title_fr: str
+    summary_fr: str
+    limits_fr: str
+    summary_en: str
+    limits_en: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,7 @@ class Indicator:
     planned: bool = False
     statistics: str | None = None
     figures: tuple[Figure, ...] = ()
+    explanation: Explanation | None = None
 
     @property
     def statistics_id(self) -> str:
@@ -91,9 +106,23 @@ LCZ_CLASSES = _ramp(
 
 # What a vegetation run stores per territory (under `vegetation-cover`) that pages show.
 VEGETATION_FIGURES = (
-    Figure("vegetated_share", "Vegetated share", "{:.0%}"),
-    Figure("ndvi.mean", "Mean NDVI"),
-    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}"),
+    Figure("vegetated_share", "Vegetated share", "{:.0%}", "Part végétalisée", "1"),
+    Figure("ndvi.mean", "Mean NDVI", "{:.2f}", "NDVI moyen", "1"),
+    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}", "Part observée sans nuage", "1"),
+)
+VEGETATION_EXPLANATION = Explanation(
+    title_fr="Végétation",
+    summary_fr="La part du territoire couverte de végétation, mesurée par satellite "
+    "(Sentinel-2 ou Landsat) à partir de l'indice NDVI : plus il est proche de 1, plus la "
+    "végétation est dense et vigoureuse.",
+    limits_fr="Une image par période, pixels de 10 à 30 m : les petits jardins et les arbres "
+    "isolés sont mal vus ; les nuages masquent une partie du territoire (voir la part observée) ; "
+    "la saison change fortement la valeur, comparez des périodes de même saison.",
+    summary_en="The share of the territory covered by vegetation, measured by satellite "
+    "(Sentinel-2 or Landsat) from the NDVI index: the closer to 1, the denser the vegetation.",
+    limits_en="One image a period, 10 to 30 m pixels: small gardens and lone trees are poorly "
+    "seen; clouds hide part of the territory (see the observed share); the season changes the "
+    "value strongly, so compare periods of the same season.",
 )
 
 # Land surface temperature, diverging around 30 °C (ColorBrewer RdYlBu).
@@ -106,11 +135,31 @@ LST_LEGEND = _ramp(
 )
 # What a land-surface-temperature run stores per territory (under `lst`) that pages show.
 LST_FIGURES = (
-    Figure("mean", "Mean LST", "{:.1f} °C"),
-    Figure("p90", "90th percentile", "{:.1f} °C"),
-    Figure("suhi_c", "Surface urban heat island", "{:+.1f} °C"),
-    Figure("hot_spots", "Hot spots", "{:d}"),
-    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}"),
+    Figure("mean", "Mean LST", "{:.1f} °C", "Température de surface moyenne", "°C"),
+    Figure("p90", "90th percentile", "{:.1f} °C", "9e décile (10 % les plus chauds)", "°C"),
+    Figure(
+        "suhi_c",
+        "Surface urban heat island",
+        "{:+.1f} °C",
+        "Îlot de chaleur urbain de surface",
+        "°C",
+    ),
+    Figure("hot_spots", "Hot spots", "{:d}", "Points chauds", "count"),
+    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}", "Part observée sans nuage", "1"),
+)
+LST_EXPLANATION = Explanation(
+    title_fr="Chaleur en surface",
+    summary_fr="La température du sol et des toits (pas celle de l'air) mesurée par le satellite "
+    "Landsat un jour d'été vers 11 h, et l'écart entre la ville et ses alentours (îlot de "
+    "chaleur urbain de surface). Les points chauds sont les zones les plus chaudes de la commune.",
+    limits_fr="Un passage satellite par jour de ciel clair, pixels de 30 à 100 m : ce n'est ni "
+    "la température de l'air ressentie, ni celle de la nuit ; une journée exceptionnelle peut "
+    "peser sur la moyenne de l'été.",
+    summary_en="The temperature of the ground and roofs (not of the air) measured by Landsat on "
+    "summer days around 11 am, and the gap between the town and its surroundings (surface urban "
+    "heat island). Hot spots are the commune's hottest areas.",
+    limits_en="One satellite pass on clear days, 30 to 100 m pixels: neither the air "
+    "temperature people feel nor the night's; one exceptional day can weigh on the summer mean.",
 )
 
 INDICATORS: dict[str, Indicator] = {
@@ -134,6 +183,7 @@ INDICATORS: dict[str, Indicator] = {
             keywords=("vegetation", "sentinel-2", "landsat"),
             statistics="vegetation-cover",
             figures=VEGETATION_FIGURES,
+            explanation=VEGETATION_EXPLANATION,
         ),
         Indicator(
             id="vegetation-cover",
@@ -148,6 +198,7 @@ INDICATORS: dict[str, Indicator] = {
             process="vegetation",
             keywords=("vegetation",),
             figures=VEGETATION_FIGURES,
+            explanation=VEGETATION_EXPLANATION,
         ),
         Indicator(
             id="imperviousness",
@@ -185,6 +236,7 @@ INDICATORS: dict[str, Indicator] = {
             process="land-surface-temperature",
             keywords=("heat", "landsat"),
             figures=LST_FIGURES,
+            explanation=LST_EXPLANATION,
         ),
         Indicator(
             id="lst-hot-spots",
@@ -202,6 +254,7 @@ INDICATORS: dict[str, Indicator] = {
             colour_by="mean_c",
             statistics="lst",
             figures=LST_FIGURES,
+            explanation=LST_EXPLANATION,
         ),
         Indicator(
             id="lcz",

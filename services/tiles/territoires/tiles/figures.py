@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from territoires.shared.indicators import Figure, Indicator
 from territoires.shared.models import IndicatorStatistic
 from territoires.tiles.catalog import database_connection
+from territoires.tiles.messages import Language, localise_number
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,11 @@ class TerritoryFigures:
     figures: tuple[ShownFigure, ...]
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _lookup(figures: dict[str, Any], key: str) -> Any:
+def lookup(figures: dict[str, Any], key: str) -> Any:
     value: Any = figures
     for part in key.split("."):
         value = value.get(part) if isinstance(value, dict) else None
@@ -52,18 +53,34 @@ def _default_figures(figures: dict[str, Any]) -> tuple[Figure, ...]:
             key, key.replace("_", " ").capitalize(), "{:,}" if isinstance(value, int) else "{:.4g}"
         )
         for key, value in figures.items()
-        if _is_number(value)
+        if is_number(value)
     )
 
 
-def shown_figures(indicator: Indicator, figures: dict[str, Any]) -> tuple[ShownFigure, ...]:
+def listed_figures(indicator: Indicator, figures: dict[str, Any]) -> tuple[Figure, ...]:
+    """The figures an indicator's entry lists, or every top-level number of the row."""
+    return indicator.figures or _default_figures(figures)
+
+
+def figure_label(figure: Figure, language: Language) -> str:
+    return (figure.label_fr or figure.label) if language == "fr" else figure.label
+
+
+def format_figure(figure: Figure, value: float, language: Language) -> str:
+    return localise_number(figure.format.format(value), language)
+
+
+def shown_figures(
+    indicator: Indicator, figures: dict[str, Any], language: Language = "en"
+) -> tuple[ShownFigure, ...]:
     """The figures an indicator's entry lists (those the row has), labelled and formatted."""
-    chosen = indicator.figures or _default_figures(figures)
     shown = []
-    for figure in chosen:
-        value = _lookup(figures, figure.key)
-        if _is_number(value):
-            shown.append(ShownFigure(figure.label, figure.format.format(value)))
+    for figure in listed_figures(indicator, figures):
+        value = lookup(figures, figure.key)
+        if is_number(value):
+            shown.append(
+                ShownFigure(figure_label(figure, language), format_figure(figure, value, language))
+            )
     return tuple(shown)
 
 

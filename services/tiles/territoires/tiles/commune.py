@@ -1,0 +1,575 @@
+"""A commune's page, `/communes/{code}`: what a mayor or a portal reads — the commune on a map
+with each available indicator as a layer, key figures with unit, period and source, how they
+compare with the département's communes and those of the same size, their history, what each
+indicator means and cannot say, and the data to download.
+
+Everything comes from the registry and the statistics rows, so an indicator that lands (its
+entry and its rows) appears without touching the page. French first (see messages.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics as stats
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from markupsafe import Markup, escape
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from territoires.shared.errors import NotFoundError
+from territoires.shared.indicators import INDICATORS, Figure, Indicator
+from territoires.shared.models import IndicatorStatistic, Territory, TerritoryLevel
+from territoires.shared.public_url import public_base_url
+from territoires.shared.territories import successor_of
+from territoires.tiles.catalog import database_connection
+from territoires.tiles.dependencies import State, TilesState
+from territoires.tiles.figures import (
+    figure_label,
+    format_figure,
+    is_number,
+    listed_figures,
+    lookup,
+)
+from territoires.tiles.messages import MESSAGES, Language, format_integer, language_of
+
+COMMUNE = TerritoryLevel.COMMUNE
+CODE = r"^[0-9A-Za-z]{1,16}$"
+Code = Annotated[str, Path(pattern=CODE, description="INSEE code, e.g. 17300 or 01001")]
+# Population classes (upper bounds, exclusive) and their message keys.
+POPULATION_CLASSES = (
+    (2_000, "class_small"),
+    (10_000, "class_town"),
+    (50_000, "class_medium"),
+    (200_000, "class_large"),
+    (None, "class_city"),
+)
+LICENCE_URL = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
+CSV_COLUMNS = (
+    ("code_insee", "string", "Code INSEE de la commune (texte : le zéro initial est gardé)"),
+    ("nom_commune", "string", "Nom de la commune"),
+    ("annee_geographie", "integer", "Année du Code officiel géographique des contours et codes"),
+    ("indicateur", "string", "Identifiant de l'indicateur (registre Territoires)"),
+    ("mesure", "string", "Identifiant de la mesure dans les statistiques de l'indicateur"),
+    ("libelle", "string", "Libellé de la mesure"),
+    ("valeur", "number", "Valeur de la mesure"),
+    ("unite", "string", "Unité de la valeur (1 : proportion entre 0 et 1)"),
+    ("date_debut", "date", "Début de la période observée (ISO 8601)"),
+    ("date_fin", "date", "Fin de la période observée (ISO 8601)"),
+    ("source", "string", "Résultat STAC dont la valeur est calculée (collection/élément)"),
+)
+
+
+@dataclass(frozen=True)
+class Commune:
+    code: str
+    name: str
+    population: int | None
+    departement_code: str | None
+    departement_name: str | None
+    epci_code: str | None
+    epci_name: str | None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One statistics row of the commune."""
+
+    statistics_id: str
+    period_start: datetime
+    period_end: datetime
+    figures: dict[str, Any]
+    geography_year: int
+    source: str | None
+
+
+@dataclass
+class Comparison:
+    label: str
+    count: int
+    values: dict[str, str]  # figure key -> formatted median
+
+
+@dataclass
+class Section:
+    """One indicator's part of the page: the rows stored under its statistics id."""
+
+    indicator: Indicator
+    title: str
+    summary: str
+    limits: str
+    latest: Row
+    figures: list[tuple[str, str, str]]  # key, label, formatted value of the newest row
+    history: list[tuple[str, list[str]]]  # period, formatted values (figures' order)
+    charts: list[Markup] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+
+
+def population_class(population: int | None) -> tuple[int, int | None, str] | None:
+    """The class a population falls in: its bounds and message key."""
+    if population is None:
+        return None
+    low = 0
+    for high, key in POPULATION_CLASSES:
+        if high is None or population < high:
+            return low, high, key
+        low = high
+    return None
+
+
+def bare_indicator(statistics_id: str) -> Indicator:
+    """Rows stored under an id the registry does not know are still shown, by their id."""
+    return Indicator(statistics_id, statistics_id, "", "", "continuous", (0.0, 0.0), ())
+
+
+def section_indicator(statistics_id: str) -> Indicator:
+    """The registry entry that owns a statistics id: the one named so, else one that shows it."""
+    if statistics_id in INDICATORS:
+        return INDICATORS[statistics_id]
+    owners = [i for i in INDICATORS.values() if i.statistics_id == statistics_id]
+    return owners[0] if owners else bare_indicator(statistics_id)
+
+
+def indicator_title(indicator: Indicator, language: Language) -> str:
+    if language == "fr" and indicator.explanation:
+        return indicator.explanation.title_fr
+    return indicator.title
+
+
+def period_text(row: Row, language: Language) -> str:
+    start, end = row.period_start.date(), row.period_end.date()
+    if language == "fr":
+        return f"{start:%d/%m/%Y} – {end:%d/%m/%Y}"
+    return f"{start.isoformat()} – {end.isoformat()}"
+
+
+async def load_commune(connection: AsyncConnection, code: str) -> Commune | None:
+    departement = Territory.__table__.alias("departement")
+    epci = Territory.__table__.alias("epci")
+    statement = (
+        select(
+            Territory.code,
+            Territory.name,
+            Territory.population,
+            Territory.parent_code,
+            departement.c.name,
+            Territory.epci_code,
+            epci.c.name,
+        )
+        .outerjoin(
+            departement,
+            and_(
+                departement.c.level == TerritoryLevel.DEPARTEMENT,
+                departement.c.code == Territory.parent_code,
+            ),
+        )
+        .outerjoin(
+            epci, and_(epci.c.level == TerritoryLevel.EPCI, epci.c.code == Territory.epci_code)
+        )
+        .where(Territory.level == COMMUNE, Territory.code == code)
+    )
+    row = (await connection.execute(statement)).first()
+    return Commune(*row) if row else None
+
+
+async def commune_rows(connection: AsyncConnection, code: str) -> list[Row]:
+    statement = (
+        select(
+            IndicatorStatistic.indicator,
+            IndicatorStatistic.period_start,
+            IndicatorStatistic.period_end,
+            IndicatorStatistic.figures,
+            IndicatorStatistic.geography_year,
+            IndicatorStatistic.item_collection_id,
+            IndicatorStatistic.item_id,
+        )
+        .where(
+            IndicatorStatistic.territory_level == COMMUNE,
+            IndicatorStatistic.territory_code == code,
+        )
+        .order_by(
+            IndicatorStatistic.indicator,
+            IndicatorStatistic.period_end,
+            IndicatorStatistic.period_start,
+        )
+    )
+    rows = (await connection.execute(statement)).all()
+    return [
+        Row(r[0], r[1], r[2], r[3] or {}, r[4], f"{r[5]}/{r[6]}" if r[5] and r[6] else None)
+        for r in rows
+    ]
+
+
+async def comparisons(
+    connection: AsyncConnection,
+    commune: Commune,
+    row: Row,
+    figures: tuple[Figure, ...],
+    language: Language,
+) -> list[Comparison]:
+    """Medians of the same period's figures over the département's communes, and over the
+    communes of the same population class (the commune itself included)."""
+    statement = (
+        select(IndicatorStatistic.figures, Territory.parent_code, Territory.population)
+        .join(
+            Territory,
+            and_(
+                Territory.level == IndicatorStatistic.territory_level,
+                Territory.code == IndicatorStatistic.territory_code,
+            ),
+        )
+        .where(
+            IndicatorStatistic.territory_level == COMMUNE,
+            IndicatorStatistic.indicator == row.statistics_id,
+            IndicatorStatistic.period_start == row.period_start,
+            IndicatorStatistic.period_end == row.period_end,
+        )
+    )
+    peers = (await connection.execute(statement)).all()
+    messages = MESSAGES[language]
+    groups: list[tuple[str, list[dict[str, Any]]]] = []
+    if commune.departement_code:
+        same = [p[0] for p in peers if p[1] == commune.departement_code]
+        label = f"{messages['departement_median']} ({commune.departement_name or ''})"
+        groups.append((label, same))
+    if bounds := population_class(commune.population):
+        low, high, key = bounds
+        same = [
+            p[0]
+            for p in peers
+            if p[2] is not None and low <= p[2] and (high is None or p[2] < high)
+        ]
+        groups.append((f"{messages['class_median']} ({messages[key]})", same))
+    found = []
+    for label, rows in groups:
+        values = {}
+        for figure in figures:
+            numbers = [v for r in rows if is_number(v := lookup(r or {}, figure.key))]
+            if numbers:
+                values[figure.key] = format_figure(figure, stats.median(numbers), language)
+        if len(rows) > 1 and values:
+            found.append(Comparison(label, len(rows), values))
+    return found
+
+
+def line_chart(title: str, points: list[tuple[str, float]], figure: Figure) -> Markup:
+    """A small server-drawn SVG line of one figure over the periods (no script, prints well);
+    the history table beside it is its text alternative."""
+    width, height, pad = 320, 120, 28
+    values = [v for _, v in points]
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = (width - 2 * pad) / max(len(points) - 1, 1)
+    xy = [
+        (pad + i * step, height - pad - (v - low) / span * (height - 2 * pad))
+        for i, v in enumerate(values)
+    ]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3"/>' for x, y in xy)
+    first, last = escape(points[0][0]), escape(points[-1][0])
+    return Markup(
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
+        f'class="axis"/><polyline points="{line}" class="series"/>{dots}'
+        f'<text x="{pad}" y="{height - 8}">{first}</text>'
+        f'<text x="{width - pad}" y="{height - 8}" text-anchor="end">{last}</text>'
+        f'<text x="2" y="{pad - 10}">{escape(figure.format.format(high))}</text>'
+        f'<text x="2" y="{height - pad}">{escape(figure.format.format(low))}</text></svg>'
+    )
+
+
+async def sections(
+    connection: AsyncConnection, commune: Commune, rows: list[Row], language: Language
+) -> list[Section]:
+    by_id: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_id[row.statistics_id].append(row)
+    found = []
+    for statistics_id, history in by_id.items():
+        indicator = section_indicator(statistics_id)
+        latest = history[-1]
+        figures = listed_figures(indicator, latest.figures)
+        shown = [
+            (f.key, figure_label(f, language), format_figure(f, v, language))
+            for f in figures
+            if is_number(v := lookup(latest.figures, f.key))
+        ]
+        if not shown:
+            continue
+        explanation = indicator.explanation
+        summary, limits = "", ""
+        if explanation:
+            summary, limits = (
+                (explanation.summary_fr, explanation.limits_fr)
+                if language == "fr"
+                else (explanation.summary_en, explanation.limits_en)
+            )
+        table = []
+        for row in history:
+            cells = []
+            for f in figures:
+                value = lookup(row.figures, f.key)
+                cells.append(format_figure(f, value, language) if is_number(value) else "—")
+            table.append((period_text(row, language), cells))
+        charts = []
+        if len(history) > 1:
+            for f in figures:
+                points = [
+                    (f"{r.period_end:%Y-%m}", v)
+                    for r in history
+                    if is_number(v := lookup(r.figures, f.key))
+                ]
+                if len(points) > 1:
+                    charts.append(line_chart(figure_label(f, language), points, f))
+        found.append(
+            Section(
+                indicator=indicator,
+                title=indicator_title(indicator, language),
+                summary=summary or indicator.description,
+                limits=limits,
+                latest=latest,
+                figures=shown,
+                history=table,
+                charts=charts,
+                comparisons=await comparisons(connection, commune, latest, figures, language),
+            )
+        )
+    return found
+
+
+def layers(state: TilesState, with_items: set[str], statistics_ids: set[str]) -> list[Indicator]:
+    """The indicators the map can show here: rasters with catalogued results, vectors whose
+    results are summed up in the commune's statistics."""
+    return [
+        indicator
+        for indicator in INDICATORS.values()
+        if not indicator.planned
+        and (
+            indicator.id in with_items
+            if indicator.form == "raster"
+            else indicator.statistics_id in statistics_ids
+        )
+    ]
+
+
+def csv_rows(commune: Commune, rows: list[Row]) -> list[dict[str, Any]]:
+    """One line a measure, period and indicator: the long layout data.gouv.fr reads best."""
+    lines = []
+    for row in rows:
+        indicator = section_indicator(row.statistics_id)
+        for figure in listed_figures(indicator, row.figures):
+            value = lookup(row.figures, figure.key)
+            if not is_number(value):
+                continue
+            lines.append(
+                {
+                    "code_insee": commune.code,
+                    "nom_commune": commune.name,
+                    "annee_geographie": row.geography_year,
+                    "indicateur": row.statistics_id,
+                    "mesure": figure.key,
+                    "libelle": figure.label_fr or figure.label,
+                    "valeur": value,
+                    "unite": figure.unit,
+                    "date_debut": row.period_start.date().isoformat(),
+                    "date_fin": row.period_end.date().isoformat(),
+                    "source": row.source or "",
+                }
+            )
+    return lines
+
+
+def render_csv(lines: list[dict[str, Any]], spreadsheet: bool) -> str:
+    """Comma-separated UTF-8 (data.gouv.fr), or for spreadsheets: semicolons, decimal commas and
+    a byte-order mark, which French Excel needs to read UTF-8 and numbers."""
+    out = io.StringIO()
+    writer = csv.DictWriter(
+        out,
+        fieldnames=[name for name, _, _ in CSV_COLUMNS],
+        delimiter=";" if spreadsheet else ",",
+        lineterminator="\r\n",
+    )
+    writer.writeheader()
+    for line in lines:
+        value = (
+            repr(float(line["valeur"]))
+            if isinstance(line["valeur"], float)
+            else str(line["valeur"])
+        )
+        writer.writerow({**line, "valeur": value.replace(".", ",") if spreadsheet else value})
+    return ("\ufeff" if spreadsheet else "") + out.getvalue()
+
+
+def table_schema(spreadsheet: bool = False) -> dict[str, Any]:
+    """The TableSchema (Frictionless) of the CSV, as data.gouv.fr's schema validator reads it."""
+    fields = []
+    for name, kind, description in CSV_COLUMNS:
+        entry: dict[str, Any] = {"name": name, "type": kind, "description": description}
+        if name == "code_insee":
+            entry["constraints"] = {"required": True, "pattern": "^[0-9][0-9AB][0-9]{3}$"}
+        if kind == "number" and spreadsheet:
+            entry["decimalChar"] = ","
+        fields.append(entry)
+    return {
+        "$schema": "https://specs.frictionlessdata.io/schemas/table-schema.json",
+        "name": "territoires-statistiques-commune",
+        "title": "Statistiques d'indicateurs satellitaires d'une commune",
+        "licenses": [{"name": "etalab-2.0", "title": "Licence Ouverte 2.0", "path": LICENCE_URL}],
+        "fields": fields,
+        "primaryKey": ["code_insee", "indicateur", "mesure", "date_debut", "date_fin"],
+        "missingValues": [""],
+    }
+
+
+def commune_router(templates: Jinja2Templates) -> APIRouter:
+    router = APIRouter(prefix="/communes", tags=["commune pages"])
+
+    async def find(request: Request, state: TilesState, code: str) -> Commune | Response:
+        """The commune, a 308 to its successor for a former commune, or a French 404."""
+        code = code.upper()
+        async with database_connection(state.catalog.engine) as connection:
+            commune = await load_commune(connection, code)
+            successor = None if commune else await successor_of(connection, code)
+        if commune:
+            return commune
+        if successor:
+            rest = request.url.path.split(f"/communes/{request.path_params['code']}", 1)[1]
+            location = public_base_url(request, f"/communes/{successor}{rest}")
+            query = f"?{request.url.query}" if request.url.query else ""
+            return RedirectResponse(f"{location}{query}", status_code=308)
+        language = language_of(request)
+        raise NotFoundError(MESSAGES[language]["not_found"].format(code=code))
+
+    @router.get("/schema.json", summary="The TableSchema of the communes' CSV")
+    def schema() -> dict[str, Any]:
+        return table_schema()
+
+    @router.get(
+        "/{code}",
+        response_class=HTMLResponse,
+        summary="A commune's page: map, key figures, comparisons, history, downloads",
+        responses={308: {"description": "A former commune: Location is its successor's page"}},
+    )
+    async def commune_page(request: Request, state: State, code: Code) -> Response:
+        language = language_of(request)
+        messages = MESSAGES[language]
+        try:
+            found = await find(request, state, code)
+        except NotFoundError as error:
+            context = {"lang": language, "m": messages, "detail": str(error), "code": code}
+            return templates.TemplateResponse(
+                request, "commune_not_found.html", context, status_code=404
+            )
+        if isinstance(found, Response):
+            return found
+        async with database_connection(state.catalog.engine) as connection:
+            rows = await commune_rows(connection, found.code)
+            shown = await sections(connection, found, rows, language)
+        with_items = {c.id for c in await state.catalog.collections() if c.item_count > 0}
+        shown_layers = layers(state, with_items, {r.statistics_id for r in rows})
+        other: Language = "en" if language == "fr" else "fr"
+        config = {
+            "territory": found.code,
+            "attribution": f"{state.settings.attribution} · Limites © IGN, INSEE (Licence Ouverte)",
+            "layers": [
+                {"id": i.id, "title": indicator_title(i, language), "form": i.form}
+                for i in shown_layers
+            ],
+            "messages": {k: messages[k] for k in ("status_loading", "status_no_data", "no_result")},
+            "language": language,
+        }
+        context = {
+            "lang": language,
+            "other": other,
+            "m": messages,
+            "commune": found,
+            "population": format_integer(found.population, language) if found.population else None,
+            "sections": shown,
+            "layers": config["layers"],
+            "config": config,
+            "period_text": lambda row: period_text(row, language),
+            "licence_url": LICENCE_URL,
+        }
+        return templates.TemplateResponse(request, "commune.html", context)
+
+    async def download_rows(request: Request, state: TilesState, code: str) -> Any:
+        found = await find(request, state, code)
+        if isinstance(found, Response):
+            return found, []
+        async with database_connection(state.catalog.engine) as connection:
+            return found, await commune_rows(connection, found.code)
+
+    def csv_response(text: str, filename: str) -> Response:
+        return Response(
+            text.encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    @router.get("/{code}/statistiques.csv", summary="The commune's figures as CSV (data.gouv.fr)")
+    async def statistics_csv(request: Request, state: State, code: Code) -> Response:
+        found, rows = await download_rows(request, state, code)
+        if isinstance(found, Response):
+            return found
+        return csv_response(render_csv(csv_rows(found, rows), False), f"{found.code}.csv")
+
+    @router.get(
+        "/{code}/statistiques-tableur.csv",
+        summary="The same CSV for spreadsheets: semicolons, decimal commas, byte-order mark",
+    )
+    async def statistics_spreadsheet(request: Request, state: State, code: Code) -> Response:
+        found, rows = await download_rows(request, state, code)
+        if isinstance(found, Response):
+            return found
+        return csv_response(render_csv(csv_rows(found, rows), True), f"{found.code}-tableur.csv")
+
+    @router.get("/{code}/statistiques.geojson", summary="The commune's outline and figures")
+    async def statistics_geojson(request: Request, state: State, code: Code) -> Response:
+        found, rows = await download_rows(request, state, code)
+        if isinstance(found, Response):
+            return found
+        async with database_connection(state.catalog.engine) as connection:
+            geometry = await connection.scalar(
+                select(func.ST_AsGeoJSON(Territory.geometry, 6)).where(
+                    Territory.level == COMMUNE, Territory.code == found.code
+                )
+            )
+        document = {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "id": found.code,
+                    "geometry": json.loads(geometry),
+                    "properties": {
+                        "code_insee": found.code,
+                        "nom_commune": found.name,
+                        "population": found.population,
+                        "statistiques": [
+                            {
+                                k: v
+                                for k, v in line.items()
+                                if k not in ("code_insee", "nom_commune")
+                            }
+                            for line in csv_rows(found, rows)
+                        ],
+                    },
+                }
+            ],
+        }
+        return Response(
+            json.dumps(document, ensure_ascii=False).encode("utf-8"),
+            media_type="application/geo+json",
+            headers={"Content-Disposition": f'attachment; filename="{found.code}.geojson"'},
+        )
+
+    return router

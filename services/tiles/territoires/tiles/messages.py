@@ -1,0 +1,173 @@
+"""The pages' words in one catalogue: French first (the users are French local authorities),
+English on request (`?lang=en`, or a browser that prefers English and names no French).
+
+Numbers are formatted by the registry's patterns, then written the French way (decimal comma,
+narrow no-break spaces between thousands and before % and units) on French pages.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from starlette.requests import Request
+
+Language = Literal["fr", "en"]
+DEFAULT: Language = "fr"
+NARROW_NBSP = "\u202f"
+
+MESSAGES: dict[Language, dict[str, str]] = {
+    "fr": {
+        "site": "Territoires",
+        "skip": "Aller au contenu",
+        "commune": "Commune",
+        "insee_code": "Code INSEE",
+        "population": "Population",
+        "inhabitants": "habitants",
+        "departement": "Département",
+        "epci": "Intercommunalité (EPCI)",
+        "map": "Carte",
+        "map_label": "Carte de la commune et de l'indicateur choisi",
+        "map_alt": "La carte montre le contour de la commune et la couche choisie ; "
+        "les mêmes informations sont données en chiffres ci-dessous.",
+        "layer": "Couche affichée",
+        "no_layer": "Contour seul",
+        "legend": "Légende",
+        "figures": "Chiffres clés",
+        "no_figures": "Pas encore de chiffres pour cette commune.",
+        "figure": "Indicateur",
+        "value": "Valeur",
+        "period": "Période",
+        "source": "Source",
+        "computed_from": "calculé à partir du résultat",
+        "what": "Ce que mesure cet indicateur",
+        "limits": "Ses limites",
+        "history": "Évolution",
+        "compare": "Comparaison",
+        "this_commune": "Cette commune",
+        "departement_median": "Médiane des communes du département",
+        "class_median": "Médiane des communes de même taille",
+        "communes_counted": "communes comparées",
+        "search": "Rechercher une commune",
+        "search_label": "Nom ou code INSEE de la commune",
+        "search_button": "Rechercher",
+        "search_hint": "Les accents et les majuscules sont ignorés.",
+        "results": "Résultats",
+        "no_result": "Aucune commune ne correspond.",
+        "downloads": "Télécharger les données",
+        "csv": "CSV (UTF-8, séparateur virgule, format data.gouv.fr)",
+        "csv_excel": "CSV pour tableur (séparateur point-virgule, virgule décimale)",
+        "schema": "Schéma des données (TableSchema JSON)",
+        "geojson": "GeoJSON (contour et chiffres)",
+        "licence": "Données sous Licence Ouverte 2.0 (Etalab).",
+        "attribution": "Attributions",
+        "other_language": "English",
+        "other_language_name": "Version anglaise",
+        "print": "Imprimer le rapport",
+        "not_found_title": "Commune introuvable",
+        "not_found": "Aucune commune n'a le code {code}. Vérifiez le code INSEE "
+        "(et non le code postal) ou cherchez la commune par son nom.",
+        "status_loading": "Chargement de la carte…",
+        "status_no_data": "Pas de données de cette couche ici.",
+        "to": "au",
+        "from": "du",
+        "class_small": "moins de 2 000 habitants",
+        "class_town": "de 2 000 à 10 000 habitants",
+        "class_medium": "de 10 000 à 50 000 habitants",
+        "class_large": "de 50 000 à 200 000 habitants",
+        "class_city": "200 000 habitants et plus",
+    },
+    "en": {
+        "site": "Territoires",
+        "skip": "Skip to content",
+        "commune": "Commune",
+        "insee_code": "INSEE code",
+        "population": "Population",
+        "inhabitants": "inhabitants",
+        "departement": "Département",
+        "epci": "Intercommunality (EPCI)",
+        "map": "Map",
+        "map_label": "Map of the commune and the chosen indicator",
+        "map_alt": "The map shows the commune's outline and the chosen layer; "
+        "the same information is given as figures below.",
+        "layer": "Layer shown",
+        "no_layer": "Outline only",
+        "legend": "Legend",
+        "figures": "Key figures",
+        "no_figures": "No figures for this commune yet.",
+        "figure": "Indicator",
+        "value": "Value",
+        "period": "Period",
+        "source": "Source",
+        "computed_from": "computed from the result",
+        "what": "What this indicator measures",
+        "limits": "Its limits",
+        "history": "Over time",
+        "compare": "Comparison",
+        "this_commune": "This commune",
+        "departement_median": "Median of the département's communes",
+        "class_median": "Median of communes of the same size",
+        "communes_counted": "communes compared",
+        "search": "Find a commune",
+        "search_label": "Commune name or INSEE code",
+        "search_button": "Search",
+        "search_hint": "Accents and capitals are ignored.",
+        "results": "Results",
+        "no_result": "No commune matches.",
+        "downloads": "Download the data",
+        "csv": "CSV (UTF-8, comma-separated, data.gouv.fr layout)",
+        "csv_excel": "CSV for spreadsheets (semicolon-separated, decimal comma)",
+        "schema": "Data schema (TableSchema JSON)",
+        "geojson": "GeoJSON (outline and figures)",
+        "licence": "Data under the Licence Ouverte 2.0 (Etalab).",
+        "attribution": "Attributions",
+        "other_language": "Français",
+        "other_language_name": "French version",
+        "print": "Print the report",
+        "not_found_title": "Commune not found",
+        "not_found": "No commune has the code {code}. Check the INSEE code "
+        "(not the postcode) or search the commune by name.",
+        "status_loading": "Loading the map…",
+        "status_no_data": "No data of this layer here.",
+        "to": "to",
+        "from": "from",
+        "class_small": "under 2,000 inhabitants",
+        "class_town": "2,000 to 10,000 inhabitants",
+        "class_medium": "10,000 to 50,000 inhabitants",
+        "class_large": "50,000 to 200,000 inhabitants",
+        "class_city": "200,000 inhabitants and more",
+    },
+}
+
+
+def language_of(request: Request) -> Language:
+    """`?lang=` when it names a language we have, else the first of Accept-Language we have
+    (in the client's order of preference), else French."""
+    asked = request.query_params.get("lang", "").lower()
+    if asked in MESSAGES:
+        return asked  # type: ignore[return-value]
+    ranked = []
+    for position, part in enumerate(request.headers.get("accept-language", "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        ranked.append((-quality, position, tag.split("-")[0].lower()))
+    for _, _, primary in sorted(ranked):
+        if primary in MESSAGES:
+            return primary  # type: ignore[return-value]
+    return DEFAULT
+
+
+def localise_number(text: str, language: Language) -> str:
+    """A number formatted the English way, written the way the language writes it."""
+    if language != "fr":
+        return text
+    swapped = text.replace(",", NARROW_NBSP).replace(".", ",")
+    return swapped.replace("%", f"{NARROW_NBSP}%").replace(" °C", f"{NARROW_NBSP}°C")
+
+
+def format_integer(value: int, language: Language) -> str:
+    return localise_number(f"{value:,}", language)

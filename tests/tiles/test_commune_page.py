@@ -1,0 +1,239 @@
+"""The commune page through a real gateway, catalog and tiles service: French by default and
+English on request, every indicator with statistics rows shown (figures, comparison, history),
+a working search, downloads parsed back, former codes redirected, unknown ones a French 404 —
+and, in headless Chromium, the map with its layers and basic accessibility checks."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from html import unescape
+from pathlib import Path
+
+import httpx
+import jsonschema
+import pytest
+from playwright.sync_api import BrowserContext
+from sqlalchemy import delete, insert
+
+from territoires.shared.database import create_sync_database
+from territoires.shared.models import FormerCommune, IndicatorStatistic, TerritoryLevel
+from territoires.shared.settings import Settings
+
+from .test_pages import CHROMIUM, READY_TIMEOUT_MS, browser, open_page  # noqa: F401
+
+# Two summers of LST for La Rochelle, one for two other communes of Charente-Maritime; a former
+# commune code that now answers with La Rochelle's.
+LST_ROWS = [
+    ("17300", 2024, {"mean": 31.2, "p90": 36.0, "suhi_c": 2.1, "hot_spots": 4, "valid_share": 0.9}),
+    ("17300", 2025, {"mean": 33.5, "p90": 38.4, "suhi_c": 2.6, "hot_spots": 6, "valid_share": 0.8}),
+    ("17299", 2025, {"mean": 30.1, "p90": 34.0, "suhi_c": 1.2, "hot_spots": 2, "valid_share": 0.9}),
+    ("17306", 2025, {"mean": 29.0, "p90": 33.0, "suhi_c": 0.9, "hot_spots": 1, "valid_share": 0.9}),
+]
+FORMER = "17999"
+
+
+@pytest.fixture(scope="module")
+def commune_data(tiles_settings: Settings) -> Iterator[None]:
+    engine = create_sync_database(tiles_settings.database_url)
+    with engine.begin() as connection:
+        for code, year, figures in LST_ROWS:
+            connection.execute(
+                insert(IndicatorStatistic).values(
+                    territory_level=TerritoryLevel.COMMUNE,
+                    territory_code=code,
+                    indicator="lst",
+                    period_start=datetime(year, 6, 1, tzinfo=UTC),
+                    period_end=datetime(year, 8, 31, tzinfo=UTC),
+                    figures=figures,
+                    item_collection_id="lst",
+                    item_id=f"lst-{code}-{year}",
+                )
+            )
+        connection.execute(insert(FormerCommune).values(code=FORMER, successor_code="17300"))
+    yield
+    with engine.begin() as connection:
+        connection.execute(delete(IndicatorStatistic).where(IndicatorStatistic.indicator == "lst"))
+        connection.execute(delete(FormerCommune).where(FormerCommune.code == FORMER))
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def gateway(tiles_gateway_url: str, commune_data: None) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=tiles_gateway_url, timeout=30) as client:
+        yield client
+
+
+def test_page_is_french_with_every_indicator(gateway: httpx.Client) -> None:
+    response = gateway.get("/communes/17300")
+    assert response.status_code == 200, response.text
+    html = unescape(response.text)
+    assert '<html lang="fr">' in html
+    assert "La Rochelle" in html and "Chiffres clés" in html
+    # Vegetation (French labels, French numbers) and LST, with units, period and source.
+    assert "Part végétalisée" in html and "37\u202f%" in html and "0,41" in html
+    assert "Température de surface moyenne" in html and "33,5\u202f°C" in html
+    assert "01/06/2025 – 31/08/2025" in html and "lst/lst-17300-2025" in html
+    # Plain-language explanation and limits from the registry.
+    assert "Ses limites" in html and "pas celle de l'air" in html
+    # Comparison with the département's communes (3 with LST in 2025) and history of two summers.
+    assert "Médiane des communes du département" in html and "3 communes comparées" in html
+    assert "Évolution" in html and "<svg" in html and "31,2\u202f°C" in html
+    assert "Licence Ouverte 2.0" in html
+
+
+def test_english_on_request(gateway: httpx.Client) -> None:
+    by_query = gateway.get("/communes/17300", params={"lang": "en"}).text
+    by_header = gateway.get("/communes/17300", headers={"Accept-Language": "en-GB,en;q=0.8"}).text
+    for html in (by_query, by_header):
+        assert '<html lang="en">' in html and "Key figures" in html and "Mean LST" in html
+    preferred = gateway.get("/communes/17300", headers={"Accept-Language": "en;q=0.5,fr"}).text
+    assert '<html lang="fr">' in preferred
+
+
+def test_unknown_code_is_a_french_404(gateway: httpx.Client) -> None:
+    page = gateway.get("/communes/99999")
+    assert page.status_code == 404
+    assert '<html lang="fr">' in page.text and "Commune introuvable" in page.text
+    download = gateway.get("/communes/99999/statistiques.csv")
+    assert download.status_code == 404
+    assert download.headers["content-type"].startswith("application/problem+json")
+    assert "Aucune commune" in download.json()["detail"]
+    bad = gateway.get("/communes/not-a-code!")
+    assert bad.status_code in (400, 404, 422) and bad.status_code != 500
+
+
+def test_former_code_redirects(gateway: httpx.Client) -> None:
+    response = gateway.get(f"/communes/{FORMER}/statistiques.csv?x=1")
+    assert response.status_code == 308
+    assert response.headers["location"].endswith("/communes/17300/statistiques.csv?x=1")
+
+
+def test_csv_downloads_and_schema(gateway: httpx.Client) -> None:
+    response = gateway.get("/communes/17300/statistiques.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8"))))
+    lst = [r for r in rows if r["indicateur"] == "lst" and r["mesure"] == "mean"]
+    assert [(r["date_debut"], r["valeur"]) for r in lst] == [
+        ("2024-06-01", "31.2"),
+        ("2025-06-01", "33.5"),
+    ]
+    assert {r["code_insee"] for r in rows} == {"17300"}
+    assert {r["annee_geographie"] for r in rows} == {"2026"}
+    assert any(r["libelle"] == "Part végétalisée" for r in rows)
+
+    schema = gateway.get("/communes/schema.json").json()
+    names = [f["name"] for f in schema["fields"]]
+    assert names == list(rows[0])
+    # The schema's own shape, then each row against the types and constraints it declares.
+    table_schema = {
+        "type": "object",
+        "required": ["fields"],
+        "properties": {
+            "fields": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "type"],
+                    "properties": {
+                        "type": {"enum": ["string", "number", "integer", "date"]},
+                    },
+                },
+            },
+            "primaryKey": {"type": "array", "items": {"enum": names}},
+        },
+    }
+    jsonschema.validate(schema, table_schema)
+    code_pattern = next(f for f in schema["fields"] if f["name"] == "code_insee")
+    assert all(
+        jsonschema.Draft202012Validator(
+            {"pattern": code_pattern["constraints"]["pattern"]}
+        ).is_valid(r["code_insee"])
+        for r in rows
+    )
+    for row in rows:
+        float(row["valeur"])
+        datetime.fromisoformat(row["date_fin"])
+
+    spreadsheet = gateway.get("/communes/17300/statistiques-tableur.csv").content.decode("utf-8")
+    assert spreadsheet.startswith("\ufeffcode_insee;nom_commune;")
+    assert ";33,5;" in spreadsheet
+
+    geojson = gateway.get("/communes/17300/statistiques.geojson").json()
+    feature = geojson["features"][0]
+    assert feature["geometry"]["type"] == "MultiPolygon"
+    assert feature["properties"]["code_insee"] == "17300"
+
+
+def test_search_api_ignores_accents(gateway: httpx.Client) -> None:
+    found = gateway.get("/territories", params={"q": "rochefort", "level": "commune"}).json()
+    assert any(f["properties"]["code"] == "17299" for f in found["features"])
+    accented = gateway.get("/territories", params={"q": "ÎLE D'AIX", "level": "commune"}).json()
+    assert [f["properties"]["name"] for f in accented["features"]] == ["Île-d'Aix"]
+    empty = gateway.get("/territories", params={"q": ""})
+    assert empty.status_code in (400, 422)
+    assert empty.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium: scripts/bootstrap.sh test")
+def test_page_in_chromium(
+    browser: BrowserContext,  # noqa: F811
+    tiles_gateway_url: str,
+    commune_data: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    shots = tmp_path_factory.mktemp("commune-screenshots")
+    page, record = open_page(browser, f"{tiles_gateway_url}/communes/17300")
+    assert page.evaluate("document.documentElement.lang") == "fr"
+    layers = page.locator('#layers input[name="layer"]')
+    values = [layers.nth(i).get_attribute("value") for i in range(layers.count())]
+    assert {"ndvi", "lst-hot-spots"} <= set(values), values
+    assert page.locator("#legend").get_attribute("data-indicator") == values[1]
+    # Another layer by keyboard: focus the radio group and move with the arrow keys.
+    page.locator('#layers input[value="ndvi"]').focus()
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("document.getElementById('legend').dataset.indicator !== 'ndvi'")
+    page.screenshot(path=str(shots / "commune-17300-fr.png"), full_page=True)
+
+    # Basic accessibility: landmarks, one h1, labelled controls, images with a text alternative.
+    assert page.locator("main").count() == 1 and page.locator("h1").count() == 1
+    unlabelled = page.evaluate(
+        """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+           .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+           .map((e) => e.outerHTML)"""
+    )
+    assert not unlabelled, unlabelled
+    unnamed = page.evaluate(
+        """[...document.querySelectorAll('img, svg[role=img], [role=img]')]
+           .filter((e) => !(e.getAttribute('alt') || e.getAttribute('aria-label')))
+           .map((e) => e.outerHTML.slice(0, 80))"""
+    )
+    assert not unnamed, unnamed
+
+    # The search box finds a commune whatever its accents, and links to its page.
+    page.fill("#search-input", "ile d aix")
+    page.click("#search-form button")
+    page.wait_for_selector("#search-results a")
+    link = page.locator("#search-results a").first
+    assert "Île-d'Aix" in link.inner_text()
+    assert link.get_attribute("href").startswith("/communes/17")
+
+    # The CSV link downloads the file the page names, with its leading zeros kept as text.
+    with page.expect_download() as download:
+        page.click("#download-csv")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert text.startswith("code_insee,nom_commune,annee_geographie")
+    assert not record.errors, record.errors
+    page.close()
+
+    english, record = open_page(browser, f"{tiles_gateway_url}/communes/17300?lang=en")
+    assert english.evaluate("document.documentElement.lang") == "en"
+    assert "Key figures" in english.inner_text("main")
+    english.screenshot(path=str(shots / "commune-17300-en.png"), full_page=True)
+    assert not record.errors, record.errors
+    english.close()
+    print(f"screenshots in {shots}")
