@@ -187,6 +187,8 @@ def test_page_in_chromium(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     shots = tmp_path_factory.mktemp("commune-screenshots")
+    # As a French browser asks (Chromium's own default is en-US, which the page would honour).
+    browser.set_extra_http_headers({"Accept-Language": "fr-FR,fr;q=0.9"})
     page, record = open_page(browser, f"{tiles_gateway_url}/communes/17300")
     assert page.evaluate("document.documentElement.lang") == "fr"
     layers = page.locator('#layers input[name="layer"]')
@@ -229,6 +231,16 @@ def test_page_in_chromium(
     assert text.startswith("code_insee,nom_commune,annee_geographie")
     assert not record.errors, record.errors
     page.close()
+
+    embed, record = open_page(browser, f"{tiles_gateway_url}/embed?territory=17300&indicator=ndvi")
+    assert embed.evaluate("document.documentElement.lang") == "fr"
+    figures = embed.locator("#figures").inner_text()
+    assert all(text in figures for text in ("Chiffres clés", "NDVI moyen", "0,41", "01/07/2025"))
+    assert "habitants" in embed.locator("#territory-facts").inner_text()
+    assert "NDVI" in embed.locator("#legend h2").inner_text()
+    embed.screenshot(path=str(shots / "embed-17300-fr.png"))
+    assert not record.errors, record.errors
+    embed.close()
 
     english, record = open_page(browser, f"{tiles_gateway_url}/communes/17300?lang=en")
     assert english.evaluate("document.documentElement.lang") == "en"

@@ -28,7 +28,8 @@ def figures_section(html: str) -> str:
 
 @pytest.mark.parametrize("indicator", ["ndvi", "vegetation-cover"])
 def test_embed_page_shows_the_vegetation_run_figures(client: httpx.Client, indicator: str) -> None:
-    response = client.get("/embed", params={"territory": "17300", "indicator": indicator})
+    params = {"territory": "17300", "indicator": indicator, "lang": "en"}
+    response = client.get("/embed", params=params)
     assert response.status_code == 200, response.text
     section = figures_section(response.text)
     assert "<td>Vegetated share</td><td>37%</td>" in section
@@ -36,14 +37,19 @@ def test_embed_page_shows_the_vegetation_run_figures(client: httpx.Client, indic
     assert "<td>Mean NDVI</td><td>0.41</td>" in section
     assert "2025-07-01 – 2025-07-31" in section
     assert "No figures yet." not in section
+    # French by default: French labels, decimal comma, day/month/year.
+    french = figures_section(client.get("/embed", params={**params, "lang": "fr"}).text)
+    assert "<td>Part végétalisée</td><td>37\u202f%</td>" in french
+    assert "<td>NDVI moyen</td><td>0,41</td>" in french
+    assert "01/07/2025 – 31/07/2025" in french
 
 
 def test_embed_page_without_a_row_says_so(client: httpx.Client) -> None:
     response = client.get("/embed", params={"territory": "17299", "indicator": "ndvi"})
     assert response.status_code == 200
-    assert "No figures yet." in figures_section(response.text)
+    assert "Pas encore de chiffres" in figures_section(response.text)
     # LCZ rows are not vegetation rows: La Rochelle has none.
-    response = client.get("/embed", params={"territory": "17300", "indicator": "lcz"})
+    response = client.get("/embed", params={"territory": "17300", "indicator": "lcz", "lang": "en"})
     assert "No figures yet." in figures_section(response.text)
 
 

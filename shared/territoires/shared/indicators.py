@@ -32,7 +32,6 @@ class Explanation:
     """What an indicator means and cannot say, in plain words for a commune's page, per language
     (French first: the pages' users are French local authorities)."""
 
-    title_fr: str
     summary_fr: str
     limits_fr: str
     summary_en: str
@@ -68,6 +67,7 @@ class Indicator:
     statistics: str | None = None
     figures: tuple[Figure, ...] = ()
     explanation: Explanation | None = None
+    title_fr: str | None = None  # the French pages' title (`title` when None)
 
     @property
     def statistics_id(self) -> str:
@@ -111,7 +111,6 @@ VEGETATION_FIGURES = (
     Figure("valid_share", "Observed (cloud-free) share", "{:.0%}", "Part observée sans nuage", "1"),
 )
 VEGETATION_EXPLANATION = Explanation(
-    title_fr="Végétation",
     summary_fr="La part du territoire couverte de végétation, mesurée par satellite "
     "(Sentinel-2 ou Landsat) à partir de l'indice NDVI : plus il est proche de 1, plus la "
     "végétation est dense et vigoureuse.",
@@ -148,7 +147,6 @@ LST_FIGURES = (
     Figure("valid_share", "Observed (cloud-free) share", "{:.0%}", "Part observée sans nuage", "1"),
 )
 LST_EXPLANATION = Explanation(
-    title_fr="Chaleur en surface",
     summary_fr="La température du sol et des toits (pas celle de l'air) mesurée par le satellite "
     "Landsat un jour d'été vers 11 h, et l'écart entre la ville et ses alentours (îlot de "
     "chaleur urbain de surface). Les points chauds sont les zones les plus chaudes de la commune.",
@@ -167,6 +165,7 @@ INDICATORS: dict[str, Indicator] = {
     for indicator in (
         Indicator(
             id="ndvi",
+            title_fr="Indice de végétation (NDVI)",
             title="Vegetation index (NDVI)",
             description="Normalised difference vegetation index, (NIR − Red) / (NIR + Red).",
             unit="1",
@@ -187,6 +186,7 @@ INDICATORS: dict[str, Indicator] = {
         ),
         Indicator(
             id="vegetation-cover",
+            title_fr="Couverture végétale",
             title="Fractional vegetation cover",
             description="Pv = ((NDVI − 0.2) / (0.5 − 0.2))², clipped to [0, 1].",
             unit="1",
@@ -202,6 +202,7 @@ INDICATORS: dict[str, Indicator] = {
         ),
         Indicator(
             id="imperviousness",
+            title_fr="Sols imperméabilisés",
             title="Sealed soil",
             description="Sealed fraction of each 10 m cell.",
             unit="%",
@@ -214,6 +215,7 @@ INDICATORS: dict[str, Indicator] = {
         ),
         Indicator(
             id="desealing-priority",
+            title_fr="Priorité de désimperméabilisation",
             title="De-sealing priority",
             description="Sealed × heat exposure × (1 − vegetation), constrained areas removed.",
             unit="1",
@@ -226,6 +228,7 @@ INDICATORS: dict[str, Indicator] = {
         ),
         Indicator(
             id="lst",
+            title_fr="Température de surface",
             title="Land surface temperature",
             description="From Landsat band 10 with NDVI-based emissivity (single-channel method), "
             "or Collection 2 Level-2 surface temperature; clouds and shadow masked.",
@@ -240,6 +243,7 @@ INDICATORS: dict[str, Indicator] = {
         ),
         Indicator(
             id="lst-hot-spots",
+            title_fr="Points chauds (température de surface)",
             title="Hot spots (land surface temperature)",
             description="Connected cells of a territory hotter than its 90th percentile of LST, "
             "at least the minimum area.",
@@ -258,6 +262,7 @@ INDICATORS: dict[str, Indicator] = {
         ),
         Indicator(
             id="lcz",
+            title_fr="Zones climatiques locales",
             title="Local Climate Zones",
             description="Stewart & Oke (2012) Local Climate Zones, 17 classes.",
             unit="class",

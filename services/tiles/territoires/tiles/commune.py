@@ -35,11 +35,18 @@ from territoires.tiles.dependencies import State, TilesState
 from territoires.tiles.figures import (
     figure_label,
     format_figure,
+    indicator_title,
     is_number,
     listed_figures,
     lookup,
 )
-from territoires.tiles.messages import MESSAGES, Language, format_integer, language_of
+from territoires.tiles.messages import (
+    MESSAGES,
+    Language,
+    format_integer,
+    language_of,
+    period_label,
+)
 
 COMMUNE = TerritoryLevel.COMMUNE
 CODE = r"^[0-9A-Za-z]{1,16}$"
@@ -138,17 +145,8 @@ def section_indicator(statistics_id: str) -> Indicator:
     return owners[0] if owners else bare_indicator(statistics_id)
 
 
-def indicator_title(indicator: Indicator, language: Language) -> str:
-    if language == "fr" and indicator.explanation:
-        return indicator.explanation.title_fr
-    return indicator.title
-
-
 def period_text(row: Row, language: Language) -> str:
-    start, end = row.period_start.date(), row.period_end.date()
-    if language == "fr":
-        return f"{start:%d/%m/%Y} – {end:%d/%m/%Y}"
-    return f"{start.isoformat()} – {end.isoformat()}"
+    return period_label(row.period_start, row.period_end, language)
 
 
 async def load_commune(connection: AsyncConnection, code: str) -> Commune | None:

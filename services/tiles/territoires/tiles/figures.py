@@ -66,6 +66,10 @@ def figure_label(figure: Figure, language: Language) -> str:
     return (figure.label_fr or figure.label) if language == "fr" else figure.label
 
 
+def indicator_title(indicator: Indicator, language: Language) -> str:
+    return (indicator.title_fr or indicator.title) if language == "fr" else indicator.title
+
+
 def format_figure(figure: Figure, value: float, language: Language) -> str:
     return localise_number(figure.format.format(value), language)
 
@@ -85,7 +89,7 @@ def shown_figures(
 
 
 async def territory_figures(
-    engine: AsyncEngine, territory_code: str, indicator: Indicator
+    engine: AsyncEngine, territory_code: str, indicator: Indicator, language: Language = "en"
 ) -> TerritoryFigures | None:
     """The newest period's figures of a territory; None when it has no row with any."""
     statement = (
@@ -105,5 +109,5 @@ async def territory_figures(
         row = (await connection.execute(statement)).first()
     if row is None:
         return None
-    figures = shown_figures(indicator, row.figures or {})
+    figures = shown_figures(indicator, row.figures or {}, language)
     return TerritoryFigures(row.period_start, row.period_end, figures) if figures else None

@@ -7,6 +7,7 @@ narrow no-break spaces between thousands and before % and units) on French pages
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from starlette.requests import Request
@@ -75,6 +76,11 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "class_medium": "de 10 000 à 50 000 habitants",
         "class_large": "de 50 000 à 200 000 habitants",
         "class_city": "200 000 habitants et plus",
+        "date": "Date",
+        "embed_title": "Carte de {indicator} — {territory}",
+        "territory_not_found": "Territoire introuvable.",
+        "no_result_yet": "Pas encore de résultat de cet indicateur.",
+        "commune_page": "Page de la commune",
     },
     "en": {
         "site": "Territoires",
@@ -93,7 +99,7 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "no_layer": "Outline only",
         "legend": "Legend",
         "figures": "Key figures",
-        "no_figures": "No figures for this commune yet.",
+        "no_figures": "No figures yet.",
         "figure": "Indicator",
         "value": "Value",
         "period": "Period",
@@ -135,6 +141,11 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "class_medium": "10,000 to 50,000 inhabitants",
         "class_large": "50,000 to 200,000 inhabitants",
         "class_city": "200,000 inhabitants and more",
+        "date": "Date",
+        "embed_title": "Map of {indicator} — {territory}",
+        "territory_not_found": "Territory not found.",
+        "no_result_yet": "No result of this indicator yet.",
+        "commune_page": "The commune's page",
     },
 }
 
@@ -167,6 +178,13 @@ def localise_number(text: str, language: Language) -> str:
         return text
     swapped = text.replace(",", NARROW_NBSP).replace(".", ",")
     return swapped.replace("%", f"{NARROW_NBSP}%").replace(" °C", f"{NARROW_NBSP}°C")
+
+
+def period_label(start: datetime, end: datetime, language: Language) -> str:
+    """Day/month/year in French, ISO 8601 otherwise."""
+    if language == "fr":
+        return f"{start:%d/%m/%Y} – {end:%d/%m/%Y}"
+    return f"{start.date().isoformat()} – {end.date().isoformat()}"
 
 
 def format_integer(value: int, language: Language) -> str:

@@ -18,8 +18,9 @@ from starlette.templating import Jinja2Templates
 from territoires.shared.errors import NotFoundError, ServiceUnavailableError
 from territoires.shared.indicators import INDICATORS
 from territoires.tiles.dependencies import State, TilesState
-from territoires.tiles.figures import territory_figures
+from territoires.tiles.figures import indicator_title, territory_figures
 from territoires.tiles.intervals import parse_interval
+from territoires.tiles.messages import MESSAGES, language_of, period_label
 
 PACKAGE = Path(__file__).parent
 STATIC = PACKAGE / "static"
@@ -73,15 +74,31 @@ def pages_router(templates: Jinja2Templates) -> APIRouter:
         if datetime:
             parse_interval(datetime)
         code = territory.upper()
+        language = language_of(request)
+        messages = MESSAGES[language]
         config = {
             "territory": code,
             "indicator": indicator,
             "datetime": datetime,
             "attribution": attribution(state),
+            "language": language,
+            "title": indicator_title(entry, language),
+            "messages": {
+                key: messages[key]
+                for key in ("inhabitants", "insee_code", "territory_not_found", "no_result_yet")
+            },
         }
-        figures = await territory_figures(state.catalog.engine, code, entry)
-        return templates.TemplateResponse(
-            request, "embed.html", {"config": config, "figures": figures}
-        )
+        figures = await territory_figures(state.catalog.engine, code, entry, language)
+        context = {
+            "config": config,
+            "figures": figures,
+            "lang": language,
+            "m": messages,
+            "title": config["title"],
+            "period": period_label(figures.period_start, figures.period_end, language)
+            if figures
+            else None,
+        }
+        return templates.TemplateResponse(request, "embed.html", context)
 
     return router

@@ -20,7 +20,7 @@ const [territory, collection, legend] = await Promise.all([
   fetchJSON(`/tiles/legend/${indicator}`),
 ]);
 
-renderLegend(document.getElementById("legend"), legend);
+renderLegend(document.getElementById("legend"), legend && { ...legend, title: config.title });
 showTerritory(territory);
 
 const map = createMap(config.attribution, {
@@ -35,7 +35,7 @@ map.on("load", () => {
     offerDates(dates, initial);
     showCollection(map, config.indicator, initial);
   } else {
-    setStatus("No result of this indicator yet.");
+    setStatus(config.messages.no_result_yet);
   }
   if (territory) {
     map.addSource("territory", { type: "geojson", data: territory });
@@ -56,13 +56,14 @@ function showTerritory(feature) {
   const facts = document.getElementById("territory-facts");
   if (!feature) {
     name.textContent = config.territory;
-    facts.textContent = "Territory not found.";
+    facts.textContent = config.messages.territory_not_found;
     return;
   }
   const { name: label, population, code: inseeCode } = feature.properties;
   name.textContent = label;
-  const people = population ? ` · ${population.toLocaleString("fr-FR")} inhabitants` : "";
-  facts.textContent = `INSEE ${inseeCode}${people}`;
+  const locale = config.language === "fr" ? "fr-FR" : "en-GB";
+  const people = population ? ` · ${population.toLocaleString(locale)} ${config.messages.inhabitants}` : "";
+  facts.textContent = `${config.messages.insee_code} ${inseeCode}${people}`;
 }
 
 function offerDates(dates, initial) {
