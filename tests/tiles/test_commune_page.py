@@ -93,6 +93,14 @@ def test_english_on_request(gateway: httpx.Client) -> None:
     assert '<html lang="fr">' in preferred
 
 
+def test_map_page_is_french_too(gateway: httpx.Client) -> None:
+    french = gateway.get("/map").text
+    assert '<html lang="fr">' in french and "Couche affichée" in french
+    assert "Cliquez sur la carte" in french
+    english = gateway.get("/map", params={"lang": "en"}).text
+    assert '<html lang="en">' in english and "Click the map" in english
+
+
 def test_unknown_code_is_a_french_404(gateway: httpx.Client) -> None:
     page = gateway.get("/communes/99999")
     assert page.status_code == 404

@@ -81,6 +81,13 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "territory_not_found": "Territoire introuvable.",
         "no_result_yet": "Pas encore de résultat de cet indicateur.",
         "commune_page": "Page de la commune",
+        "map_page": "Carte",
+        "indicators": "Indicateurs",
+        "scenes": "Images satellite (couleurs naturelles)",
+        "click_hint": "Cliquez sur la carte pour lire la valeur sous le pointeur.",
+        "no_collection": "Aucune collection n'a encore d'élément.",
+        "no_data_here": "pas de donnée ici",
+        "no_data": "pas de donnée",
     },
     "en": {
         "site": "Territoires",
@@ -146,6 +153,13 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "territory_not_found": "Territory not found.",
         "no_result_yet": "No result of this indicator yet.",
         "commune_page": "The commune's page",
+        "map_page": "Map",
+        "indicators": "Indicators",
+        "scenes": "Scenes (true colour)",
+        "click_hint": "Click the map for the value under the pointer.",
+        "no_collection": "No collection has items yet.",
+        "no_data_here": "no data here",
+        "no_data": "no data",
     },
 }
 

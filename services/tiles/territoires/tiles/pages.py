@@ -50,8 +50,18 @@ def pages_router(templates: Jinja2Templates) -> APIRouter:
     def map_page(request: Request, state: State) -> HTMLResponse:
         """Every collection and indicator over the outlines, a time slider, the legend, and
         the value under a click."""
-        config = {"attribution": attribution(state)}
-        return templates.TemplateResponse(request, "map.html", {"config": config})
+        language = language_of(request)
+        messages = MESSAGES[language]
+        config = {
+            "attribution": attribution(state),
+            "language": language,
+            "messages": {
+                key: messages[key]
+                for key in ("indicators", "scenes", "no_collection", "no_data_here", "no_data")
+            },
+        }
+        context = {"config": config, "lang": language, "m": messages}
+        return templates.TemplateResponse(request, "map.html", context)
 
     @router.get("/embed", response_class=HTMLResponse, summary="A commune's indicator map")
     async def embed_page(
