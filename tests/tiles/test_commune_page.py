@@ -113,6 +113,23 @@ def test_unknown_code_is_a_french_404(gateway: httpx.Client) -> None:
     assert bad.status_code in (400, 404, 422) and bad.status_code != 500
 
 
+def test_departement_page_lists_its_communes(gateway: httpx.Client) -> None:
+    response = gateway.get("/departements/17")
+    assert response.status_code == 200, response.text
+    html = unescape(response.text)
+    assert '<html lang="fr">' in html and "Charente-Maritime" in html
+    assert "Communes du territoire" in html and 'href="/communes/17300"' in html
+    assert "/departements/17/statistiques.csv" in html
+    header = gateway.get("/departements/17/statistiques.csv").text.splitlines()[0]
+    assert header.startswith("code_insee,nom_departement,annee_geographie")
+    schema = gateway.get("/departements/schema.json").json()
+    assert schema["fields"][1]["name"] == "nom_departement"
+    # The commune page links to its département.
+    assert 'href="/departements/17"' in gateway.get("/communes/17300").text
+    missing = gateway.get("/departements/99")
+    assert missing.status_code == 404 and "Territoire introuvable" in missing.text
+
+
 def test_former_code_redirects(gateway: httpx.Client) -> None:
     response = gateway.get(f"/communes/{FORMER}/statistiques.csv?x=1")
     assert response.status_code == 308

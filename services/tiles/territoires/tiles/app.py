@@ -17,7 +17,7 @@ from territoires.shared.settings import Settings, settings_or_exit
 from territoires.shared.storage import s3_client, storage_from_settings, uses_s3
 from territoires.tiles.basemap import basemap_router
 from territoires.tiles.catalog import Catalog
-from territoires.tiles.commune import commune_router
+from territoires.tiles.commune import LEVELS, territory_page_router
 from territoires.tiles.dependencies import (
     TilesState,
     enforce_size_limits,
@@ -86,7 +86,8 @@ def create_app(
     for factory in (item_factory(grids, templates), mosaic_factory(grids, templates)):
         app.include_router(factory.router, prefix=factory.router_prefix, dependencies=guarded)
     app.include_router(pages_router(templates), dependencies=guarded)
-    app.include_router(commune_router(templates), dependencies=guarded)
+    for level in LEVELS:
+        app.include_router(territory_page_router(templates, level), dependencies=guarded)
     app.mount("/tiles/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(

@@ -1,7 +1,9 @@
 """A commune's page, `/communes/{code}`: what a mayor or a portal reads — the commune on a map
 with each available indicator as a layer, key figures with unit, period and source, how they
 compare with the département's communes and those of the same size, their history, what each
-indicator means and cannot say, and the data to download.
+indicator means and cannot say, and the data to download. The same page for an EPCI
+(`/epci/{siren}`), a département (`/departements/{code}`) and a région (`/regions/{code}`),
+with the list of their communes instead of the comparison.
 
 Everything comes from the registry and the statistics rows, so an indicator that lands (its
 entry and its rows) appears without touching the page. French first (see messages.py).
@@ -20,7 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from markupsafe import Markup, escape
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
@@ -49,6 +51,35 @@ from territoires.tiles.messages import (
 )
 
 COMMUNE = TerritoryLevel.COMMUNE
+
+
+@dataclass(frozen=True)
+class Level:
+    """A level's pages: public path, the downloads' name column and code pattern, the level
+    its `parent_code` names."""
+
+    level: TerritoryLevel
+    prefix: str
+    name_column: str
+    code_pattern: str
+    parent: TerritoryLevel | None
+
+
+LEVELS = (
+    Level(
+        COMMUNE, "/communes", "nom_commune", "^[0-9][0-9AB][0-9]{3}$", TerritoryLevel.DEPARTEMENT
+    ),
+    Level(TerritoryLevel.EPCI, "/epci", "nom_epci", "^[0-9]{9}$", None),
+    Level(
+        TerritoryLevel.DEPARTEMENT,
+        "/departements",
+        "nom_departement",
+        "^(?:[0-9]{2}|2[AB]|97[0-9])$",
+        TerritoryLevel.REGION,
+    ),
+    Level(TerritoryLevel.REGION, "/regions", "nom_region", "^[0-9]{2}$", None),
+)
+PAGE_PATHS = {level.level: level.prefix for level in LEVELS}
 CODE = r"^[0-9A-Za-z]{1,16}$"
 Code = Annotated[str, Path(pattern=CODE, description="INSEE code, e.g. 17300 or 01001")]
 # Population classes (upper bounds, exclusive) and their message keys.
@@ -61,8 +92,8 @@ POPULATION_CLASSES = (
 )
 LICENCE_URL = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
 CSV_COLUMNS = (
-    ("code_insee", "string", "Code INSEE de la commune (texte : le zéro initial est gardé)"),
-    ("nom_commune", "string", "Nom de la commune"),
+    ("code_insee", "string", "Code du territoire (texte : le zéro initial est gardé)"),
+    ("nom", "string", "Nom du territoire"),  # named after the level: nom_commune, nom_epci…
     ("annee_geographie", "integer", "Année du Code officiel géographique des contours et codes"),
     ("indicateur", "string", "Identifiant de l'indicateur (registre Territoires)"),
     ("mesure", "string", "Identifiant de la mesure dans les statistiques de l'indicateur"),
@@ -76,12 +107,16 @@ CSV_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class Commune:
+class Place:
+    """A territory of a page, with its parent (a commune's département, a département's
+    région) and a commune's EPCI."""
+
+    level: Level
     code: str
     name: str
     population: int | None
-    departement_code: str | None
-    departement_name: str | None
+    parent_code: str | None
+    parent_name: str | None
     epci_code: str | None
     epci_name: str | None
 
@@ -149,8 +184,8 @@ def period_text(row: Row, language: Language) -> str:
     return period_label(row.period_start, row.period_end, language)
 
 
-async def load_commune(connection: AsyncConnection, code: str) -> Commune | None:
-    departement = Territory.__table__.alias("departement")
+async def load_place(connection: AsyncConnection, level: Level, code: str) -> Place | None:
+    parent = Territory.__table__.alias("parent")
     epci = Territory.__table__.alias("epci")
     statement = (
         select(
@@ -158,27 +193,48 @@ async def load_commune(connection: AsyncConnection, code: str) -> Commune | None
             Territory.name,
             Territory.population,
             Territory.parent_code,
-            departement.c.name,
+            parent.c.name,
             Territory.epci_code,
             epci.c.name,
         )
         .outerjoin(
-            departement,
-            and_(
-                departement.c.level == TerritoryLevel.DEPARTEMENT,
-                departement.c.code == Territory.parent_code,
-            ),
+            parent,
+            and_(parent.c.level == level.parent, parent.c.code == Territory.parent_code)
+            if level.parent
+            else false(),
         )
         .outerjoin(
             epci, and_(epci.c.level == TerritoryLevel.EPCI, epci.c.code == Territory.epci_code)
         )
-        .where(Territory.level == COMMUNE, Territory.code == code)
+        .where(Territory.level == level.level, Territory.code == code)
     )
     row = (await connection.execute(statement)).first()
-    return Commune(*row) if row else None
+    return Place(level, *row) if row else None
 
 
-async def commune_rows(connection: AsyncConnection, code: str) -> list[Row]:
+async def member_communes(connection: AsyncConnection, place: Place) -> list[tuple[str, str]]:
+    """The codes and names of the communes of an EPCI, a département or a région."""
+    match place.level.level:
+        case TerritoryLevel.EPCI:
+            condition = Territory.epci_code == place.code
+        case TerritoryLevel.DEPARTEMENT:
+            condition = Territory.parent_code == place.code
+        case TerritoryLevel.REGION:
+            departements = select(Territory.code).where(
+                Territory.level == TerritoryLevel.DEPARTEMENT, Territory.parent_code == place.code
+            )
+            condition = Territory.parent_code.in_(departements)
+        case _:
+            return []
+    statement = (
+        select(Territory.code, Territory.name)
+        .where(Territory.level == COMMUNE, condition)
+        .order_by(Territory.name)
+    )
+    return [(code, name) for code, name in (await connection.execute(statement)).all()]
+
+
+async def place_rows(connection: AsyncConnection, place: Place) -> list[Row]:
     statement = (
         select(
             IndicatorStatistic.indicator,
@@ -190,8 +246,8 @@ async def commune_rows(connection: AsyncConnection, code: str) -> list[Row]:
             IndicatorStatistic.item_id,
         )
         .where(
-            IndicatorStatistic.territory_level == COMMUNE,
-            IndicatorStatistic.territory_code == code,
+            IndicatorStatistic.territory_level == place.level.level,
+            IndicatorStatistic.territory_code == place.code,
         )
         .order_by(
             IndicatorStatistic.indicator,
@@ -208,7 +264,7 @@ async def commune_rows(connection: AsyncConnection, code: str) -> list[Row]:
 
 async def comparisons(
     connection: AsyncConnection,
-    commune: Commune,
+    commune: Place,
     row: Row,
     figures: tuple[Figure, ...],
     language: Language,
@@ -234,9 +290,9 @@ async def comparisons(
     peers = (await connection.execute(statement)).all()
     messages = MESSAGES[language]
     groups: list[tuple[str, list[dict[str, Any]]]] = []
-    if commune.departement_code:
-        same = [p[0] for p in peers if p[1] == commune.departement_code]
-        label = f"{messages['departement_median']} ({commune.departement_name or ''})"
+    if commune.parent_code:
+        same = [p[0] for p in peers if p[1] == commune.parent_code]
+        label = f"{messages['departement_median']} ({commune.parent_name or ''})"
         groups.append((label, same))
     if bounds := population_class(commune.population):
         low, high, key = bounds
@@ -286,7 +342,7 @@ def line_chart(title: str, points: list[tuple[str, float]], figure: Figure) -> M
 
 
 async def sections(
-    connection: AsyncConnection, commune: Commune, rows: list[Row], language: Language
+    connection: AsyncConnection, place: Place, rows: list[Row], language: Language
 ) -> list[Section]:
     by_id: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
@@ -338,7 +394,9 @@ async def sections(
                 figures=shown,
                 history=table,
                 charts=charts,
-                comparisons=await comparisons(connection, commune, latest, figures, language),
+                comparisons=await comparisons(connection, place, latest, figures, language)
+                if place.level.level == COMMUNE
+                else [],
             )
         )
     return found
@@ -359,7 +417,7 @@ def layers(state: TilesState, with_items: set[str], statistics_ids: set[str]) ->
     ]
 
 
-def csv_rows(commune: Commune, rows: list[Row]) -> list[dict[str, Any]]:
+def csv_rows(place: Place, rows: list[Row]) -> list[dict[str, Any]]:
     """One line a measure, period and indicator: the long layout data.gouv.fr reads best."""
     lines = []
     for row in rows:
@@ -370,8 +428,8 @@ def csv_rows(commune: Commune, rows: list[Row]) -> list[dict[str, Any]]:
                 continue
             lines.append(
                 {
-                    "code_insee": commune.code,
-                    "nom_commune": commune.name,
+                    "code_insee": place.code,
+                    place.level.name_column: place.name,
                     "annee_geographie": row.geography_year,
                     "indicateur": row.statistics_id,
                     "mesure": figure.key,
@@ -386,41 +444,43 @@ def csv_rows(commune: Commune, rows: list[Row]) -> list[dict[str, Any]]:
     return lines
 
 
-def render_csv(lines: list[dict[str, Any]], spreadsheet: bool) -> str:
+def csv_columns(level: Level) -> list[tuple[str, str, str]]:
+    return [
+        (level.name_column, *rest) if name == "nom" else (name, *rest)
+        for name, *rest in CSV_COLUMNS
+    ]
+
+
+def render_csv(level: Level, lines: list[dict[str, Any]], spreadsheet: bool) -> str:
     """Comma-separated UTF-8 (data.gouv.fr), or for spreadsheets: semicolons, decimal commas and
     a byte-order mark, which French Excel needs to read UTF-8 and numbers."""
     out = io.StringIO()
     writer = csv.DictWriter(
         out,
-        fieldnames=[name for name, _, _ in CSV_COLUMNS],
+        fieldnames=[name for name, _, _ in csv_columns(level)],
         delimiter=";" if spreadsheet else ",",
         lineterminator="\r\n",
     )
     writer.writeheader()
     for line in lines:
-        value = (
-            repr(float(line["valeur"]))
-            if isinstance(line["valeur"], float)
-            else str(line["valeur"])
-        )
+        value = repr(line["valeur"]) if isinstance(line["valeur"], float) else str(line["valeur"])
         writer.writerow({**line, "valeur": value.replace(".", ",") if spreadsheet else value})
     return ("\ufeff" if spreadsheet else "") + out.getvalue()
 
 
-def table_schema(spreadsheet: bool = False) -> dict[str, Any]:
-    """The TableSchema (Frictionless) of the CSV, as data.gouv.fr's schema validator reads it."""
+def table_schema(level: Level) -> dict[str, Any]:
+    """The TableSchema (Frictionless) of a level's comma-separated CSV, as data.gouv.fr's
+    schema validator reads it."""
     fields = []
-    for name, kind, description in CSV_COLUMNS:
+    for name, kind, description in csv_columns(level):
         entry: dict[str, Any] = {"name": name, "type": kind, "description": description}
         if name == "code_insee":
-            entry["constraints"] = {"required": True, "pattern": "^[0-9][0-9AB][0-9]{3}$"}
-        if kind == "number" and spreadsheet:
-            entry["decimalChar"] = ","
+            entry["constraints"] = {"required": True, "pattern": level.code_pattern}
         fields.append(entry)
     return {
         "$schema": "https://specs.frictionlessdata.io/schemas/table-schema.json",
-        "name": "territoires-statistiques-commune",
-        "title": "Statistiques d'indicateurs satellitaires d'une commune",
+        "name": f"territoires-statistiques-{level.level.value}",
+        "title": f"Statistiques d'indicateurs satellitaires ({level.level.value})",
         "licenses": [{"name": "etalab-2.0", "title": "Licence Ouverte 2.0", "path": LICENCE_URL}],
         "fields": fields,
         "primaryKey": ["code_insee", "indicateur", "mesure", "date_debut", "date_fin"],
@@ -428,55 +488,66 @@ def table_schema(spreadsheet: bool = False) -> dict[str, Any]:
     }
 
 
-def commune_router(templates: Jinja2Templates) -> APIRouter:
-    router = APIRouter(prefix="/communes", tags=["commune pages"])
+def territory_page_router(templates: Jinja2Templates, level: Level) -> APIRouter:
+    """The page and downloads of one level's territories, under the level's prefix."""
+    router = APIRouter(prefix=level.prefix, tags=["territory pages"])
 
-    async def find(request: Request, state: TilesState, code: str) -> Commune | Response:
-        """The commune, a 308 to its successor for a former commune, or a French 404."""
+    async def find(request: Request, state: TilesState, code: str) -> Place | Response:
+        """The territory, a 308 to its successor for a former commune, or a 404 in the page's
+        language."""
         code = code.upper()
         async with database_connection(state.catalog.engine) as connection:
-            commune = await load_commune(connection, code)
-            successor = None if commune else await successor_of(connection, code)
-        if commune:
-            return commune
+            place = await load_place(connection, level, code)
+            successor = None
+            if place is None and level.level == COMMUNE:
+                successor = await successor_of(connection, code)
+        if place:
+            return place
         if successor:
-            rest = request.url.path.split(f"/communes/{request.path_params['code']}", 1)[1]
-            location = public_base_url(request, f"/communes/{successor}{rest}")
+            rest = request.url.path.split(f"{level.prefix}/{request.path_params['code']}", 1)[1]
+            location = public_base_url(request, f"{level.prefix}/{successor}{rest}")
             query = f"?{request.url.query}" if request.url.query else ""
             return RedirectResponse(f"{location}{query}", status_code=308)
-        language = language_of(request)
-        raise NotFoundError(MESSAGES[language]["not_found"].format(code=code))
+        messages = MESSAGES[language_of(request)]
+        key = "not_found" if level.level == COMMUNE else "not_found_other"
+        raise NotFoundError(
+            messages[key].format(code=code, level=messages[f"level_{level.level.value}"])
+        )
 
-    @router.get("/schema.json", summary="The TableSchema of the communes' CSV")
+    @router.get("/schema.json", summary="The TableSchema of this level's CSV")
     def schema() -> dict[str, Any]:
-        return table_schema()
+        return table_schema(level)
 
     @router.get(
         "/{code}",
         response_class=HTMLResponse,
-        summary="A commune's page: map, key figures, comparisons, history, downloads",
+        summary="A territory's page: map, key figures, comparisons, history, downloads",
         responses={308: {"description": "A former commune: Location is its successor's page"}},
     )
-    async def commune_page(request: Request, state: State, code: Code) -> Response:
+    async def page(request: Request, state: State, code: Code) -> Response:
         language = language_of(request)
         messages = MESSAGES[language]
         try:
             found = await find(request, state, code)
         except NotFoundError as error:
-            context = {"lang": language, "m": messages, "detail": str(error), "code": code}
+            title = messages[
+                "not_found_title" if level.level == COMMUNE else "not_found_title_other"
+            ]
+            context = {"lang": language, "m": messages, "detail": str(error), "title": title}
             return templates.TemplateResponse(
                 request, "commune_not_found.html", context, status_code=404
             )
         if isinstance(found, Response):
             return found
         async with database_connection(state.catalog.engine) as connection:
-            rows = await commune_rows(connection, found.code)
+            rows = await place_rows(connection, found)
             shown = await sections(connection, found, rows, language)
+            members = await member_communes(connection, found)
         with_items = {c.id for c in await state.catalog.collections() if c.item_count > 0}
         shown_layers = layers(state, with_items, {r.statistics_id for r in rows})
-        other: Language = "en" if language == "fr" else "fr"
         config = {
             "territory": found.code,
+            "level": level.level.value,
             "attribution": f"{state.settings.attribution} · Limites © IGN, INSEE (Licence Ouverte)",
             "layers": [
                 {"id": i.id, "title": indicator_title(i, language), "form": i.form}
@@ -487,11 +558,15 @@ def commune_router(templates: Jinja2Templates) -> APIRouter:
         }
         context = {
             "lang": language,
-            "other": other,
+            "other": "en" if language == "fr" else "fr",
             "m": messages,
-            "commune": found,
+            "place": found,
+            "level_name": messages[f"level_{level.level.value}"],
+            "prefix": level.prefix,
+            "parent_path": PAGE_PATHS.get(level.parent) if level.parent else None,
             "population": format_integer(found.population, language) if found.population else None,
             "sections": shown,
+            "members": members,
             "layers": config["layers"],
             "config": config,
             "period_text": lambda row: period_text(row, language),
@@ -504,7 +579,7 @@ def commune_router(templates: Jinja2Templates) -> APIRouter:
         if isinstance(found, Response):
             return found, []
         async with database_connection(state.catalog.engine) as connection:
-            return found, await commune_rows(connection, found.code)
+            return found, await place_rows(connection, found)
 
     def csv_response(text: str, filename: str) -> Response:
         return Response(
@@ -513,12 +588,12 @@ def commune_router(templates: Jinja2Templates) -> APIRouter:
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 
-    @router.get("/{code}/statistiques.csv", summary="The commune's figures as CSV (data.gouv.fr)")
+    @router.get("/{code}/statistiques.csv", summary="The figures as CSV (data.gouv.fr)")
     async def statistics_csv(request: Request, state: State, code: Code) -> Response:
         found, rows = await download_rows(request, state, code)
         if isinstance(found, Response):
             return found
-        return csv_response(render_csv(csv_rows(found, rows), False), f"{found.code}.csv")
+        return csv_response(render_csv(level, csv_rows(found, rows), False), f"{found.code}.csv")
 
     @router.get(
         "/{code}/statistiques-tableur.csv",
@@ -528,9 +603,10 @@ def commune_router(templates: Jinja2Templates) -> APIRouter:
         found, rows = await download_rows(request, state, code)
         if isinstance(found, Response):
             return found
-        return csv_response(render_csv(csv_rows(found, rows), True), f"{found.code}-tableur.csv")
+        text = render_csv(level, csv_rows(found, rows), True)
+        return csv_response(text, f"{found.code}-tableur.csv")
 
-    @router.get("/{code}/statistiques.geojson", summary="The commune's outline and figures")
+    @router.get("/{code}/statistiques.geojson", summary="The outline and the figures")
     async def statistics_geojson(request: Request, state: State, code: Code) -> Response:
         found, rows = await download_rows(request, state, code)
         if isinstance(found, Response):
@@ -538,9 +614,10 @@ def commune_router(templates: Jinja2Templates) -> APIRouter:
         async with database_connection(state.catalog.engine) as connection:
             geometry = await connection.scalar(
                 select(func.ST_AsGeoJSON(Territory.geometry, 6)).where(
-                    Territory.level == COMMUNE, Territory.code == found.code
+                    Territory.level == level.level, Territory.code == found.code
                 )
             )
+        identity = ("code_insee", level.name_column)
         document = {
             "type": "FeatureCollection",
             "features": [
@@ -550,14 +627,10 @@ def commune_router(templates: Jinja2Templates) -> APIRouter:
                     "geometry": json.loads(geometry),
                     "properties": {
                         "code_insee": found.code,
-                        "nom_commune": found.name,
+                        level.name_column: found.name,
                         "population": found.population,
                         "statistiques": [
-                            {
-                                k: v
-                                for k, v in line.items()
-                                if k not in ("code_insee", "nom_commune")
-                            }
+                            {k: v for k, v in line.items() if k not in identity}
                             for line in csv_rows(found, rows)
                         ],
                     },

@@ -1,9 +1,9 @@
-// The commune page's map: the commune's outline and one indicator layer at a time (rasters from
+// A territory page's map: the commune's outline and one indicator layer at a time (rasters from
 // the tiles' TileJSON, vectors from their MapLibre style), with the legend.
 import { config, createMap, fetchJSON, renderLegend, setStatus, showCollection, whenDrawn } from "./common.js";
 
 const code = encodeURIComponent(config.territory);
-const territory = await fetchJSON(`/territories/${code}?level=commune`);
+const territory = await fetchJSON(`/territories/${code}?level=${encodeURIComponent(config.level)}`);
 const legend = document.getElementById("legend");
 const byId = new Map(config.layers.map((layer) => [layer.id, layer]));
 let vectorLayers = [];
