@@ -274,3 +274,42 @@ def test_page_in_chromium(
     assert not record.errors, record.errors
     english.close()
     print(f"screenshots in {shots}")
+
+
+AXE = Path(__file__).parents[2] / "services/tiles/frontend/node_modules/axe-core/axe.min.js"
+AXE_PAGES = [
+    "/communes/17300",
+    "/communes/17300?lang=en",
+    "/departements/17",
+    "/map?collection=lcz",
+    "/map?collection=lcz&lang=en",
+    "/embed?territory=17300&indicator=ndvi",
+    "/embed?territory=17300&indicator=ndvi&lang=en",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium: scripts/bootstrap.sh test")
+@pytest.mark.skipif(not AXE.is_file(), reason="axe-core: scripts/bootstrap.sh test (npm ci)")
+@pytest.mark.parametrize("path", AXE_PAGES)
+def test_axe_finds_no_serious_violation(
+    browser: BrowserContext,  # noqa: F811
+    tiles_gateway_url: str,
+    commune_data: None,
+    path: str,
+) -> None:
+    """axe-core's WCAG 2.1 A and AA rules (what RGAA 4.1 maps to), run in the page as served."""
+    page, record = open_page(browser, f"{tiles_gateway_url}{path}")
+    page.add_script_tag(path=str(AXE))
+    results = page.evaluate(
+        """axe.run(document, {runOnly: {type: "tag",
+             values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})"""
+    )
+    serious = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:5])
+        for v in results["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not serious, serious
+    assert not record.errors, record.errors
+    page.close()
