@@ -249,6 +249,14 @@ def test_page_in_chromium(
     assert "Île-d'Aix" in link.inner_text()
     assert link.get_attribute("href").startswith("/communes/17")
 
+    # The iframe snippet follows the layer chosen for it, and titles its iframe.
+    snippet = page.locator("#embed-snippet")
+    assert (
+        "indicator=ndvi" in snippet.input_value() and 'title="La Rochelle' in snippet.input_value()
+    )
+    page.select_option("#embed-layer", "lst-hot-spots")
+    assert "indicator=lst-hot-spots" in snippet.input_value()
+
     # The CSV link downloads the file the page names, with its leading zeros kept as text.
     with page.expect_download() as download:
         page.click("#download-csv")
@@ -266,6 +274,23 @@ def test_page_in_chromium(
     embed.screenshot(path=str(shots / "embed-17300-fr.png"))
     assert not record.errors, record.errors
     embed.close()
+
+    # A host page hears the embed's events.
+    host = browser.new_page()
+    host.set_content(
+        "<script>window.heard = []; addEventListener('message', (e) => heard.push(e.data));"
+        f"</script><iframe title='carte' width='600' height='400' "
+        f"src='{tiles_gateway_url}/embed?territory=17300&indicator=ndvi'></iframe>"
+    )
+    host.wait_for_function("window.heard.some((m) => m.type === 'ready')", timeout=READY_TIMEOUT_MS)
+    ready = host.evaluate("window.heard.find((m) => m.type === 'ready')")
+    assert ready == {
+        "source": "territoires",
+        "type": "ready",
+        "territory": "17300",
+        "indicator": "ndvi",
+    }
+    host.close()
 
     english, record = open_page(browser, f"{tiles_gateway_url}/communes/17300?lang=en")
     assert english.evaluate("document.documentElement.lang") == "en"

@@ -571,6 +571,10 @@ def territory_page_router(templates: Jinja2Templates, level: Level) -> APIRouter
             "config": config,
             "period_text": lambda row: period_text(row, language),
             "licence_url": LICENCE_URL,
+            "embed_url": f"{public_base_url(request, '/embed')}?territory={found.code}"
+            + ("" if language == "fr" else f"&lang={language}")
+            if level.level == COMMUNE
+            else None,
         }
         return templates.TemplateResponse(request, "commune.html", context)
 

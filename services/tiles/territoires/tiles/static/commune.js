@@ -72,3 +72,17 @@ map.on("load", async () => {
     document.body.dataset.state = "ready";
   });
 });
+
+// The iframe snippet follows the layer chosen for it.
+const embedLayer = document.getElementById("embed-layer");
+embedLayer?.addEventListener("change", () => {
+  const snippet = document.getElementById("embed-snippet");
+  const layer = byId.get(embedLayer.value);
+  const iframe = document.createElement("iframe");
+  iframe.src = `${snippet.dataset.base}&indicator=${encodeURIComponent(layer.id)}`;
+  iframe.title = `${snippet.dataset.title} — ${layer.title}`;
+  for (const [name, value] of [["width", "800"], ["height", "500"], ["style", "border:0"], ["loading", "lazy"]]) {
+    iframe.setAttribute(name, value);
+  }
+  snippet.value = iframe.outerHTML;
+});

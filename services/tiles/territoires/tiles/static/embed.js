@@ -48,7 +48,19 @@ map.on("load", () => {
   }
   whenDrawn(map).then(() => {
     document.body.dataset.state = "ready";
+    notify("ready", { indicator: config.indicator });
   });
+});
+
+// Events for the host page of the iframe (public data only, so any origin may hear them).
+function notify(type, detail) {
+  if (window.parent !== window) {
+    window.parent.postMessage({ source: "territoires", type, territory: config.territory, ...detail }, "*");
+  }
+}
+
+map.on("click", (event) => {
+  notify("territory-clicked", { lng: event.lngLat.lng, lat: event.lngLat.lat });
 });
 
 function showTerritory(feature) {
@@ -72,5 +84,8 @@ function offerDates(dates, initial) {
     picker.append(new Option(formatDate(date), date, false, date === initial));
   }
   document.getElementById("date").hidden = dates.length < 2;
-  picker.addEventListener("change", () => showCollection(map, config.indicator, picker.value));
+  picker.addEventListener("change", () => {
+    showCollection(map, config.indicator, picker.value);
+    notify("layer-changed", { indicator: config.indicator, datetime: picker.value });
+  });
 }
