@@ -16,7 +16,7 @@ import httpx
 import jsonschema
 import pytest
 from playwright.sync_api import BrowserContext
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, text
 
 from territoires.shared.database import create_sync_database
 from territoires.shared.models import FormerCommune, IndicatorStatistic, TerritoryLevel
@@ -33,6 +33,21 @@ LST_ROWS = [
     ("17306", 2025, {"mean": 29.0, "p90": 33.0, "suhi_c": 0.9, "hot_spots": 1, "valid_share": 0.9}),
 ]
 FORMER = "17999"
+UPPER_LEVELS = """
+    INSERT INTO territories (level, code, name, search_name, geometry)
+    SELECT 'region'::territory_level, '75', 'Nouvelle-Aquitaine', 'nouvelle-aquitaine', geometry
+    FROM territories WHERE level = 'departement' AND code = '17'
+    UNION ALL
+    SELECT 'epci'::territory_level, '241700434', 'CA de La Rochelle', 'ca de la rochelle', geometry
+    FROM territories WHERE level = 'commune' AND code = '17300';
+    UPDATE territories SET parent_code = '75' WHERE level = 'departement' AND code = '17';
+    UPDATE territories SET epci_code = '241700434' WHERE level = 'commune' AND code = '17300';
+"""
+UNDO_UPPER_LEVELS = """
+    UPDATE territories SET epci_code = NULL WHERE level = 'commune' AND code = '17300';
+    UPDATE territories SET parent_code = NULL WHERE level = 'departement' AND code = '17';
+    DELETE FROM territories WHERE (level, code) IN (('region', '75'), ('epci', '241700434'));
+"""
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +68,11 @@ def commune_data(tiles_settings: Settings) -> Iterator[None]:
                 )
             )
         connection.execute(insert(FormerCommune).values(code=FORMER, successor_code="17300"))
+        # A région over Charente-Maritime and an EPCI over La Rochelle (the demo carries neither).
+        connection.execute(text(UPPER_LEVELS))
     yield
     with engine.begin() as connection:
+        connection.execute(text(UNDO_UPPER_LEVELS))
         connection.execute(delete(IndicatorStatistic).where(IndicatorStatistic.indicator == "lst"))
         connection.execute(delete(FormerCommune).where(FormerCommune.code == FORMER))
     engine.dispose()
@@ -128,6 +146,30 @@ def test_departement_page_lists_its_communes(gateway: httpx.Client) -> None:
     assert 'href="/departements/17"' in gateway.get("/communes/17300").text
     missing = gateway.get("/departements/99")
     assert missing.status_code == 404 and "Territoire introuvable" in missing.text
+
+
+@pytest.mark.parametrize("prefix", ["/communes", "/epci", "/departements", "/regions"])
+@pytest.mark.parametrize(
+    "rest", ["/0", "/ZZZZZZZZZZZZZZZZ", "/2a004/statistiques.geojson", "/00000/statistiques.csv"]
+)
+def test_odd_requests_are_never_server_errors(
+    gateway: httpx.Client, prefix: str, rest: str
+) -> None:
+    headers = {"Accept-Language": "q=nan;;, fr;q=abc, *;q=0, en-US;q=inf"}
+    response = gateway.get(f"{prefix}{rest}", params={"lang": "xx"}, headers=headers)
+    assert response.status_code in (200, 404), response.text
+
+
+def test_region_and_epci_pages(gateway: httpx.Client) -> None:
+    region = unescape(gateway.get("/regions/75").text)
+    assert "Nouvelle-Aquitaine" in region and 'href="/communes/17299"' in region
+    assert 'href="/regions/75"' in gateway.get("/departements/17").text
+    epci = unescape(gateway.get("/epci/241700434", params={"lang": "en"}).text)
+    assert "CA de La Rochelle" in epci and "SIREN code" in epci
+    assert 'href="/communes/17300?lang=en"' in epci and 'href="/communes/17299' not in epci
+    assert 'href="/epci/241700434"' in gateway.get("/communes/17300").text
+    header = gateway.get("/epci/241700434/statistiques.csv").text.splitlines()[0]
+    assert header.startswith("code_insee,nom_epci,")
 
 
 def test_former_code_redirects(gateway: httpx.Client) -> None:

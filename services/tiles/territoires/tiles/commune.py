@@ -197,6 +197,7 @@ async def load_place(connection: AsyncConnection, level: Level, code: str) -> Pl
             Territory.epci_code,
             epci.c.name,
         )
+        .select_from(Territory)
         .outerjoin(
             parent,
             and_(parent.c.level == level.parent, parent.c.code == Territory.parent_code)
