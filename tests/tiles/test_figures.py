@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from territoires.shared.indicators import INDICATORS, Figure, Indicator
-from territoires.tiles.figures import ShownFigure, shown_figures
+from territoires.tiles.figures import ShownFigure, format_figure, shown_figures
 
 from .conftest import FIGURES
 
@@ -87,3 +87,13 @@ def test_an_entry_without_figures_shows_every_top_level_number() -> None:
     )
     listed = replace(bare, figures=(Figure("classes.a", "A", "{:d}"),))
     assert shown_figures(listed, row) == (ShownFigure("A", "1"),)
+
+
+def test_figures_are_written_the_french_way() -> None:
+    hot_spots = Figure("hot_spots", "Hot spots", "{:d}")
+    assert format_figure(Figure("n", "N", "{:,}"), 1234, "fr") == "1\u202f234"
+    # A median of counts may fall between two: shown with one decimal, not an error.
+    assert format_figure(hot_spots, 4.5, "fr") == "4,5"
+    assert format_figure(hot_spots, 1234.5, "en") == "1,234.5"
+    assert format_figure(Figure("share", "Share", "{:.0%}"), 0.372, "fr") == "37\u202f%"
+    assert format_figure(Figure("t", "T", "{:+.1f} °C"), 2.06, "en") == "+2.1 °C"

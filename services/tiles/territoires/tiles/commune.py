@@ -315,7 +315,9 @@ async def comparisons(
     return found
 
 
-def line_chart(title: str, points: list[tuple[str, float]], figure: Figure) -> Markup:
+def line_chart(
+    title: str, points: list[tuple[str, float]], figure: Figure, language: Language
+) -> Markup:
     """A small server-drawn SVG line of one figure over the periods (no script, prints well);
     the history table beside it is its text alternative."""
     width, height, pad = 320, 120, 28
@@ -330,6 +332,7 @@ def line_chart(title: str, points: list[tuple[str, float]], figure: Figure) -> M
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
     dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3"/>' for x, y in xy)
     first, last = escape(points[0][0]), escape(points[-1][0])
+    top, bottom = (escape(format_figure(figure, v, language)) for v in (high, low))
     return Markup(
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
@@ -337,8 +340,8 @@ def line_chart(title: str, points: list[tuple[str, float]], figure: Figure) -> M
         f'class="axis"/><polyline points="{line}" class="series"/>{dots}'
         f'<text x="{pad}" y="{height - 8}">{first}</text>'
         f'<text x="{width - pad}" y="{height - 8}" text-anchor="end">{last}</text>'
-        f'<text x="2" y="{pad - 10}">{escape(figure.format.format(high))}</text>'
-        f'<text x="2" y="{height - pad}">{escape(figure.format.format(low))}</text></svg>'
+        f'<text x="2" y="{pad - 10}">{top}</text>'
+        f'<text x="2" y="{height - pad}">{bottom}</text></svg>'
     )
 
 
@@ -384,7 +387,7 @@ async def sections(
                     if is_number(v := lookup(r.figures, f.key))
                 ]
                 if len(points) > 1:
-                    charts.append(line_chart(figure_label(f, language), points, f))
+                    charts.append(line_chart(figure_label(f, language), points, f, language))
         found.append(
             Section(
                 indicator=indicator,
@@ -403,7 +406,7 @@ async def sections(
     return found
 
 
-def layers(state: TilesState, with_items: set[str], statistics_ids: set[str]) -> list[Indicator]:
+def layers(with_items: set[str], statistics_ids: set[str]) -> list[Indicator]:
     """The indicators the map can show here: rasters with catalogued results, vectors whose
     results are summed up in the commune's statistics."""
     return [
@@ -545,7 +548,7 @@ def territory_page_router(templates: Jinja2Templates, level: Level) -> APIRouter
             shown = await sections(connection, found, rows, language)
             members = await member_communes(connection, found)
         with_items = {c.id for c in await state.catalog.collections() if c.item_count > 0}
-        shown_layers = layers(state, with_items, {r.statistics_id for r in rows})
+        shown_layers = layers(with_items, {r.statistics_id for r in rows})
         config = {
             "territory": found.code,
             "level": level.level.value,

@@ -71,7 +71,12 @@ def indicator_title(indicator: Indicator, language: Language) -> str:
 
 
 def format_figure(figure: Figure, value: float, language: Language) -> str:
-    return localise_number(figure.format.format(value), language)
+    """A value by its figure's pattern, written the language's way."""
+    try:
+        text = figure.format.format(value)
+    except ValueError:  # an integer pattern ("{:d}") given a median that falls between two
+        text = f"{value:,.1f}"
+    return localise_number(text, language)
 
 
 def shown_figures(
