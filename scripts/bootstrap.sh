@@ -21,6 +21,8 @@ fi
 if [ "$purpose" = test ]; then
   need docker-compose
   need gdal-bin
+  # tests/hosts puts the parts on network namespaces; it needs root, and skips without it.
+  if [ "$(id -u)" = 0 ]; then need iproute2; fi
 fi
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -11,10 +11,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from redis import Redis
@@ -34,6 +34,8 @@ from territoires.synth import generate
 
 from .conftest import RUN_ID
 from .servers import serve
+
+T = TypeVar("T")
 
 SCENE_SIZE = 512
 # The synthetic scenes' dates (territoires synth's defaults): summers 2021, 2022 and 2023.
@@ -184,6 +186,8 @@ def worker_environment(settings: Settings) -> dict[str, str]:
             "TERRITOIRES_CALLBACK_ALLOW": json.dumps(settings.callback_allow),
             "TERRITOIRES_CALLBACK_TIMEOUT_S": str(settings.callback_timeout_s),
             "TERRITOIRES_PLUGINS": json.dumps(settings.plugins),
+            "TERRITOIRES_WORKER_MAX_JOBS": str(settings.worker_max_jobs),
+            "TERRITOIRES_FANOUT_COMMUNES": str(settings.fanout_communes),
             "TERRITOIRES_LOG_JSON": "false",
         }
         | s3_environment(settings)
@@ -255,3 +259,12 @@ def wait_for_worker(settings: Settings, process: subprocess.Popen, log: Path) ->
             time.sleep(0.1)
     finally:
         queue.close()
+
+
+def owslib_client(kind: Callable[[str], T], url: str, headers: Mapping[str, str]) -> T:
+    """An OWSLib OGC API client that sends `headers`. OWSLib's own `headers=` updates its
+    module-wide REQUEST_HEADERS, so every later client in the process would send them too (a
+    key of another test's database: 401)."""
+    client = kind(url)
+    client.headers = {**client.headers, **headers}  # type: ignore[attr-defined]
+    return client

@@ -23,6 +23,7 @@ from validate import format_error, validate_document
 from territoires.catalog.app import create_app
 from territoires.gateway.app import create_app as create_gateway
 from territoires.shared.database import create_sync_database
+from territoires.shared.indicators import INDICATORS
 from territoires.shared.models import IndicatorStatistic
 from territoires.shared.public_url import public_base_url
 from territoires.shared.schema import upgrade
@@ -147,7 +148,12 @@ async def test_conformance_states_features_filter_and_cql2(client: httpx.AsyncCl
 async def test_collections_and_each_collection_are_valid(client: httpx.AsyncClient) -> None:
     document = (await client.get("/features/collections")).json()
     assert_valid(document, "features-1.0:collections")
-    assert [c["id"] for c in document["collections"]] == ["territories", "indicator-statistics"]
+    vectors = [i.id for i in INDICATORS.values() if i.form == "vector"]  # night-lighting…
+    assert [c["id"] for c in document["collections"]] == [
+        "territories",
+        "indicator-statistics",
+        *vectors,
+    ]
     for summary in document["collections"]:
         collection = (await client.get(f"/features/collections/{summary['id']}")).json()
         assert_valid(collection, "features-1.0:collection")
@@ -573,7 +579,8 @@ async def test_a_database_that_is_down_is_503(features_settings: Settings) -> No
 
 def test_owslib_lists_collections_and_filters_on_the_insee_code(catalog_url: str) -> None:
     api = Features(f"{catalog_url}/features")
-    assert api.feature_collections() == ["territories", "indicator-statistics"]
+    vectors = [i.id for i in INDICATORS.values() if i.form == "vector"]
+    assert api.feature_collections() == ["territories", "indicator-statistics", *vectors]
     found = api.collection_items("territories", filter="code = '17300'")
     assert found["numberMatched"] == 1
     assert [f["properties"]["name"] for f in found["features"]] == ["La Rochelle"]

@@ -41,6 +41,7 @@ from ..servers import serve
 from ..stack import (
     gateway_over,
     issue_key,
+    owslib_client,
     prepare_database,
     start_worker,
     stop_worker,
@@ -113,7 +114,7 @@ def client(heat_settings: Settings, heat_url: str) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def summer_2023(client: httpx.Client) -> dict[str, Any]:
     """LST over La Rochelle for summer 2023, run through OWSLib: the results document."""
-    processes = Processes(str(client.base_url).rstrip("/"), headers=dict(client.headers))
+    processes = owslib_client(Processes, str(client.base_url).rstrip("/"), client.headers)
     assert "land-surface-temperature" in {p["id"] for p in processes.processes()}
     described = processes.process("land-surface-temperature")
     assert {"ring_m", "hot_spot_min_area_m2", "hottest_per_summer"} <= set(described["inputs"])

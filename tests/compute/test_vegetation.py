@@ -13,7 +13,7 @@ from owslib.ogcapi.processes import Processes
 from rio_cogeo.cogeo import cog_validate
 from validate import format_error, validate_document
 
-from ..stack import SUMMER_2023
+from ..stack import SUMMER_2023, owslib_client
 
 
 def assert_valid(document: Any, schema: str) -> None:
@@ -38,7 +38,7 @@ def follow(client: httpx.Client, job_url: str, timeout_s: float = 120) -> list[d
 def test_owslib_lists_describes_and_runs_vegetation(
     platform_url: str, api_key: str, worker: Any
 ) -> None:
-    processes = Processes(platform_url, headers={"X-API-Key": api_key})
+    processes = owslib_client(Processes, platform_url, {"X-API-Key": api_key})
     listed = processes.processes()
     assert {"vegetation", "zonal-statistics"} <= {p["id"] for p in listed}
     description = processes.process("vegetation")

@@ -32,6 +32,23 @@ LST_ROWS = [
     ("17299", 2025, {"mean": 30.1, "p90": 34.0, "suhi_c": 1.2, "hot_spots": 2, "valid_share": 0.9}),
     ("17306", 2025, {"mean": 29.0, "p90": 33.0, "suhi_c": 0.9, "hot_spots": 1, "valid_share": 0.9}),
 ]
+SUMMERS = [
+    {"summer": 2023, "mean_c": 30.4, "suhi_c": 1.8},
+    {"summer": 2024, "mean_c": 31.2, "suhi_c": 2.1},
+    {"summer": 2025, "mean_c": 33.5, "suhi_c": 2.6},
+]
+LST_ROWS[1][2]["summers"] = SUMMERS
+# La Rochelle's lights switched off in the middle of the night from March 2016: 48 months of
+# radiance, and the class the night-lighting job found in them.
+NIGHT_MONTHS = [datetime(2014 + i // 12, i % 12 + 1, 1, tzinfo=UTC) for i in range(48)]
+NIGHT_CLASS = {
+    "class": "total-extinction",
+    "class_code": 1,
+    "start_month": "2016-03",
+    "drop_percent": 62.0,
+    "confidence": 0.87,
+    "lit_cells": 40,
+}
 FORMER = "17999"
 UPPER_LEVELS = """
     INSERT INTO territories (level, code, name, search_name, geometry)
@@ -67,6 +84,29 @@ def commune_data(tiles_settings: Settings) -> Iterator[None]:
                     item_id=f"lst-{code}-{year}",
                 )
             )
+        night = [
+            {
+                "indicator": "night-radiance",
+                "period_start": month,
+                "period_end": month.replace(day=28),
+                "figures": {"radiance": 24.0 if month < NIGHT_MONTHS[26] else 9.1, "good": 1},
+            }
+            for month in NIGHT_MONTHS
+        ]
+        night.append(
+            {
+                "indicator": "night-lighting",
+                "period_start": NIGHT_MONTHS[0],
+                "period_end": datetime(2017, 12, 31, tzinfo=UTC),
+                "figures": NIGHT_CLASS,
+            }
+        )
+        for row in night:
+            connection.execute(
+                insert(IndicatorStatistic).values(
+                    territory_level=TerritoryLevel.COMMUNE, territory_code="17300", **row
+                )
+            )
         connection.execute(insert(FormerCommune).values(code=FORMER, successor_code="17300"))
         # A région over Charente-Maritime and an EPCI over La Rochelle (the demo carries neither).
         connection.execute(text(UPPER_LEVELS))
@@ -74,6 +114,12 @@ def commune_data(tiles_settings: Settings) -> Iterator[None]:
     with engine.begin() as connection:
         connection.execute(text(UNDO_UPPER_LEVELS))
         connection.execute(delete(IndicatorStatistic).where(IndicatorStatistic.indicator == "lst"))
+        connection.execute(
+            delete(IndicatorStatistic).where(
+                IndicatorStatistic.territory_code == "17300",
+                IndicatorStatistic.indicator.in_(("night-radiance", "night-lighting")),
+            )
+        )
         connection.execute(delete(FormerCommune).where(FormerCommune.code == FORMER))
     engine.dispose()
 
@@ -100,6 +146,35 @@ def test_page_is_french_with_every_indicator(gateway: httpx.Client) -> None:
     assert "Médiane des communes du département" in html and "3 communes comparées" in html
     assert "Évolution" in html and "<svg" in html and "31,2\u202f°C" in html
     assert "Licence Ouverte 2.0" in html
+
+
+def test_page_shows_lst_by_summer_and_night_radiance_by_month(gateway: httpx.Client) -> None:
+    html = unescape(gateway.get("/communes/17300").text)
+    lst = html[
+        html.index('id="indicator-lst"') : html.index(
+            "</article>", html.index('id="indicator-lst"')
+        )
+    ]
+    # LST by summer: a chart and its data table, one row per summer.
+    assert "<h4>Par été</h4>" in lst and lst.count('<svg class="chart"') >= 3
+    summers = lst[lst.index('class="series-data"') :]
+    assert '<th scope="row">2023</th><td>30,4 °C</td><td>+1,8 °C</td>' in summers
+    # Night lighting: the class in words, and the monthly radiance with the change marked.
+    night = html[html.index('id="indicator-night-lighting"') :]
+    night = night[: night.index("</article>")]
+    assert '<th scope="row">Pratique d\'éclairage</th><td>extinction totale</td>' in night
+    assert "<td>62 %</td>" in night and "<td>87 %</td>" in night
+    assert "Radiance nocturne par mois" in night and "changement détecté en 03/2016" in night
+    assert 'class="change"' in night
+    table = night[night.index('class="series-data"') :]
+    assert table.count('<tr><th scope="row">') == 48
+    assert '<th scope="row">02/2016</th><td>24,00</td>' in table
+    assert '<th scope="row">03/2016</th><td>9,10</td>' in table
+    # The monthly rows are the night-lighting section's series, not a section of their own.
+    assert 'id="indicator-night-radiance"' not in html
+    english = unescape(gateway.get("/communes/17300", params={"lang": "en"}).text)
+    assert "<td>total extinction</td>" in english and "change detected in 2016-03" in english
+    assert "<h4>By summer</h4>" in english
 
 
 def test_english_on_request(gateway: httpx.Client) -> None:
@@ -191,6 +266,8 @@ def test_csv_downloads_and_schema(gateway: httpx.Client) -> None:
     assert {r["code_insee"] for r in rows} == {"17300"}
     assert {r["annee_geographie"] for r in rows} == {"2026"}
     assert any(r["libelle"] == "Part végétalisée" for r in rows)
+    night = next(r for r in rows if r["indicateur"] == "night-lighting" and r["mesure"] == "class")
+    assert (night["valeur"], night["valeur_texte"]) == ("", "total-extinction")
 
     schema = gateway.get("/communes/schema.json").json()
     names = [f["name"] for f in schema["fields"]]
@@ -222,7 +299,9 @@ def test_csv_downloads_and_schema(gateway: httpx.Client) -> None:
         for r in rows
     )
     for row in rows:
-        float(row["valeur"])
+        assert bool(row["valeur"]) != bool(row["valeur_texte"])
+        if row["valeur"]:
+            float(row["valeur"])
         datetime.fromisoformat(row["date_fin"])
 
     spreadsheet = gateway.get("/communes/17300/statistiques-tableur.csv").content.decode("utf-8")

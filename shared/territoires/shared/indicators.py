@@ -25,6 +25,23 @@ class Figure:
     format: str = "{:.2f}"  # a str.format pattern: "{:.0%}" shows a share as a percentage
     label_fr: str | None = None  # the French pages' label (`label` when None)
     unit: str = ""  # the stored value's unit in downloads ("1" for a ratio, "°C", "count")
+    # A text figure (format "{}"): its values' words on the pages, (value, English, French).
+    choices: tuple[tuple[str, str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Series:
+    """A history chart of an indicator's section beyond one point a row: one point per row of
+    another statistics id (`rows`, by month), or per element of a list in the newest row
+    (`key`, each named by its `x`); `change` names the newest row's month to mark on it."""
+
+    title: str
+    title_fr: str
+    figures: tuple[Figure, ...]
+    rows: str | None = None
+    key: str | None = None
+    x: str = ""
+    change: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,7 @@ class Indicator:
     figures: tuple[Figure, ...] = ()
     explanation: Explanation | None = None
     title_fr: str | None = None  # the French pages' title (`title` when None)
+    series: tuple[Series, ...] = ()
 
     @property
     def statistics_id(self) -> str:
@@ -124,6 +142,61 @@ VEGETATION_EXPLANATION = Explanation(
     "value strongly, so compare periods of the same season.",
 )
 
+# Night-lighting classes by `class_code` (the order of `compute.lighting.CLASSES`).
+NIGHT_LIGHTING_CLASSES = _ramp(
+    (0, "#fdd835", "unchanged"),
+    (1, "#1a237e", "total extinction"),
+    (2, "#7e57c2", "partial extinction or renovation"),
+    (3, "#ef6c00", "relit"),
+    (4, "#9e9e9e", "undetermined"),
+)
+NIGHT_LIGHTING_FIGURES = (
+    Figure(
+        "class",
+        "Lighting practice",
+        "{}",
+        "Pratique d'éclairage",
+        choices=(
+            ("unchanged", "unchanged", "inchangée"),
+            ("total-extinction", "total extinction", "extinction totale"),
+            (
+                "partial-extinction",
+                "partial extinction or renovation",
+                "extinction partielle ou rénovation",
+            ),
+            ("relit", "relit", "rallumage"),
+            ("undetermined", "undetermined", "indéterminée"),
+        ),
+    ),
+    Figure("start_month", "Since", "{}", "Depuis"),
+    Figure("drop_percent", "Drop in radiance", "{:.0f}%", "Baisse de la radiance", "%"),
+    Figure("confidence", "Confidence", "{:.0%}", "Confiance", "1"),
+)
+NIGHT_LIGHTING_EXPLANATION = Explanation(
+    summary_fr="La lumière émise la nuit par la commune, vue chaque mois par les satellites VIIRS "
+    "(produit Black Marble de la NASA) sur ses zones éclairées, et le changement détecté dans la "
+    "série : extinction totale en milieu de nuit, extinction partielle ou rénovation (LED), "
+    "rallumage, avec le mois où il commence, la baisse et une confiance.",
+    limits_fr="Pixels d'environ 500 m, passage vers 1 h 30 : une extinction après cette heure "
+    "n'est pas vue ; une rénovation en LED et une extinction partielle baissent la radiance de "
+    "la même façon ; les petites communes peu éclairées restent souvent indéterminées.",
+    summary_en="The light the commune gives off at night, seen each month by the VIIRS satellites "
+    "(NASA's Black Marble product) over its lit areas, and the change detected in the series: "
+    "total extinction in the middle of the night, partial extinction or renovation (LED), "
+    "relighting, with the month it starts, the drop and a confidence.",
+    limits_en="Pixels of about 500 m, a pass around 1:30 am: a switch-off after that hour is not "
+    "seen; an LED renovation and a partial extinction lower the radiance alike; small, dimly lit "
+    "communes often stay undetermined.",
+)
+# The monthly radiance rows (`night-radiance`) the classes are made from, the change marked.
+NIGHT_RADIANCE_SERIES = Series(
+    "Night radiance by month",
+    "Radiance nocturne par mois",
+    (Figure("radiance", "Radiance", "{:.2f}", "Radiance", "nW·cm⁻²·sr⁻¹"),),
+    rows="night-radiance",
+    change="start_month",
+)
+
 # Land surface temperature, diverging around 30 °C (ColorBrewer RdYlBu).
 LST_LEGEND = _ramp(
     (10, "#313695", "10 °C"),
@@ -145,6 +218,16 @@ LST_FIGURES = (
     ),
     Figure("hot_spots", "Hot spots", "{:d}", "Points chauds", "count"),
     Figure("valid_share", "Observed (cloud-free) share", "{:.0%}", "Part observée sans nuage", "1"),
+)
+LST_SERIES = Series(
+    "By summer",
+    "Par été",
+    (
+        Figure("mean_c", "Mean LST", "{:.1f} °C", "Température de surface moyenne", "°C"),
+        Figure("suhi_c", "Surface urban heat island", "{:+.1f} °C", "Îlot de chaleur urbain", "°C"),
+    ),
+    key="summers",
+    x="summer",
 )
 LST_EXPLANATION = Explanation(
     summary_fr="La température du sol et des toits (pas celle de l'air) mesurée par le satellite "
@@ -240,6 +323,7 @@ INDICATORS: dict[str, Indicator] = {
             keywords=("heat", "landsat"),
             figures=LST_FIGURES,
             explanation=LST_EXPLANATION,
+            series=(LST_SERIES,),
         ),
         Indicator(
             id="lst-hot-spots",
@@ -277,15 +361,25 @@ INDICATORS: dict[str, Indicator] = {
         ),
         Indicator(
             id="night-lighting",
-            title="Night-time radiance",
-            description="VIIRS DNB monthly median radiance.",
-            unit="nW·cm⁻²·sr⁻¹",
-            kind="continuous",
-            value_range=(0.0, 60.0),
-            legend=_ramp((0, "#000004", "dark"), (10, "#b63679", "10"), (60, "#fcfdbf", "60")),
+            title_fr="Pratique d'éclairage nocturne",
+            title="Night-time lighting practice",
+            description="Per commune, from the VIIRS Black Marble monthly radiance of its lit "
+            "cells: total extinction, partial extinction or renovation, relit, unchanged or "
+            "undetermined, with the start month, the drop and a confidence.",
+            unit="class",
+            kind="categorical",
+            value_range=(0, 4),
+            legend=NIGHT_LIGHTING_CLASSES,
+            dtype="uint8",
+            nodata=255,
             process="night-lighting",
-            planned=True,
-            keywords=("lighting", "viirs"),
+            keywords=("lighting", "viirs", "black marble", "extinction"),
+            form="vector",
+            geometry_type="MultiPolygon",
+            colour_by="class_code",
+            figures=NIGHT_LIGHTING_FIGURES,
+            explanation=NIGHT_LIGHTING_EXPLANATION,
+            series=(NIGHT_RADIANCE_SERIES,),
         ),
         Indicator(
             id="flood-extent",

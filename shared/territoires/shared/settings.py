@@ -254,6 +254,29 @@ class Settings(BaseSettings):
         "query) may run before PostgreSQL cancels it and the request answers 504.",
     )
 
+    worker_max_jobs: int = Field(
+        default=4,
+        ge=1,
+        description="Jobs one `territoires worker` runs at a time, each in a thread of its own; "
+        "1 with NUMBA_NUM_THREADS=1 and compute_threads=1 makes a single-threaded worker, "
+        "scaled by replicas.",
+    )
+    compute_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Threads GDAL uses within a job to decode inputs and encode result COGs; "
+        "unset: every CPU of the machine. Set it to the CPUs a worker is given (a container's "
+        "CPU limit) so that workers sharing a node do not oversubscribe it; numba's kernels "
+        "follow NUMBA_NUM_THREADS.",
+    )
+    fanout_communes: int = Field(
+        default=25,
+        ge=1,
+        description="Communes per sub-job when a request fans out: smaller parts spread a "
+        "job over more workers, each part costing a fixed set-up (scenes opened, COGs and "
+        "items written).",
+    )
+
     readiness_timeout_s: float = Field(
         default=2.0, gt=0, description="How long a /readyz dependency check may take."
     )

@@ -52,10 +52,21 @@ def synth_command(
         Path | None,
         typer.Option("--out", help="Output folder (default: .data/synth/TARGET-SIZE-SEED)"),
     ] = None,
+    night_lights: Annotated[
+        bool,
+        typer.Option(
+            "--night-lights",
+            help="Black Marble VNP46A3 monthly HDF5 files of whole départements instead "
+            "(--territory 17,13 or france), with a planted lighting history per commune",
+        ),
+    ] = False,
 ) -> None:
     """Synthesise Sentinel-2, Landsat 8, Sentinel-1 and VIIRS scenes with a known truth."""
     from territoires.synth import SynthInputError, generate, parse_bbox, parse_sensors
 
+    if night_lights:
+        _night_lights(territory, start, end, seed, out)
+        return
     if (territory is None) == (bbox is None):
         fail("give exactly one of --territory CODE or --bbox minx,miny,maxx,maxy", USAGE_ERROR)
     try:
@@ -101,3 +112,49 @@ def synth_command(
     )
     for stage, seconds in summary.timings.items():
         console.print(f"  {stage:<22} {seconds:7.2f} s", highlight=False)
+
+
+def _night_lights(territory: str | None, start: str, end: str, seed: int, out: Path | None) -> None:
+    """`--night-lights`: the national mode (`territoires.synth.blackmarble`)."""
+    from territoires.shared.geography import find_national_dir
+    from territoires.shared.settings import get_settings
+    from territoires.synth.blackmarble import TRUTH_FILE, generate_night_lights
+
+    if not territory:
+        fail("--night-lights needs --territory: département codes (17,13) or france", USAGE_ERROR)
+    departements = None if territory.lower() == "france" else territory.split(",")
+    folder = out or Path(".data/synth") / f"night-lights-{territory.replace(',', '-')}-{seed}"
+    try:
+        data = find_national_dir([get_settings().kit_dir])
+    except ConfigurationError as error:
+        fail(str(error))
+    with Progress(
+        TextColumn("[bold]synth[/]"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+        try:
+            summary = generate_night_lights(
+                folder,
+                data,
+                departements,
+                _parse_date(start, "--start"),
+                _parse_date(end, "--end"),
+                seed,
+                lambda text, done, total: bar.update(
+                    task, description=text, completed=done, total=total
+                ),
+            )
+        except ValueError as error:
+            fail(str(error), USAGE_ERROR)
+    console.print(
+        f"[green]wrote[/] {len(summary.files)} Black Marble files ({summary.communes} communes "
+        f"× {summary.months} months) to {folder}; truth in {folder / TRUTH_FILE}",
+        highlight=False,
+        soft_wrap=True,
+    )

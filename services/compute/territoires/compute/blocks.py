@@ -39,6 +39,7 @@ from shapely.geometry.base import BaseGeometry
 
 from territoires.compute.errors import UnreadableAssetError
 from territoires.shared.errors import TerritoiresError
+from territoires.shared.settings import get_settings
 
 BLOCK = 1024
 """Side of a processing block in pixels: 1024² float32 is 4 MiB per band."""
@@ -137,6 +138,11 @@ def unreadable(raster: Raster) -> Iterator[None]:
         raise UnreadableAssetError(f"{raster.name} cannot be read") from error
 
 
+def gdal_threads() -> str:
+    """GDAL's NUM_THREADS for a job: the process's `compute_threads`, else every CPU."""
+    return str(get_settings().compute_threads or "ALL_CPUS")
+
+
 def open_raster(raster: Raster, **options: Any) -> DatasetReader:
     """The one way a process opens an input raster (a context manager, like rasterio.open)."""
     with unreadable(raster):
@@ -156,8 +162,8 @@ class Source:
     ) -> None:
         self.raster = raster
         self.band = band
-        # GeoTIFF tiles decoded on every core (GDAL ≥ 3.6); other drivers ignore the option.
-        self.dataset = open_raster(raster, NUM_THREADS="ALL_CPUS")
+        # GeoTIFF tiles decoded on several cores (GDAL ≥ 3.6); other drivers ignore the option.
+        self.dataset = open_raster(raster, NUM_THREADS=gdal_threads())
         with unreadable(raster):
             self._prepare(grid, resampling)
 
@@ -285,7 +291,7 @@ def write_cog(source: Path, target: Path, tags: dict[str, str], resampling: str)
             additional_cog_metadata=tags,
             in_memory=False,
             quiet=True,
-            config={"GDAL_NUM_THREADS": "ALL_CPUS"},
+            config={"GDAL_NUM_THREADS": gdal_threads()},
         )
     except RasterioIOError as error:
         raise ResultWriteError from error

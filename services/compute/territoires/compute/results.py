@@ -45,6 +45,8 @@ JOB_PROPERTY = "territoires:job_id"
 STATISTICS_COLLECTION = "indicator-statistics"
 # The unique key of a statistics row: a job run again rewrites its rows.
 STATISTIC_KEY = ("territory_level", "territory_code", "indicator", "period_start", "period_end")
+# Rows of one INSERT: asyncpg takes at most 32,767 parameters a statement (about ten a row).
+ROWS_PER_STATEMENT = 2000
 
 
 class JobNotRunning(Exception):  # noqa: N818 - a state the run stops on, not an error
@@ -218,7 +220,7 @@ async def publish(
 ) -> None:
     """Upserts result items (creating their indicator collections when missing) and statistics
     rows, and writes vector result features, within the caller's transaction."""
-    if features:
+    for first in range(0, len(features), ROWS_PER_STATEMENT):
         await connection.execute(
             insert(ResultFeature).values(
                 [
@@ -231,7 +233,7 @@ async def publish(
                         "properties": f.properties,
                         "geometry": func.ST_GeomFromWKB(shapely.to_wkb(f.geometry), SRID),
                     }
-                    for f in features
+                    for f in features[first : first + ROWS_PER_STATEMENT]
                 ]
             )
         )
@@ -273,17 +275,18 @@ async def publish(
             }
             for s in statistics
         ]
-        statement = insert(IndicatorStatistic).values(rows)
-        await connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=list(STATISTIC_KEY),
-                set_={
-                    column: statement.excluded[column]
-                    for column in ("figures", "item_collection_id", "item_id", "job_id")
-                }
-                | {"created_at": func.now()},
+        for first in range(0, len(rows), ROWS_PER_STATEMENT):
+            statement = insert(IndicatorStatistic).values(rows[first : first + ROWS_PER_STATEMENT])
+            await connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=list(STATISTIC_KEY),
+                    set_={
+                        column: statement.excluded[column]
+                        for column in ("figures", "item_collection_id", "item_id", "job_id")
+                    }
+                    | {"created_at": func.now()},
+                )
             )
-        )
 
 
 async def discard(connection: AsyncConnection, job_ids: list[uuid.UUID]) -> None:

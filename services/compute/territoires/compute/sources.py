@@ -13,7 +13,8 @@ from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import func, select
+from sqlalchemy import String, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.compute.blocks import Raster
@@ -47,11 +48,17 @@ async def communes_of(connection: AsyncConnection, codes: list[str]) -> list[str
     )
 
 
+def among(column: Any, codes: list[str]) -> Any:
+    """`column = ANY(:codes)` with one array parameter: `in_` binds one parameter a code, and
+    asyncpg takes at most 32,767 (France has 34,969 communes)."""
+    return column == any_(bindparam(None, list(codes), type_=ARRAY(String)))
+
+
 async def commune_zones(connection: AsyncConnection, codes: list[str]) -> list[Zone]:
     """The communes' outlines, in the order of `codes`."""
     rows = await connection.execute(
         select(Territory.code, Territory.name, func.ST_AsBinary(Territory.geometry)).where(
-            Territory.level == TerritoryLevel.COMMUNE, Territory.code.in_(codes)
+            Territory.level == TerritoryLevel.COMMUNE, among(Territory.code, codes)
         )
     )
     found = {

