@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from html import unescape
@@ -50,6 +53,9 @@ NIGHT_CLASS = {
     "lit_cells": 40,
 }
 FORMER = "17999"
+# What the tests leave to look at (screenshots, the PDF report and its pages): under the
+# repository's ignored out/ folder, kept after the run.
+ARTEFACTS = Path(__file__).parents[2] / "out" / "tests" / "commune-page"
 UPPER_LEVELS = """
     INSERT INTO territories (level, code, name, search_name, geometry)
     SELECT 'region'::territory_level, '75', 'Nouvelle-Aquitaine', 'nouvelle-aquitaine', geometry
@@ -312,6 +318,51 @@ def test_csv_downloads_and_schema(gateway: httpx.Client) -> None:
     feature = geojson["features"][0]
     assert feature["geometry"]["type"] == "MultiPolygon"
     assert feature["properties"]["code_insee"] == "17300"
+
+
+def key_figures(html: str) -> list[tuple[str, str]]:
+    """(label, value) of every key-figures table row of a page."""
+    rows = re.findall(
+        r'<tr><th scope="row">([^<]+)</th><td>([^<]+)</td>',
+        "".join(re.findall(r'<table class="key-figures">.*?</table>', html, re.S)),
+    )
+    return [(unescape(label), unescape(value)) for label, value in rows]
+
+
+def plain(text: str) -> str:
+    """Text with its spaces and line breaks as single spaces (a PDF wraps long labels)."""
+    return re.sub(r"-\s", "-", re.sub(r"[\s\u202f\u00a0]+", " ", text))
+
+
+@pytest.mark.skipif(not shutil.which("pdftoppm"), reason="poppler-utils: scripts/bootstrap.sh test")
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_pdf_report_opens_and_shows_the_page_figures(gateway: httpx.Client, language: str) -> None:
+    page = gateway.get("/communes/17300", params={"lang": language}).text
+    assert f'href="/communes/17300/rapport.pdf{"?lang=en" if language == "en" else ""}"' in page
+    response = gateway.get("/communes/17300/rapport.pdf", params={"lang": language})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF-")
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    pdf = ARTEFACTS / f"rapport-17300-{language}.pdf"
+    pdf.write_bytes(response.content)
+    # poppler renders every page, and the first is not blank.
+    prefix = ARTEFACTS / f"rapport-17300-{language}"
+    subprocess.run(["pdftoppm", "-r", "60", "-png", pdf, prefix], check=True, timeout=120)
+    pages = sorted(ARTEFACTS.glob(f"{prefix.name}-*.png"))
+    assert pages and all(p.stat().st_size > 2_000 for p in pages)
+    # Its text carries the page's key figures, each value right after its label.
+    raw = ["pdftotext", "-raw", pdf, "-"]
+    text = plain(subprocess.run(raw, capture_output=True, text=True, check=True).stdout)
+    figures = key_figures(page)
+    assert len(figures) >= 8, figures
+    for label, value in figures:
+        assert plain(f"{label} {value}") in text, (label, value)
+    assert "La Rochelle" in text and "Licence Ouverte 2.0" in text
+    assert ("03/2016" if language == "fr" else "2016-03") in text  # the night series' change
+    missing = gateway.get("/communes/99999/rapport.pdf")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
 
 
 def test_search_api_ignores_accents(gateway: httpx.Client) -> None:

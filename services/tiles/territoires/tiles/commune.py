@@ -17,13 +17,14 @@ import json
 import statistics as stats
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from markupsafe import Markup, escape
 from sqlalchemy import and_, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
@@ -50,6 +51,8 @@ from territoires.tiles.messages import (
     language_of,
     period_label,
 )
+from territoires.tiles.pages import STATIC
+from territoires.tiles.report import render_pdf
 
 COMMUNE = TerritoryLevel.COMMUNE
 
@@ -605,6 +608,49 @@ def territory_page_router(templates: Jinja2Templates, level: Level) -> APIRouter
             messages[key].format(code=code, level=messages[f"level_{level.level.value}"])
         )
 
+    async def page_context(
+        request: Request, state: TilesState, place: Place, language: Language
+    ) -> dict[str, Any]:
+        """What the page's template needs, for the page and for its PDF report."""
+        messages = MESSAGES[language]
+        async with database_connection(state.catalog.engine) as connection:
+            rows = await place_rows(connection, place)
+            shown = await sections(connection, place, rows, language)
+            members = await member_communes(connection, place)
+        with_items = {c.id for c in await state.catalog.collections() if c.item_count > 0}
+        shown_layers = layers(with_items, {r.statistics_id for r in rows})
+        config = {
+            "territory": place.code,
+            "level": level.level.value,
+            "attribution": f"{state.settings.attribution} · Limites © IGN, INSEE (Licence Ouverte)",
+            "layers": [
+                {"id": i.id, "title": indicator_title(i, language), "form": i.form}
+                for i in shown_layers
+            ],
+            "messages": {k: messages[k] for k in ("status_loading", "status_no_data", "no_result")},
+            "language": language,
+        }
+        return {
+            "lang": language,
+            "other": "en" if language == "fr" else "fr",
+            "m": messages,
+            "place": place,
+            "level_name": messages[f"level_{level.level.value}"],
+            "prefix": level.prefix,
+            "parent_path": PAGE_PATHS.get(level.parent) if level.parent else None,
+            "population": format_integer(place.population, language) if place.population else None,
+            "sections": shown,
+            "members": members,
+            "layers": config["layers"],
+            "config": config,
+            "period_text": lambda row: period_text(row, language),
+            "licence_url": LICENCE_URL,
+            "embed_url": f"{public_base_url(request, '/embed')}?territory={place.code}"
+            + ("" if language == "fr" else f"&lang={language}")
+            if level.level == COMMUNE
+            else None,
+        }
+
     @router.get("/schema.json", summary="The TableSchema of this level's CSV")
     def schema() -> dict[str, Any]:
         return table_schema(level)
@@ -630,44 +676,36 @@ def territory_page_router(templates: Jinja2Templates, level: Level) -> APIRouter
             )
         if isinstance(found, Response):
             return found
-        async with database_connection(state.catalog.engine) as connection:
-            rows = await place_rows(connection, found)
-            shown = await sections(connection, found, rows, language)
-            members = await member_communes(connection, found)
-        with_items = {c.id for c in await state.catalog.collections() if c.item_count > 0}
-        shown_layers = layers(with_items, {r.statistics_id for r in rows})
-        config = {
-            "territory": found.code,
-            "level": level.level.value,
-            "attribution": f"{state.settings.attribution} · Limites © IGN, INSEE (Licence Ouverte)",
-            "layers": [
-                {"id": i.id, "title": indicator_title(i, language), "form": i.form}
-                for i in shown_layers
-            ],
-            "messages": {k: messages[k] for k in ("status_loading", "status_no_data", "no_result")},
-            "language": language,
-        }
-        context = {
-            "lang": language,
-            "other": "en" if language == "fr" else "fr",
-            "m": messages,
-            "place": found,
-            "level_name": messages[f"level_{level.level.value}"],
-            "prefix": level.prefix,
-            "parent_path": PAGE_PATHS.get(level.parent) if level.parent else None,
-            "population": format_integer(found.population, language) if found.population else None,
-            "sections": shown,
-            "members": members,
-            "layers": config["layers"],
-            "config": config,
-            "period_text": lambda row: period_text(row, language),
-            "licence_url": LICENCE_URL,
-            "embed_url": f"{public_base_url(request, '/embed')}?territory={found.code}"
-            + ("" if language == "fr" else f"&lang={language}")
-            if level.level == COMMUNE
-            else None,
-        }
+        context = await page_context(request, state, found, language)
         return templates.TemplateResponse(request, "commune.html", context)
+
+    @router.get(
+        "/{code}/rapport.pdf",
+        summary="The page as a PDF report, made on the server from the same HTML (WeasyPrint)",
+        response_class=Response,
+        responses={200: {"content": {"application/pdf": {}}}},
+    )
+    async def report(request: Request, state: State, code: Code) -> Response:
+        found = await find(request, state, code)
+        if isinstance(found, Response):
+            return found
+        language = language_of(request)
+        context = await page_context(request, state, found, language)
+        page_url = public_base_url(request, f"{level.prefix}/{found.code}")
+        today = datetime.now(UTC)
+        extra = {
+            "request": request,
+            "pdf": True,
+            "page_url": page_url,
+            "today": f"{today:%d/%m/%Y}" if language == "fr" else today.date().isoformat(),
+        }
+        html = templates.get_template("commune.html").render({**context, **extra})
+        pdf = await run_in_threadpool(render_pdf, html, page_url, STATIC)
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="{found.code}.pdf"'},
+        )
 
     async def download_rows(request: Request, state: TilesState, code: str) -> Any:
         found = await find(request, state, code)
