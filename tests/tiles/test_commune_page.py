@@ -24,7 +24,9 @@ from sqlalchemy import delete, insert, text
 from territoires.shared.database import create_sync_database
 from territoires.shared.models import FormerCommune, IndicatorStatistic, TerritoryLevel
 from territoires.shared.settings import Settings
+from territoires.tiles.app import create_app as create_tiles
 
+from ..servers import serve
 from .test_pages import CHROMIUM, READY_TIMEOUT_MS, browser, open_page  # noqa: F401
 
 # Two summers of LST for La Rochelle, one for two other communes of Charente-Maritime; a former
@@ -348,6 +350,8 @@ def test_pdf_report_opens_and_shows_the_page_figures(gateway: httpx.Client, lang
     pdf.write_bytes(response.content)
     # poppler renders every page, and the first is not blank.
     prefix = ARTEFACTS / f"rapport-17300-{language}"
+    for stale in ARTEFACTS.glob(f"{prefix.name}-*.png"):
+        stale.unlink()
     subprocess.run(["pdftoppm", "-r", "60", "-png", pdf, prefix], check=True, timeout=120)
     pages = sorted(ARTEFACTS.glob(f"{prefix.name}-*.png"))
     assert pages and all(p.stat().st_size > 2_000 for p in pages)
@@ -363,6 +367,45 @@ def test_pdf_report_opens_and_shows_the_page_figures(gateway: httpx.Client, lang
     missing = gateway.get("/communes/99999/rapport.pdf")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+def frame_ancestors(response: httpx.Response) -> str:
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "object-src 'none'" in policy
+    return next(p for p in policy.split("; ") if p.startswith("frame-ancestors")).split(" ", 1)[1]
+
+
+def test_pages_have_a_content_security_policy(
+    gateway: httpx.Client, tiles_settings: Settings
+) -> None:
+    # Through the gateway with the default settings: /embed for any portal, pages for this site.
+    assert frame_ancestors(gateway.get("/communes/17300")) == "'self'"
+    assert frame_ancestors(gateway.get("/departements/17")) == "'self'"
+    embed = gateway.get("/embed", params={"territory": "17300", "indicator": "ndvi"})
+    assert frame_ancestors(embed) == "*"
+    assert "content-security-policy" not in gateway.get("/communes/schema.json").headers
+    # The portals named in the settings, and only them.
+    portals = ["https://www.ville-la-rochelle.fr", "https://agglo-larochelle.fr"]
+    configured = tiles_settings.model_copy(update={"frame_ancestors": portals})
+    with serve(create_tiles(configured)) as url, httpx.Client(base_url=url) as tiles:
+        embed = tiles.get("/embed", params={"territory": "17300", "indicator": "ndvi"})
+        assert frame_ancestors(embed) == " ".join(portals)
+        assert frame_ancestors(tiles.get("/communes/17300")) == "'self'"
+
+
+def test_accessibility_statement(gateway: httpx.Client) -> None:
+    page = gateway.get("/communes/17300")
+    assert 'href="/accessibilite"' in page.text and "Accessibilité : partiellement conforme" in (
+        unescape(page.text)
+    )
+    statement = gateway.get("/accessibilite")
+    assert statement.status_code == 200
+    html = unescape(statement.text)
+    assert '<html lang="fr">' in html and "Déclaration d'accessibilité" in html
+    assert "RGAA 4.1.2" in html and "Défenseur des droits" in html
+    assert frame_ancestors(statement) == "'self'"
+    english = unescape(gateway.get("/accessibilite", params={"lang": "en"}).text)
+    assert "Accessibility statement" in english and "partially compliant" in english
 
 
 def test_search_api_ignores_accents(gateway: httpx.Client) -> None:
@@ -381,9 +424,11 @@ def test_page_in_chromium(
     browser: BrowserContext,  # noqa: F811
     tiles_gateway_url: str,
     commune_data: None,
-    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    shots = tmp_path_factory.mktemp("commune-screenshots")
+    shots = ARTEFACTS
+    shots.mkdir(parents=True, exist_ok=True)
+    for name in ("commune-17300-fr.png", "commune-17300-en.png", "embed-17300-fr.png"):
+        (shots / name).unlink(missing_ok=True)  # this run's screenshots only
     # As a French browser asks (Chromium's own default is en-US, which the page would honour).
     browser.set_extra_http_headers({"Accept-Language": "fr-FR,fr;q=0.9"})
     page, record = open_page(browser, f"{tiles_gateway_url}/communes/17300")
@@ -468,6 +513,8 @@ def test_page_in_chromium(
     assert english.evaluate("document.documentElement.lang") == "en"
     assert "Key figures" in english.inner_text("main")
     english.screenshot(path=str(shots / "commune-17300-en.png"), full_page=True)
+    for name in ("commune-17300-fr.png", "commune-17300-en.png", "embed-17300-fr.png"):
+        assert (shots / name).stat().st_size > 20_000, name
     assert not record.errors, record.errors
     english.close()
     print(f"screenshots in {shots}")
@@ -475,6 +522,7 @@ def test_page_in_chromium(
 
 AXE = Path(__file__).parents[2] / "services/tiles/frontend/node_modules/axe-core/axe.min.js"
 AXE_PAGES = [
+    "/accessibilite",
     "/communes/17300",
     "/communes/17300?lang=en",
     "/departements/17",

@@ -46,6 +46,36 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "change_detected": "changement détecté en",
         "chart_data": "Données du graphique",
         "report": "Rapport PDF de cette page",
+        "a11y_title": "Déclaration d'accessibilité",
+        "a11y_link": "Accessibilité : partiellement conforme",
+        "a11y_commitment": "Territoires s'engage à rendre ses pages accessibles, conformément à "
+        "l'article 47 de la loi n° 2005-102 du 11 février 2005. Cette déclaration s'applique aux "
+        "pages des territoires (/communes, /epci, /departements, /regions), à la carte (/map) "
+        "et à la carte intégrable (/embed).",
+        "a11y_status_title": "État de conformité",
+        "a11y_status": "Ces pages sont partiellement conformes au référentiel général "
+        "d'amélioration de l'accessibilité (RGAA 4.1.2) : aucun audit complet n'a encore été "
+        "mené.",
+        "a11y_tests_title": "Résultats des tests",
+        "a11y_tests": "À chaque série de tests, axe-core contrôle dans Chromium les règles WCAG "
+        "2.1 A et AA (auxquelles le RGAA renvoie) sur les pages commune, département, carte et "
+        "intégration, en français et en anglais : aucune non-conformité grave ou critique.",
+        "a11y_gaps_title": "Contenus non accessibles",
+        "a11y_gaps": "La carte elle-même n'est pas lisible sans la vue : ses informations sont "
+        "données en chiffres dans les tableaux de la page, et chaque graphique a son tableau de "
+        "données. Le rapport PDF reprend la page sans la carte.",
+        "a11y_tech_title": "Technologies utilisées",
+        "a11y_tech": "HTML, CSS, SVG, JavaScript (carte MapLibre GL).",
+        "a11y_contact_title": "Retour d'information et contact",
+        "a11y_contact": "Si vous ne pouvez pas accéder à un contenu ou à un service, "
+        "contactez-nous pour être orienté vers une alternative accessible :",
+        "a11y_no_contact": "écrivez à l'administrateur de la plateforme qui vous donne accès à "
+        "ces pages.",
+        "a11y_remedy_title": "Voies de recours",
+        "a11y_remedy": "Si vous nous avez signalé un défaut d'accessibilité sans obtenir de "
+        "réponse satisfaisante, vous pouvez écrire au Défenseur des droits (formulaire en ligne, "
+        "délégué dans votre région, ou courrier gratuit : Défenseur des droits, Libre réponse "
+        "71120, 75342 Paris CEDEX 07).",
         "report_made": "Rapport fait le {date} à partir de la page",
         "compare": "Comparaison",
         "this_commune": "Cette commune",
@@ -133,6 +163,34 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "change_detected": "change detected in",
         "chart_data": "Chart data",
         "report": "PDF report of this page",
+        "a11y_title": "Accessibility statement",
+        "a11y_link": "Accessibility: partially compliant",
+        "a11y_commitment": "Territoires is committed to making its pages accessible, as "
+        "article 47 of French law 2005-102 of 11 February 2005 requires. This statement covers "
+        "the territory pages (/communes, /epci, /departements, /regions), the map (/map) and "
+        "the embeddable map (/embed).",
+        "a11y_status_title": "Compliance status",
+        "a11y_status": "These pages are partially compliant with the French accessibility "
+        "framework (RGAA 4.1.2): no full audit has been carried out yet.",
+        "a11y_tests_title": "Test results",
+        "a11y_tests": "Every test run, axe-core checks the WCAG 2.1 A and AA rules (which the "
+        "RGAA refers to) in Chromium on the commune, département, map and embed pages, in French "
+        "and English: no serious or critical violation.",
+        "a11y_gaps_title": "Content that is not accessible",
+        "a11y_gaps": "The map itself cannot be read without sight: its information is given as "
+        "figures in the page's tables, and each chart has its data table. The PDF report is the "
+        "page without the map.",
+        "a11y_tech_title": "Technologies used",
+        "a11y_tech": "HTML, CSS, SVG, JavaScript (MapLibre GL map).",
+        "a11y_contact_title": "Feedback and contact",
+        "a11y_contact": "If you cannot use some content or service, contact us to be directed "
+        "to an accessible alternative:",
+        "a11y_no_contact": "write to the administrator of the platform that gives you access "
+        "to these pages.",
+        "a11y_remedy_title": "Remedies",
+        "a11y_remedy": "If you reported an accessibility problem without a satisfactory answer, "
+        "you may write to the Défenseur des droits (online form, a delegate in your region, or "
+        "free post: Défenseur des droits, Libre réponse 71120, 75342 Paris CEDEX 07, France).",
         "report_made": "Report made on {date} from the page",
         "compare": "Comparison",
         "this_commune": "This commune",

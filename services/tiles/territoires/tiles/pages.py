@@ -40,6 +40,25 @@ def require_front_end() -> None:
         )
 
 
+def accessibility_router(templates: Jinja2Templates, contact: str | None) -> APIRouter:
+    """The accessibility statement (RGAA) the pages link to, in the page's language."""
+    router = APIRouter(tags=["map pages"])
+
+    @router.get("/accessibilite", response_class=HTMLResponse, summary="Accessibility statement")
+    def statement(request: Request) -> HTMLResponse:
+        language = language_of(request)
+        context = {
+            "lang": language,
+            "other": "en" if language == "fr" else "fr",
+            "m": MESSAGES[language],
+            "contact": contact,
+            "contact_href": contact if contact and "://" in contact else f"mailto:{contact}",
+        }
+        return templates.TemplateResponse(request, "accessibilite.html", context)
+
+    return router
+
+
 def pages_router(templates: Jinja2Templates) -> APIRouter:
     router = APIRouter(tags=["map pages"], dependencies=[Depends(require_front_end)])
 
