@@ -7,24 +7,34 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 import jsonschema
+import numpy
 import pytest
+import rasterio
+import shapely
 from playwright.sync_api import BrowserContext
+from rasterio.transform import xy
+from rasterio.warp import transform
 from sqlalchemy import delete, insert, text
 
 from territoires.shared.database import create_sync_database
+from territoires.shared.indicators import INDICATORS
 from territoires.shared.models import FormerCommune, IndicatorStatistic, TerritoryLevel
 from territoires.shared.settings import Settings
 from territoires.tiles.app import create_app as create_tiles
+from territoires.tiles.clip import qml as qml_style
 
 from ..servers import serve
 from .test_pages import CHROMIUM, READY_TIMEOUT_MS, browser, open_page  # noqa: F401
@@ -367,6 +377,52 @@ def test_pdf_report_opens_and_shows_the_page_figures(gateway: httpx.Client, lang
     missing = gateway.get("/communes/99999/rapport.pdf")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+def test_layer_geotiff_cut_to_the_commune(gateway: httpx.Client) -> None:
+    page = gateway.get("/communes/17300").text
+    assert 'href="/communes/17300/couches/ndvi.zip"' in page
+    response = gateway.get("/communes/17300/couches/ndvi.zip")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert sorted(archive.namelist()) == ["17300-ndvi.json", "17300-ndvi.qml", "17300-ndvi.tif"]
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    archive.extractall(ARTEFACTS)
+    outline = shapely.geometry.shape(
+        gateway.get("/communes/17300/statistiques.geojson").json()["features"][0]["geometry"]
+    )
+    with rasterio.open(ARTEFACTS / "17300-ndvi.tif") as tif:
+        values = tif.read(1)
+        assert tif.nodata == -9999.0 and tif.crs.to_epsg() == 32630
+        # Cut to the commune's box, in the result's own grid (10 m pixels, no resampling).
+        assert tif.res == (10.0, 10.0) and values.shape[0] < 1024
+        inside = values != tif.nodata
+        assert inside.any() and (~inside).any()
+        assert ((values[inside] >= -1) & (values[inside] <= 1)).all()
+        # A pixel kept is on the outline or in it; the box's corners outside it are nodata.
+        rows, cols = numpy.nonzero(inside)
+        xs, ys = xy(tif.transform, rows[::500], cols[::500])
+        lons, lats = transform(tif.crs, "EPSG:4326", xs, ys)
+        points = shapely.points(lons, lats)
+        assert shapely.dwithin(outline, points, 0.0003).all()
+    qml = ElementTree.fromstring(archive.read("17300-ndvi.qml").decode().split("\n", 1)[1])
+    items = qml.findall(".//colorrampshader/item")
+    assert [(i.get("value"), i.get("color")) for i in items][:2] == [
+        ("-1", "#0c3b7a"),
+        ("0", "#d9c9a3"),
+    ]
+    metadata = json.loads(archive.read("17300-ndvi.json"))
+    assert metadata["source"]["element"] == "ndvi-2025" and metadata["unite"] == "1"
+    assert metadata["territoire"]["code_insee"] == "17300" and "Licence Ouverte" in str(metadata)
+    # Categorical layers get one colour per class, labelled; vector and unknown layers are 404s.
+    palette = ElementTree.fromstring(qml_style(INDICATORS["lcz"]).split("\n", 1)[1])
+    entries = palette.findall(".//colorPalette/paletteEntry")
+    assert len(entries) == 17 and entries[16].get("label") == "G Water"
+    for missing in ("lst-hot-spots", "nothing"):
+        answer = gateway.get(f"/communes/17300/couches/{missing}.zip")
+        assert answer.status_code == 404
+        assert answer.headers["content-type"].startswith("application/problem+json")
 
 
 def frame_ancestors(response: httpx.Response) -> str:

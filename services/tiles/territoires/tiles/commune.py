@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import statistics as stats
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from territoires.shared.models import IndicatorStatistic, Territory, TerritoryLe
 from territoires.shared.public_url import public_base_url
 from territoires.shared.territories import successor_of
 from territoires.tiles.catalog import database_connection
+from territoires.tiles.clip import clipped_geotiff, layer_zip
 from territoires.tiles.dependencies import State, TilesState
 from territoires.tiles.figures import (
     figure_label,
@@ -52,6 +54,7 @@ from territoires.tiles.messages import (
     period_label,
 )
 from territoires.tiles.pages import STATIC
+from territoires.tiles.readers import intersects
 from territoires.tiles.report import render_pdf
 
 COMMUNE = TerritoryLevel.COMMUNE
@@ -738,6 +741,87 @@ def territory_page_router(templates: Jinja2Templates, level: Level) -> APIRouter
             return found
         text = render_csv(level, csv_rows(found, rows), True)
         return csv_response(text, f"{found.code}-tableur.csv")
+
+    @router.get(
+        "/{code}/couches/{indicator}.zip",
+        summary="A raster layer's newest result cut to the territory: GeoTIFF, QGIS style (QML) "
+        "and metadata",
+        response_class=Response,
+        responses={200: {"content": {"application/zip": {}}}},
+    )
+    async def layer_download(
+        request: Request,
+        state: State,
+        code: Code,
+        indicator: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$", description="e.g. ndvi")],
+    ) -> Response:
+        found = await find(request, state, code)
+        if isinstance(found, Response):
+            return found
+        entry = INDICATORS.get(indicator)
+        if entry is None or entry.form != "raster" or entry.planned:
+            rasters = ", ".join(i.id for i in INDICATORS.values() if i.form == "raster")
+            raise NotFoundError(f"no raster layer {indicator!r}; raster layers: {rasters}")
+        async with database_connection(state.catalog.engine) as connection:
+            geometry = await connection.scalar(
+                select(func.ST_AsGeoJSON(Territory.geometry, 7)).where(
+                    Territory.level == level.level, Territory.code == found.code
+                )
+            )
+            bounds = await connection.scalar(
+                select(func.Box2D(Territory.geometry)).where(
+                    Territory.level == level.level, Territory.code == found.code
+                )
+            )
+        box = tuple(float(n) for n in re.findall(r"-?[0-9.]+(?:e-?[0-9]+)?", bounds))
+        items = await state.catalog.collection_items(entry.id, None)
+        item = next((i for i in items.items if intersects(i.bbox, box)), None)
+        if item is None:
+            raise NotFoundError(f"no result of {indicator!r} over {found.name} yet")
+        asset = item.style.assets[0]
+        asset_name = asset if isinstance(asset, str) else asset["name"]
+        path = state.guard.check(item.stac.assets[asset_name].href)
+        outline = json.loads(geometry)
+        tif, crs = await run_in_threadpool(clipped_geotiff, path, outline, entry)
+        properties = item.content.get("properties", {})
+        metadata = {
+            "titre": f"{entry.title_fr or entry.title} — {found.name} ({found.code})",
+            "indicateur": entry.id,
+            "description": entry.description,
+            "unite": entry.unit,
+            "territoire": {
+                "niveau": level.level.value,
+                "code_insee": found.code,
+                "nom": found.name,
+            },
+            "periode": {
+                "debut": properties.get("start_datetime") or properties.get("datetime"),
+                "fin": properties.get("end_datetime") or properties.get("datetime"),
+            },
+            "source": {
+                "collection": item.collection_id,
+                "element": item.id,
+                "stac": public_base_url(
+                    request, f"/stac/collections/{item.collection_id}/items/{item.id}"
+                ),
+            },
+            "decoupage": "pixels touchant le contour gardés, les autres à la valeur nodata",
+            "crs": crs,
+            "nodata": entry.nodata,
+            "legende": [
+                {"valeur": e.value, "couleur": e.color, "libelle": e.label} for e in entry.legend
+            ],
+            "attribution": state.settings.attribution,
+            "licence": {"nom": "Licence Ouverte 2.0 (Etalab)", "url": LICENCE_URL},
+            "cree_le": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        name = f"{found.code}-{entry.id}"
+        body = layer_zip(name, tif, entry, metadata)
+        return Response(
+            body,
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="{name}.zip"'},
+        )
 
     @router.get("/{code}/statistiques.geojson", summary="The outline and the figures")
     async def statistics_geojson(request: Request, state: State, code: Code) -> Response:

@@ -46,6 +46,7 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "change_detected": "changement détecté en",
         "chart_data": "Données du graphique",
         "report": "Rapport PDF de cette page",
+        "layer_zip": "{title} : GeoTIFF découpé sur le territoire, style QGIS (QML) et métadonnées",
         "a11y_title": "Déclaration d'accessibilité",
         "a11y_link": "Accessibilité : partiellement conforme",
         "a11y_commitment": "Territoires s'engage à rendre ses pages accessibles, conformément à "
@@ -163,6 +164,7 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "change_detected": "change detected in",
         "chart_data": "Chart data",
         "report": "PDF report of this page",
+        "layer_zip": "{title}: GeoTIFF cut to the territory, QGIS style (QML) and metadata",
         "a11y_title": "Accessibility statement",
         "a11y_link": "Accessibility: partially compliant",
         "a11y_commitment": "Territoires is committed to making its pages accessible, as "
