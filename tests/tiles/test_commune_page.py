@@ -24,7 +24,7 @@ import numpy
 import pytest
 import rasterio
 import shapely
-from playwright.sync_api import BrowserContext
+from playwright.sync_api import BrowserContext, Playwright
 from rasterio.transform import xy
 from rasterio.warp import transform
 from sqlalchemy import delete, insert, text
@@ -37,7 +37,7 @@ from territoires.tiles.app import create_app as create_tiles
 from territoires.tiles.clip import qml as qml_style
 
 from ..servers import serve
-from .test_pages import CHROMIUM, READY_TIMEOUT_MS, browser, open_page  # noqa: F401
+from .test_pages import CHROMIUM, FLAGS, READY_TIMEOUT_MS, browser, open_page, playwright  # noqa: F401
 
 # Two summers of LST for La Rochelle, one for two other communes of Charente-Maritime; a former
 # commune code that now answers with La Rochelle's.
@@ -365,6 +365,8 @@ def test_pdf_report_opens_and_shows_the_page_figures(gateway: httpx.Client, lang
     subprocess.run(["pdftoppm", "-r", "60", "-png", pdf, prefix], check=True, timeout=120)
     pages = sorted(ARTEFACTS.glob(f"{prefix.name}-*.png"))
     assert pages and all(p.stat().st_size > 2_000 for p in pages)
+    info = subprocess.run(["pdfinfo", pdf], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^Tagged:\s+yes$", info, re.M), info  # PDF/UA: for screen readers
     # Its text carries the page's key figures, each value right after its label.
     raw = ["pdftotext", "-raw", pdf, "-"]
     text = plain(subprocess.run(raw, capture_output=True, text=True, check=True).stdout)
@@ -549,12 +551,19 @@ def test_page_in_chromium(
     embed.close()
 
     # A host page hears the embed's events.
+    # A portal's page (an http origin, which the default frame-ancestors * lets frame /embed).
     host = browser.new_page()
-    host.set_content(
-        "<script>window.heard = []; addEventListener('message', (e) => heard.push(e.data));"
-        f"</script><iframe title='carte' width='600' height='400' "
-        f"src='{tiles_gateway_url}/embed?territory=17300&indicator=ndvi'></iframe>"
+    portal = "http://portail.example/"
+    host.route(
+        portal,
+        lambda route: route.fulfill(
+            content_type="text/html",
+            body="<script>window.heard = []; addEventListener('message', "
+            "(e) => heard.push(e.data));</script><iframe title='carte' width='600' height='400' "
+            f"src='{tiles_gateway_url}/embed?territory=17300&indicator=ndvi'></iframe>",
+        ),
     )
+    host.goto(portal)
     host.wait_for_function("window.heard.some((m) => m.type === 'ready')", timeout=READY_TIMEOUT_MS)
     ready = host.evaluate("window.heard.find((m) => m.type === 'ready')")
     assert ready == {
@@ -574,6 +583,38 @@ def test_page_in_chromium(
     assert not record.errors, record.errors
     english.close()
     print(f"screenshots in {shots}")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium: scripts/bootstrap.sh test")
+@pytest.mark.parametrize(
+    "path", ["/communes/17300", "/embed?territory=17300&indicator=ndvi", "/map", "/accessibilite"]
+)
+def test_pages_work_under_their_content_security_policy(
+    playwright: Playwright,  # noqa: F811
+    tiles_gateway_url: str,
+    commune_data: None,
+    path: str,
+    tmp_path: Path,
+) -> None:
+    """In a browser that enforces the policy: the page gets ready (map drawn), and nothing it
+    needs is refused (Chromium reports each refusal as a console error)."""
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path), executable_path=CHROMIUM, headless=True, args=FLAGS
+    )
+    try:
+        page = context.new_page()
+        refused: list[str] = []
+        page.on("console", lambda m: m.type == "error" and refused.append(m.text))
+        page.on("pageerror", lambda error: refused.append(str(error)))
+        response = page.goto(f"{tiles_gateway_url}{path}")
+        assert response is not None and "content-security-policy" in response.headers
+        if path != "/accessibilite":
+            ready = "body[data-state='ready']"
+            page.wait_for_selector(ready, state="attached", timeout=READY_TIMEOUT_MS)
+    finally:
+        context.close()
+    assert not refused, refused
 
 
 AXE = Path(__file__).parents[2] / "services/tiles/frontend/node_modules/axe-core/axe.min.js"
