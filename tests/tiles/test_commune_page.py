@@ -551,9 +551,10 @@ def test_page_in_chromium(
     embed.close()
 
     # A host page hears the embed's events.
-    # A portal's page (an http origin, which the default frame-ancestors * lets frame /embed).
+    # A portal's page: an http page (frame-ancestors * matches http and https origins, not
+    # about:blank), on the same host so that Chromium's private-network rules stay out of it.
     host = browser.new_page()
-    portal = "http://portail.example/"
+    portal = f"{tiles_gateway_url}/portail-test.html"
     host.route(
         portal,
         lambda route: route.fulfill(
@@ -588,7 +589,13 @@ def test_page_in_chromium(
 @pytest.mark.slow
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium: scripts/bootstrap.sh test")
 @pytest.mark.parametrize(
-    "path", ["/communes/17300", "/embed?territory=17300&indicator=ndvi", "/map", "/accessibilite"]
+    "path",
+    [
+        "/communes/17300",
+        "/embed?territory=17300&indicator=ndvi",
+        "/map?collection=lcz",
+        "/accessibilite",
+    ],
 )
 def test_pages_work_under_their_content_security_policy(
     playwright: Playwright,  # noqa: F811
