@@ -375,7 +375,13 @@ def line_chart(
         title = f"{title} — {mark[1]}"
         marker = (
             f'<line x1="{x:.1f}" y1="{pad - 14}" x2="{x:.1f}" y2="{height - pad}" class="change"/>'
-            f'<text x="{x + 3:.1f}" y="{pad - 16}" class="change">{escape(mark[1])}</text>'
+            # The words on the side with room for them.
+            + (
+                f'<text x="{x + 3:.1f}" y="{pad - 16}" class="change">'
+                if x < width / 2
+                else f'<text x="{x - 3:.1f}" y="{pad - 16}" class="change" text-anchor="end">'
+            )
+            + f"{escape(mark[1])}</text>"
         )
     return Markup(
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
