@@ -18,9 +18,14 @@ postgres_version() { ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1; }
 if [ -z "${DATABASE_URL:-}" ] || [ "$purpose" = test ]; then
   if [ -z "$(postgres_version)" ]; then need postgresql; fi
 fi
+# WeasyPrint (the pages' PDF reports, tiles service) lays out text with Pango and a font.
+need libpango-1.0-0
+need libpangoft2-1.0-0
+need fonts-dejavu-core
 if [ "$purpose" = test ]; then
   need docker-compose
   need gdal-bin
+  need poppler-utils  # pdftoppm and pdftotext read the PDF reports back
   # tests/hosts puts the parts on network namespaces; it needs root, and skips without it.
   if [ "$(id -u)" = 0 ]; then need iproute2; fi
 fi

@@ -30,6 +30,7 @@ from territoires.shared.apikeys import Scope
 from territoires.shared.assets import AssetGuard
 from territoires.shared.database import create_sync_database
 from territoires.shared.geography import load_national, read_national
+from territoires.shared.indicators import NIGHT_LIGHTING_FIGURES
 from territoires.shared.schema import upgrade
 from territoires.shared.settings import Settings
 from territoires.synth.blackmarble import TRUTH_FILE, generate_night_lights, read_truth
@@ -215,10 +216,14 @@ def test_a_commune_alone_runs_whole_and_shows_on_its_embed_page(client: httpx.Cl
     results = run_job(client, {"territory": LA_ROCHELLE, "datetime": "2016-01-01/2016-12-31"})
     figure = results["figures"]["value"][LA_ROCHELLE]
     assert figure["class"] in CLASSES and figure["lit_cells"] > 10
-    page = client.get("/embed", params={"territory": LA_ROCHELLE, "indicator": "night-lighting"})
+    params = {"territory": LA_ROCHELLE, "indicator": "night-lighting", "lang": "en"}
+    page = client.get("/embed", params=params)
     assert page.status_code == 200, page.text
-    # The newest period's row shows (the département's job over 2014–2017 when it ran first).
-    shown = [kind for kind in CLASSES if f"<td>Lighting practice</td><td>{kind}</td>" in page.text]
+    # The newest period's row shows (the département's job over 2014–2017 when it ran first),
+    # its class in words.
+    words = {code: en for code, en, _ in NIGHT_LIGHTING_FIGURES[0].choices}
+    assert set(words) == set(CLASSES)
+    shown = [c for c in CLASSES if f"<td>Lighting practice</td><td>{words[c]}</td>" in page.text]
     assert len(shown) == 1, page.text
     assert "<td>Confidence</td>" in page.text
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from territoires.shared.indicators import INDICATORS, Figure, Indicator
-from territoires.tiles.figures import ShownFigure, shown_figures
+from territoires.tiles.figures import ShownFigure, format_figure, shown_figures
 
 from .conftest import FIGURES
 
@@ -28,7 +28,8 @@ def figures_section(html: str) -> str:
 
 @pytest.mark.parametrize("indicator", ["ndvi", "vegetation-cover"])
 def test_embed_page_shows_the_vegetation_run_figures(client: httpx.Client, indicator: str) -> None:
-    response = client.get("/embed", params={"territory": "17300", "indicator": indicator})
+    params = {"territory": "17300", "indicator": indicator, "lang": "en"}
+    response = client.get("/embed", params=params)
     assert response.status_code == 200, response.text
     section = figures_section(response.text)
     assert "<td>Vegetated share</td><td>37%</td>" in section
@@ -36,14 +37,19 @@ def test_embed_page_shows_the_vegetation_run_figures(client: httpx.Client, indic
     assert "<td>Mean NDVI</td><td>0.41</td>" in section
     assert "2025-07-01 – 2025-07-31" in section
     assert "No figures yet." not in section
+    # French by default: French labels, decimal comma, day/month/year.
+    french = figures_section(client.get("/embed", params={**params, "lang": "fr"}).text)
+    assert "<td>Part végétalisée</td><td>37\u202f%</td>" in french
+    assert "<td>NDVI moyen</td><td>0,41</td>" in french
+    assert "01/07/2025 – 31/07/2025" in french
 
 
 def test_embed_page_without_a_row_says_so(client: httpx.Client) -> None:
     response = client.get("/embed", params={"territory": "17299", "indicator": "ndvi"})
     assert response.status_code == 200
-    assert "No figures yet." in figures_section(response.text)
+    assert "Pas encore de chiffres" in figures_section(response.text)
     # LCZ rows are not vegetation rows: La Rochelle has none.
-    response = client.get("/embed", params={"territory": "17300", "indicator": "lcz"})
+    response = client.get("/embed", params={"territory": "17300", "indicator": "lcz", "lang": "en"})
     assert "No figures yet." in figures_section(response.text)
 
 
@@ -81,3 +87,13 @@ def test_an_entry_without_figures_shows_every_top_level_number() -> None:
     )
     listed = replace(bare, figures=(Figure("classes.a", "A", "{:d}"),))
     assert shown_figures(listed, row) == (ShownFigure("A", "1"),)
+
+
+def test_figures_are_written_the_french_way() -> None:
+    hot_spots = Figure("hot_spots", "Hot spots", "{:d}")
+    assert format_figure(Figure("n", "N", "{:,}"), 1234, "fr") == "1\u202f234"
+    # A median of counts may fall between two: shown with one decimal, not an error.
+    assert format_figure(hot_spots, 4.5, "fr") == "4,5"
+    assert format_figure(hot_spots, 1234.5, "en") == "1,234.5"
+    assert format_figure(Figure("share", "Share", "{:.0%}"), 0.372, "fr") == "37\u202f%"
+    assert format_figure(Figure("t", "T", "{:+.1f} °C"), 2.06, "en") == "+2.1 °C"

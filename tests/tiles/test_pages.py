@@ -16,6 +16,7 @@ from playwright.sync_api import (
     BrowserContext,
     ConsoleMessage,
     Page,
+    Playwright,
     Request,
     Response,
     sync_playwright,
@@ -69,18 +70,29 @@ class PageRecord:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+def playwright() -> Iterator[Playwright]:
+    """One Playwright driver a module: its browsers are started from it."""
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(
+    playwright: Playwright, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BrowserContext]:
     assert MAPLIBRE.is_file(), "MapLibre is not built: run scripts/bootstrap.sh test"
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 900, "height": 640},
-        )
-        yield context
-        context.close()
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path_factory.mktemp("chromium-profile")),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=FLAGS,
+        viewport={"width": 900, "height": 640},
+        # The pages' CSP forbids eval, which Playwright's wait_for_function uses; the pages
+        # under their policy are checked apart (test_commune_page.py).
+        bypass_csp=True,
+    )
+    yield context
+    context.close()
 
 
 def open_page(browser: BrowserContext, url: str) -> tuple[Page, PageRecord]:

@@ -54,6 +54,11 @@ ROUTES = (
     Route("/assets", "tiles", 300.0),
     Route("/map", "tiles", 10.0),
     Route("/embed", "tiles", 10.0),
+    Route("/accessibilite", "tiles", 10.0),
+    Route("/communes", "tiles", 30.0),
+    Route("/epci", "tiles", 30.0),
+    Route("/departements", "tiles", 30.0),
+    Route("/regions", "tiles", 30.0),
 )
 
 

@@ -23,6 +23,36 @@ class Figure:
     key: str  # where it is in the row's figures; dots go down nested ones ("ndvi.mean")
     label: str
     format: str = "{:.2f}"  # a str.format pattern: "{:.0%}" shows a share as a percentage
+    label_fr: str | None = None  # the French pages' label (`label` when None)
+    unit: str = ""  # the stored value's unit in downloads ("1" for a ratio, "°C", "count")
+    # A text figure (format "{}"): its values' words on the pages, (value, English, French).
+    choices: tuple[tuple[str, str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Series:
+    """A history chart of an indicator's section beyond one point a row: one point per row of
+    another statistics id (`rows`, by month), or per element of a list in the newest row
+    (`key`, each named by its `x`); `change` names the newest row's month to mark on it."""
+
+    title: str
+    title_fr: str
+    figures: tuple[Figure, ...]
+    rows: str | None = None
+    key: str | None = None
+    x: str = ""
+    change: str | None = None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What an indicator means and cannot say, in plain words for a commune's page, per language
+    (French first: the pages' users are French local authorities)."""
+
+    summary_fr: str
+    limits_fr: str
+    summary_en: str
+    limits_en: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +83,9 @@ class Indicator:
     planned: bool = False
     statistics: str | None = None
     figures: tuple[Figure, ...] = ()
+    explanation: Explanation | None = None
+    title_fr: str | None = None  # the French pages' title (`title` when None)
+    series: tuple[Series, ...] = ()
 
     @property
     def statistics_id(self) -> str:
@@ -91,9 +124,22 @@ LCZ_CLASSES = _ramp(
 
 # What a vegetation run stores per territory (under `vegetation-cover`) that pages show.
 VEGETATION_FIGURES = (
-    Figure("vegetated_share", "Vegetated share", "{:.0%}"),
-    Figure("ndvi.mean", "Mean NDVI"),
-    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}"),
+    Figure("vegetated_share", "Vegetated share", "{:.0%}", "Part végétalisée", "1"),
+    Figure("ndvi.mean", "Mean NDVI", "{:.2f}", "NDVI moyen", "1"),
+    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}", "Part observée sans nuage", "1"),
+)
+VEGETATION_EXPLANATION = Explanation(
+    summary_fr="La part du territoire couverte de végétation, mesurée par satellite "
+    "(Sentinel-2 ou Landsat) à partir de l'indice NDVI : plus il est proche de 1, plus la "
+    "végétation est dense et vigoureuse.",
+    limits_fr="Une image par période, pixels de 10 à 30 m : les petits jardins et les arbres "
+    "isolés sont mal vus ; les nuages masquent une partie du territoire (voir la part observée) ; "
+    "la saison change fortement la valeur, comparez des périodes de même saison.",
+    summary_en="The share of the territory covered by vegetation, measured by satellite "
+    "(Sentinel-2 or Landsat) from the NDVI index: the closer to 1, the denser the vegetation.",
+    limits_en="One image a period, 10 to 30 m pixels: small gardens and lone trees are poorly "
+    "seen; clouds hide part of the territory (see the observed share); the season changes the "
+    "value strongly, so compare periods of the same season.",
 )
 
 # Night-lighting classes by `class_code` (the order of `compute.lighting.CLASSES`).
@@ -105,10 +151,50 @@ NIGHT_LIGHTING_CLASSES = _ramp(
     (4, "#9e9e9e", "undetermined"),
 )
 NIGHT_LIGHTING_FIGURES = (
-    Figure("class", "Lighting practice", "{}"),
-    Figure("start_month", "Since", "{}"),
-    Figure("drop_percent", "Drop in radiance", "{:.0f} %"),
-    Figure("confidence", "Confidence", "{:.0%}"),
+    Figure(
+        "class",
+        "Lighting practice",
+        "{}",
+        "Pratique d'éclairage",
+        choices=(
+            ("unchanged", "unchanged", "inchangée"),
+            ("total-extinction", "total extinction", "extinction totale"),
+            (
+                "partial-extinction",
+                "partial extinction or renovation",
+                "extinction partielle ou rénovation",
+            ),
+            ("relit", "relit", "rallumage"),
+            ("undetermined", "undetermined", "indéterminée"),
+        ),
+    ),
+    Figure("start_month", "Since", "{}", "Depuis"),
+    Figure("drop_percent", "Drop in radiance", "{:.0f}%", "Baisse de la radiance", "%"),
+    Figure("confidence", "Confidence", "{:.0%}", "Confiance", "1"),
+)
+NIGHT_LIGHTING_EXPLANATION = Explanation(
+    summary_fr="La lumière émise la nuit par la commune, vue chaque mois par les satellites VIIRS "
+    "(produit Black Marble de la NASA) sur ses zones éclairées, et le changement détecté dans la "
+    "série : extinction totale en milieu de nuit, extinction partielle ou rénovation (LED), "
+    "rallumage, avec le mois où il commence, la baisse et une confiance.",
+    limits_fr="Pixels d'environ 500 m, passage vers 1 h 30 : une extinction après cette heure "
+    "n'est pas vue ; une rénovation en LED et une extinction partielle baissent la radiance de "
+    "la même façon ; les petites communes peu éclairées restent souvent indéterminées.",
+    summary_en="The light the commune gives off at night, seen each month by the VIIRS satellites "
+    "(NASA's Black Marble product) over its lit areas, and the change detected in the series: "
+    "total extinction in the middle of the night, partial extinction or renovation (LED), "
+    "relighting, with the month it starts, the drop and a confidence.",
+    limits_en="Pixels of about 500 m, a pass around 1:30 am: a switch-off after that hour is not "
+    "seen; an LED renovation and a partial extinction lower the radiance alike; small, dimly lit "
+    "communes often stay undetermined.",
+)
+# The monthly radiance rows (`night-radiance`) the classes are made from, the change marked.
+NIGHT_RADIANCE_SERIES = Series(
+    "Night radiance by month",
+    "Radiance nocturne par mois",
+    (Figure("radiance", "Radiance", "{:.2f}", "Radiance", "nW·cm⁻²·sr⁻¹"),),
+    rows="night-radiance",
+    change="start_month",
 )
 
 # Land surface temperature, diverging around 30 °C (ColorBrewer RdYlBu).
@@ -121,11 +207,40 @@ LST_LEGEND = _ramp(
 )
 # What a land-surface-temperature run stores per territory (under `lst`) that pages show.
 LST_FIGURES = (
-    Figure("mean", "Mean LST", "{:.1f} °C"),
-    Figure("p90", "90th percentile", "{:.1f} °C"),
-    Figure("suhi_c", "Surface urban heat island", "{:+.1f} °C"),
-    Figure("hot_spots", "Hot spots", "{:d}"),
-    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}"),
+    Figure("mean", "Mean LST", "{:.1f} °C", "Température de surface moyenne", "°C"),
+    Figure("p90", "90th percentile", "{:.1f} °C", "9e décile (10 % les plus chauds)", "°C"),
+    Figure(
+        "suhi_c",
+        "Surface urban heat island",
+        "{:+.1f} °C",
+        "Îlot de chaleur urbain de surface",
+        "°C",
+    ),
+    Figure("hot_spots", "Hot spots", "{:d}", "Points chauds", "count"),
+    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}", "Part observée sans nuage", "1"),
+)
+LST_SERIES = Series(
+    "By summer",
+    "Par été",
+    (
+        Figure("mean_c", "Mean LST", "{:.1f} °C", "Température de surface moyenne", "°C"),
+        Figure("suhi_c", "Surface urban heat island", "{:+.1f} °C", "Îlot de chaleur urbain", "°C"),
+    ),
+    key="summers",
+    x="summer",
+)
+LST_EXPLANATION = Explanation(
+    summary_fr="La température du sol et des toits (pas celle de l'air) mesurée par le satellite "
+    "Landsat un jour d'été vers 11 h, et l'écart entre la ville et ses alentours (îlot de "
+    "chaleur urbain de surface). Les points chauds sont les zones les plus chaudes de la commune.",
+    limits_fr="Un passage satellite par jour de ciel clair, pixels de 30 à 100 m : ce n'est ni "
+    "la température de l'air ressentie, ni celle de la nuit ; une journée exceptionnelle peut "
+    "peser sur la moyenne de l'été.",
+    summary_en="The temperature of the ground and roofs (not of the air) measured by Landsat on "
+    "summer days around 11 am, and the gap between the town and its surroundings (surface urban "
+    "heat island). Hot spots are the commune's hottest areas.",
+    limits_en="One satellite pass on clear days, 30 to 100 m pixels: neither the air "
+    "temperature people feel nor the night's; one exceptional day can weigh on the summer mean.",
 )
 
 # What an imperviousness run stores per territory (under `imperviousness`) that pages show.
@@ -151,6 +266,7 @@ INDICATORS: dict[str, Indicator] = {
     for indicator in (
         Indicator(
             id="ndvi",
+            title_fr="Indice de végétation (NDVI)",
             title="Vegetation index (NDVI)",
             description="Normalised difference vegetation index, (NIR − Red) / (NIR + Red).",
             unit="1",
@@ -167,9 +283,11 @@ INDICATORS: dict[str, Indicator] = {
             keywords=("vegetation", "sentinel-2", "landsat"),
             statistics="vegetation-cover",
             figures=VEGETATION_FIGURES,
+            explanation=VEGETATION_EXPLANATION,
         ),
         Indicator(
             id="vegetation-cover",
+            title_fr="Couverture végétale",
             title="Fractional vegetation cover",
             description="Pv = ((NDVI − 0.2) / (0.5 − 0.2))², clipped to [0, 1].",
             unit="1",
@@ -181,9 +299,11 @@ INDICATORS: dict[str, Indicator] = {
             process="vegetation",
             keywords=("vegetation",),
             figures=VEGETATION_FIGURES,
+            explanation=VEGETATION_EXPLANATION,
         ),
         Indicator(
             id="imperviousness",
+            title_fr="Sols imperméabilisés",
             title="Sealed soil",
             description="Sealed (impervious) share of each 10 m cell, from Sentinel-2 L2A by "
             "linear spectral unmixing against water, trees, herbaceous plants, bare soil, roofs "
@@ -204,6 +324,7 @@ INDICATORS: dict[str, Indicator] = {
         ),
         Indicator(
             id="desealing-priority",
+            title_fr="Priorité de désimperméabilisation",
             title="De-sealing priority",
             description="Sealed × heat exposure × (1 − vegetation), constrained areas removed.",
             unit="1",
@@ -216,6 +337,7 @@ INDICATORS: dict[str, Indicator] = {
         ),
         Indicator(
             id="lst",
+            title_fr="Température de surface",
             title="Land surface temperature",
             description="From Landsat band 10 with NDVI-based emissivity (single-channel method), "
             "or Collection 2 Level-2 surface temperature; clouds and shadow masked.",
@@ -226,9 +348,12 @@ INDICATORS: dict[str, Indicator] = {
             process="land-surface-temperature",
             keywords=("heat", "landsat"),
             figures=LST_FIGURES,
+            explanation=LST_EXPLANATION,
+            series=(LST_SERIES,),
         ),
         Indicator(
             id="lst-hot-spots",
+            title_fr="Points chauds (température de surface)",
             title="Hot spots (land surface temperature)",
             description="Connected cells of a territory hotter than its 90th percentile of LST, "
             "at least the minimum area.",
@@ -243,9 +368,11 @@ INDICATORS: dict[str, Indicator] = {
             colour_by="mean_c",
             statistics="lst",
             figures=LST_FIGURES,
+            explanation=LST_EXPLANATION,
         ),
         Indicator(
             id="lcz",
+            title_fr="Zones climatiques locales",
             title="Local Climate Zones",
             description="Stewart & Oke (2012) Local Climate Zones, 17 classes.",
             unit="class",
@@ -260,6 +387,7 @@ INDICATORS: dict[str, Indicator] = {
         ),
         Indicator(
             id="night-lighting",
+            title_fr="Pratique d'éclairage nocturne",
             title="Night-time lighting practice",
             description="Per commune, from the VIIRS Black Marble monthly radiance of its lit "
             "cells: total extinction, partial extinction or renovation, relit, unchanged or "
@@ -276,6 +404,8 @@ INDICATORS: dict[str, Indicator] = {
             geometry_type="MultiPolygon",
             colour_by="class_code",
             figures=NIGHT_LIGHTING_FIGURES,
+            explanation=NIGHT_LIGHTING_EXPLANATION,
+            series=(NIGHT_RADIANCE_SERIES,),
         ),
         Indicator(
             id="flood-extent",

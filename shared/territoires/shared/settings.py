@@ -192,6 +192,17 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins (portals) allowed to call the APIs from a browser; * for any.",
     )
+    frame_ancestors: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Sources allowed to frame /embed (its Content-Security-Policy "
+        'frame-ancestors), e.g. ["https://www.ville-la-rochelle.fr"]; * for any. The other '
+        "pages may be framed by the platform's own origin only.",
+    )
+    accessibility_contact: str | None = Field(
+        default=None,
+        description="E-mail address or URL for accessibility feedback, named by the "
+        "accessibility statement (/accessibilite).",
+    )
     rate_limit_per_minute: int = Field(
         default=600, ge=1, description="API requests a minute from one address without a key."
     )

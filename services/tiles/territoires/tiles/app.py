@@ -17,6 +17,7 @@ from territoires.shared.settings import Settings, settings_or_exit
 from territoires.shared.storage import s3_client, storage_from_settings, uses_s3
 from territoires.tiles.basemap import basemap_router
 from territoires.tiles.catalog import Catalog
+from territoires.tiles.commune import LEVELS, territory_page_router
 from territoires.tiles.dependencies import (
     TilesState,
     enforce_size_limits,
@@ -33,9 +34,9 @@ from territoires.tiles.factories import (
 )
 from territoires.tiles.grids import supported_tms
 from territoires.tiles.legend import legend_router
-from territoires.tiles.middleware import TileCacheMiddleware
+from territoires.tiles.middleware import PagePolicyMiddleware, TileCacheMiddleware
 from territoires.tiles.ogc import ogc_router
-from territoires.tiles.pages import STATIC, TEMPLATES, pages_router
+from territoires.tiles.pages import STATIC, TEMPLATES, accessibility_router, pages_router
 from territoires.tiles.readers import configure_reading
 from territoires.tiles.settings import TilesSettings, get_tiles_settings
 from territoires.tiles.vector import vector_router
@@ -85,9 +86,16 @@ def create_app(
     for factory in (item_factory(grids, templates), mosaic_factory(grids, templates)):
         app.include_router(factory.router, prefix=factory.router_prefix, dependencies=guarded)
     app.include_router(pages_router(templates), dependencies=guarded)
+    app.include_router(accessibility_router(templates, settings.accessibility_contact))
+    for level in LEVELS:
+        app.include_router(territory_page_router(templates, level), dependencies=guarded)
     app.mount("/tiles/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(
         TileCacheMiddleware, prefix="/tiles/", max_age_s=tiles_settings.cache_max_age_s
+    )
+    pages = ("/map", "/embed", "/accessibilite", *(level.prefix for level in LEVELS))
+    app.add_middleware(
+        PagePolicyMiddleware, prefixes=pages, frame_ancestors=settings.frame_ancestors
     )
     return app

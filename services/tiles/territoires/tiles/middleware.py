@@ -1,4 +1,4 @@
-"""Tiles made cacheable by browsers and CDNs.
+"""Tiles made cacheable by browsers and CDNs; the pages' content-security policy.
 
 Tiles get a strong ETag of their bytes and a Cache-Control lifetime, and a matching
 `If-None-Match` is answered 304 without the body. Hashing the bytes rather than deriving a tag
@@ -70,3 +70,40 @@ class TileCacheMiddleware:
             return
         await send({**start, "headers": headers.raw})
         await send({"type": "http.response.body", "body": body})
+
+
+# The map pages' own sources: their scripts, styles, tiles and MapLibre's workers are served here.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; worker-src 'self' blob:; connect-src 'self'; font-src 'self'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors "
+)
+
+
+class PagePolicyMiddleware:
+    """A Content-Security-Policy on the HTML answers of the pages under `prefixes`: `/embed` may
+    be framed by the configured portals (`frame_ancestors`), the other pages by this origin only
+    (no clickjacking of the commune pages)."""
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...], frame_ancestors: list[str]) -> None:
+        self.app = app
+        self.prefixes = prefixes
+        self.embed_policy = PAGE_POLICY + (" ".join(frame_ancestors) or "'none'")
+        self.page_policy = PAGE_POLICY + "'self'"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(self.prefixes):
+            await self.app(scope, receive, send)
+            return
+        policy = self.embed_policy if path.startswith("/embed") else self.page_policy
+
+        async def with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if headers.get("content-type", "").startswith("text/html"):
+                    headers["content-security-policy"] = policy
+                    headers["x-content-type-options"] = "nosniff"
+            await send(message)
+
+        await self.app(scope, receive, with_policy)

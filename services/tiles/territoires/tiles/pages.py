@@ -18,8 +18,9 @@ from starlette.templating import Jinja2Templates
 from territoires.shared.errors import NotFoundError, ServiceUnavailableError
 from territoires.shared.indicators import INDICATORS
 from territoires.tiles.dependencies import State, TilesState
-from territoires.tiles.figures import territory_figures
+from territoires.tiles.figures import indicator_title, territory_figures
 from territoires.tiles.intervals import parse_interval
+from territoires.tiles.messages import MESSAGES, language_of, period_label
 
 PACKAGE = Path(__file__).parent
 STATIC = PACKAGE / "static"
@@ -39,6 +40,25 @@ def require_front_end() -> None:
         )
 
 
+def accessibility_router(templates: Jinja2Templates, contact: str | None) -> APIRouter:
+    """The accessibility statement (RGAA) the pages link to, in the page's language."""
+    router = APIRouter(tags=["map pages"])
+
+    @router.get("/accessibilite", response_class=HTMLResponse, summary="Accessibility statement")
+    def statement(request: Request) -> HTMLResponse:
+        language = language_of(request)
+        context = {
+            "lang": language,
+            "other": "en" if language == "fr" else "fr",
+            "m": MESSAGES[language],
+            "contact": contact,
+            "contact_href": contact if contact and "://" in contact else f"mailto:{contact}",
+        }
+        return templates.TemplateResponse(request, "accessibilite.html", context)
+
+    return router
+
+
 def pages_router(templates: Jinja2Templates) -> APIRouter:
     router = APIRouter(tags=["map pages"], dependencies=[Depends(require_front_end)])
 
@@ -49,8 +69,18 @@ def pages_router(templates: Jinja2Templates) -> APIRouter:
     def map_page(request: Request, state: State) -> HTMLResponse:
         """Every collection and indicator over the outlines, a time slider, the legend, and
         the value under a click."""
-        config = {"attribution": attribution(state)}
-        return templates.TemplateResponse(request, "map.html", {"config": config})
+        language = language_of(request)
+        messages = MESSAGES[language]
+        config = {
+            "attribution": attribution(state),
+            "language": language,
+            "messages": {
+                key: messages[key]
+                for key in ("indicators", "scenes", "no_collection", "no_data_here", "no_data")
+            },
+        }
+        context = {"config": config, "lang": language, "m": messages}
+        return templates.TemplateResponse(request, "map.html", context)
 
     @router.get("/embed", response_class=HTMLResponse, summary="A commune's indicator map")
     async def embed_page(
@@ -73,15 +103,31 @@ def pages_router(templates: Jinja2Templates) -> APIRouter:
         if datetime:
             parse_interval(datetime)
         code = territory.upper()
+        language = language_of(request)
+        messages = MESSAGES[language]
         config = {
             "territory": code,
             "indicator": indicator,
             "datetime": datetime,
             "attribution": attribution(state),
+            "language": language,
+            "title": indicator_title(entry, language),
+            "messages": {
+                key: messages[key]
+                for key in ("inhabitants", "insee_code", "territory_not_found", "no_result_yet")
+            },
         }
-        figures = await territory_figures(state.catalog.engine, code, entry)
-        return templates.TemplateResponse(
-            request, "embed.html", {"config": config, "figures": figures}
-        )
+        figures = await territory_figures(state.catalog.engine, code, entry, language)
+        context = {
+            "config": config,
+            "figures": figures,
+            "lang": language,
+            "m": messages,
+            "title": config["title"],
+            "period": period_label(figures.period_start, figures.period_end, language)
+            if figures
+            else None,
+        }
+        return templates.TemplateResponse(request, "embed.html", context)
 
     return router

@@ -202,7 +202,7 @@ def geographic_bounds(tms: morecantile.TileMatrixSet, x: int, y: int, z: int) ->
     return transform_bounds(tms.rasterio_crs, WGS84_CRS, *bounds, densify_pts=21)
 
 
-def _intersects(box: BBox, other: BBox) -> bool:
+def intersects(box: BBox, other: BBox) -> bool:
     return box[0] <= other[2] and other[0] <= box[2] and box[1] <= other[3] and other[1] <= box[3]
 
 
@@ -226,7 +226,7 @@ class CollectionMosaicBackend(BaseBackend):
 
     def _within(self, box: BBox) -> list[ItemSource]:
         items = self.source.items.items
-        return [self._item_source(i) for i in items if _intersects(i.bbox, box)]
+        return [self._item_source(i) for i in items if intersects(i.bbox, box)]
 
     def assets_for_tile(self, x: int, y: int, z: int, **kwargs: Any) -> list[ItemSource]:
         return self._within(geographic_bounds(self.tms, x, y, z))

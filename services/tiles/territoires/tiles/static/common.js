@@ -137,8 +137,8 @@ export function formatDate(iso) {
   return new Date(iso).toLocaleDateString("fr-FR", { year: "numeric", month: "short", day: "numeric" });
 }
 
-export function formatValue(value, unit) {
-  if (value === null || value === undefined || Number.isNaN(value)) return "no data";
+export function formatValue(value, unit, noData = "no data") {
+  if (value === null || value === undefined || Number.isNaN(value)) return noData;
   const number = Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(2);
   return unit && unit !== "1" && unit !== "class" ? `${number} ${unit}` : number;
 }

@@ -20,7 +20,7 @@ const [territory, collection, legend] = await Promise.all([
   fetchJSON(`/tiles/legend/${indicator}`),
 ]);
 
-renderLegend(document.getElementById("legend"), legend);
+renderLegend(document.getElementById("legend"), legend && { ...legend, title: config.title });
 showTerritory(territory);
 
 const map = createMap(config.attribution, {
@@ -35,7 +35,7 @@ map.on("load", () => {
     offerDates(dates, initial);
     showCollection(map, config.indicator, initial);
   } else {
-    setStatus("No result of this indicator yet.");
+    setStatus(config.messages.no_result_yet);
   }
   if (territory) {
     map.addSource("territory", { type: "geojson", data: territory });
@@ -48,7 +48,19 @@ map.on("load", () => {
   }
   whenDrawn(map).then(() => {
     document.body.dataset.state = "ready";
+    notify("ready", { indicator: config.indicator });
   });
+});
+
+// Events for the host page of the iframe (public data only, so any origin may hear them).
+function notify(type, detail) {
+  if (window.parent !== window) {
+    window.parent.postMessage({ source: "territoires", type, territory: config.territory, ...detail }, "*");
+  }
+}
+
+map.on("click", (event) => {
+  notify("territory-clicked", { lng: event.lngLat.lng, lat: event.lngLat.lat });
 });
 
 function showTerritory(feature) {
@@ -56,13 +68,14 @@ function showTerritory(feature) {
   const facts = document.getElementById("territory-facts");
   if (!feature) {
     name.textContent = config.territory;
-    facts.textContent = "Territory not found.";
+    facts.textContent = config.messages.territory_not_found;
     return;
   }
   const { name: label, population, code: inseeCode } = feature.properties;
   name.textContent = label;
-  const people = population ? ` · ${population.toLocaleString("fr-FR")} inhabitants` : "";
-  facts.textContent = `INSEE ${inseeCode}${people}`;
+  const locale = config.language === "fr" ? "fr-FR" : "en-GB";
+  const people = population ? ` · ${population.toLocaleString(locale)} ${config.messages.inhabitants}` : "";
+  facts.textContent = `${config.messages.insee_code} ${inseeCode}${people}`;
 }
 
 function offerDates(dates, initial) {
@@ -71,5 +84,8 @@ function offerDates(dates, initial) {
     picker.append(new Option(formatDate(date), date, false, date === initial));
   }
   document.getElementById("date").hidden = dates.length < 2;
-  picker.addEventListener("change", () => showCollection(map, config.indicator, picker.value));
+  picker.addEventListener("change", () => {
+    showCollection(map, config.indicator, picker.value);
+    notify("layer-changed", { indicator: config.indicator, datetime: picker.value });
+  });
 }

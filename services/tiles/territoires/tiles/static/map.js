@@ -21,7 +21,7 @@ const byId = new Map(collections.map((c) => [c.id, c]));
 let current = null;
 let legend = null;
 
-for (const [label, kind] of [["Indicators", "indicator"], ["Scenes (true colour)", "source"]]) {
+for (const [label, kind] of [[config.messages.indicators, "indicator"], [config.messages.scenes, "source"]]) {
   const group = document.createElement("optgroup");
   group.label = label;
   for (const c of collections.filter((c) => c.kind === kind)) group.append(new Option(c.title, c.id));
@@ -62,7 +62,7 @@ function draw() {
 
 map.on("load", async () => {
   if (!collections.length) {
-    setStatus("No collection has items yet.");
+    setStatus(config.messages.no_collection);
     document.body.dataset.state = "ready";
     return;
   }
@@ -83,9 +83,9 @@ map.on("click", async (event) => {
     `/tiles/collections/${encodeURIComponent(current.id)}/point/${lng.toFixed(6)},${lat.toFixed(6)}${query}`,
   );
   const first = point?.assets?.[0];
-  let text = "no data here";
+  let text = config.messages.no_data_here;
   if (first) {
-    const values = first.values.map((v) => formatValue(v, legend?.unit));
+    const values = first.values.map((v) => formatValue(v, legend?.unit, config.messages.no_data));
     const classes = legend?.kind === "categorical" ? legend.entries.find((e) => e.value === first.values[0]) : null;
     text = classes ? classes.label : values.join(" · ");
   }
