@@ -24,9 +24,11 @@ All four get one warm-up pass over the tiles (so GDAL's caches are warm everywhe
 means no tile cache, not a cold disk). Then, in each of `rounds` rounds, the targets take turns:
 `clients` concurrent clients request a fixed, shuffled sample of the tiles of zooms 10–14 over
 the COG for `seconds / rounds`, then one client requests them one after the other for
-`single_seconds` (latency without queueing). Prints, per target, the median over rounds of
-throughput (with its range) and of the single-client p50 latency, p50/p95 under load, then the
-ratios against the goals of issue 17 (drawn a/b ≥ 1.5 in throughput; a cached tile in under 5 ms;
+`single_seconds` (latency without queueing), the server processes' CPU time read from /proc
+meanwhile. Prints, per target, the median over rounds of throughput (with its range), of the
+single-client p50 latency and of the server CPU time per single-client request (what a tile
+costs, whatever else the machine runs), p50/p95 under load, then the ratios against the goals
+of issue 17 (drawn a/b ≥ 1.5 in throughput; a cached tile in under 5 ms;
 gateway overhead ≤ 5 %).
 """
 
@@ -279,15 +281,29 @@ def sample_tiles(cog: Path, zooms: range, rng: random.Random) -> list[morecantil
     return tiles
 
 
+def cpu_seconds(processes: list[subprocess.Popen]) -> float:
+    """User and system CPU time the processes have used so far (Linux /proc)."""
+    total = 0
+    for process in processes:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Result:
-    """One target's load in one round."""
+    """One target's load in one round, and the CPU time its server processes spent on it."""
 
     name: str
     requests: int
     errors: int
     seconds: float
     latencies: list[float]
+    cpu_s: float = 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_s / self.requests * 1000
 
     @property
     def throughput(self) -> float:
@@ -319,6 +335,12 @@ class Rounds:
 
     def loaded_percentile(self, q: float) -> float:
         return float(numpy.percentile([t for r in self.loaded for t in r.latencies], q)) * 1000
+
+    @property
+    def single_cpu_ms(self) -> float:
+        """Median over rounds of the server CPU time per single-client request, in ms: what a
+        request costs, whatever else the machine runs."""
+        return statistics.median(r.cpu_ms_per_request for r in self.single)
 
     @property
     def single_p50(self) -> float:
@@ -384,15 +406,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, bench_database(cog, arguments.size) as url:
         env = service_environment(url, cog.parent, scratch)
         factory = "territoires.tiles.app:create_app"
+        no_cache = {**env, "TERRITOIRES_TILE_CACHE_MAX_BYTES": "0"}
         with (
-            uvicorn(factory, {**env, "TERRITOIRES_TILE_CACHE_MAX_BYTES": "0"}, True) as drawn,
-            uvicorn(factory, env, factory=True) as cached,
-            uvicorn("titiler.application.main:app", {}, factory=False) as stock,
-            uvicorn(
+            uvicorn_process(factory, no_cache, factory=True) as (drawn, drawn_process),
+            uvicorn_process(factory, env, factory=True) as (cached, cached_process),
+            uvicorn_process("titiler.application.main:app", {}, False) as (stock, stock_process),
+            uvicorn_process(
                 "territoires.gateway.app:create_app",
                 {**env, "TERRITOIRES_TILES_URL": drawn},
                 factory=True,
-            ) as gateway,
+            ) as (gateway, gateway_process),
         ):
             size = f"tilesize={arguments.tilesize}"
             path = "/tiles/collections/ndvi/items/bench/tiles/WebMercatorQuad/{z}/{x}/{y}.png"
@@ -411,6 +434,19 @@ def main() -> None:
                     gateway + path.format(z=t.z, x=t.x, y=t.y) for t in tiles
                 ],
             }
+            processes = {
+                name: process
+                for name, process in zip(
+                    targets,
+                    [
+                        [drawn_process],
+                        [cached_process],
+                        [stock_process],
+                        [gateway_process, drawn_process],
+                    ],
+                    strict=True,
+                )
+            }
             for urls in targets.values():
                 asyncio.run(warm_up(urls, arguments.clients))
             # Targets take turns in short rounds, so that whatever else the machine does
@@ -422,9 +458,10 @@ def main() -> None:
                     results[name].loaded.append(
                         asyncio.run(load(name, urls, arguments.clients, seconds))
                     )
-                    results[name].single.append(
-                        asyncio.run(load(name, urls, 1, arguments.single_seconds))
-                    )
+                    before = cpu_seconds(processes[name])
+                    single = asyncio.run(load(name, urls, 1, arguments.single_seconds))
+                    single.cpu_s = cpu_seconds(processes[name]) - before
+                    results[name].single.append(single)
     report(results, tiles, arguments, low, high)
 
 
@@ -439,13 +476,13 @@ def report(
     )
     print(
         f"{'target':30} {'errors':>6} {'tiles/s (median, range)':>26} "
-        f"{'p50 ms':>7} {'p95 ms':>7} {'1-client p50 ms':>16}"
+        f"{'p50 ms':>7} {'p95 ms':>7} {'1-client p50 ms':>16} {'CPU ms/tile':>12}"
     )
     for r in results.values():
         spread = f"{r.throughput:7.1f} ({min(r.throughputs):.0f}–{max(r.throughputs):.0f})"
         print(
             f"{r.name:30} {r.errors:6d} {spread:>26} {r.loaded_percentile(50):7.1f} "
-            f"{r.loaded_percentile(95):7.1f} {r.single_p50:16.2f}"
+            f"{r.loaded_percentile(95):7.1f} {r.single_p50:16.2f} {r.single_cpu_ms:12.2f}"
         )
     drawn, cached, stock, gateway = results.values()
     ratio = drawn.throughput / stock.throughput
@@ -460,6 +497,7 @@ def report(
         f"tile cache a'/b throughput: {cached_ratio:.2f}; a cached tile, one client: "
         f"{cached.single_p50:.2f} ms at p50 (goal < {CACHED_GOAL_MS} ms: "
         f"{'met' if cached.single_p50 < CACHED_GOAL_MS else 'NOT met'}), "
+        f"{cached.single_cpu_ms:.2f} ms of server CPU, "
         f"{cached.loaded_percentile(50):.1f} ms at p50 under {arguments.clients} clients"
     )
     print(
