@@ -1,25 +1,35 @@
-"""Tile throughput: our tiles service vs. stock titiler.application on the same COG, and the
-same tiles through our gateway.
+"""Tile throughput: our tiles service (tiles drawn, and from its tile cache) vs. stock
+titiler.application on the same COG, and the same tiles through our gateway.
 
-    uv run python bench/tiles.py [--size 10980] [--clients 16] [--seconds 20] [--rounds 4]
-                                 [--zooms 10-14] [--tilesize 256]
+    uv run python bench/tiles.py [--size 10980] [--clients 16] [--seconds 20] [--rounds 5]
+                                 [--single-seconds 2] [--zooms 10-14] [--tilesize 256]
 
 Writes (once, cached under .data/bench/) a size² float32 NDVI COG in UTM 30N with 10 m pixels
 over Charente-Maritime, registers it as item `bench` of collection `ndvi` in a fresh migrated
 database on the test server (TERRITOIRES_TEST_DATABASE_URL, DATABASE_URL or
-postgres@127.0.0.1:5432; REDIS_URL or 127.0.0.1:6379), then starts three uvicorn processes of
+postgres@127.0.0.1:5432; REDIS_URL or 127.0.0.1:6379), then starts four uvicorn processes of
 one worker each:
 
-- (a) our tiles service, `/tiles/collections/ndvi/items/bench/tiles/WebMercatorQuad/{z}/{x}/{y}.png`
-  (the indicator's colours, range and nodata by default);
+- (a) our tiles service with its tile cache off (TERRITOIRES_TILE_CACHE_MAX_BYTES=0): every
+  request draws its tile,
+  `/tiles/collections/ndvi/items/bench/tiles/WebMercatorQuad/{z}/{x}/{y}.png` (the indicator's
+  colours, range and nodata by default);
+- (a') the same service with its Redis tile cache on (the default): after the warm-up pass,
+  every tile comes from the cache;
 - (b) stock titiler.application, `/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?url=…` with the
-  same work asked for in parameters (`rescale=-1,1&colormap_name=rdylgn`);
+  same work asked for in parameters (`rescale=-1,1&colormap_name=rdylgn`); it has no tile cache;
 - (c) our gateway in front of (a).
 
+All four get one warm-up pass over the tiles (so GDAL's caches are warm everywhere: "drawn"
+means no tile cache, not a cold disk). Then, in each of `rounds` rounds, the targets take turns:
 `clients` concurrent clients request a fixed, shuffled sample of the tiles of zooms 10–14 over
-the COG, for `seconds` per target in all, after one warm-up pass, the targets taking turns in
-`rounds` rounds; prints throughput and p50/p95 latency of each, then the ratios (goals: a/b ≥ 1.0
-in throughput; gateway overhead ≤ 10 %).
+the COG for `seconds / rounds`, then one client requests them one after the other for
+`single_seconds` (latency without queueing), the server processes' CPU time read from /proc
+meanwhile. Prints, per target, the median over rounds of throughput (with its range), of the
+single-client p50 latency and of the server CPU time per single-client request (what a tile
+costs, whatever else the machine runs), p50/p95 under load, then the ratios against the goals
+of issue 17 (drawn a/b ≥ 1.5 in throughput; a cached tile in under 5 ms;
+gateway overhead ≤ 5 %).
 """
 
 from __future__ import annotations
@@ -60,6 +70,10 @@ ORIGIN = (560_000.0, 5_170_000.0)  # UTM 30N, north-west of La Rochelle
 PIXEL = 10.0
 NODATA = -9999.0
 TILES_PER_ZOOM = 40
+# Issue 17's goals.
+DRAWN_GOAL = 1.5
+CACHED_GOAL_MS = 5.0
+GATEWAY_GOAL = 0.05
 WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
 
 
@@ -267,19 +281,29 @@ def sample_tiles(cog: Path, zooms: range, rng: random.Random) -> list[morecantil
     return tiles
 
 
+def cpu_seconds(processes: list[subprocess.Popen]) -> float:
+    """User and system CPU time the processes have used so far (Linux /proc)."""
+    total = 0
+    for process in processes:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Result:
+    """One target's load in one round, and the CPU time its server processes spent on it."""
+
     name: str
     requests: int
     errors: int
     seconds: float
     latencies: list[float]
+    cpu_s: float = 0.0
 
-    def merge(self, other: Result) -> None:
-        self.requests += other.requests
-        self.errors += other.errors
-        self.seconds += other.seconds
-        self.latencies += other.latencies
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_s / self.requests * 1000
 
     @property
     def throughput(self) -> float:
@@ -287,6 +311,41 @@ class Result:
 
     def percentile(self, q: float) -> float:
         return float(numpy.percentile(self.latencies, q)) * 1000
+
+
+@dataclass
+class Rounds:
+    """One target's rounds: loaded, and single-client."""
+
+    name: str
+    loaded: list[Result]
+    single: list[Result]
+
+    @property
+    def throughputs(self) -> list[float]:
+        return [r.throughput for r in self.loaded]
+
+    @property
+    def throughput(self) -> float:
+        return statistics.median(self.throughputs)
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.loaded + self.single)
+
+    def loaded_percentile(self, q: float) -> float:
+        return float(numpy.percentile([t for r in self.loaded for t in r.latencies], q)) * 1000
+
+    @property
+    def single_cpu_ms(self) -> float:
+        """Median over rounds of the server CPU time per single-client request, in ms: what a
+        request costs, whatever else the machine runs."""
+        return statistics.median(r.cpu_ms_per_request for r in self.single)
+
+    @property
+    def single_p50(self) -> float:
+        """Median over rounds of each round's single-client p50, in ms."""
+        return statistics.median(r.percentile(50) for r in self.single)
 
 
 async def warm_up(urls: list[str], clients: int) -> None:
@@ -329,9 +388,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=10980, help="COG width and height (pixels)")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured time per target")
+    parser.add_argument("--seconds", type=float, default=20.0, help="loaded time per target")
+    parser.add_argument(
+        "--single-seconds", type=float, default=2.0, help="single-client time per target, round"
+    )
     parser.add_argument("--zooms", default="10-14")
-    parser.add_argument("--rounds", type=int, default=4, help="turns each target takes")
+    parser.add_argument("--rounds", type=int, default=5, help="turns each target takes (≥ 5)")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument(
         "--tilesize", type=int, default=256, help="tile size in pixels (the map pages use 512)"
@@ -344,14 +406,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, bench_database(cog, arguments.size) as url:
         env = service_environment(url, cog.parent, scratch)
         factory = "territoires.tiles.app:create_app"
+        no_cache = {**env, "TERRITOIRES_TILE_CACHE_MAX_BYTES": "0"}
         with (
-            uvicorn(factory, env, factory=True) as ours,
-            uvicorn("titiler.application.main:app", {}, factory=False) as stock,
-            uvicorn(
+            uvicorn_process(factory, no_cache, factory=True) as (drawn, drawn_process),
+            uvicorn_process(factory, env, factory=True) as (cached, cached_process),
+            uvicorn_process("titiler.application.main:app", {}, False) as (stock, stock_process),
+            uvicorn_process(
                 "territoires.gateway.app:create_app",
-                {**env, "TERRITOIRES_TILES_URL": ours},
+                {**env, "TERRITOIRES_TILES_URL": drawn},
                 factory=True,
-            ) as gateway,
+            ) as (gateway, gateway_process),
         ):
             size = f"tilesize={arguments.tilesize}"
             path = "/tiles/collections/ndvi/items/bench/tiles/WebMercatorQuad/{z}/{x}/{y}.png"
@@ -359,7 +423,10 @@ def main() -> None:
             stock_path = "/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png"
             stock_query = f"?url={cog}&rescale=-1,1&colormap_name=rdylgn&{size}"
             targets = {
-                "(a) territoires tiles": [ours + path.format(z=t.z, x=t.x, y=t.y) for t in tiles],
+                "(a) territoires, drawn": [drawn + path.format(z=t.z, x=t.x, y=t.y) for t in tiles],
+                "(a') territoires, tile cache": [
+                    cached + path.format(z=t.z, x=t.x, y=t.y) for t in tiles
+                ],
                 "(b) stock titiler.application": [
                     stock + stock_path.format(z=t.z, x=t.x, y=t.y) + stock_query for t in tiles
                 ],
@@ -367,39 +434,75 @@ def main() -> None:
                     gateway + path.format(z=t.z, x=t.x, y=t.y) for t in tiles
                 ],
             }
+            processes = {
+                name: process
+                for name, process in zip(
+                    targets,
+                    [
+                        [drawn_process],
+                        [cached_process],
+                        [stock_process],
+                        [gateway_process, drawn_process],
+                    ],
+                    strict=True,
+                )
+            }
             for urls in targets.values():
                 asyncio.run(warm_up(urls, arguments.clients))
             # Targets take turns in short rounds, so that whatever else the machine does
-            # weighs on all three alike.
-            results = {name: Result(name, 0, 0, 0.0, []) for name in targets}
+            # weighs on all of them alike; each round is one repeat.
+            results = {name: Rounds(name, [], []) for name in targets}
             for _ in range(arguments.rounds):
                 for name, urls in targets.items():
-                    part = asyncio.run(
-                        load(name, urls, arguments.clients, arguments.seconds / arguments.rounds)
+                    seconds = arguments.seconds / arguments.rounds
+                    results[name].loaded.append(
+                        asyncio.run(load(name, urls, arguments.clients, seconds))
                     )
-                    results[name].merge(part)
+                    before = cpu_seconds(processes[name])
+                    single = asyncio.run(load(name, urls, 1, arguments.single_seconds))
+                    single.cpu_s = cpu_seconds(processes[name]) - before
+                    results[name].single.append(single)
+    report(results, tiles, arguments, low, high)
 
+
+def report(
+    results: dict[str, Rounds], tiles: list, arguments: argparse.Namespace, low: int, high: int
+) -> None:
     print(
         f"\n{len(tiles)} tiles of zooms {low}–{high} over a {arguments.size}² float32 COG, "
-        f"{arguments.tilesize} px, {arguments.clients} clients, "
-        f"{arguments.seconds:.0f} s per target, {os.cpu_count()} CPUs, one uvicorn worker each"
+        f"{arguments.tilesize} px, {arguments.clients} clients, {arguments.rounds} rounds of "
+        f"{arguments.seconds / arguments.rounds:.1f} s loaded + {arguments.single_seconds:.1f} s "
+        f"single-client per target, {os.cpu_count()} CPUs, one uvicorn worker each"
     )
-    print(f"{'target':32} {'requests':>9} {'errors':>7} {'tiles/s':>9} {'p50 ms':>8} {'p95 ms':>8}")
-    for r in results.values():
-        print(
-            f"{r.name:32} {r.requests:9d} {r.errors:7d} {r.throughput:9.1f} "
-            f"{r.percentile(50):8.1f} {r.percentile(95):8.1f}"
-        )
-    ours_result, stock_result, gateway_result = results.values()
-    ratio = ours_result.throughput / stock_result.throughput
-    overhead = 1 - gateway_result.throughput / ours_result.throughput
-    p50_added = statistics.median(gateway_result.latencies) - statistics.median(
-        ours_result.latencies
-    )
-    print(f"\na/b throughput: {ratio:.2f} (goal ≥ 1.0: {'met' if ratio >= 1.0 else 'NOT met'})")
     print(
-        f"gateway overhead: {overhead:.1%} of throughput, +{p50_added * 1000:.1f} ms at p50 "
-        f"(goal ≤ 10 %: {'met' if overhead <= 0.10 else 'NOT met'})"
+        f"{'target':30} {'errors':>6} {'tiles/s (median, range)':>26} "
+        f"{'p50 ms':>7} {'p95 ms':>7} {'1-client p50 ms':>16} {'CPU ms/tile':>12}"
+    )
+    for r in results.values():
+        spread = f"{r.throughput:7.1f} ({min(r.throughputs):.0f}–{max(r.throughputs):.0f})"
+        print(
+            f"{r.name:30} {r.errors:6d} {spread:>26} {r.loaded_percentile(50):7.1f} "
+            f"{r.loaded_percentile(95):7.1f} {r.single_p50:16.2f} {r.single_cpu_ms:12.2f}"
+        )
+    drawn, cached, stock, gateway = results.values()
+    ratio = drawn.throughput / stock.throughput
+    cached_ratio = cached.throughput / stock.throughput
+    overhead = 1 - gateway.throughput / drawn.throughput
+    p50_added = gateway.loaded_percentile(50) - drawn.loaded_percentile(50)
+    print(
+        f"\ndrawn a/b throughput: {ratio:.2f} (goal ≥ {DRAWN_GOAL}: "
+        f"{'met' if ratio >= DRAWN_GOAL else 'NOT met'})"
+    )
+    print(
+        f"tile cache a'/b throughput: {cached_ratio:.2f}; a cached tile, one client: "
+        f"{cached.single_p50:.2f} ms at p50 (goal < {CACHED_GOAL_MS} ms: "
+        f"{'met' if cached.single_p50 < CACHED_GOAL_MS else 'NOT met'}), "
+        f"{cached.single_cpu_ms:.2f} ms of server CPU, "
+        f"{cached.loaded_percentile(50):.1f} ms at p50 under {arguments.clients} clients"
+    )
+    print(
+        f"gateway overhead: {overhead:.1%} of throughput, +{p50_added:.1f} ms at p50 "
+        f"(goal ≤ {GATEWAY_GOAL:.0%}: {'met' if overhead <= GATEWAY_GOAL else 'NOT met'})"
     )
 
 

@@ -51,6 +51,7 @@ def create_service_app(
     settings: Settings | None = None,
     checks: Mapping[str, Check] | None = None,
     informational_checks: Mapping[str, Check] | None = None,
+    on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     openapi_url: str | None = "/api",
 ) -> FastAPI:
@@ -67,6 +68,8 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if on_startup:
+            await on_startup()
         yield
         if on_shutdown:
             await on_shutdown()

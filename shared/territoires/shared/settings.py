@@ -309,6 +309,19 @@ class Settings(BaseSettings):
         "items written).",
     )
 
+    tile_cache_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="Bytes of rendered item tiles the tiles service keeps in Redis, shared by "
+        "its replicas; past it the oldest go first. 0 turns the cache off.",
+    )
+    tile_cache_ttl_s: int = Field(
+        default=24 * 3600,
+        ge=1,
+        description="Longest a rendered tile stays in the Redis cache. A re-ingested or "
+        "re-computed item never serves its former tiles: they are keyed by the item's version.",
+    )
+
     readiness_timeout_s: float = Field(
         default=2.0, gt=0, description="How long a /readyz dependency check may take."
     )

@@ -275,6 +275,8 @@ GDAL_REMOTE_OPTIONS = {
     # Bytes already fetched stay in memory for the next window of the same file (bounded).
     "VSI_CACHE": "TRUE",
     "VSI_CACHE_SIZE": str(50 * 1024 * 1024),
+    # Remote ranges already fetched shared by every file handle of the process (bounded).
+    "CPL_VSIL_CURL_CACHE_SIZE": str(128 * 1024 * 1024),
 }
 
 

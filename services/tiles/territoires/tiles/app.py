@@ -17,6 +17,7 @@ from territoires.shared.settings import Settings, settings_or_exit
 from territoires.shared.storage import s3_client, storage_from_settings, uses_s3
 from territoires.tiles.basemap import basemap_router
 from territoires.tiles.catalog import Catalog
+from territoires.tiles.changes import ItemChanges
 from territoires.tiles.commune import LEVELS, territory_page_router
 from territoires.tiles.dependencies import (
     TilesState,
@@ -39,6 +40,7 @@ from territoires.tiles.ogc import ogc_router
 from territoires.tiles.pages import STATIC, TEMPLATES, accessibility_router, pages_router
 from territoires.tiles.readers import configure_reading
 from territoires.tiles.settings import TilesSettings, get_tiles_settings
+from territoires.tiles.tile_cache import TileCache
 from territoires.tiles.vector import vector_router
 
 
@@ -48,12 +50,21 @@ def create_app(
     settings = settings or settings_or_exit()
     tiles_settings = tiles_settings or get_tiles_settings()
     configure_reading(tiles_settings)
+
+    async def listen() -> None:
+        app.state.item_changes.start()
+
+    async def stop_listening() -> None:
+        await app.state.item_changes.stop()
+
     app = create_service_app(
         "tiles",
         title="Territoires tiles",
         description="Tiles, TileJSON and WMTS of catalogued scenes and indicator results.",
         settings=settings,
         checks=storage_checks(storage_from_settings(settings)),
+        on_startup=listen,
+        on_shutdown=stop_listening,
     )
     app.state.tiles = TilesState(
         catalog=Catalog(
@@ -64,6 +75,10 @@ def create_app(
         guard=AssetGuard.from_settings(settings),
         settings=tiles_settings,
         s3=s3_client(settings) if uses_s3(settings) else None,
+    )
+    # The catalog forgets a collection's items as soon as the database announces a change.
+    app.state.item_changes = ItemChanges(
+        settings.require_database_url(), app.state.tiles.catalog.forget
     )
     add_library_error_handlers(app)
 
@@ -92,7 +107,16 @@ def create_app(
     app.mount("/tiles/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(
-        TileCacheMiddleware, prefix="/tiles/", max_age_s=tiles_settings.cache_max_age_s
+        TileCacheMiddleware,
+        prefix="/tiles/",
+        max_age_s=tiles_settings.cache_max_age_s,
+        catalog=app.state.tiles.catalog,
+        tiles=TileCache(
+            app.state.resources.redis,
+            settings.redis_prefix,
+            settings.tile_cache_max_bytes,
+            settings.tile_cache_ttl_s,
+        ),
     )
     pages = ("/map", "/embed", "/accessibilite", *(level.prefix for level in LEVELS))
     app.add_middleware(

@@ -1,8 +1,10 @@
-"""Items and collections as the catalog's tables hold them, read directly with a short-lived cache.
+"""Items and collections as the catalog's tables hold them, read directly and cached.
 
 Tiles come by the hundred for one map view: resolving an item's assets once and reusing the
-answer for `catalog_ttl_s` spares the database a query per tile, while an item rewritten by a
-new job shows through within that delay.
+answer for `catalog_ttl_s` spares the database a query per tile. A change the database announces
+(`territoires.tiles.changes`) drops the collection's answers at once, so an item rewritten by a
+new job or a re-ingest shows through on the next request; the lifetime bounds staleness only
+while the announcements cannot be heard.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ class CatalogItem:
     updated_at: datetime
     # Zoom range per tile matrix set, worked out by the first reader that needs it.
     zooms: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def version(self) -> str:
+        """Changes whenever the item's row is written again (re-ingested, re-computed)."""
+        return self.updated_at.isoformat()
 
     @cached_property
     def stac(self) -> pystac.Item:
@@ -109,7 +116,7 @@ async def database_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnect
 
 
 class Catalog:
-    """Reads items and collections; every answer is cached for `ttl_s`."""
+    """Reads items and collections; every answer is cached for `ttl_s`, or until `forget`."""
 
     def __init__(self, engine: AsyncEngine, ttl_s: float, max_mosaic_items: int) -> None:
         self.engine = engine
@@ -117,6 +124,12 @@ class Catalog:
         self._items: TTLCache[tuple[str, str], CatalogItem] = TTLCache(ttl_s, 4096)
         self._mosaics: TTLCache[tuple[str, Interval | None], CollectionItems] = TTLCache(ttl_s, 256)
         self._collections: TTLCache[str, CollectionSummary] = TTLCache(ttl_s, 256)
+
+    def forget(self, collection_id: str | None) -> None:
+        """Drops what is cached of a collection whose items changed (of all, given None)."""
+        self._items.forget(lambda key: collection_id in (None, key[0]))
+        self._mosaics.forget(lambda key: collection_id in (None, key[0]))
+        self._collections.forget(lambda key: collection_id in (None, key))
 
     def _connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return database_connection(self.engine)

@@ -1,29 +1,52 @@
-"""Tiles made cacheable by browsers and CDNs; the pages' content-security policy.
+"""Tiles made cacheable by browsers, CDNs and the server itself; the pages' content-security
+policy.
 
-Tiles get a strong ETag of their bytes and a Cache-Control lifetime, and a matching
-`If-None-Match` is answered 304 without the body. Hashing the bytes rather than deriving a tag
-from the catalog keeps the tag right whatever changed: the item, its COG, or the style.
+An item's tiles get an ETag derived from the item's version and the request, known before any
+pixel is read: a matching `If-None-Match` is answered 304 at once, and a tile drawn before for
+this version comes from the Redis tile cache (`territoires.tiles.tile_cache`). A re-ingested or
+re-computed item has a new version, hence new tags and cache entries, as soon as the catalog
+hears of it (`territoires.tiles.changes`). Other tile-like answers (mosaics, legends, vector
+tiles) get a strong ETag of their bytes, which stays right whatever changed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from territoires.shared import __version__
+from territoires.shared.errors import TerritoiresError
+from territoires.tiles.catalog import Catalog
+from territoires.tiles.tile_cache import TileCache
+
 # Responses that are tiles or legends: images, raw arrays and vector tiles.
 CACHEABLE_TYPES = ("image/", "application/x-binary", "application/vnd.mapbox-vector-tile")
+# TiTiler's tile route of one item: `…/tiles[/{tms}]/{z}/{x}/{y}[@{scale}x][.{format}]`.
+ITEM_TILE = re.compile(
+    r"^/tiles/collections/(?P<collection>[^/]+)/items/(?P<item>[^/]+)/tiles/"
+    r"(?:[^/]+/)?\d+/\d+/\d+(?:@[0-9.]+x)?(?:\.\w+)?$"
+)
+
+Finish = Callable[[Message, bytes], Awaitable[None]]
 
 
 class TileCacheMiddleware:
-    """ETag and Cache-Control on successful tile-like GET answers under `prefix`; 304 when the
-    client already holds the same bytes."""
+    """ETag and Cache-Control on successful tile-like GET answers under `prefix`, 304 when the
+    client already holds the same tile, and item tiles served from and kept in `tiles`."""
 
-    def __init__(self, app: ASGIApp, prefix: str, max_age_s: int) -> None:
+    def __init__(
+        self, app: ASGIApp, prefix: str, max_age_s: int, catalog: Catalog, tiles: TileCache
+    ) -> None:
         self.app = app
         self.prefix = prefix
         self.cache_control = f"public, max-age={max_age_s}"
+        self.catalog = catalog
+        self.tiles = tiles
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -34,6 +57,60 @@ class TileCacheMiddleware:
             await self.app(scope, receive, send)
             return
         if_none_match = Headers(scope=scope).get("if-none-match", "")
+        name = await self._item_tile_name(scope)
+        if name is None:
+
+            async def hashed(start: Message, body: bytes) -> None:
+                etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+                await self._answer(start, body, etag, if_none_match, send)
+
+            await self.app(scope, receive, self._capture(send, hashed))
+            return
+
+        etag = f'"{name}"'
+        if _held(if_none_match, etag):
+            await self._not_modified(etag, [], send)
+            return
+        hit = await self.tiles.get(name) if self.tiles.enabled else None
+        if hit is not None:
+            media_type, body = hit
+            start = {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", media_type.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+            await self._answer(start, body, etag, if_none_match, send)
+            return
+
+        async def keep(start: Message, body: bytes) -> None:
+            await self._answer(start, body, etag, if_none_match, send)
+            if self.tiles.enabled:
+                media_type = Headers(raw=start["headers"])["content-type"]
+                await self.tiles.put(name, media_type, body)
+
+        await self.app(scope, receive, self._capture(send, keep))
+
+    async def _item_tile_name(self, scope: Scope) -> str | None:
+        """The cache name (and ETag) of an item tile request: its item's version, its path and
+        its parameters in a fixed order; None for other requests and unknown items (the app
+        answers those)."""
+        match = ITEM_TILE.match(scope["path"])
+        if match is None:
+            return None
+        try:
+            item = await self.catalog.item(match["collection"], match["item"])
+        except TerritoiresError:
+            return None
+        query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        key = "\n".join((__version__, item.version, scope["path"], urlencode(sorted(query))))
+        return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+
+    def _capture(self, send: Send, finish: Finish) -> Send:
+        """A `send` that passes anything but a successful tile through, and hands the latter,
+        whole, to `finish`."""
         start: Message | None = None
         chunks: list[bytes] = []
 
@@ -50,26 +127,35 @@ class TileCacheMiddleware:
             else:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    await self._send_cached(start, b"".join(chunks), if_none_match, send)
+                    await finish(start, b"".join(chunks))
 
-        await self.app(scope, receive, capture)
+        return capture
 
-    async def _send_cached(
-        self, start: Message, body: bytes, if_none_match: str, send: Send
+    async def _answer(
+        self, start: Message, body: bytes, etag: str, if_none_match: str, send: Send
     ) -> None:
-        etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
         headers = MutableHeaders(raw=list(start["headers"]))
         headers["etag"] = etag
         headers["cache-control"] = self.cache_control
-        held = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        if etag in held or "*" in held:
+        if _held(if_none_match, etag):
             del headers["content-length"]
             del headers["content-type"]
-            await send({"type": "http.response.start", "status": 304, "headers": headers.raw})
-            await send({"type": "http.response.body", "body": b""})
+            await self._not_modified(etag, headers.raw, send)
             return
         await send({**start, "headers": headers.raw})
         await send({"type": "http.response.body", "body": body})
+
+    async def _not_modified(self, etag: str, raw: list[tuple[bytes, bytes]], send: Send) -> None:
+        headers = MutableHeaders(raw=raw)
+        headers["etag"] = etag
+        headers["cache-control"] = self.cache_control
+        await send({"type": "http.response.start", "status": 304, "headers": headers.raw})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _held(if_none_match: str, etag: str) -> bool:
+    held = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in held or "*" in held
 
 
 # The map pages' own sources: their scripts, styles, tiles and MapLibre's workers are served here.
