@@ -29,6 +29,8 @@ from territoires.shared.database import create_sync_database
 from territoires.shared.models import ApiKey
 from territoires.shared.schema import upgrade
 from territoires.shared.settings import Settings
+from territoires.shared.stac.records import collection_row, item_row
+from territoires.shared.stac.store import upsert_collections, upsert_items
 from territoires.shared.territories import load_territories, read_demo_territories
 from territoires.synth import generate
 
@@ -270,3 +272,37 @@ def owslib_client(kind: Callable[[str], T], url: str, headers: Mapping[str, str]
     client = kind(url)
     client.headers = {**client.headers, **headers}  # type: ignore[attr-defined]
     return client
+
+
+def catalogue(settings: Settings, collection: str, items: list[dict[str, Any]]) -> None:
+    """`items` in a collection of their own."""
+    document = {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": collection,
+        "description": collection,
+        "license": "CC0-1.0",
+        "extent": {
+            "spatial": {"bbox": [items[0]["bbox"]]},
+            "temporal": {"interval": [["2021-01-01T00:00:00Z", None]]},
+        },
+        "links": [],
+    }
+    engine = create_sync_database(settings)
+    with engine.begin() as connection:
+        upsert_collections(connection, [collection_row(document)])
+        upsert_items(connection, [item_row(item) for item in items])
+    engine.dispose()
+
+
+def catalogue_variant(
+    settings: Settings, path: Path, collection: str, change: Callable[[dict, Path], object]
+) -> None:
+    """A copy of the synthetic item at `path` (hrefs made absolute), changed by `change(item,
+    its folder)`, catalogued in a collection of its own: bad scenes without touching the demo's."""
+    item = json.loads(path.read_text())
+    for asset in item["assets"].values():
+        asset["href"] = str((path.parent / asset["href"]).resolve())
+    item |= {"collection": collection, "id": f"{collection}-1", "links": []}
+    change(item, path.parent)
+    catalogue(settings, collection, [item])

@@ -25,12 +25,10 @@ from sqlalchemy import select
 from territoires.shared.database import create_sync_database
 from territoires.shared.models import Territory, TerritoryLevel
 from territoires.shared.settings import Settings
-from territoires.shared.stac.records import collection_row, item_row
-from territoires.shared.stac.store import upsert_collections, upsert_items
 from territoires.synth import sentinel1 as synth_sentinel1
 from territoires.synth.scoring import score_classes
 
-from ..stack import owslib_client
+from ..stack import catalogue, owslib_client
 from .test_vegetation import follow
 from .test_vegetation_truth import commune_outline
 
@@ -287,27 +285,6 @@ def test_an_exposure_layer_that_covers_nothing_is_a_clear_400(
     assert answer.status_code == 400, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert "no item of collection 'no-such-population-grid'" in answer.json()["detail"]
-
-
-def catalogue(settings: Settings, collection: str, items: list[dict[str, Any]]) -> None:
-    """`items` in a collection of their own."""
-    document = {
-        "type": "Collection",
-        "stac_version": "1.0.0",
-        "id": collection,
-        "description": collection,
-        "license": "CC0-1.0",
-        "extent": {
-            "spatial": {"bbox": [items[0]["bbox"]]},
-            "temporal": {"interval": [["2021-01-01T00:00:00Z", None]]},
-        },
-        "links": [],
-    }
-    engine = create_sync_database(settings)
-    with engine.begin() as connection:
-        upsert_collections(connection, [collection_row(document)])
-        upsert_items(connection, [item_row(item) for item in items])
-    engine.dispose()
 
 
 def catalogue_mixed_orbits(settings: Settings, scenes_dir: Path, collection: str) -> None:

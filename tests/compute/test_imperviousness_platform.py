@@ -27,10 +27,7 @@ from redis import Redis
 from territoires.compute.app import create_app as create_compute
 from territoires.compute.processes import imperviousness as process
 from territoires.shared.apikeys import Scope
-from territoires.shared.database import create_sync_database
 from territoires.shared.settings import Settings
-from territoires.shared.stac.records import collection_row, item_row
-from territoires.shared.stac.store import upsert_collections, upsert_items
 from territoires.synth import generate
 from territoires.synth import sentinel2 as synth_sentinel2
 from territoires.synth.scoring import score_continuous
@@ -39,6 +36,7 @@ from territoires.synth.truth import BUILT_FRACTION
 from ..conftest import RUN_ID
 from ..servers import serve
 from ..stack import (
+    catalogue_variant,
     gateway_over,
     issue_key,
     owslib_client,
@@ -242,33 +240,8 @@ def test_tiles_statistics_and_embed_page(client: httpx.Client, rochelle: dict[st
     assert client.get("/map", params={"collection": "imperviousness"}).status_code == 200
 
 
-def catalogue_variant(
-    settings: Settings, scenes: Path, collection: str, change: Callable[[dict, Path], None]
-) -> None:
-    """A copy of the synthetic 2023 scene, changed, in a collection of its own."""
-    path = sorted((scenes / synth_sentinel2.COLLECTION).glob("*/*.json"))[-1]
-    item = json.loads(path.read_text())
-    for asset in item["assets"].values():
-        asset["href"] = str((path.parent / asset["href"]).resolve())
-    item |= {"collection": collection, "id": f"{collection}-1", "links": []}
-    change(item, path.parent)
-    document = {
-        "type": "Collection",
-        "stac_version": "1.0.0",
-        "id": collection,
-        "description": collection,
-        "license": "CC0-1.0",
-        "extent": {
-            "spatial": {"bbox": [item["bbox"]]},
-            "temporal": {"interval": [["2021-01-01T00:00:00Z", None]]},
-        },
-        "links": [],
-    }
-    engine = create_sync_database(settings)
-    with engine.begin() as connection:
-        upsert_collections(connection, [collection_row(document)])
-        upsert_items(connection, [item_row(item)])
-    engine.dispose()
+def newest_summer_scene(scenes: Path) -> Path:
+    return sorted((scenes / synth_sentinel2.COLLECTION).glob("*/*.json"))[-1]
 
 
 def cloudy_scl(item: dict[str, Any], folder: Path) -> None:
@@ -287,7 +260,9 @@ def cloudy_scl(item: dict[str, Any], folder: Path) -> None:
 def test_a_scene_cloudy_everywhere_is_a_result_saying_why(
     client: httpx.Client, sealed_settings: Settings, sealed_scenes: Path
 ) -> None:
-    catalogue_variant(sealed_settings, sealed_scenes, "s2-cloud-scl", cloudy_scl)
+    catalogue_variant(
+        sealed_settings, newest_summer_scene(sealed_scenes), "s2-cloud-scl", cloudy_scl
+    )
     results = run(client, {"territory": "17300", "datetime": SUMMERS, "collection": "s2-cloud-scl"})
     figures = results["figures"]["value"]["17300"]
     print(f"all-cloud SCL: {figures['reason']}")
@@ -318,7 +293,7 @@ def test_bad_scenes_are_a_clear_400(
     change: Callable[[dict, Path], None],
     says: str,
 ) -> None:
-    catalogue_variant(sealed_settings, sealed_scenes, collection, change)
+    catalogue_variant(sealed_settings, newest_summer_scene(sealed_scenes), collection, change)
     answer = client.post(
         "/processes/imperviousness/execution",
         json={"inputs": {"territory": "17300", "datetime": SUMMERS, "collection": collection}},

@@ -28,10 +28,7 @@ from redis import Redis
 from territoires.compute.app import create_app as create_compute
 from territoires.compute.processes import land_surface_temperature as lst_process
 from territoires.shared.apikeys import Scope
-from territoires.shared.database import create_sync_database
 from territoires.shared.settings import Settings
-from territoires.shared.stac.records import collection_row, item_row
-from territoires.shared.stac.store import upsert_collections, upsert_items
 from territoires.synth import generate
 from territoires.synth import landsat as synth_landsat
 from territoires.synth.scoring import score_continuous
@@ -39,6 +36,7 @@ from territoires.synth.scoring import score_continuous
 from ..conftest import RUN_ID
 from ..servers import serve
 from ..stack import (
+    catalogue_variant,
     gateway_over,
     issue_key,
     owslib_client,
@@ -238,39 +236,14 @@ def test_tiles_hot_spots_statistics_and_embed_page(
     assert stored["suhi_c"] == pytest.approx(figures["suhi_c"])
     assert "rural ring" in stored["definitions"]["suhi"]
 
-    page = client.get("/embed", params={"territory": "17300", "indicator": "lst"})
+    page = client.get("/embed", params={"territory": "17300", "indicator": "lst", "lang": "en"})
     assert page.status_code == 200, page.text
     assert "No figures yet." not in page.text
     assert f"<td>Surface urban heat island</td><td>{figures['suhi_c']:+.1f} °C</td>" in page.text
     assert f"<td>Hot spots</td><td>{figures['hot_spots']}</td>" in page.text
+    french = client.get("/embed", params={"territory": "17300", "indicator": "lst"}).text
+    assert f"<td>Points chauds</td><td>{figures['hot_spots']}</td>" in french
     assert client.get("/map", params={"collection": "lst"}).status_code == 200
-
-
-def catalogue_variant(settings: Settings, scenes: Path, collection: str, change) -> None:
-    """A copy of a synthetic Level-2 item, changed, in a collection of its own."""
-    [path] = sorted((scenes / synth_landsat.COLLECTION).glob("*/*.json"))[:1]
-    item = json.loads(path.read_text())
-    for asset in item["assets"].values():
-        asset["href"] = str((path.parent / asset["href"]).resolve())
-    item |= {"collection": collection, "id": f"{collection}-1", "links": []}
-    change(item)
-    document = {
-        "type": "Collection",
-        "stac_version": "1.0.0",
-        "id": collection,
-        "description": collection,
-        "license": "CC0-1.0",
-        "extent": {
-            "spatial": {"bbox": [item["bbox"]]},
-            "temporal": {"interval": [["2021-01-01T00:00:00Z", None]]},
-        },
-        "links": [],
-    }
-    engine = create_sync_database(settings)
-    with engine.begin() as connection:
-        upsert_collections(connection, [collection_row(document)])
-        upsert_items(connection, [item_row(item)])
-    engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -296,7 +269,8 @@ def test_bad_scenes_are_a_clear_400(
     change,
     says: str,
 ) -> None:
-    catalogue_variant(heat_settings, heat_scenes, collection, change)
+    [path] = sorted((heat_scenes / synth_landsat.COLLECTION).glob("*/*.json"))[:1]
+    catalogue_variant(heat_settings, path, collection, lambda item, _: change(item))
     answer = client.post(
         "/processes/land-surface-temperature/execution",
         json={"inputs": {"territory": "17300", "datetime": SUMMERS, "collection": collection}},
