@@ -284,6 +284,25 @@ def localise_number(text: str, language: Language) -> str:
     return swapped.replace("%", f"{NARROW_NBSP}%").replace(" °C", f"{NARROW_NBSP}°C")
 
 
+# fmt: off
+MONTHS: dict[Language, tuple[str, ...]] = {
+    "fr": ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+           "septembre", "octobre", "novembre", "décembre"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"),
+}
+# fmt: on
+
+
+def month_label(month: str, language: Language) -> str:
+    """A YYYY-MM month by its name ("mars 2016", "March 2016"), the way the page's language
+    writes it rather than ISO 8601; anything else as it is."""
+    year, _, number = month.partition("-")
+    if not (len(year) == 4 and year.isdigit() and number.isdigit() and 1 <= int(number) <= 12):
+        return month
+    return f"{MONTHS[language][int(number) - 1]} {year}"
+
+
 def period_label(start: datetime, end: datetime, language: Language) -> str:
     """Day/month/year in French, ISO 8601 otherwise."""
     if language == "fr":
