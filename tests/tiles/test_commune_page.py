@@ -530,6 +530,12 @@ def test_page_in_chromium(
     link = page.locator("#search-results a").first
     assert "Île-d'Aix" in link.inner_text()
     assert link.get_attribute("href").startswith("/communes/17")
+    # A postcode finds the communes that have it, named beside their INSEE code.
+    page.fill("#search-input", "17300")
+    page.click("#search-form button")
+    page.wait_for_selector("#search-results a >> text=Rochefort")
+    answers = page.locator("#search-results a").all_inner_texts()
+    assert answers[:2] == ["La Rochelle (17300)", "Rochefort (17299) — code postal 17300"]
 
     # The iframe snippet follows the layer chosen for it, and titles its iframe.
     snippet = page.locator("#embed-snippet")
