@@ -62,6 +62,7 @@ async def test_a_commune_by_insee_code_with_its_outline(client: httpx.AsyncClien
         "name": "La Rochelle",
         "parent_code": "17",
         "population": feature["properties"]["population"],
+        "postcodes": ["17000"],
     }
     assert feature["properties"]["population"] > 70_000
     assert feature["geometry"]["type"] == "MultiPolygon"
@@ -106,6 +107,8 @@ async def test_links_follow_the_proxy(client: httpx.AsyncClient) -> None:
         ("berre l'et", "Berre-l'Étang"),
         ("1730", "La Rochelle"),  # code prefixes too
         ("974", "Saint-Denis"),
+        ("17000", "La Rochelle"),  # a postcode (no INSEE code starts so)
+        ("13001", "Marseille"),  # one of its 16 postcodes, before Aix-en-Provence's INSEE code
     ],
 )
 async def test_name_prefix_ignores_case_accents_and_punctuation(
@@ -185,3 +188,9 @@ async def test_a_database_that_is_down_is_503(redis_url: str) -> None:
             response = await client.get(path, params=params)
             assert response.status_code == 503
             assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_only_five_digits_are_a_postcode(client: httpx.AsyncClient) -> None:
+    assert await names(client, q="13001") == ["Marseille", "Aix-en-Provence"]
+    assert "Marseille" not in await names(client, q="1300")  # a code prefix, not a postcode
+    assert await names(client, q="99999") == []

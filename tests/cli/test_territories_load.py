@@ -39,8 +39,15 @@ def test_missing_national_files_are_one_line(database_url_migrated: str, tmp_pat
     assert "pass --data DIR or set TERRITOIRES_KIT_DIR" in result.stderr
 
 
-def test_an_unmigrated_database_says_to_upgrade(empty_database_factory) -> None:
+@pytest.mark.parametrize("revision", [None, "0009"])  # none, or before the postcodes
+def test_an_unmigrated_database_says_to_upgrade(
+    empty_database_factory, revision: str | None
+) -> None:
+    from territoires.shared.schema import upgrade
+
     url = empty_database_factory("cli-geo-bare")
+    if revision:
+        upgrade(url, revision)
     result = territoires("territories", "load", "--data", str(KIT), DATABASE_URL=url)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr

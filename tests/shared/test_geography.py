@@ -39,7 +39,7 @@ NATIONAL = KIT / "data" / "territories"
 DEMO = ("13", "17", "974")
 LA_ROCHELLE_AGGLOMERATION = "241700434"  # CA de La Rochelle (28 communes)
 SNAPSHOT = """
-    SELECT level, code, name, search_name, parent_code, epci_code, population,
+    SELECT level, code, name, search_name, parent_code, epci_code, population, postcodes,
            md5(ST_AsEWKB(geometry)) AS outline, xmin::text AS version
     FROM territories ORDER BY level, code
 """
@@ -167,7 +167,7 @@ def test_the_demo_departements_replace_the_2016_communes(
         )
         la_rochelle = connection.execute(
             text(
-                "SELECT parent_code, epci_code FROM territories "
+                "SELECT parent_code, epci_code, postcodes FROM territories "
                 "WHERE level = 'commune' AND code = '17300'"
             )
         ).one()
@@ -178,7 +178,7 @@ def test_the_demo_departements_replace_the_2016_communes(
     assert counts["region"] == 1  # La Réunion: the only région all of whose communes are loaded
     assert counts["epci"] == demo_geography.count(TerritoryLevel.EPCI) > 15
     assert stale == 0
-    assert tuple(la_rochelle) == ("17", LA_ROCHELLE_AGGLOMERATION)
+    assert tuple(la_rochelle) == ("17", LA_ROCHELLE_AGGLOMERATION, ["17000"])
     assert successor in {commune for _, commune, _ in demo_geography.outlines}
 
 
@@ -264,3 +264,15 @@ def test_missing_national_files_say_what_to_pass(tmp_path) -> None:
     with pytest.raises(ConfigurationError, match="pass --data DIR or set TERRITOIRES_KIT_DIR"):
         find_national_dir([tmp_path, None])
     assert find_national_dir([KIT]) == NATIONAL
+
+
+async def test_communes_are_found_by_postcode(catalog: httpx.AsyncClient) -> None:
+    """17300 is Rochefort's postcode (and Vergeroux's) but La Rochelle's INSEE code: all three
+    are found, by population; Marseille has sixteen postcodes, 13001 to 13016 (13016 is also
+    La Bouilladisse's INSEE code)."""
+    found = (await catalog.get("/territories", params={"q": "17300", "level": "commune"})).json()
+    answers = [(f["properties"]["code"], f["properties"]["postcodes"]) for f in found["features"]]
+    assert answers == [("17300", ["17000"]), ("17299", ["17300"]), ("17463", ["17300"])]
+    marseille = (await catalog.get("/territories", params={"q": "13016"})).json()["features"]
+    assert [f["properties"]["name"] for f in marseille] == ["Marseille", "La Bouilladisse"]
+    assert (await catalog.get("/territories/17")).json()["properties"]["postcodes"] is None

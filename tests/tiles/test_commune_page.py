@@ -182,16 +182,23 @@ def test_page_shows_lst_by_summer_and_night_radiance_by_month(gateway: httpx.Cli
     night = night[: night.index("</article>")]
     assert '<th scope="row">Pratique d\'éclairage</th><td>extinction totale</td>' in night
     assert "<td>62 %</td>" in night and "<td>87 %</td>" in night
-    assert "Radiance nocturne par mois" in night and "changement détecté en 03/2016" in night
+    assert '<th scope="row">Depuis</th><td>mars 2016</td>' in night  # not ISO "2016-03"
+    assert "Radiance nocturne par mois" in night and "changement détecté en mars 2016" in night
     assert 'class="change"' in night
     table = night[night.index('class="series-data"') :]
     assert table.count('<tr><th scope="row">') == 48
-    assert '<th scope="row">02/2016</th><td>24,00</td>' in table
-    assert '<th scope="row">03/2016</th><td>9,10</td>' in table
+    assert '<th scope="row">février 2016</th><td>24,00</td>' in table
+    assert '<th scope="row">mars 2016</th><td>9,10</td>' in table
     # The monthly rows are the night-lighting section's series, not a section of their own.
     assert 'id="indicator-night-radiance"' not in html
     english = unescape(gateway.get("/communes/17300", params={"lang": "en"}).text)
-    assert "<td>total extinction</td>" in english and "change detected in 2016-03" in english
+    assert "<td>total extinction</td>" in english and "change detected in March 2016" in english
+    assert '<th scope="row">Since</th><td>March 2016</td>' in english
+    # The embed's key figures write the month the same way.
+    embed = {"territory": "17300", "indicator": "night-lighting"}
+    assert "<td>Depuis</td><td>mars 2016</td>" in unescape(gateway.get("/embed", params=embed).text)
+    english_embed = gateway.get("/embed", params={**embed, "lang": "en"}).text
+    assert "<td>Since</td><td>March 2016</td>" in unescape(english_embed)
     assert "<h4>By summer</h4>" in english
 
 
@@ -375,7 +382,7 @@ def test_pdf_report_opens_and_shows_the_page_figures(gateway: httpx.Client, lang
     for label, value in figures:
         assert plain(f"{label} {value}") in text, (label, value)
     assert "La Rochelle" in text and "Licence Ouverte 2.0" in text
-    assert ("03/2016" if language == "fr" else "2016-03") in text  # the night series' change
+    assert ("mars 2016" if language == "fr" else "March 2016") in text  # the night change
     missing = gateway.get("/communes/99999/rapport.pdf")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
@@ -523,6 +530,12 @@ def test_page_in_chromium(
     link = page.locator("#search-results a").first
     assert "Île-d'Aix" in link.inner_text()
     assert link.get_attribute("href").startswith("/communes/17")
+    # A postcode finds the communes that have it, named beside their INSEE code.
+    page.fill("#search-input", "17300")
+    page.click("#search-form button")
+    page.wait_for_selector("#search-results a >> text=Rochefort")
+    answers = page.locator("#search-results a").all_inner_texts()
+    assert answers[:2] == ["La Rochelle (17300)", "Rochefort (17299) — code postal 17300"]
 
     # The iframe snippet follows the layer chosen for it, and titles its iframe.
     snippet = page.locator("#embed-snippet")

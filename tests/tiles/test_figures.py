@@ -9,8 +9,9 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from territoires.shared.indicators import INDICATORS, Figure, Indicator
+from territoires.shared.indicators import INDICATORS, MONTH, Figure, Indicator
 from territoires.tiles.figures import ShownFigure, format_figure, shown_figures
+from territoires.tiles.messages import month_label
 
 from .conftest import FIGURES
 
@@ -97,3 +98,17 @@ def test_figures_are_written_the_french_way() -> None:
     assert format_figure(hot_spots, 1234.5, "en") == "1,234.5"
     assert format_figure(Figure("share", "Share", "{:.0%}"), 0.372, "fr") == "37\u202f%"
     assert format_figure(Figure("t", "T", "{:+.1f} °C"), 2.06, "en") == "+2.1 °C"
+
+
+def test_months_are_written_by_name_in_the_page_language() -> None:
+    night = {"start_month": "2016-03"}
+    assert shown_figures(INDICATORS["night-lighting"], night, "fr") == (
+        ShownFigure("Depuis", "mars 2016"),
+    )
+    since = Figure("start_month", "Since", "{}", "Depuis", MONTH)
+    assert format_figure(since, "2016-03", "en") == "March 2016"
+    assert format_figure(since, "2024-12", "fr") == "décembre 2024"
+    assert format_figure(since, "2024-08", "fr") == "août 2024"
+    # A value that is not a month is shown as it is, never an error.
+    for odd in ("2016-13", "2016", "mars", "16-03", "2016-3x"):
+        assert month_label(odd, "fr") == odd

@@ -43,6 +43,7 @@ class Unit:
     parent_code: str | None = None
     epci_code: str | None = None
     population: int | None = None
+    postcodes: tuple[str, ...] = ()  # a commune's
 
 
 @dataclass
@@ -125,6 +126,7 @@ def read_national(folder: Path, departements: Collection[str] | None = None) -> 
             e["departement"],
             member_of.get(e["code"]),
             e.get("population"),
+            tuple(e.get("codesPostaux", ())),
         )
         (geography.units if e["code"] in outlined else geography.without_outline).append(unit)
         geography.former += [
@@ -185,23 +187,26 @@ def _total(values: Iterable[int | None]) -> int | None:
     return sum(known) if known else None
 
 
-COLUMNS = "level, code, name, search_name, parent_code, epci_code, population, geometry"
+COLUMNS = "level, code, name, search_name, parent_code, epci_code, population, postcodes, geometry"
 UPSERT = f"""
     INSERT INTO territories ({COLUMNS})
     SELECT u.level, u.code, u.name, u.search_name, u.parent_code, u.epci_code, u.population,
-           ST_Multi(ST_CollectionExtract(ST_Union(part.geometry), 3))
+           u.postcodes, ST_Multi(ST_CollectionExtract(ST_Union(part.geometry), 3))
     FROM national_units AS u
     JOIN {{parts}} AS part ON part.unit = u.code
     WHERE u.level = :level
-    GROUP BY u.level, u.code, u.name, u.search_name, u.parent_code, u.epci_code, u.population
+    GROUP BY u.level, u.code, u.name, u.search_name, u.parent_code, u.epci_code, u.population,
+             u.postcodes
     ON CONFLICT (level, code) DO UPDATE SET
         name = excluded.name, search_name = excluded.search_name,
         parent_code = excluded.parent_code, epci_code = excluded.epci_code,
-        population = excluded.population, geometry = excluded.geometry
+        population = excluded.population, postcodes = excluded.postcodes,
+        geometry = excluded.geometry
     WHERE (territories.name, territories.search_name, territories.parent_code,
-           territories.epci_code, territories.population, territories.geometry)
+           territories.epci_code, territories.population, territories.postcodes,
+           territories.geometry)
         IS DISTINCT FROM (excluded.name, excluded.search_name, excluded.parent_code,
-           excluded.epci_code, excluded.population, excluded.geometry)
+           excluded.epci_code, excluded.population, excluded.postcodes, excluded.geometry)
 """
 # What each level is dissolved from: a `unit` column naming the territory a part belongs to.
 PARTS = {
@@ -244,7 +249,8 @@ def _stage(connection: Connection, geography: NationalGeography) -> None:
             "CREATE TEMP TABLE national_outlines (code text, commune text, geojson text) "
             "ON COMMIT DROP; "
             "CREATE TEMP TABLE national_units (level territory_level, code text, name text, "
-            "search_name text, parent_code text, epci_code text, population integer) "
+            "search_name text, parent_code text, epci_code text, population integer, "
+            "postcodes text[]) "
             "ON COMMIT DROP; "
             "CREATE TEMP TABLE national_former (code text, name text, successor_code text) "
             "ON COMMIT DROP"
@@ -263,6 +269,8 @@ def _stage(connection: Connection, geography: NationalGeography) -> None:
                 u.parent_code,
                 u.epci_code,
                 u.population,
+                # An array literal (postcodes are digits); none is NULL (an empty CSV field).
+                "{" + ",".join(u.postcodes) + "}" if u.postcodes else None,
             )
             for u in geography.units
         ),

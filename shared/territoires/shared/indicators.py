@@ -16,6 +16,9 @@ class LegendEntry:
     label: str
 
 
+MONTH = "month"
+
+
 @dataclass(frozen=True)
 class Figure:
     """One figure of a statistics row that pages show beside the map."""
@@ -24,7 +27,9 @@ class Figure:
     label: str
     format: str = "{:.2f}"  # a str.format pattern: "{:.0%}" shows a share as a percentage
     label_fr: str | None = None  # the French pages' label (`label` when None)
-    unit: str = ""  # the stored value's unit in downloads ("1" for a ratio, "°C", "count")
+    # The stored value's unit in downloads ("1" for a ratio, "°C", "count"); MONTH for a text
+    # figure holding a YYYY-MM month, which pages write by the month's name.
+    unit: str = ""
     # A text figure (format "{}"): its values' words on the pages, (value, English, French).
     choices: tuple[tuple[str, str, str], ...] = ()
 
@@ -168,7 +173,7 @@ NIGHT_LIGHTING_FIGURES = (
             ("undetermined", "undetermined", "indéterminée"),
         ),
     ),
-    Figure("start_month", "Since", "{}", "Depuis"),
+    Figure("start_month", "Since", "{}", "Depuis", MONTH),
     Figure("drop_percent", "Drop in radiance", "{:.0f}%", "Baisse de la radiance", "%"),
     Figure("confidence", "Confidence", "{:.0%}", "Confiance", "1"),
 )

@@ -26,7 +26,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SRID = 4326
@@ -145,6 +145,8 @@ class Territory(Base):
     # A commune's EPCI (its parent_code is its département, a département's its région).
     epci_code: Mapped[str | None] = mapped_column(String(16))
     population: Mapped[int | None] = mapped_column(Integer)
+    # A commune's postcodes (2026 geography), which the search also matches; None elsewhere.
+    postcodes: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     geometry: Mapped[Any] = mapped_column(
         Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=False
     )
@@ -158,6 +160,7 @@ class Territory(Base):
         ),
         Index("ix_territories_code", "code"),
         Index("ix_territories_epci_code", "epci_code"),
+        Index("ix_territories_postcodes", "postcodes", postgresql_using="gin"),
     )
 
 

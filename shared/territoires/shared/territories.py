@@ -40,6 +40,7 @@ class TerritoryRecord:
     parent_code: str | None
     population: int | None
     geometry: BaseGeometry
+    postcodes: tuple[str, ...] = ()  # a commune's, from the 2026 geography
 
 
 def search_name(name: str) -> str:
@@ -73,7 +74,8 @@ def _features(path: Path) -> list[dict[str, Any]]:
 
 
 def _official_communes(data_dir: Path) -> dict[str, dict[str, Any]]:
-    """The 2026 geography's communes by code: current names and legal populations."""
+    """The 2026 geography's communes by code: current names, legal populations and
+    postcodes."""
     path = data_dir / "territories" / POPULATION_FILE
     if not path.is_file():
         return {}
@@ -96,6 +98,7 @@ def read_demo_territories(data_dir: Path) -> Iterator[TerritoryRecord]:
                 parent_code=departement_of(code),
                 population=current.get("population"),
                 geometry=_multipolygon(feature["geometry"]),
+                postcodes=tuple(current.get("codesPostaux", ())),
             )
     for feature in _features(folder / DEPARTEMENT_FILE):
         yield TerritoryRecord(
@@ -126,6 +129,7 @@ def load_territories(engine: Engine, records: Iterator[TerritoryRecord]) -> int:
             "search_name": search_name(r.name),
             "parent_code": r.parent_code,
             "population": r.population,
+            "postcodes": list(r.postcodes) or None,
             "geometry": f"SRID=4326;{r.geometry.wkt}",
         }
         for r in records
@@ -137,7 +141,14 @@ def load_territories(engine: Engine, records: Iterator[TerritoryRecord]) -> int:
         index_elements=[Territory.level, Territory.code],
         set_={
             column: statement.excluded[column]
-            for column in ("name", "search_name", "parent_code", "population", "geometry")
+            for column in (
+                "name",
+                "search_name",
+                "parent_code",
+                "population",
+                "postcodes",
+                "geometry",
+            )
         },
     )
     with engine.begin() as connection:

@@ -49,10 +49,13 @@ def load(
     settings = get_settings()
     folder = find_national_dir([data] if data else [settings.kit_dir])
     engine = connect_checked(settings.require_database_url())
-    if not inspect(engine).has_table("former_communes"):
+    schema = inspect(engine)
+    if not schema.has_table("former_communes") or "postcodes" not in {
+        column["name"] for column in schema.get_columns("territories")
+    }:
         engine.dispose()
         raise ConfigurationError(
-            "the database lacks the territory tables of revision 0006: run "
+            "the database lacks the territory tables and columns of revision 0010: run "
             "`territoires db upgrade` first"
         )
     try:

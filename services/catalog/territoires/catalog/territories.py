@@ -3,6 +3,8 @@
 The OGC API Features collection can do both, but a map page needs a commune's outline by code in
 one short request, and an autocomplete needs accent-blind, punctuation-blind name prefixes
 ("saint etienne" finds "Saint-Étienne-de-Tinée") ranked by population, which CQL2 cannot say.
+Five digits are also a postcode: the communes that have it are found beside the INSEE codes
+starting so (17300 is La Rochelle's INSEE code and Rochefort's postcode).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ MAX_SUGGESTIONS = 50
 # Characters other than letters and digits: "l'ile", "l ile" and "l-ile" all read "l ile".
 SEPARATORS = "[^a-z0-9]+"
 CODE = r"^[0-9A-Za-z]{1,16}$"
+POSTCODE = r"^[0-9]{5}$"
 
 PROPERTIES = (
     Territory.level,
@@ -36,6 +39,7 @@ PROPERTIES = (
     Territory.name,
     Territory.parent_code,
     Territory.population,
+    Territory.postcodes,
 )
 BBOX = (
     func.ST_XMin(Territory.geometry),
@@ -63,7 +67,7 @@ def loose(text: str) -> str:
 def feature(
     row: Sequence[Any], geometry: dict[str, Any] | None, links: list[dict[str, str]]
 ) -> dict[str, Any]:
-    level, code, name, parent_code, population, *bbox = row
+    level, code, name, parent_code, population, postcodes, *bbox = row
     return {
         "type": "Feature",
         "id": f"{level}-{code}",
@@ -75,6 +79,7 @@ def feature(
             "name": name,
             "parent_code": parent_code,
             "population": population,
+            "postcodes": postcodes,
         },
         "links": links,
     }
@@ -102,14 +107,16 @@ def by_code(code: str, level: TerritoryLevel | None) -> Select:
 
 
 def by_name_prefix(prefix: str, levels: Sequence[TerritoryLevel], limit: int) -> Select | None:
-    """Names that start with `prefix` (accent, case and punctuation blind), or codes that do;
-    None when the prefix has neither letters nor digits."""
+    """Names that start with `prefix` (accent, case and punctuation blind), codes that do, and
+    communes whose postcode it is; None when the prefix has neither letters nor digits."""
     conditions = []
     if words := loose(prefix):
         name = func.btrim(func.regexp_replace(Territory.search_name, SEPARATORS, " ", "g"))
         conditions.append(name.startswith(words, autoescape=True))
     if re.fullmatch(CODE, prefix):
         conditions.append(Territory.code.startswith(prefix.upper(), autoescape=True))
+    if re.fullmatch(POSTCODE, prefix):
+        conditions.append(Territory.postcodes.contains([prefix]))
     if not conditions:
         return None
     statement = (
@@ -165,10 +172,19 @@ def territory_router() -> APIRouter:
             [self_link, features_link(request, level_, code_)],
         )
 
-    @router.get("", summary="Territories whose name (or code) starts with a prefix")
+    @router.get(
+        "", summary="Territories whose name (or code) starts with a prefix, or with a postcode"
+    )
     async def search_territories(
         request: Request,
-        q: Annotated[str, Query(min_length=1, max_length=100, description="Name or code prefix")],
+        q: Annotated[
+            str,
+            Query(
+                min_length=1,
+                max_length=100,
+                description="Name or code prefix, or a commune's postcode (five digits)",
+            ),
+        ],
         resources: Annotated[Resources, Depends(resources_of)],
         level: Annotated[list[TerritoryLevel] | None, Query(description="Levels to keep")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_SUGGESTIONS)] = 10,

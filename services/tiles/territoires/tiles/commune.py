@@ -51,6 +51,7 @@ from territoires.tiles.messages import (
     Language,
     format_integer,
     language_of,
+    month_label,
     period_label,
 )
 from territoires.tiles.pages import STATIC
@@ -194,12 +195,6 @@ def bare_indicator(statistics_id: str) -> Indicator:
 
 # Statistics ids shown as an indicator's series, not as sections of their own.
 SERIES_ROWS = {s.rows for i in INDICATORS.values() for s in i.series if s.rows}
-
-
-def month_label(month: str, language: Language) -> str:
-    """A YYYY-MM month as the page writes it: MM/YYYY in French."""
-    year, _, number = month.partition("-")
-    return f"{number}/{year}" if language == "fr" and number else month
 
 
 def section_indicator(statistics_id: str) -> Indicator:

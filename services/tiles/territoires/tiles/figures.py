@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from territoires.shared.indicators import Figure, Indicator
+from territoires.shared.indicators import MONTH, Figure, Indicator
 from territoires.shared.models import IndicatorStatistic
 from territoires.tiles.catalog import database_connection
-from territoires.tiles.messages import Language, localise_number
+from territoires.tiles.messages import Language, localise_number, month_label
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,9 @@ def indicator_title(indicator: Indicator, language: Language) -> str:
 
 def format_figure(figure: Figure, value: float | str, language: Language) -> str:
     """A value by its figure's pattern, written the language's way; a text figure's value in
-    the words its choices give it."""
+    the words its choices give it, a month by its name."""
+    if isinstance(value, str) and figure.unit == MONTH:
+        return month_label(value, language)
     if isinstance(value, str):
         words = {code: (en, fr) for code, en, fr in figure.choices}.get(value)
         return (words[1] if language == "fr" else words[0]) if words else value

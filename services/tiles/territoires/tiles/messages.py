@@ -84,7 +84,7 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "class_median": "Médiane des communes de même taille",
         "communes_counted": "communes comparées",
         "search": "Rechercher une commune",
-        "search_label": "Nom ou code INSEE de la commune",
+        "search_label": "Nom, code postal ou code INSEE de la commune",
         "search_button": "Rechercher",
         "search_hint": "Les accents et les majuscules sont ignorés.",
         "results": "Résultats",
@@ -200,7 +200,7 @@ MESSAGES: dict[Language, dict[str, str]] = {
         "class_median": "Median of communes of the same size",
         "communes_counted": "communes compared",
         "search": "Find a commune",
-        "search_label": "Commune name or INSEE code",
+        "search_label": "Commune name, postcode or INSEE code",
         "search_button": "Search",
         "search_hint": "Accents and capitals are ignored.",
         "results": "Results",
@@ -282,6 +282,25 @@ def localise_number(text: str, language: Language) -> str:
         return text
     swapped = text.replace(",", NARROW_NBSP).replace(".", ",")
     return swapped.replace("%", f"{NARROW_NBSP}%").replace(" °C", f"{NARROW_NBSP}°C")
+
+
+# fmt: off
+MONTHS: dict[Language, tuple[str, ...]] = {
+    "fr": ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+           "septembre", "octobre", "novembre", "décembre"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"),
+}
+# fmt: on
+
+
+def month_label(month: str, language: Language) -> str:
+    """A YYYY-MM month by its name ("mars 2016", "March 2016"), the way the page's language
+    writes it rather than ISO 8601; anything else as it is."""
+    year, _, number = month.partition("-")
+    if not (len(year) == 4 and year.isdigit() and number.isdigit() and 1 <= int(number) <= 12):
+        return month
+    return f"{MONTHS[language][int(number) - 1]} {year}"
 
 
 def period_label(start: datetime, end: datetime, language: Language) -> str:
