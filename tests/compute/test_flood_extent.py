@@ -168,7 +168,9 @@ def test_flood_tiles_polygons_and_embed_page(
         legend = http.get("/tiles/legend/flood-extent").json()
         assert "#1f78b4" in json.dumps(legend)
         polygons = http.get(f"{flood_run['flood-polygons']['href']}&limit=1000").json()
-        page = http.get("/embed", params={"territory": "17300", "indicator": "flood-extent"})
+        page = http.get(
+            "/embed", params={"territory": "17300", "indicator": "flood-extent", "lang": "en"}
+        )
     areas = [f["properties"]["area_ha"] for f in polygons["features"]]
     print(
         f"{len(areas)} flood polygons over 17300: {sum(areas):.1f} ha of "
