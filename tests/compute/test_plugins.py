@@ -67,7 +67,7 @@ def test_a_toy_indicator_plug_in_runs_end_to_end(toy_platform: str, api_key: str
             headers={"Prefer": "respond-async"},
         )
         assert accepted.status_code == 201, accepted.text
-        ended = follow(http, accepted.headers["Location"])[-1]
+        ended = follow(http, accepted.headers["Location"], timeout_s=600)[-1]
         assert ended["status"] == "successful", ended
         results = http.get(f"{accepted.headers['Location']}/results").json()
 

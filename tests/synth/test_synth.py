@@ -92,7 +92,7 @@ def test_stac_items_and_collections_validate(output: Path):
         "landsat-c2-l2",
         "sentinel-1-grd",
         "viirs-dnb-night",
-        "imperviousness",
+        "imperviousness-density",
         "population-grid",
     }
     for path in items:
@@ -112,7 +112,7 @@ def test_stac_items_and_collections_validate(output: Path):
                 "https://stac-extensions.github.io/sar/v1.0.0/schema.json"
                 in (item["stac_extensions"])
             )
-        elif item["collection"] not in {"imperviousness", "population-grid"}:
+        elif item["collection"] not in {"imperviousness-density", "population-grid"}:
             assert "eo:cloud_cover" in item["properties"]
     for path in sorted((output / "collections").glob("*.json")):
         errors = validate_document(json.loads(path.read_text()), "stac-1.0:collection")

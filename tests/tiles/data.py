@@ -197,6 +197,9 @@ def lcz_at(lon: float, lat: float, margin_m: float) -> int | str | None:
     return block if block is None or block == "edge" else lcz_class(*block)
 
 
+HOSTILE_COLLECTION = "partner-uploads"
+
+
 def write_test_catalog(storage: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Writes the COGs under `storage`; returns the collections and items to register."""
     ndvi = Raster(
@@ -246,11 +249,12 @@ def write_test_catalog(storage: Path) -> tuple[list[dict[str, Any]], list[dict[s
         "vsicurl": "/vsicurl/http://127.0.0.1:6379/cog.tif",
         "file-url": "file:///etc/passwd",
     }
+    # In a collection no indicator owns: the pages draw every indicator's collection.
     items += [
-        stac_item("imperviousness", f"hostile-{name}", NEWEST, ndvi, {"data": cog_asset(href)})
+        stac_item(HOSTILE_COLLECTION, f"hostile-{name}", NEWEST, ndvi, {"data": cog_asset(href)})
         for name, href in hostile.items()
     ]
     collections = [
-        collection_document(c) for c in ("ndvi", "lcz", "sentinel-2-l2a", "imperviousness")
+        collection_document(c) for c in ("ndvi", "lcz", "sentinel-2-l2a", HOSTILE_COLLECTION)
     ]
     return collections, items

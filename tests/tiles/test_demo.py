@@ -91,7 +91,9 @@ def test_the_embed_page_shows_the_run_figures_beside_the_ndvi_map(
 ) -> None:
     share = vegetation_run["figures"]["value"]["17300"]["vegetated_share"]
     for indicator in VEGETATION_RESULTS:
-        page = client.get("/embed", params={"territory": "17300", "indicator": indicator})
+        page = client.get(
+            "/embed", params={"territory": "17300", "indicator": indicator, "lang": "en"}
+        )
         assert page.status_code == 200, page.text
         assert "No figures yet." not in page.text
         assert f"<td>Vegetated share</td><td>{share:.0%}</td>" in page.text, indicator

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from .data import HOSTILE_COLLECTION
+
 ITEM = "/tiles/collections/ndvi/items/ndvi-2025"
 TILE = f"{ITEM}/tiles/WebMercatorQuad/13/4067/2908.png"
 MOSAIC_TILE = "/tiles/collections/ndvi/tiles/WebMercatorQuad/13/4067/2908.png"
@@ -99,13 +101,13 @@ def test_path_tricks_are_refused(gateway: httpx.Client, tiles_url: str, raw_path
 def test_catalogued_hrefs_outside_the_storage_are_not_read(
     gateway: httpx.Client, name: str
 ) -> None:
-    item = f"/tiles/collections/imperviousness/items/hostile-{name}"
+    item = f"/tiles/collections/{HOSTILE_COLLECTION}/items/hostile-{name}"
     for path in (
         f"{item}/tiles/WebMercatorQuad/13/4067/2908.png",
         f"{item}/info",
         f"{item}/point/-1.2,46.17",
         f"{item}/preview.png",
-        "/tiles/collections/imperviousness/tiles/WebMercatorQuad/13/4067/2908.png",
+        f"/tiles/collections/{HOSTILE_COLLECTION}/tiles/WebMercatorQuad/13/4067/2908.png",
     ):
         body = assert_problem(gateway.get(path), 403)
         assert "refused" in body["detail"]

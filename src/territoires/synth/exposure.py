@@ -16,7 +16,7 @@ from territoires.synth.landscape import Ground, Landscape
 from territoires.synth.stac import Asset, Item
 from territoires.synth.truth import _percent
 
-IMPERVIOUSNESS = "imperviousness"
+IMPERVIOUSNESS = "imperviousness-density"
 POPULATION = "population-grid"
 POPULATION_RESOLUTION = 100.0
 RESIDENTS_PER_BUILT_M2 = 0.004

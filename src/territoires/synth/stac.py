@@ -29,7 +29,7 @@ COLLECTIONS = {
     "landsat-c2-l2": "Landsat 8 red, near infrared and thermal scenes (synthetic, with planted "
     "land surface temperature)",
     "sentinel-1-grd": "Sentinel-1 IW GRD backscatter in dB (synthetic, pre- and post-flood)",
-    "imperviousness": "Sealed share of each 10 m pixel in % (synthetic, HRL "
+    "imperviousness-density": "Sealed share of each 10 m pixel in % (synthetic, HRL "
     "Imperviousness Density-like, at the flood date)",
     "population-grid": "Residents per 100 m cell (synthetic, GHS-POP-like, from the built-up "
     "land and urban density)",

@@ -99,8 +99,9 @@ POLYGON_MIN_HA = 0.5
 """Flooded areas smaller than this are in the mask but not among the polygons."""
 EXCLUDE_DB = -15.0
 """Dark before the event when no threshold could be drawn from the post-event image."""
-BUILT_UP = "imperviousness"
-"""Default collection of the built-up layer: sealed share of each pixel in % (HRL IMD-like)."""
+BUILT_UP = "imperviousness-density"
+"""Default collection of the built-up layer: sealed share of each pixel in % (HRL IMD-like; the
+`imperviousness` process's results are another collection, which `built_up` may name)."""
 POPULATION = "population-grid"
 """Default collection of the population grid: residents per cell (GHS-POP-like)."""
 TERRITORY_POPULATION = "territory"
