@@ -243,11 +243,49 @@ def worker(platform_settings: Settings, tmp_path_factory) -> Iterator[subprocess
     wait_for_worker(platform_settings, process, log)
     yield process
     stop_worker(process)
-    queue = Redis.from_url(platform_settings.redis_url or "")
-    keys = list(queue.scan_iter(f"{platform_settings.redis_prefix}*"))
+    forget_queue(platform_settings)
+
+
+def forget_queue(settings: Settings) -> None:
+    """Removes the settings' Redis keys: the next platform of the run starts with an empty queue."""
+    queue = Redis.from_url(settings.redis_url or "")
+    keys = list(queue.scan_iter(f"{settings.redis_prefix}*"))
     if keys:
         queue.delete(*keys)
     queue.close()
+
+
+def scenes_platform_settings(
+    database_url: str, redis_url: str, name: str, scenes: Path, storage: Path
+) -> Settings:
+    """A platform of a test module's own over its own synthetic scenes, catalogued."""
+    settings = Settings(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        redis_prefix=f"territoires-test-{RUN_ID}-{name}",
+        storage_url=str(storage),
+        asset_prefixes=[str(scenes)],
+    )
+    prepare_database(settings, scenes)
+    return settings
+
+
+@contextmanager
+def platform_with_worker(
+    settings: Settings, log: Path, worker_start_s: float = 120
+) -> Iterator[str]:
+    """A worker, the compute API and the gateway over `settings`: the gateway's URL."""
+    worker = start_worker(settings, log)
+    try:
+        wait_for_worker(settings, worker, log, timeout_s=worker_start_s)
+        with (
+            serve(create_compute(settings)) as compute_url,
+            gateway_over(settings, compute_url) as url,
+        ):
+            yield url
+    finally:
+        stop_worker(worker)
+        forget_queue(settings)
 
 
 def wait_for_worker(

@@ -22,9 +22,7 @@ from owslib.ogcapi.features import Features
 from owslib.ogcapi.processes import Processes
 from rasterio.features import geometry_mask
 from rasterio.warp import Resampling, reproject, transform_geom
-from redis import Redis
 
-from territoires.compute.app import create_app as create_compute
 from territoires.compute.processes import imperviousness as process
 from territoires.shared.apikeys import Scope
 from territoires.shared.settings import Settings
@@ -33,17 +31,12 @@ from territoires.synth import sentinel2 as synth_sentinel2
 from territoires.synth.scoring import score_continuous
 from territoires.synth.truth import BUILT_FRACTION
 
-from ..conftest import RUN_ID
-from ..servers import serve
 from ..stack import (
     catalogue_variant,
-    gateway_over,
     issue_key,
     owslib_client,
-    prepare_database,
-    start_worker,
-    stop_worker,
-    wait_for_worker,
+    platform_with_worker,
+    scenes_platform_settings,
 )
 from .test_vegetation import follow
 
@@ -69,37 +62,22 @@ def sealed_scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sealed_settings(
     empty_database_factory, redis_url: str, sealed_scenes: Path, tmp_path_factory
 ) -> Settings:
-    settings = Settings(
-        DATABASE_URL=empty_database_factory("sealed"),
-        REDIS_URL=redis_url,
-        redis_prefix=f"territoires-test-{RUN_ID}-sealed",
-        storage_url=str(tmp_path_factory.mktemp("sealed-storage")),
-        asset_prefixes=[str(sealed_scenes)],
+    return scenes_platform_settings(
+        empty_database_factory("sealed"),
+        redis_url,
+        "sealed",
+        sealed_scenes,
+        tmp_path_factory.mktemp("sealed-storage"),
     )
-    prepare_database(settings, sealed_scenes)
-    return settings
 
 
 @pytest.fixture(scope="module")
 def client(sealed_settings: Settings, tmp_path_factory) -> Iterator[httpx.Client]:
     log = tmp_path_factory.mktemp("sealed-worker") / "worker.log"
-    worker = start_worker(sealed_settings, log)
-    try:
-        wait_for_worker(sealed_settings, worker, log, timeout_s=WORKER_START_S)
-        with (
-            serve(create_compute(sealed_settings)) as compute_url,
-            gateway_over(sealed_settings, compute_url) as url,
-        ):
-            key = issue_key(sealed_settings, "sealed", Scope.EXECUTE)
-            with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=300) as http:
-                yield http
-    finally:
-        stop_worker(worker)
-        queue = Redis.from_url(sealed_settings.redis_url or "")
-        keys = list(queue.scan_iter(f"{sealed_settings.redis_prefix}*"))
-        if keys:
-            queue.delete(*keys)
-        queue.close()
+    with platform_with_worker(sealed_settings, log, WORKER_START_S) as url:
+        key = issue_key(sealed_settings, "sealed", Scope.EXECUTE)
+        with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=300) as http:
+            yield http
 
 
 def run(client: httpx.Client, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -23,9 +23,7 @@ import rasterio
 from owslib.ogcapi.features import Features
 from owslib.ogcapi.processes import Processes
 from rasterio.warp import Resampling, reproject
-from redis import Redis
 
-from territoires.compute.app import create_app as create_compute
 from territoires.compute.processes import land_surface_temperature as lst_process
 from territoires.shared.apikeys import Scope
 from territoires.shared.settings import Settings
@@ -33,17 +31,12 @@ from territoires.synth import generate
 from territoires.synth import landsat as synth_landsat
 from territoires.synth.scoring import score_continuous
 
-from ..conftest import RUN_ID
-from ..servers import serve
 from ..stack import (
     catalogue_variant,
-    gateway_over,
     issue_key,
     owslib_client,
-    prepare_database,
-    start_worker,
-    stop_worker,
-    wait_for_worker,
+    platform_with_worker,
+    scenes_platform_settings,
 )
 from .test_vegetation import follow
 
@@ -71,35 +64,20 @@ def truth(heat_scenes: Path) -> dict[str, Any]:
 def heat_settings(
     empty_database_factory, redis_url: str, heat_scenes: Path, tmp_path_factory
 ) -> Settings:
-    settings = Settings(
-        DATABASE_URL=empty_database_factory("heat"),
-        REDIS_URL=redis_url,
-        redis_prefix=f"territoires-test-{RUN_ID}-heat",
-        storage_url=str(tmp_path_factory.mktemp("heat-storage")),
-        asset_prefixes=[str(heat_scenes)],
+    return scenes_platform_settings(
+        empty_database_factory("heat"),
+        redis_url,
+        "heat",
+        heat_scenes,
+        tmp_path_factory.mktemp("heat-storage"),
     )
-    prepare_database(settings, heat_scenes)
-    return settings
 
 
 @pytest.fixture(scope="module")
 def heat_url(heat_settings: Settings, tmp_path_factory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("heat-worker") / "worker.log"
-    worker = start_worker(heat_settings, log)
-    try:
-        wait_for_worker(heat_settings, worker, log)
-        with (
-            serve(create_compute(heat_settings)) as compute_url,
-            gateway_over(heat_settings, compute_url) as url,
-        ):
-            yield url
-    finally:
-        stop_worker(worker)
-        queue = Redis.from_url(heat_settings.redis_url or "")
-        keys = list(queue.scan_iter(f"{heat_settings.redis_prefix}*"))
-        if keys:
-            queue.delete(*keys)
-        queue.close()
+    with platform_with_worker(heat_settings, log) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
