@@ -25,6 +25,15 @@ SHORELINES = "truth/shorelines.geojson"
 TRUTH_FILE = "truth.json"
 
 
+# The planted shares of each pixel, in percent: name, truth file, band description.
+SHARES = (
+    ("built", BUILT_FRACTION, "built-up (sealed: buildings and paved) share of the pixel (%)"),
+    ("building", BUILDING_FRACTION, "building (roof) share of the pixel (%)"),
+    ("paved", PAVED_FRACTION, "paved (streets, roads) share of the pixel (%)"),
+    ("vegetation", VEGETATION_FRACTION, "green vegetation share of the pixel (%)"),
+)
+
+
 class TruthWriter:
     """Writes the 10 m truth rasters at the reference date, block by block, and counts classes."""
 
@@ -51,34 +60,8 @@ class TruthWriter:
             resampling="MODE",
         )
         self.shares = {
-            "built": CogWriter(
-                root / BUILT_FRACTION,
-                grid,
-                dtype="uint8",
-                nodata=255,
-                descriptions=["built-up (sealed: buildings and paved) share of the pixel (%)"],
-            ),
-            "building": CogWriter(
-                root / BUILDING_FRACTION,
-                grid,
-                dtype="uint8",
-                nodata=255,
-                descriptions=["building (roof) share of the pixel (%)"],
-            ),
-            "paved": CogWriter(
-                root / PAVED_FRACTION,
-                grid,
-                dtype="uint8",
-                nodata=255,
-                descriptions=["paved (streets, roads) share of the pixel (%)"],
-            ),
-            "vegetation": CogWriter(
-                root / VEGETATION_FRACTION,
-                grid,
-                dtype="uint8",
-                nodata=255,
-                descriptions=["green vegetation share of the pixel (%)"],
-            ),
+            name: CogWriter(root / path, grid, dtype="uint8", nodata=255, descriptions=[text])
+            for name, path, text in SHARES
         }
 
     def write_block(
