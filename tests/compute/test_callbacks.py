@@ -23,7 +23,7 @@ from territoires.compute.callbacks import CallbackError, CallbackPolicy, deliver
 from territoires.shared.settings import Settings
 
 from ..stack import SUMMER_2023
-from .test_processes_api import counts
+from .test_processes_api import assert_nothing_queued_since, counts
 from .test_vegetation import follow
 
 LOOPBACK = CallbackPolicy.of(["127.0.0.0/8"])
@@ -256,7 +256,7 @@ def test_a_literal_non_public_subscriber_is_a_400(
     )
     assert answer.status_code == 400, answer.text
     assert "failedUri" in answer.json()["detail"] and "public" in answer.json()["detail"]
-    assert counts(platform_settings) == before
+    assert_nothing_queued_since(platform_settings, before)
 
 
 def test_a_trickling_subscriber_does_not_hold_the_job(
