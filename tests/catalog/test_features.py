@@ -3,6 +3,7 @@ bad input as Problem Details, and the clients people use (OWSLib, GDAL's OAPIF d
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -10,10 +11,13 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import httpx
+import pyogrio
 import pytest
+import shapely
 from fastapi import FastAPI
 from owslib.ogcapi.features import Features
 from sqlalchemy import insert
@@ -357,6 +361,50 @@ async def test_csv_by_parameter_and_by_accept_header(client: httpx.AsyncClient) 
     assert {"figures.mean", "figures.max", "territory_code", "period_start"} <= set(rows[0])
     nothing = await client.get(ITEMS, params={"f": "csv", "filter": "code = 'none'"})
     assert nothing.status_code == 200 and nothing.text.strip() == "id"
+
+
+async def test_geopackage_by_parameter_and_by_accept_header(
+    client: httpx.AsyncClient, tmp_path: Any
+) -> None:
+    """The page as a GeoPackage that OGR reads back: outlines, typed columns, accents kept."""
+    wanted = {"filter": "code IN ('17004', '17300')", "sortby": "code"}
+    by_f = await client.get(ITEMS, params={**wanted, "f": "gpkg"})
+    by_accept = await client.get(
+        ITEMS, params=wanted, headers={"Accept": "application/geopackage+sqlite3"}
+    )
+    geojson = (await client.get(ITEMS, params={**wanted, "f": "json"})).json()
+    for number, response in enumerate((by_f, by_accept)):
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/geopackage+sqlite3"
+        assert 'filename="territories.gpkg"' in response.headers["content-disposition"]
+        path = tmp_path / f"page-{number}.gpkg"
+        path.write_bytes(response.content)
+        info = pyogrio.read_info(path)
+        assert info["layer_name"] == "territories" and info["crs"] == "EPSG:4326"
+        assert info["geometry_type"] == "MultiPolygon"
+        _, _, shapes, fields = pyogrio.raw.read(path)
+        columns = dict(zip(info["fields"], fields, strict=True))
+        assert list(columns["code"]) == ["17004", "17300"]
+        assert columns["name"][0] == "Île-d'Aix"
+        assert columns["population"].dtype.kind == "i" and columns["population"][1] > 70_000
+        for shape, feature in zip(shapes, geojson["features"], strict=True):
+            served = shapely.geometry.shape(feature["geometry"])
+            assert shapely.from_wkb(shape).symmetric_difference(served).area < 1e-12
+    if shutil.which("ogrinfo"):
+        ogrinfo = ["ogrinfo", "-ro", "-so", "-al", str(tmp_path / "page-0.gpkg")]
+        run = partial(subprocess.run, capture_output=True, text=True, check=True)
+        listed = (await asyncio.to_thread(run, ogrinfo)).stdout
+        assert "Feature Count: 2" in listed
+    stats = await client.get(STATS, params={"f": "gpkg", "filter": "indicator = 'lst'"})
+    path = tmp_path / "statistics.gpkg"
+    path.write_bytes(stats.content)
+    info = pyogrio.read_info(path)
+    assert info["features"] == 4
+    assert "figures.mean" in list(info["fields"])
+    nothing = await client.get(ITEMS, params={"f": "gpkg", "filter": "code = 'none'"})
+    path = tmp_path / "nothing.gpkg"
+    path.write_bytes(nothing.content)
+    assert nothing.status_code == 200 and pyogrio.read_info(path)["features"] == 0
 
 
 @pytest.mark.parametrize(

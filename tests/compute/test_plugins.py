@@ -61,6 +61,7 @@ def test_a_toy_indicator_plug_in_runs_end_to_end(toy_platform: str, api_key: str
         assert "toy" in {p["id"] for p in http.get("/processes").json()["processes"]}
         outputs = http.get("/processes/toy").json()["outputs"]
         assert {"toy-brightness", "toy-brightness-tiles", "toy-bright-spots"} <= set(outputs)
+        assert "toy-bright-spots-gpkg" in outputs
         accepted = http.post(
             "/processes/toy/execution",
             json={"inputs": {"territory": "17300", "datetime": SUMMER_2023}},
@@ -75,6 +76,9 @@ def test_a_toy_indicator_plug_in_runs_end_to_end(toy_platform: str, api_key: str
         assert cog.status_code == 206 and cog.content[:2] in (b"II", b"MM")
         spots = http.get(results["toy-bright-spots"]["href"]).json()
         assert spots["features"]
+        package = http.get(results["toy-bright-spots-gpkg"]["href"])
+        assert package.headers["content-type"] == "application/geopackage+sqlite3"
+        assert pyogrio.read_info(package.content)["features"] == len(spots["features"])
         assert all(f["properties"]["area_m2"] > 0 for f in spots["features"])
         listed = http.get("/features/collections/toy-bright-spots").json()
         assert listed["id"] == "toy-bright-spots"

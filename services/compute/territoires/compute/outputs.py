@@ -14,7 +14,7 @@ from typing import Any
 from territoires.compute.blocks import MEDIA_TYPE_COG, Grid, write_cog
 from territoires.compute.inputs import Interval
 from territoires.compute.processes.base import IndicatorProcess, Outcome, RunningJob
-from territoires.compute.results import Feature, Statistic, features_url, result_item, tiles_url
+from territoires.compute.results import Feature, Statistic, feature_links, result_item, tiles_url
 from territoires.compute.sources import Scene, Zone
 from territoires.shared.indicators import INDICATORS
 from territoires.shared.stac.downloads import asset_url
@@ -93,12 +93,8 @@ async def publish_outputs(
         results |= _raster_links(job.base_url, indicator_id, item_id, href)
         await job.progress(first + (last - first) * done / len(computed.rasters))
     for indicator_id in {feature.indicator for feature in computed.features}:
-        results[indicator_id] = {
-            "href": features_url(job.base_url, indicator_id, job.owner),
-            "rel": "items",
-            "type": "application/geo+json",
-            "title": f"{INDICATORS[indicator_id].title} (features)",
-        }
+        title = INDICATORS[indicator_id].title
+        results |= feature_links(job.base_url, indicator_id, job.owner, title)
     results |= process.figures_output(zones, computed.figures, job)
     statistics_indicator = computed.statistics_indicator or process.statistics_indicator
     statistics: list[Statistic] = []

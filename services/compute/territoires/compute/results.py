@@ -75,8 +75,30 @@ class Feature:
     territory: str | None = None
 
 
+MEDIA_TYPE_GEOPACKAGE = "application/geopackage+sqlite3"
+
+
 def features_url(base_url: str, indicator: str, job_id: uuid.UUID) -> str:
     return f"{base_url}/features/collections/{indicator}/items?job_id={job_id}"
+
+
+def feature_links(base_url: str, indicator: str, job_id: uuid.UUID, title: str) -> dict[str, Any]:
+    """A vector result's outputs: its features in GeoJSON (`<id>`) and as a GeoPackage."""
+    href = features_url(base_url, indicator, job_id)
+    return {
+        indicator: {
+            "href": href,
+            "rel": "items",
+            "type": "application/geo+json",
+            "title": f"{title} (features)",
+        },
+        f"{indicator}-gpkg": {
+            "href": f"{href}&f=gpkg",
+            "rel": "items",
+            "type": MEDIA_TYPE_GEOPACKAGE,
+            "title": f"{title} (GeoPackage)",
+        },
+    }
 
 
 def tiles_url(base_url: str, collection: str, item_id: str) -> str:

@@ -7,15 +7,13 @@ Settings and calls pygeoapi's request handlers from its routes, which lets it
 - build every link from the request (Host, `Forwarded`, `X-Forwarded-*`), so the same service
   answers right directly, through the gateway, or behind another proxy;
 - answer every error as Problem Details (RFC 9457) with a 4xx status for a client's mistake;
-- serve CSV itself (pygeoapi's CSV writer drops ids and fails without geometry);
+- serve CSV and GeoPackage itself (`downloads`);
 - state its conformance once (pygeoapi's grows a module-level list on each call).
 """
 
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import json
 import logging
 import re
@@ -35,7 +33,7 @@ from pygeoapi import l10n
 from pygeoapi.api import API, APIRequest
 from pygeoapi.openapi import get_oas
 from pygeoapi.provider.base import ProviderGenericError
-from pygeoapi.util import get_choice_from_headers, render_j2_template
+from pygeoapi.util import render_j2_template
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -44,6 +42,7 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 from territoires.catalog.features.config import pygeoapi_config
+from territoires.catalog.features.downloads import Download, requested_download
 from territoires.catalog.features.openapi import describe_features
 from territoires.catalog.features.params import check_filter, items_query, parse_filter
 from territoires.catalog.limits import TIMEOUT_DETAIL, Limits, timed_out
@@ -159,44 +158,6 @@ def _keep_logging() -> Iterator[None]:
         yield
     finally:
         root.removeHandler(placeholder)
-
-
-def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """One CSV column per value: nested objects (statistics figures) become `figures.mean`."""
-    row: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            row.update(_flatten(value, f"{prefix}{key}."))
-        elif isinstance(value, list):
-            row[f"{prefix}{key}"] = json.dumps(value, ensure_ascii=False)
-        else:
-            row[f"{prefix}{key}"] = value
-    return row
-
-
-def feature_collection_csv(collection: dict[str, Any]) -> str:
-    """A table of the features' ids and properties; shapes stay in GeoJSON."""
-    rows = [
-        _flatten({"id": feature.get("id"), **(feature.get("properties") or {})})
-        for feature in collection.get("features", [])
-    ]
-    columns = list(dict.fromkeys(key for row in rows for key in row)) or ["id"]
-    output = io.StringIO()
-    writer = csv.DictWriter(output, columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    return output.getvalue()
-
-
-def _wants_csv(request: Request) -> bool:
-    """`f=csv`, or an Accept header that ranks text/csv first among the formats served."""
-    requested = request.query_params.get("f")
-    if requested is not None:
-        return requested.strip().lower() == "csv"
-    served = ("text/csv", "text/html", "application/json", "application/geo+json")
-    accepted = get_choice_from_headers(dict(request.headers), "accept", all=True) or []
-    best = next((kind for kind in accepted if kind in served), None)
-    return best == "text/csv"
 
 
 def _as_geojson(response: Response) -> Response:
@@ -329,19 +290,21 @@ class FeaturesService:
             return _response(
                 *self.api.get_exception(400, {}, None, "InvalidParameterValue", str(error))
             )
-        as_csv = _wants_csv(request)
-        if as_csv:
+        download = requested_download(request)
+        if download is not None:
+            shapes = "false" if download is Download.GEOPACKAGE else "true"
             params = [(k, v) for k, v in params if k not in ("f", "skipGeometry")]
-            params += [("f", "json"), ("skipGeometry", "true")]
+            params += [("f", "json"), ("skipGeometry", shapes)]
         response = await self.call(
             request, itemtypes_api.get_collection_items, collection_id, params=params, data=data
         )
-        if not as_csv or response.status_code != 200:
+        if download is None or response.status_code != 200:
             return _as_geojson(response)
+        filename = f"{collection_id}.{download.value}"
         return Response(
-            feature_collection_csv(json.loads(response.body)),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{collection_id}.csv"'},
+            await run_in_threadpool(download.content, json.loads(response.body), collection_id),
+            media_type=download.content_type,
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 
     async def _cql2_json_body(self, request: Request) -> bytes:

@@ -140,6 +140,10 @@ class IndicatorProcess(BaseProcessor):
                 "title": f"{title} (OGC API Features, GeoJSON)",
                 "schema": LINK_OUTPUT,
             }
+            outputs[f"{indicator_id}-gpkg"] = {
+                "title": f"{title} (GeoPackage)",
+                "schema": LINK_OUTPUT,
+            }
         outputs["statistics"] = {"title": "indicator-statistics features", "schema": LINK_OUTPUT}
         outputs["figures"] = {"title": "Figures per territory", "schema": {"type": "object"}}
         return outputs
@@ -168,7 +172,8 @@ class IndicatorProcess(BaseProcessor):
                 "mediaType": "application/json",
             },
         }
-        for shared in ("statistics", *self.vector_outputs):
+        vector = [name for output in self.vector_outputs for name in (output, f"{output}-gpkg")]
+        for shared in ("statistics", *vector):
             if outputs and shared in outputs[0]:
                 combined[shared] = outputs[0][shared]
         return combined

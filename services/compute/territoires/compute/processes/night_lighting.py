@@ -30,7 +30,7 @@ from territoires.compute.inputs import Interval, check_names, interval, territor
 from territoires.compute.kernels import lighting as lighting_kernels
 from territoires.compute.processes.base import IndicatorProcess, Outcome, Plan, RunningJob
 from territoires.compute.processes.territorial import DATETIME_INPUT, TERRITORY_INPUT
-from territoires.compute.results import Feature, Statistic, features_url, statistics_url
+from territoires.compute.results import Feature, Statistic, feature_links, statistics_url
 from territoires.compute.sources import (
     Scene,
     Zone,
@@ -436,12 +436,9 @@ class NightLighting(IndicatorProcess):
         counts, count_rows = await self._counts(database, figures, period)
         return Outcome(
             results={
-                INDICATOR: {
-                    "href": features_url(base_url, INDICATOR, job_id),
-                    "rel": "items",
-                    "type": "application/geo+json",
-                    "title": "Night-time lighting practice per commune (features)",
-                },
+                **feature_links(
+                    base_url, INDICATOR, job_id, "Night-time lighting practice per commune"
+                ),
                 "statistics": self._statistics_link(base_url, job_id),
                 "figures": {"value": figures, "mediaType": "application/json"},
                 "counts": {"value": counts, "mediaType": "application/json"},
