@@ -24,7 +24,7 @@ import numpy
 import pytest
 import rasterio
 import shapely
-from playwright.sync_api import BrowserContext, Playwright
+from playwright.sync_api import BrowserContext, Playwright, Route
 from rasterio.transform import xy
 from rasterio.warp import transform
 from sqlalchemy import delete, insert, text
@@ -675,3 +675,126 @@ def test_axe_finds_no_serious_violation(
     assert not serious, serious
     assert not record.errors, record.errors
     page.close()
+
+
+def page_config(html: str) -> dict:
+    """The configuration a map page hands its script."""
+    found = re.search(r'<script type="application/json" id="config">(.*?)</script>', html, re.S)
+    assert found, html[:500]
+    return json.loads(found.group(1))
+
+
+def policy_sources(response: httpx.Response, directive: str) -> list[str]:
+    policy = response.headers["content-security-policy"]
+    return next(p for p in policy.split("; ") if p.startswith(f"{directive} ")).split()[1:]
+
+
+MAP_PAGES = ["/communes/17300", "/map", "/embed?territory=17300&indicator=ndvi"]
+IGN = "https://data.geopf.fr"
+
+
+def test_base_map_is_ign_wmts_when_configured(
+    gateway: httpx.Client, tiles_settings: Settings
+) -> None:
+    # The default: the offline outlines alone, and nothing outside the platform in the policy.
+    for path in MAP_PAGES:
+        response = gateway.get(path)
+        assert page_config(response.text)["basemap"] is None, path
+        assert policy_sources(response, "img-src") == ["'self'", "data:", "blob:"], path
+        assert policy_sources(response, "connect-src") == ["'self'"], path
+    # Configured: Plan IGN from the Géoplateforme's WMTS (Web Mercator, KVP GetTile).
+    configured = tiles_settings.model_copy(update={"base_map": "plan-ign"})
+    with serve(create_tiles(configured)) as url, httpx.Client(base_url=url, timeout=30) as tiles:
+        for path in MAP_PAGES:
+            response = tiles.get(path)
+            base_map = page_config(response.text)["basemap"]
+            assert base_map["id"] == "plan-ign" and base_map["tileSize"] == 256, path
+            (template,) = base_map["tiles"]
+            assert template.startswith(f"{IGN}/wmts?SERVICE=WMTS&REQUEST=GetTile&"), template
+            for part in (
+                "LAYER=GEOGRAPHICALGRIDSYSTEMS.PLANIGNV2",
+                "TILEMATRIXSET=PM",
+                "FORMAT=image%2Fpng",
+                "TILEMATRIX={z}&TILEROW={y}&TILECOL={x}",
+            ):
+                assert part in template, (part, template)
+            assert "IGN" in base_map["attribution"]
+            assert IGN in policy_sources(response, "img-src"), path
+            assert IGN in policy_sources(response, "connect-src"), path
+            assert "frame-ancestors" in response.headers["content-security-policy"]
+    ortho = tiles_settings.model_copy(update={"base_map": "orthophotos-ign"})
+    with serve(create_tiles(ortho)) as url, httpx.Client(base_url=url, timeout=30) as tiles:
+        (template,) = page_config(tiles.get("/communes/17300").text)["basemap"]["tiles"]
+        assert "LAYER=ORTHOIMAGERY.ORTHOPHOTOS" in template and "FORMAT=image%2Fjpeg" in template
+
+
+def wmts_tile() -> bytes:
+    """A 256-pixel PNG standing in for the Géoplateforme's tiles (the tests run offline)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (256, 256), (200, 120, 40)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium: scripts/bootstrap.sh test")
+def test_pages_draw_the_configured_ign_base_map(
+    playwright: Playwright,  # noqa: F811
+    tiles_gateway_url: str,
+    tiles_settings: Settings,
+    commune_data: None,
+    tmp_path: Path,
+) -> None:
+    """In Chromium, under the pages' own policy: the map's style has the WMTS raster source under
+    the outlines and asks it for tiles when configured, and the offline style otherwise."""
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path), executable_path=CHROMIUM, headless=True, args=FLAGS
+    )
+    tile = wmts_tile()
+    asked: list[str] = []  # the WMTS tiles the page asked for
+    refused: list[str] = []  # the page's errors: refusals under its policy among them
+
+    def answer(route: Route) -> None:  # the Géoplateforme, offline (it allows any origin)
+        asked.append(route.request.url)
+        route.fulfill(
+            status=200,
+            content_type="image/png",
+            headers={"access-control-allow-origin": "*"},
+            body=tile,
+        )
+
+    context.route(f"{IGN}/**", answer)
+    configured = tiles_settings.model_copy(update={"base_map": "plan-ign"})
+    try:
+        with serve(create_tiles(configured)) as url:
+            for base, expect_ign in ((url, True), (tiles_gateway_url, False)):
+                for path in ("/communes/17300", "/map?collection=lcz"):
+                    page = context.new_page()
+                    page.on("console", lambda m: m.type == "error" and refused.append(m.text))
+                    page.on("pageerror", lambda error: refused.append(str(error)))
+                    asked.clear()
+                    refused.clear()
+                    page.goto(f"{base}{path}")
+                    ready = "body[data-state='ready']"
+                    page.wait_for_selector(ready, state="attached", timeout=READY_TIMEOUT_MS)
+                    style = page.evaluate("window.territoiresMap.getStyle()")
+                    layers = [layer["id"] for layer in style["layers"]]
+                    if expect_ign:
+                        source = style["sources"]["basemap"]
+                        assert source["type"] == "raster", source
+                        assert source["tiles"][0].startswith(f"{IGN}/wmts?"), source
+                        # Over the sea, under the outlines and any indicator layer.
+                        assert layers[:2] == ["sea", "basemap"] and "land" not in layers, layers
+                        assert layers.index("basemap") < layers.index("communes")
+                        assert asked and all("TILEMATRIXSET=PM" in a for a in asked), asked
+                    else:
+                        assert "basemap" not in style["sources"] and "land" in layers, layers
+                        assert not asked, asked
+                    # The tiles service alone answers the catalog's APIs 404: only the policy's
+                    # refusals count there; through the gateway, every error does.
+                    policy = [e for e in refused if "Content Security Policy" in e]
+                    assert not (policy if expect_ign else refused), (path, refused)
+                    page.close()
+    finally:
+        context.close()
