@@ -64,6 +64,21 @@ NIGHT_CLASS = {
     "confidence": 0.87,
     "lit_cells": 40,
 }
+# Sealed soil by summer (a chart of two points) and one flood over La Rochelle, as the
+# imperviousness and flood-extent processes store them.
+SEALING_ROWS = [
+    (2023, {"sealed_share": 0.401, "sealed_area_ha": 1270.4, "valid_share": 0.977}),
+    (2025, {"sealed_share": 0.412, "sealed_area_ha": 1304.8, "valid_share": 0.95}),
+]
+FLOOD_ROW = {
+    "flooded_area_ha": 247.6,
+    "flooded_share": 0.078,
+    "excluded_area_ha": 12.3,
+    "observed_share": 1.0,
+    "flooded_built_up_ha": 147.0,
+    "exposed_population": 10930,
+    "flood_polygons": 3,
+}
 FORMER = "17999"
 # What the tests leave to look at (screenshots, the PDF report and its pages): under the
 # repository's ignored out/ folder, kept after the run.
@@ -119,6 +134,23 @@ def commune_data(tiles_settings: Settings) -> Iterator[None]:
                 "figures": NIGHT_CLASS,
             }
         )
+        for year, figures in SEALING_ROWS:
+            night.append(
+                {
+                    "indicator": "imperviousness",
+                    "period_start": datetime(year, 6, 1, tzinfo=UTC),
+                    "period_end": datetime(year, 8, 31, tzinfo=UTC),
+                    "figures": figures,
+                }
+            )
+        night.append(
+            {
+                "indicator": "flood-extent",
+                "period_start": datetime(2025, 12, 10, tzinfo=UTC),
+                "period_end": datetime(2025, 12, 22, tzinfo=UTC),
+                "figures": FLOOD_ROW,
+            }
+        )
         for row in night:
             connection.execute(
                 insert(IndicatorStatistic).values(
@@ -135,7 +167,9 @@ def commune_data(tiles_settings: Settings) -> Iterator[None]:
         connection.execute(
             delete(IndicatorStatistic).where(
                 IndicatorStatistic.territory_code == "17300",
-                IndicatorStatistic.indicator.in_(("night-radiance", "night-lighting")),
+                IndicatorStatistic.indicator.in_(
+                    ("night-radiance", "night-lighting", "imperviousness", "flood-extent")
+                ),
             )
         )
         connection.execute(delete(FormerCommune).where(FormerCommune.code == FORMER))
@@ -200,6 +234,40 @@ def test_page_shows_lst_by_summer_and_night_radiance_by_month(gateway: httpx.Cli
     english_embed = gateway.get("/embed", params={**embed, "lang": "en"}).text
     assert "<td>Since</td><td>March 2016</td>" in unescape(english_embed)
     assert "<h4>By summer</h4>" in english
+
+
+def section_of(html: str, indicator: str) -> str:
+    """The page's article of one indicator."""
+    start = html.index(f'<article class="indicator" id="indicator-{indicator}"')
+    return html[start : html.index("</article>", start)]
+
+
+def test_page_shows_sealing_and_flood_in_french(gateway: httpx.Client) -> None:
+    """The indicators landed since the page was first built: imperviousness (a history of two
+    summers, drawn) and flood extent, with French labels, figures, explanations and CSV lines."""
+    html = unescape(gateway.get("/communes/17300").text)
+    sealing = section_of(html, "imperviousness")
+    assert "<h3>Sols imperméabilisés</h3>" in sealing
+    assert "Part imperméabilisée" in sealing and "41,2\u202f%" in sealing
+    assert "Surface imperméabilisée" in sealing and "1\u202f304,8 ha" in sealing
+    assert "<svg" in sealing and "40,1\u202f%" in sealing  # the 2023 summer in the history
+    assert "Ses limites" in sealing and "ZAN" in sealing
+    flood = section_of(html, "flood-extent")
+    assert "<h3>Étendue de l'inondation</h3>" in flood
+    for label, value in [
+        ("Surface inondée", "247,6 ha"),
+        ("Surface bâtie inondée", "147,0 ha"),
+        ("Population exposée", "10\u202f930"),
+        ("Zones inondées (≥ 0,5 ha)", "3"),
+    ]:
+        assert label in flood and value in flood, (label, value)
+    assert "10/12/2025 – 22/12/2025" in flood and "Sentinel-1" in flood
+    english = unescape(gateway.get("/communes/17300", params={"lang": "en"}).text)
+    assert "Sealed share" in english and "Exposed population" in english and "10,930" in english
+    rows = list(csv.DictReader(io.StringIO(gateway.get("/communes/17300/statistiques.csv").text)))
+    measures = {(r["indicateur"], r["mesure"], r["date_debut"], r["valeur"]) for r in rows}
+    assert ("imperviousness", "sealed_share", "2025-06-01", "0.412") in measures
+    assert ("flood-extent", "exposed_population", "2025-12-10", "10930") in measures
 
 
 def test_english_on_request(gateway: httpx.Client) -> None:
