@@ -46,6 +46,8 @@ LST_ROWS = [
     ("17300", 2025, {"mean": 33.5, "p90": 38.4, "suhi_c": 2.6, "hot_spots": 6, "valid_share": 0.8}),
     ("17299", 2025, {"mean": 30.1, "p90": 34.0, "suhi_c": 1.2, "hot_spots": 2, "valid_share": 0.9}),
     ("17306", 2025, {"mean": 29.0, "p90": 33.0, "suhi_c": 0.9, "hot_spots": 1, "valid_share": 0.9}),
+    # Aix-en-Provence: in La Rochelle's population class (50,000 to 200,000), not its département.
+    ("13001", 2025, {"mean": 31.5, "p90": 35.2, "suhi_c": 1.6, "hot_spots": 3, "valid_share": 0.9}),
 ]
 SUMMERS = [
     {"summer": 2023, "mean_c": 30.4, "suhi_c": 1.8},
@@ -196,6 +198,9 @@ def test_page_is_french_with_every_indicator(gateway: httpx.Client) -> None:
     assert "Ses limites" in html and "pas celle de l'air" in html
     # Comparison with the département's communes (3 with LST in 2025) and history of two summers.
     assert "Médiane des communes du département" in html and "3 communes comparées" in html
+    # And with the communes of its population class, wherever they are: La Rochelle and Aix.
+    assert "Médiane des communes de même taille" in html and "2 communes comparées" in html
+    assert "32,5\u202f°C" in html  # the median of 33.5 and 31.5 °C
     assert "Évolution" in html and "<svg" in html and "31,2\u202f°C" in html
     assert "Licence Ouverte 2.0" in html
 
@@ -654,6 +659,12 @@ def test_page_in_chromium(
         "territory": "17300",
         "indicator": "ndvi",
     }
+    # A click on the embedded map is told to the host, with where it was.
+    host.locator("iframe").click()
+    host.wait_for_function("window.heard.some((m) => m.type === 'territory-clicked')")
+    clicked = host.evaluate("window.heard.find((m) => m.type === 'territory-clicked')")
+    assert clicked["source"] == "territoires" and clicked["territory"] == "17300", clicked
+    assert -1.3 < clicked["lng"] < -1.0 and 46.0 < clicked["lat"] < 46.3, clicked  # La Rochelle
     host.close()
 
     english, record = open_page(browser, f"{tiles_gateway_url}/communes/17300?lang=en")
