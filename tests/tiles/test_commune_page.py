@@ -24,7 +24,7 @@ import numpy
 import pytest
 import rasterio
 import shapely
-from playwright.sync_api import BrowserContext, Playwright
+from playwright.sync_api import BrowserContext, Playwright, Route
 from rasterio.transform import xy
 from rasterio.warp import transform
 from sqlalchemy import delete, insert, text
@@ -46,6 +46,8 @@ LST_ROWS = [
     ("17300", 2025, {"mean": 33.5, "p90": 38.4, "suhi_c": 2.6, "hot_spots": 6, "valid_share": 0.8}),
     ("17299", 2025, {"mean": 30.1, "p90": 34.0, "suhi_c": 1.2, "hot_spots": 2, "valid_share": 0.9}),
     ("17306", 2025, {"mean": 29.0, "p90": 33.0, "suhi_c": 0.9, "hot_spots": 1, "valid_share": 0.9}),
+    # Aix-en-Provence: in La Rochelle's population class (50,000 to 200,000), not its département.
+    ("13001", 2025, {"mean": 31.5, "p90": 35.2, "suhi_c": 1.6, "hot_spots": 3, "valid_share": 0.9}),
 ]
 SUMMERS = [
     {"summer": 2023, "mean_c": 30.4, "suhi_c": 1.8},
@@ -63,6 +65,21 @@ NIGHT_CLASS = {
     "drop_percent": 62.0,
     "confidence": 0.87,
     "lit_cells": 40,
+}
+# Sealed soil by summer (a chart of two points) and one flood over La Rochelle, as the
+# imperviousness and flood-extent processes store them.
+SEALING_ROWS = [
+    (2023, {"sealed_share": 0.401, "sealed_area_ha": 1270.4, "valid_share": 0.977}),
+    (2025, {"sealed_share": 0.412, "sealed_area_ha": 1304.8, "valid_share": 0.95}),
+]
+FLOOD_ROW = {
+    "flooded_area_ha": 247.6,
+    "flooded_share": 0.078,
+    "excluded_area_ha": 12.3,
+    "observed_share": 1.0,
+    "flooded_built_up_ha": 147.0,
+    "exposed_population": 10930,
+    "flood_polygons": 3,
 }
 FORMER = "17999"
 # What the tests leave to look at (screenshots, the PDF report and its pages): under the
@@ -119,6 +136,23 @@ def commune_data(tiles_settings: Settings) -> Iterator[None]:
                 "figures": NIGHT_CLASS,
             }
         )
+        for year, figures in SEALING_ROWS:
+            night.append(
+                {
+                    "indicator": "imperviousness",
+                    "period_start": datetime(year, 6, 1, tzinfo=UTC),
+                    "period_end": datetime(year, 8, 31, tzinfo=UTC),
+                    "figures": figures,
+                }
+            )
+        night.append(
+            {
+                "indicator": "flood-extent",
+                "period_start": datetime(2025, 12, 10, tzinfo=UTC),
+                "period_end": datetime(2025, 12, 22, tzinfo=UTC),
+                "figures": FLOOD_ROW,
+            }
+        )
         for row in night:
             connection.execute(
                 insert(IndicatorStatistic).values(
@@ -135,7 +169,9 @@ def commune_data(tiles_settings: Settings) -> Iterator[None]:
         connection.execute(
             delete(IndicatorStatistic).where(
                 IndicatorStatistic.territory_code == "17300",
-                IndicatorStatistic.indicator.in_(("night-radiance", "night-lighting")),
+                IndicatorStatistic.indicator.in_(
+                    ("night-radiance", "night-lighting", "imperviousness", "flood-extent")
+                ),
             )
         )
         connection.execute(delete(FormerCommune).where(FormerCommune.code == FORMER))
@@ -162,6 +198,9 @@ def test_page_is_french_with_every_indicator(gateway: httpx.Client) -> None:
     assert "Ses limites" in html and "pas celle de l'air" in html
     # Comparison with the département's communes (3 with LST in 2025) and history of two summers.
     assert "Médiane des communes du département" in html and "3 communes comparées" in html
+    # And with the communes of its population class, wherever they are: La Rochelle and Aix.
+    assert "Médiane des communes de même taille" in html and "2 communes comparées" in html
+    assert "32,5\u202f°C" in html  # the median of 33.5 and 31.5 °C
     assert "Évolution" in html and "<svg" in html and "31,2\u202f°C" in html
     assert "Licence Ouverte 2.0" in html
 
@@ -200,6 +239,40 @@ def test_page_shows_lst_by_summer_and_night_radiance_by_month(gateway: httpx.Cli
     english_embed = gateway.get("/embed", params={**embed, "lang": "en"}).text
     assert "<td>Since</td><td>March 2016</td>" in unescape(english_embed)
     assert "<h4>By summer</h4>" in english
+
+
+def section_of(html: str, indicator: str) -> str:
+    """The page's article of one indicator."""
+    start = html.index(f'<article class="indicator" id="indicator-{indicator}"')
+    return html[start : html.index("</article>", start)]
+
+
+def test_page_shows_sealing_and_flood_in_french(gateway: httpx.Client) -> None:
+    """The indicators landed since the page was first built: imperviousness (a history of two
+    summers, drawn) and flood extent, with French labels, figures, explanations and CSV lines."""
+    html = unescape(gateway.get("/communes/17300").text)
+    sealing = section_of(html, "imperviousness")
+    assert "<h3>Sols imperméabilisés</h3>" in sealing
+    assert "Part imperméabilisée" in sealing and "41,2\u202f%" in sealing
+    assert "Surface imperméabilisée" in sealing and "1\u202f304,8 ha" in sealing
+    assert "<svg" in sealing and "40,1\u202f%" in sealing  # the 2023 summer in the history
+    assert "Ses limites" in sealing and "ZAN" in sealing
+    flood = section_of(html, "flood-extent")
+    assert "<h3>Étendue de l'inondation</h3>" in flood
+    for label, value in [
+        ("Surface inondée", "247,6 ha"),
+        ("Surface bâtie inondée", "147,0 ha"),
+        ("Population exposée", "10\u202f930"),
+        ("Zones inondées (≥ 0,5 ha)", "3"),
+    ]:
+        assert label in flood and value in flood, (label, value)
+    assert "10/12/2025 – 22/12/2025" in flood and "Sentinel-1" in flood
+    english = unescape(gateway.get("/communes/17300", params={"lang": "en"}).text)
+    assert "Sealed share" in english and "Exposed population" in english and "10,930" in english
+    rows = list(csv.DictReader(io.StringIO(gateway.get("/communes/17300/statistiques.csv").text)))
+    measures = {(r["indicateur"], r["mesure"], r["date_debut"], r["valeur"]) for r in rows}
+    assert ("imperviousness", "sealed_share", "2025-06-01", "0.412") in measures
+    assert ("flood-extent", "exposed_population", "2025-12-10", "10930") in measures
 
 
 def test_english_on_request(gateway: httpx.Client) -> None:
@@ -586,6 +659,12 @@ def test_page_in_chromium(
         "territory": "17300",
         "indicator": "ndvi",
     }
+    # A click on the embedded map is told to the host, with where it was.
+    host.locator("iframe").click()
+    host.wait_for_function("window.heard.some((m) => m.type === 'territory-clicked')")
+    clicked = host.evaluate("window.heard.find((m) => m.type === 'territory-clicked')")
+    assert clicked["source"] == "territoires" and clicked["territory"] == "17300", clicked
+    assert -1.3 < clicked["lng"] < -1.0 and 46.0 < clicked["lat"] < 46.3, clicked  # La Rochelle
     host.close()
 
     english, record = open_page(browser, f"{tiles_gateway_url}/communes/17300?lang=en")
@@ -675,3 +754,126 @@ def test_axe_finds_no_serious_violation(
     assert not serious, serious
     assert not record.errors, record.errors
     page.close()
+
+
+def page_config(html: str) -> dict:
+    """The configuration a map page hands its script."""
+    found = re.search(r'<script type="application/json" id="config">(.*?)</script>', html, re.S)
+    assert found, html[:500]
+    return json.loads(found.group(1))
+
+
+def policy_sources(response: httpx.Response, directive: str) -> list[str]:
+    policy = response.headers["content-security-policy"]
+    return next(p for p in policy.split("; ") if p.startswith(f"{directive} ")).split()[1:]
+
+
+MAP_PAGES = ["/communes/17300", "/map", "/embed?territory=17300&indicator=ndvi"]
+IGN = "https://data.geopf.fr"
+
+
+def test_base_map_is_ign_wmts_when_configured(
+    gateway: httpx.Client, tiles_settings: Settings
+) -> None:
+    # The default: the offline outlines alone, and nothing outside the platform in the policy.
+    for path in MAP_PAGES:
+        response = gateway.get(path)
+        assert page_config(response.text)["basemap"] is None, path
+        assert policy_sources(response, "img-src") == ["'self'", "data:", "blob:"], path
+        assert policy_sources(response, "connect-src") == ["'self'"], path
+    # Configured: Plan IGN from the Géoplateforme's WMTS (Web Mercator, KVP GetTile).
+    configured = tiles_settings.model_copy(update={"base_map": "plan-ign"})
+    with serve(create_tiles(configured)) as url, httpx.Client(base_url=url, timeout=30) as tiles:
+        for path in MAP_PAGES:
+            response = tiles.get(path)
+            base_map = page_config(response.text)["basemap"]
+            assert base_map["id"] == "plan-ign" and base_map["tileSize"] == 256, path
+            (template,) = base_map["tiles"]
+            assert template.startswith(f"{IGN}/wmts?SERVICE=WMTS&REQUEST=GetTile&"), template
+            for part in (
+                "LAYER=GEOGRAPHICALGRIDSYSTEMS.PLANIGNV2",
+                "TILEMATRIXSET=PM",
+                "FORMAT=image%2Fpng",
+                "TILEMATRIX={z}&TILEROW={y}&TILECOL={x}",
+            ):
+                assert part in template, (part, template)
+            assert "IGN" in base_map["attribution"]
+            assert IGN in policy_sources(response, "img-src"), path
+            assert IGN in policy_sources(response, "connect-src"), path
+            assert "frame-ancestors" in response.headers["content-security-policy"]
+    ortho = tiles_settings.model_copy(update={"base_map": "orthophotos-ign"})
+    with serve(create_tiles(ortho)) as url, httpx.Client(base_url=url, timeout=30) as tiles:
+        (template,) = page_config(tiles.get("/communes/17300").text)["basemap"]["tiles"]
+        assert "LAYER=ORTHOIMAGERY.ORTHOPHOTOS" in template and "FORMAT=image%2Fjpeg" in template
+
+
+def wmts_tile() -> bytes:
+    """A 256-pixel PNG standing in for the Géoplateforme's tiles (the tests run offline)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (256, 256), (200, 120, 40)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium: scripts/bootstrap.sh test")
+def test_pages_draw_the_configured_ign_base_map(
+    playwright: Playwright,  # noqa: F811
+    tiles_gateway_url: str,
+    tiles_settings: Settings,
+    commune_data: None,
+    tmp_path: Path,
+) -> None:
+    """In Chromium, under the pages' own policy: the map's style has the WMTS raster source under
+    the outlines and asks it for tiles when configured, and the offline style otherwise."""
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path), executable_path=CHROMIUM, headless=True, args=FLAGS
+    )
+    tile = wmts_tile()
+    asked: list[str] = []  # the WMTS tiles the page asked for
+    refused: list[str] = []  # the page's errors: refusals under its policy among them
+
+    def answer(route: Route) -> None:  # the Géoplateforme, offline (it allows any origin)
+        asked.append(route.request.url)
+        route.fulfill(
+            status=200,
+            content_type="image/png",
+            headers={"access-control-allow-origin": "*"},
+            body=tile,
+        )
+
+    context.route(f"{IGN}/**", answer)
+    configured = tiles_settings.model_copy(update={"base_map": "plan-ign"})
+    try:
+        with serve(create_tiles(configured)) as url:
+            for base, expect_ign in ((url, True), (tiles_gateway_url, False)):
+                for path in ("/communes/17300", "/map?collection=lcz"):
+                    page = context.new_page()
+                    page.on("console", lambda m: m.type == "error" and refused.append(m.text))
+                    page.on("pageerror", lambda error: refused.append(str(error)))
+                    asked.clear()
+                    refused.clear()
+                    page.goto(f"{base}{path}")
+                    ready = "body[data-state='ready']"
+                    page.wait_for_selector(ready, state="attached", timeout=READY_TIMEOUT_MS)
+                    style = page.evaluate("window.territoiresMap.getStyle()")
+                    layers = [layer["id"] for layer in style["layers"]]
+                    if expect_ign:
+                        source = style["sources"]["basemap"]
+                        assert source["type"] == "raster", source
+                        assert source["tiles"][0].startswith(f"{IGN}/wmts?"), source
+                        # Over the sea, under the outlines and any indicator layer.
+                        assert layers[:2] == ["sea", "basemap"] and "land" not in layers, layers
+                        assert layers.index("basemap") < layers.index("communes")
+                        assert asked and all("TILEMATRIXSET=PM" in a for a in asked), asked
+                    else:
+                        assert "basemap" not in style["sources"] and "land" in layers, layers
+                        assert not asked, asked
+                    # The tiles service alone answers the catalog's APIs 404: only the policy's
+                    # refusals count there; through the gateway, every error does.
+                    policy = [e for e in refused if "Content Security Policy" in e]
+                    assert not (policy if expect_ign else refused), (path, refused)
+                    page.close()
+    finally:
+        context.close()

@@ -250,20 +250,59 @@ LST_EXPLANATION = Explanation(
 
 # What an imperviousness run stores per territory (under `imperviousness`) that pages show.
 IMPERVIOUSNESS_FIGURES = (
-    Figure("sealed_share", "Sealed share", "{:.1%}"),
-    Figure("sealed_area_ha", "Sealed area", "{:,.1f} ha"),
-    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}"),
+    Figure("sealed_share", "Sealed share", "{:.1%}", "Part imperméabilisée", "1"),
+    Figure("sealed_area_ha", "Sealed area", "{:,.1f} ha", "Surface imperméabilisée", "ha"),
+    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}", "Part observée sans nuage", "1"),
+)
+IMPERVIOUSNESS_EXPLANATION = Explanation(
+    summary_fr="La part du sol couverte par des toits, des routes, des parkings ou d'autres "
+    "surfaces étanches, estimée pour chaque carré de 10 m à partir des images Sentinel-2 sans "
+    "nuage de la période (démélange spectral : eau, arbres, herbe, sol nu, toits, asphalte).",
+    limits_fr="Des spectres types, pas une cartographie de terrain : l'erreur est de quelques "
+    "points par commune et d'environ 6 à 9 points par carré de 10 m ; un sol nu très sec ou un "
+    "toit végétalisé peuvent être mal classés ; ce n'est pas la consommation d'espace au sens "
+    "du ZAN (fichiers fonciers).",
+    summary_en="The share of the ground covered by roofs, roads, car parks or other sealed "
+    "surfaces, estimated for each 10 m square from the period's cloud-free Sentinel-2 images "
+    "(spectral unmixing: water, trees, grass, bare soil, roofs, asphalt).",
+    limits_en="Typical spectra, not a field survey: the error is a few points per commune and "
+    "about 6 to 9 points per 10 m square; very dry bare soil or green roofs can be misread; it "
+    "is not land take in the ZAN sense (land registry files).",
 )
 
 # What a flood-extent run stores per territory (under `flood-extent`) that pages show.
 FLOOD_FIGURES = (
-    Figure("flooded_area_ha", "Flooded area", "{:.1f} ha"),
-    Figure("flooded_share", "Flooded share of the land", "{:.1%}"),
-    Figure("excluded_area_ha", "Permanent water and excluded", "{:.1f} ha"),
-    Figure("observed_share", "Observed share", "{:.0%}"),
-    Figure("flooded_built_up_ha", "Flooded built-up area", "{:.1f} ha"),
-    Figure("exposed_population", "Exposed population", "{:,d}"),
-    Figure("flood_polygons", "Flooded areas (≥ 0.5 ha)", "{:d}"),
+    Figure("flooded_area_ha", "Flooded area", "{:.1f} ha", "Surface inondée", "ha"),
+    Figure("flooded_share", "Flooded share of the land", "{:.1%}", "Part inondée des terres", "1"),
+    Figure(
+        "excluded_area_ha",
+        "Permanent water and excluded",
+        "{:.1f} ha",
+        "Eau permanente et zones exclues",
+        "ha",
+    ),
+    Figure("observed_share", "Observed share", "{:.0%}", "Part observée", "1"),
+    Figure(
+        "flooded_built_up_ha", "Flooded built-up area", "{:.1f} ha", "Surface bâtie inondée", "ha"
+    ),
+    Figure("exposed_population", "Exposed population", "{:,d}", "Population exposée", "count"),
+    Figure(
+        "flood_polygons", "Flooded areas (≥ 0.5 ha)", "{:d}", "Zones inondées (≥ 0,5 ha)", "count"
+    ),
+)
+FLOOD_EXPLANATION = Explanation(
+    summary_fr="Les terres inondées lors d'un événement, vues par le radar de Sentinel-1 (qui "
+    "traverse les nuages) en comparant l'image après l'événement à une image d'avant, l'eau "
+    "permanente retirée ; puis la surface bâtie et la population qui s'y trouvent.",
+    limits_fr="Un passage du satellite, pas le pic de la crue ; l'eau sous les arbres ou entre "
+    "des bâtiments serrés renvoie mal le radar et peut manquer ; la population exposée répartit "
+    "les habitants d'une maille de façon uniforme : un ordre de grandeur, pas un recensement.",
+    summary_en="The land flooded by an event, seen by Sentinel-1's radar (which sees through "
+    "clouds) by comparing the image after the event with one before, permanent water removed; "
+    "then the built-up area and the population in it.",
+    limits_en="One satellite pass, not the flood's peak; water under trees or between close "
+    "buildings returns the radar poorly and can be missed; the exposed population spreads a "
+    "cell's residents evenly: an order of magnitude, not a census.",
 )
 
 INDICATORS: dict[str, Indicator] = {
@@ -326,6 +365,7 @@ INDICATORS: dict[str, Indicator] = {
             process="imperviousness",
             keywords=("soil", "desealing", "imperviousness", "ZAN", "sentinel-2"),
             figures=IMPERVIOUSNESS_FIGURES,
+            explanation=IMPERVIOUSNESS_EXPLANATION,
         ),
         Indicator(
             id="desealing-priority",
@@ -414,6 +454,7 @@ INDICATORS: dict[str, Indicator] = {
         ),
         Indicator(
             id="flood-extent",
+            title_fr="Étendue de l'inondation",
             title="Flood extent",
             description="Flooded land (permanent water removed).",
             unit="class",
@@ -425,9 +466,11 @@ INDICATORS: dict[str, Indicator] = {
             process="flood-extent",
             keywords=("flood", "sentinel-1"),
             figures=FLOOD_FIGURES,
+            explanation=FLOOD_EXPLANATION,
         ),
         Indicator(
             id="flood-polygons",
+            title_fr="Zones inondées",
             title="Flooded areas",
             description="Flooded areas of at least 0.5 ha as polygons, one territory each, "
             "with their area.",
@@ -444,9 +487,11 @@ INDICATORS: dict[str, Indicator] = {
             colour_by="area_ha",
             statistics="flood-extent",
             figures=FLOOD_FIGURES,
+            explanation=FLOOD_EXPLANATION,
         ),
         Indicator(
             id="flood-agreement",
+            title_fr="Accord des méthodes de détection de l'inondation",
             title="Flood detection agreement",
             description="Share of the flood detection members (split-based threshold, change "
             "detection) that flag the pixel as water.",
@@ -460,6 +505,7 @@ INDICATORS: dict[str, Indicator] = {
             keywords=("flood", "sentinel-1"),
             statistics="flood-extent",
             figures=FLOOD_FIGURES,
+            explanation=FLOOD_EXPLANATION,
         ),
     )
 }

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AliasChoices,
+    AnyHttpUrl,
     Field,
     IPvAnyNetwork,
     SecretStr,
@@ -197,6 +198,17 @@ class Settings(BaseSettings):
         description="Sources allowed to frame /embed (its Content-Security-Policy "
         'frame-ancestors), e.g. ["https://www.ville-la-rochelle.fr"]; * for any. The other '
         "pages may be framed by the platform's own origin only.",
+    )
+    base_map: Literal["outlines", "plan-ign", "orthophotos-ign"] = Field(
+        default="outlines",
+        description="Base map of the map pages: the commune and département outlines the "
+        "platform cuts itself (no internet needed), or IGN Géoplateforme's WMTS under them: "
+        "Plan IGN (plan-ign) or the orthophotos (orthophotos-ign).",
+    )
+    ign_wmts_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://data.geopf.fr/wmts"),
+        description="IGN Géoplateforme's WMTS endpoint (KVP GetTile), used when base_map names "
+        "an IGN layer; the pages' Content-Security-Policy lets its origin in.",
     )
     accessibility_contact: str | None = Field(
         default=None,

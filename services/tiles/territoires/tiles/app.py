@@ -15,7 +15,7 @@ from territoires.shared.health import storage_checks
 from territoires.shared.service import create_service_app
 from territoires.shared.settings import Settings, settings_or_exit
 from territoires.shared.storage import s3_client, storage_from_settings, uses_s3
-from territoires.tiles.basemap import basemap_router
+from territoires.tiles.basemap import base_map_source, basemap_router
 from territoires.tiles.catalog import Catalog
 from territoires.tiles.changes import ItemChanges
 from territoires.tiles.commune import LEVELS, territory_page_router
@@ -75,6 +75,7 @@ def create_app(
         guard=AssetGuard.from_settings(settings),
         settings=tiles_settings,
         s3=s3_client(settings) if uses_s3(settings) else None,
+        base_map=base_map_source(settings),
     )
     # The catalog forgets a collection's items as soon as the database announces a change.
     app.state.item_changes = ItemChanges(
@@ -120,6 +121,9 @@ def create_app(
     )
     pages = ("/map", "/embed", "/accessibilite", *(level.prefix for level in LEVELS))
     app.add_middleware(
-        PagePolicyMiddleware, prefixes=pages, frame_ancestors=settings.frame_ancestors
+        PagePolicyMiddleware,
+        prefixes=pages,
+        frame_ancestors=settings.frame_ancestors,
+        image_sources=[app.state.tiles.base_map["origin"]] if app.state.tiles.base_map else [],
     )
     return app

@@ -3,17 +3,23 @@
 The map pages must work offline, so no OpenStreetMap raster tiles: PostGIS cuts the territories
 table into Mapbox Vector Tiles (départements at every zoom, communes from zoom 7), simplified to
 the tile's resolution. Territories change once a year; tiles are kept in memory for an hour.
+
+Where the pages may reach the internet, `TERRITOIRES_BASE_MAP` puts IGN Géoplateforme's WMTS
+(Plan IGN or the orthophotos) under the outlines instead of the plain land fill.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Path
 from sqlalchemy import text
 from starlette.responses import Response
 
 from territoires.shared.errors import NotFoundError
+from territoires.shared.settings import Settings
 from territoires.tiles.cache import TTLCache
 from territoires.tiles.catalog import database_connection
 from territoires.tiles.dependencies import State
@@ -23,6 +29,52 @@ MAX_ZOOM = 14
 COMMUNES_FROM_ZOOM = 7
 EXTENT = 4096
 CACHE_TTL_S = 3600.0
+
+
+@dataclass(frozen=True)
+class IgnLayer:
+    """A layer of IGN Géoplateforme's WMTS, in its Web Mercator tile matrix set (PM)."""
+
+    layer: str
+    format: str
+    name: str
+    max_zoom: int
+
+
+IGN_LAYERS = {
+    "plan-ign": IgnLayer("GEOGRAPHICALGRIDSYSTEMS.PLANIGNV2", "image/png", "Plan IGN", 19),
+    "orthophotos-ign": IgnLayer("ORTHOIMAGERY.ORTHOPHOTOS", "image/jpeg", "orthophotos", 19),
+}
+
+
+def base_map_source(settings: Settings) -> dict[str, Any] | None:
+    """The configured IGN WMTS layer as the map pages' raster source (a MapLibre tile URL
+    template, KVP GetTile), or None for the offline outlines alone."""
+    ign = IGN_LAYERS.get(settings.base_map)
+    if ign is None:
+        return None
+    query = urlencode(
+        {
+            "SERVICE": "WMTS",
+            "REQUEST": "GetTile",
+            "VERSION": "1.0.0",
+            "LAYER": ign.layer,
+            "STYLE": "normal",
+            "FORMAT": ign.format,
+            "TILEMATRIXSET": "PM",
+        }
+    )
+    endpoint = str(settings.ign_wmts_url)
+    parts = urlsplit(endpoint)
+    return {
+        "id": settings.base_map,
+        "tiles": [f"{endpoint}?{query}&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}"],
+        "tileSize": 256,
+        "maxzoom": ign.max_zoom,
+        "attribution": f"© IGN – Géoplateforme ({ign.name})",
+        "origin": f"{parts.scheme}://{parts.netloc}",
+    }
+
 
 # One query, two layers; geometries simplified to about one tile pixel before clipping.
 TILE_QUERY = text(

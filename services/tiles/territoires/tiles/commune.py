@@ -627,6 +627,7 @@ def territory_page_router(templates: Jinja2Templates, level: Level) -> APIRouter
             "territory": place.code,
             "level": level.level.value,
             "attribution": f"{state.settings.attribution} · Limites © IGN, INSEE (Licence Ouverte)",
+            "basemap": state.base_map,
             "layers": [
                 {"id": i.id, "title": indicator_title(i, language), "form": i.form}
                 for i in shown_layers

@@ -9,7 +9,7 @@ pixel is read.
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from botocore.client import BaseClient
 from fastapi import Depends, Path, Query, Request
@@ -54,12 +54,15 @@ ItemId = Annotated[str, Path(alias="itemId", max_length=256, description="Item i
 @dataclass(frozen=True)
 class TilesState:
     """What the tile endpoints share for one app: the catalog reader, the guard, the limits,
-    and the S3 client downloads stream objects with (None without S3 anywhere)."""
+    the S3 client downloads stream objects with (None without S3 anywhere), and the pages'
+    base map."""
 
     catalog: Catalog
     guard: AssetGuard
     settings: TilesSettings
     s3: BaseClient | None = None
+    # The map pages' raster base map (IGN WMTS) when configured; None: the outlines alone.
+    base_map: dict[str, Any] | None = None
 
 
 def tiles_state(request: Request) -> TilesState:

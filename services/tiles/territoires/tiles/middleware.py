@@ -158,24 +158,33 @@ def _held(if_none_match: str, etag: str) -> bool:
     return etag in held or "*" in held
 
 
-# The map pages' own sources: their scripts, styles, tiles and MapLibre's workers are served here.
+# The map pages' own sources: their scripts, styles, tiles and MapLibre's workers are served
+# here; `{images}` adds the origins of a configured base map (MapLibre fetches its tiles).
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; worker-src 'self' blob:; connect-src 'self'; font-src 'self'; "
-    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors "
+    "img-src 'self' data: blob:{images}; worker-src 'self' blob:; connect-src 'self'{images}; "
+    "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors "
 )
 
 
 class PagePolicyMiddleware:
     """A Content-Security-Policy on the HTML answers of the pages under `prefixes`: `/embed` may
     be framed by the configured portals (`frame_ancestors`), the other pages by this origin only
-    (no clickjacking of the commune pages)."""
+    (no clickjacking of the commune pages). `image_sources`: origins the pages may also fetch
+    images from (the IGN base map's, when configured)."""
 
-    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...], frame_ancestors: list[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        prefixes: tuple[str, ...],
+        frame_ancestors: list[str],
+        image_sources: list[str] | None = None,
+    ) -> None:
         self.app = app
         self.prefixes = prefixes
-        self.embed_policy = PAGE_POLICY + (" ".join(frame_ancestors) or "'none'")
-        self.page_policy = PAGE_POLICY + "'self'"
+        policy = PAGE_POLICY.format(images="".join(f" {s}" for s in image_sources or []))
+        self.embed_policy = policy + (" ".join(frame_ancestors) or "'none'")
+        self.page_policy = policy + "'self'"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""

@@ -73,6 +73,7 @@ def pages_router(templates: Jinja2Templates) -> APIRouter:
         messages = MESSAGES[language]
         config = {
             "attribution": attribution(state),
+            "basemap": state.base_map,
             "language": language,
             "messages": {
                 key: messages[key]
@@ -110,6 +111,7 @@ def pages_router(templates: Jinja2Templates) -> APIRouter:
             "indicator": indicator,
             "datetime": datetime,
             "attribution": attribution(state),
+            "basemap": state.base_map,
             "language": language,
             "title": indicator_title(entry, language),
             "messages": {

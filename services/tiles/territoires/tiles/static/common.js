@@ -25,9 +25,11 @@ export function setStatus(text) {
   document.getElementById("status").textContent = text;
 }
 
-// Land, sea and administrative outlines from our own vector tiles: no internet needed.
-export function baseStyle(attribution) {
-  return {
+// Land, sea and administrative outlines from our own vector tiles: no internet needed. With a
+// configured IGN Géoplateforme WMTS layer (`basemap`: Plan IGN or orthophotos), its raster tiles
+// take the land fill's place under the outlines.
+export function baseStyle(attribution, basemap = null) {
+  const style = {
     version: 8,
     sources: {
       outlines: {
@@ -63,12 +65,24 @@ export function baseStyle(attribution) {
       },
     ],
   };
+  if (basemap) {
+    style.sources.basemap = {
+      type: "raster",
+      tiles: basemap.tiles,
+      tileSize: basemap.tileSize,
+      maxzoom: basemap.maxzoom,
+      attribution: basemap.attribution,
+    };
+    const land = style.layers.findIndex((layer) => layer.id === "land");
+    style.layers.splice(land, 1, { id: "basemap", type: "raster", source: "basemap" });
+  }
+  return style;
 }
 
 export function createMap(attribution, options = {}) {
   const map = new maplibregl.Map({
     container: "map",
-    style: baseStyle(attribution),
+    style: baseStyle(attribution, config.basemap),
     center: [2.5, 46.5],
     zoom: 5,
     attributionControl: { compact: false },
