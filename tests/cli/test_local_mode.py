@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
 
@@ -23,7 +24,12 @@ from territoires.cli.local.postgres import PrivateCluster
 from territoires.shared.database import create_sync_database
 from territoires.shared.territories import count_territories
 
+from ..compute.test_plugins import tile_url
+from ..compute.test_s3_storage import RASTERS, pixels
+from ..compute.test_vegetation import follow
 from ..conftest import ROOT
+from ..s3 import ACCESS_KEY, SECRET_KEY, S3Server
+from ..stack import SUMMER_2023
 
 pytestmark = pytest.mark.slow
 
@@ -210,3 +216,86 @@ def test_port_in_use_is_a_one_line_error(local_environment: dict[str, str]) -> N
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert f"port {port} (gateway) is already in use" in lines[0]
+
+
+def make_key(environment: dict[str, str], name: str) -> str:
+    """An execute key made as the README has it, beside the running platform."""
+    command = ["keys", "create", "--name", name, "--scopes", "execute"]
+    made = subprocess.run(
+        [sys.executable, "-m", "territoires.cli.main", *command],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
+def vegetation_pixels(gateway: str, key: str) -> tuple[str, dict[str, str]]:
+    """A vegetation job over the demo commune run through the gateway: its id and the pixel
+    digest of each result COG as downloaded, after a tile of each was drawn (200, a PNG)."""
+    with httpx.Client(base_url=gateway, headers={"X-API-Key": key}, timeout=120) as http:
+        accepted = http.post(
+            "/processes/vegetation/execution",
+            json={"inputs": {"territory": "17300", "datetime": SUMMER_2023}},
+            headers={"Prefer": "respond-async"},
+        )
+        assert accepted.status_code == 201, accepted.text
+        ended = follow(http, accepted.headers["Location"], timeout_s=300)[-1]
+        assert ended["status"] == "successful", ended
+        results = http.get(f"{accepted.headers['Location']}/results").json()
+        digests = {}
+        for name in RASTERS:
+            digests[name] = pixels(http, results[name]["href"])
+            tilejson = http.get(results[f"{name}-tiles"]["href"]).json()
+            lon, lat = tilejson["center"][:2]
+            tile = http.get(tile_url(tilejson["tiles"][0], lon, lat, tilejson["minzoom"] + 2))
+            assert tile.status_code == 200 and tile.content.startswith(b"\x89PNG"), tile.text
+        return accepted.json()["jobID"], digests
+
+
+def test_run_with_results_in_a_bucket_equals_the_folder(
+    local_environment: dict[str, str], s3_server: S3Server
+) -> None:
+    """`make run` (`territoires run`) with TERRITOIRES_STORAGE_URL=s3://… and a local
+    S3-compatible server (moto's, as the README says): the bucket is made, a vegetation job's
+    COGs land in it and are served from it (tiles, downloads); the same job once the platform
+    is started again on a folder (same database, same demo scenes) gives the same pixels."""
+    gateway = f"http://127.0.0.1:{local_environment['TERRITOIRES_GATEWAY_PORT']}"
+    bucket = f"local-{uuid.uuid4().hex[:10]}"
+    on_s3 = local_environment | {
+        "TERRITOIRES_STORAGE_URL": f"s3://{bucket}/results",
+        "TERRITOIRES_S3_ENDPOINT_URL": s3_server.endpoint,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+    }
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name="us-east-1",
+    )
+    first = Platform(on_s3)
+    try:
+        first.wait_for("Territoires is up", timeout_s=300)
+        assert any(f"created bucket {bucket!r}" in line for line in first.output), first.output
+        job, on_bucket = vegetation_pixels(gateway, make_key(on_s3, "on-s3"))
+        listed = client.list_objects_v2(Bucket=bucket, Prefix=f"results/jobs/{job}/")
+        names = sorted(entry["Key"].rsplit("/", 1)[-1] for entry in listed.get("Contents", []))
+        assert names == sorted(f"{name}.tif" for name in RASTERS), names
+    finally:
+        assert first.stop(signal.SIGINT) == 0, "".join(first.output)
+    storage = Path(local_environment["TERRITOIRES_STORAGE_URL"])
+    assert not (storage / "jobs").exists(), "results of the bucket's run were written locally"
+
+    second = Platform(local_environment)
+    try:
+        second.wait_for("Territoires is up", timeout_s=240)
+        again, in_folder = vegetation_pixels(gateway, make_key(local_environment, "in-folder"))
+    finally:
+        assert second.stop(signal.SIGINT) == 0, "".join(second.output)
+    assert any((storage / "jobs" / again).rglob("ndvi.tif"))
+    assert in_folder == on_bucket
