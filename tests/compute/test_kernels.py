@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from territoires.compute.kernels import masks, spectral, zonal
+from territoires.compute.kernels import masks, spectral, unmixing, zonal
 
 from ..conftest import KIT
 
@@ -32,7 +32,12 @@ def ndvi_reference(red: np.ndarray, nir: np.ndarray, nodata: int = 0) -> np.ndar
 
 
 def cover_reference(ndvi: np.ndarray) -> np.ndarray:
-    return (np.clip((ndvi.astype(np.float64) - 0.2) / 0.3, 0, 1) ** 2).astype(np.float32)
+    """The scaled NDVI between the NDVI of the soil endmember and the mean of the trees' and
+    herbaceous plants', written out from their red and NIR reflectance."""
+    soil = (0.230 - 0.150) / (0.230 + 0.150)
+    vegetation = ((0.350 - 0.025) / (0.350 + 0.025) + (0.420 - 0.040) / (0.420 + 0.040)) / 2
+    scaled = (ndvi.astype(np.float64) - soil) / (vegetation - soil)
+    return np.clip(scaled, 0, 1).astype(np.float32)
 
 
 def bqa_valid_reference(qa: np.ndarray) -> np.ndarray:
@@ -78,9 +83,31 @@ def test_ndvi_and_cover_equal_numpy_on_real_scenes(red_path: Path, nir_path: Pat
     assert_close(composite, expected)
 
     cover = np.empty(red.shape, np.float32)
-    spectral.vegetation_cover(composite, cover)
+    spectral.vegetation_cover(
+        composite, spectral.COVER_NDVI_SOIL, spectral.COVER_NDVI_VEGETATION, cover
+    )
     assert_close(cover, cover_reference(expected))
     assert np.nanmin(cover) == 0.0 and np.nanmax(cover) <= 1.0
+
+
+def test_cover_is_the_plant_share_of_plant_and_soil_mixes() -> None:
+    """A pixel mixing green plants (trees or herbaceous) and bare soil, reflectance the
+    area-weighted mix of the endmember spectra, gets its plant share back within 3.5 points
+    (the scaled NDVI is close to linear in it); Pv would call a half-green pixel fully green."""
+    share = np.linspace(0.0, 1.0, 21)
+    red_index, nir_index = unmixing.BANDS.index("red"), unmixing.BANDS.index("nir")
+    soil = unmixing.ENDMEMBERS["soil"]
+    for plant in ("trees", "herbaceous"):
+        spectrum = unmixing.ENDMEMBERS[plant]
+        red = share * spectrum[red_index] + (1 - share) * soil[red_index]
+        nir = share * spectrum[nir_index] + (1 - share) * soil[nir_index]
+        values = ((nir - red) / (nir + red)).astype(np.float32)[None, :]
+        cover = np.empty(values.shape, np.float32)
+        spectral.vegetation_cover(
+            values, spectral.COVER_NDVI_SOIL, spectral.COVER_NDVI_VEGETATION, cover
+        )
+        assert_close(cover, cover_reference(values))
+        assert np.abs(cover[0] - share).max() < 0.035, plant
 
 
 def test_landsat_quality_mask_equals_numpy() -> None:

@@ -333,7 +333,8 @@ INDICATORS: dict[str, Indicator] = {
             id="vegetation-cover",
             title_fr="Couverture végétale",
             title="Fractional vegetation cover",
-            description="Pv = ((NDVI − 0.2) / (0.5 − 0.2))², clipped to [0, 1].",
+            description="Green share of each pixel: the scaled NDVI (NDVI − 0.211) / "
+            "(0.846 − 0.211), clipped to [0, 1].",
             unit="1",
             kind="continuous",
             value_range=(0.0, 1.0),

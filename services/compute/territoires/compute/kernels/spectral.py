@@ -2,6 +2,20 @@
 
 Reflectance is `digital number × scale + offset` (the STAC `raster:bands` fields); NDVI is a
 ratio, so a common scale cancels but an offset does not (Landsat Collection 2 has −0.1).
+
+Fractional cover is the scaled NDVI of Gutman & Ignatov (1998), linear between the NDVI of
+bare soil and that of full green cover:
+
+    cover = clip((NDVI − NDVI_s) / (NDVI_v − NDVI_s), 0, 1)
+
+with both ends taken from the endmember spectra the imperviousness unmixing uses
+(`kernels/unmixing.py`): NDVI_s that of bare soil (0.211), NDVI_v the mean of the trees' and
+herbaceous plants' (0.846). A pixel's reflectance being the area-weighted mix of its covers',
+and soil and green plants having similar red + NIR sums, the NDVI of a plant and soil mix is
+close to linear in the plants' share, which the scaled NDVI then returns. Roofs, asphalt and
+water (NDVI below the soil's) count as no plant. DESIGN.md's Pv = clip((NDVI − 0.2) / (0.5 −
+0.2), 0, 1)² (Carlson & Ripley 1997) saturates at NDVI 0.5, counting half-green pixels as fully
+vegetated; it stays what the land surface temperature's emissivity uses (`kernels/lst.py`).
 """
 
 from __future__ import annotations
@@ -9,9 +23,24 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-# Carlson & Ripley (1997): NDVI of bare soil and of full cover, the ends of the Pv ramp.
+from territoires.compute.kernels.unmixing import BANDS, ENDMEMBERS
+
+# Carlson & Ripley (1997): NDVI of bare soil and of full cover, the ends of the Pv ramp of the
+# LST emissivity (DESIGN.md).
 NDVI_SOIL = 0.2
 NDVI_VEGETATION = 0.5
+
+
+def endmember_ndvi(name: str) -> float:
+    """NDVI of one of the unmixing's endmember spectra."""
+    reflectance = ENDMEMBERS[name]
+    red, nir = reflectance[BANDS.index("red")], reflectance[BANDS.index("nir")]
+    return (nir - red) / (nir + red)
+
+
+# The ends of the fractional cover's scaled NDVI: bare soil, and full green cover.
+COVER_NDVI_SOIL = endmember_ndvi("soil")
+COVER_NDVI_VEGETATION = (endmember_ndvi("trees") + endmember_ndvi("herbaceous")) / 2
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
@@ -62,19 +91,18 @@ def greenest_ndvi(
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def vegetation_cover(ndvi_values, out):
-    """Pv = ((NDVI − 0.2) / (0.5 − 0.2))², the ratio clipped to [0, 1] before squaring (so
-    that water and bare soil are 0, not the square of a negative ratio); NaN stays NaN."""
+def vegetation_cover(ndvi_values, ndvi_soil, ndvi_vegetation, out):
+    """Fractional cover = (NDVI − ndvi_soil) / (ndvi_vegetation − ndvi_soil) clipped to [0, 1]
+    (the scaled NDVI, linear in the green share of a pixel); NaN stays NaN."""
     rows, cols = ndvi_values.shape
-    span = NDVI_VEGETATION - NDVI_SOIL
+    span = ndvi_vegetation - ndvi_soil
     for i in prange(rows):
         for j in range(cols):
             value = ndvi_values[i, j]
             if np.isnan(value):
                 out[i, j] = np.nan
             else:
-                ratio = min(1.0, max(0.0, (np.float64(value) - NDVI_SOIL) / span))
-                out[i, j] = ratio * ratio
+                out[i, j] = min(1.0, max(0.0, (np.float64(value) - ndvi_soil) / span))
 
 
 def warm_up() -> None:
@@ -85,4 +113,4 @@ def warm_up() -> None:
     ndvi_values = np.full((4, 4), np.nan, np.float32)
     ndvi(band, band, 0, 0, ndvi_values)
     greenest_ndvi(band, band, valid, 1.0, 0.0, 1.0, 0.0, 0, 0, ndvi_values)
-    vegetation_cover(ndvi_values, ndvi_values.copy())
+    vegetation_cover(ndvi_values, COVER_NDVI_SOIL, COVER_NDVI_VEGETATION, ndvi_values.copy())

@@ -25,7 +25,12 @@ from territoires.compute.blocks import (
 )
 from territoires.compute.inputs import text
 from territoires.compute.kernels import masks, spectral
-from territoires.compute.kernels.spectral import greenest_ndvi, vegetation_cover
+from territoires.compute.kernels.spectral import (
+    COVER_NDVI_SOIL,
+    COVER_NDVI_VEGETATION,
+    greenest_ndvi,
+    vegetation_cover,
+)
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import RunningJob
 from territoires.compute.processes.territorial import (
@@ -59,9 +64,11 @@ PROCESS_METADATA: dict[str, Any] = {
     "id": "vegetation",
     "title": "Vegetation: NDVI and fractional cover",
     "description": "NDVI = (NIR − Red) / (NIR + Red) as a greenest-pixel composite of the "
-    "cloud-free observations in the period, and fractional vegetation cover "
-    "Pv = ((NDVI − 0.2) / (0.5 − 0.2))² clipped to [0, 1], as COGs registered in the ndvi and "
-    "vegetation-cover collections, with the vegetated share (mean Pv) of each territory.",
+    "cloud-free observations in the period, and fractional vegetation cover as the scaled NDVI "
+    "(NDVI − 0.211) / (0.846 − 0.211) clipped to [0, 1], linear in a pixel's green share "
+    "between the NDVI of bare soil and of full green cover (the soil, tree and herbaceous "
+    "endmember spectra of the imperviousness unmixing), as COGs registered in the ndvi and "
+    "vegetation-cover collections, with the vegetated share (mean cover) of each territory.",
     "keywords": ["vegetation", "NDVI", "Sentinel-2", "Landsat"],
     "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
     "outputTransmission": ["value", "reference"],
@@ -82,7 +89,7 @@ PROCESS_METADATA: dict[str, Any] = {
     "outputs": {
         "figures": {
             "title": "Figures per territory",
-            "description": "vegetated_share (mean Pv), valid_share (share of the territory's "
+            "description": "vegetated_share (mean cover), valid_share (share of the territory's "
             "pixels with a cloud-free observation), and NDVI and cover statistics.",
             "schema": {"type": "object"},
         },
@@ -219,7 +226,7 @@ class Vegetation(TerritorialProcess):
                 zone_pixels[:] += np.bincount(zones_block.ravel(), minlength=len(zones) + 1)
                 composite[zones_block == 0] = np.nan
                 cover = np.empty(shape, np.float32)
-                vegetation_cover(composite, cover)
+                vegetation_cover(composite, COVER_NDVI_SOIL, COVER_NDVI_VEGETATION, cover)
                 ndvi_figures.add(composite, zones_block, np.nan)
                 cover_figures.add(cover, zones_block, np.nan)
                 ndvi_out.write(window, np.nan_to_num(composite, nan=ndvi_indicator.nodata))
