@@ -4,18 +4,24 @@
 `ruptures` baseline (PELT, L2 cost, BIC-like penalty σ²·ln n·2, on the same deseasonalised
 series, with the same class rules).
 
-    uv run python bench/night_lighting.py [--departements 17] [--start 2014-01-01]
-        [--end 2024-12-31] [--dir .data/bench/night-lights] [--calibrate] [--national-month]
+    uv run python bench/night_lighting.py [--departements 17 | --national] [--daily]
+        [--start 2014-01-01] [--end 2024-12-31] [--dir .data/bench/night-lights]
+        [--baseline-sample N] [--calibrate] [--national-month]
 
 On 2 cores as the issue asks: `NUMBA_NUM_THREADS=2 taskset -c 0,1 uv run python …`.
 
 Prints: class accuracy and exact start month (over the communes whose lights changed) of ours
-and of the baseline; seconds to read the files and to classify; classifying at national size;
-the national run (34,969 communes × 132 months) extrapolated from one national month measured,
-labelled as such.
+and of the baseline; seconds to read the files and to classify; the whole run's wall and CPU
+time and the load average; without --national, classifying at national size.
 --calibrate scores a grid of penalties (how PENALTY in compute/lighting.py was chosen: run it on
-another seed than the tests'). --national-month writes one month of all France (34,969 communes,
-9 tiles) and measures reading it for every commune.
+another seed than the tests'). --national writes and reads all of France (34,969 communes, those
+with an outline scored) and times the whole run from the files (loading the communes, reading
+the files' items, reading + reducing, classifying; nothing extrapolated). --daily writes VNP46A2
+and VJ146A2 (both satellites) instead of VNP46A3, classifies the 01:30 pass's monthly medians and
+brackets the switch-off hour with the 00:40 pass. --baseline-sample N runs ruptures (~0.2–0.5 s
+a commune) on N communes drawn with seed 0, scored beside ours on the same N. --national-month
+writes one month of all France (34,969 communes, 9 tiles), measures reading it for every commune
+and extrapolates the national run from it, labelled as such.
 """
 
 from __future__ import annotations
@@ -128,6 +134,8 @@ def score(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--departements", default="17")
+    parser.add_argument("--national", action="store_true", help="all of France")
+    parser.add_argument("--daily", action="store_true", help="VNP46A2 and VJ146A2 daily files")
     parser.add_argument("--start", default="2014-01-01")
     parser.add_argument("--end", default="2024-12-31")
     parser.add_argument("--dir", type=Path, default=Path(".data/bench/night-lights"))
@@ -135,46 +143,105 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--national-month", action="store_true")
     parser.add_argument("--no-baseline", action="store_true", help="skip ruptures (slow)")
+    parser.add_argument(
+        "--baseline-sample", type=int, default=0, help="ruptures on this many communes (seed 0)"
+    )
     args = parser.parse_args()
-    departements = args.departements.split(",")
+    departements = None if args.national else args.departements.split(",")
     start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
-    folder = args.dir.resolve() / f"{'-'.join(departements)}-{start:%Y%m}-{end:%Y%m}-{args.seed}"
+    products = ("VNP46A2", "VJ146A2") if args.daily else ("VNP46A3",)
+    folder = args.dir.resolve() / (
+        f"{'-'.join(departements or ['france'])}-{start:%Y%m}-{end:%Y%m}-{args.seed}"
+        + ("-daily" if args.daily else "")
+    )
     if not (folder / TRUTH_FILE).is_file():
         began = time.perf_counter()
-        summary = generate_night_lights(folder, DATA, departements, start, end, args.seed)
+        summary = generate_night_lights(
+            folder, DATA, departements, start, end, args.seed, products=products
+        )
         print(f"generated {len(summary.files)} files in {time.perf_counter() - began:.1f} s")
     truth = read_truth(folder / TRUTH_FILE)
+    kernels.warm_up()
+    run_began, run_cpu = time.perf_counter(), time.process_time()
     zones = [z for z in zones_of(departements) if z.code in truth]
     codes = [z.code or "" for z in zones]
-    granules = granules_in(folder)
+    zones_s = time.perf_counter() - run_began
+    began = time.perf_counter()
+    every = granules_in(folder)  # what ingest does once, as the files come
+    catalogue_s = time.perf_counter() - began
+    granules = [g for g in every if g.product.short_name == products[0]]
     months = months_between(start, end)
     reference = [g for g in granules if g.month.year == start.year]
     guard = AssetGuard.of([str(folder.resolve())])
 
-    kernels.warm_up()
     began = time.perf_counter()
     series = monthly_series(zones, granules, reference, months, guard)
     read_s = time.perf_counter() - began
     began = time.perf_counter()
     ours = lighting.classify(series.radiance, months)
     classify_s = time.perf_counter() - began
+    earlier_s = 0.0
+    if args.daily:  # NOAA-20's earlier pass: its own series, the switch-off bracket
+        began = time.perf_counter()
+        noaa = [g for g in every if g.product.short_name == products[1]]
+        earlier = monthly_series(
+            zones, noaa, [g for g in noaa if g.month.year == start.year], months, guard
+        )
+        brackets = [
+            lighting.switch_off_bracket(result, earlier.radiance[row])
+            for row, result in enumerate(ours)
+        ]
+        earlier_s = time.perf_counter() - began
+    run_s, run_cpu = time.perf_counter() - run_began, time.process_time() - run_cpu
+    load = os.getloadavg()
+    sample = np.arange(len(zones))
+    if 0 < args.baseline_sample < len(zones):
+        sample = np.sort(
+            np.random.default_rng(0).choice(len(zones), args.baseline_sample, replace=False)
+        )
     began = time.perf_counter()
-    baseline = ruptures_classes(series.radiance, months) if not args.no_baseline else ours
+    baseline = (
+        ruptures_classes(np.ascontiguousarray(series.radiance[sample]), months)
+        if not args.no_baseline
+        else []
+    )
     ruptures_s = time.perf_counter() - began
 
     print(
-        f"{len(zones)} communes × {len(months)} months, {len(granules)} files "
-        f"(+{len(reference)} reference reads); {os.cpu_count()} CPUs, "
+        f"{len(zones)} communes × {len(months)} months ({len(truth)} in the truth file), "
+        f"{len(every)} files of {', '.join(products)} (+{len(reference)} reference reads of "
+        f"{products[0]}); {os.cpu_count()} CPUs, "
         f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'all')}"
     )
     score("ours (numba PELT)", codes, ours, months, truth)
     if not args.no_baseline:
-        score("ruptures PELT baseline", codes, baseline, months, truth)
+        picked = [codes[i] for i in sample]
+        label = "" if len(sample) == len(zones) else f" (sample of {len(sample)}, seed 0)"
+        if label:
+            score(f"ours on the sample{label}", picked, [ours[i] for i in sample], months, truth)
+        score(f"ruptures PELT{label}", picked, baseline, months, truth)
     print(
         f"read + reduce {read_s:.1f} s ({read_s / (len(granules) + len(reference)):.3f} s a "
-        f"file); classify {classify_s:.2f} s (ruptures {ruptures_s:.2f} s, "
-        f"{ruptures_s / max(classify_s, 1e-9):.0f}× ours)"
+        f"file); classify {classify_s:.2f} s (ruptures {ruptures_s:.2f} s on {len(sample)} "
+        f"communes, {ruptures_s / max(classify_s * len(sample) / len(zones), 1e-9):.0f}× ours)"
     )
+    if args.daily:
+        said = [b for b in brackets if b]
+        print(
+            f"NOAA-20 (00:40) series and switch-off bracket {earlier_s:.1f} s: "
+            f"{sum(b.startswith('before') for b in said)} communes off before 00:40, "
+            f"{sum(b.startswith('between') for b in said)} between 00:40 and 01:30"
+        )
+    print(
+        f"RUN FROM FILES (communes, reading every file, reducing, classifying"
+        f"{', both satellites' if args.daily else ''}): {run_s:.1f} s wall = {run_s / 60:.1f} "
+        f"min, {run_cpu:.1f} s CPU; of which loading the communes {zones_s:.1f} s, reading "
+        f"the {len(every)} files' items (ingest's work) {catalogue_s:.1f} s; without these "
+        f"{(run_s - zones_s - catalogue_s) / 60:.1f} min; load average {load[0]:.2f} "
+        f"{load[1]:.2f} {load[2]:.2f}"
+    )
+    if args.national:
+        return
     national = np.ascontiguousarray(
         series.radiance[np.random.default_rng(0).integers(0, len(zones), NATIONAL_COMMUNES)]
     )
