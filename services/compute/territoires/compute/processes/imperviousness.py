@@ -28,7 +28,7 @@ from territoires.compute.blocks import (
     zone_raster,
 )
 from territoires.compute.inputs import text
-from territoires.compute.kernels import masks, unmixing
+from territoires.compute.kernels import lazy
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import RunningJob
 from territoires.compute.processes.territorial import (
@@ -44,6 +44,8 @@ from territoires.compute.statistics import ZonalAccumulator
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
 from territoires.shared.indicators import INDICATORS
+
+masks, unmixing = lazy("masks"), lazy("unmixing")
 
 SENTINEL2 = "sentinel-2-l2a"
 CLOUDY_PERCENT = 99.9
