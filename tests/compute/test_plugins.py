@@ -5,6 +5,8 @@ statistics."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
@@ -23,6 +25,24 @@ from ..stack import SUMMER_2023, gateway_over, start_worker, stop_worker, wait_f
 from .test_vegetation import follow
 
 TOY = "tests.compute.toy_indicator"
+
+
+API_IMPORTS = """
+import sys
+import territoires.compute.app
+from territoires.compute.processes import PROCESSES
+described = [process.metadata["outputs"] for process in PROCESSES.values()]
+print(sorted(m for m in ("numba", "territoires.compute.worker") if m in sys.modules))
+"""
+
+
+def test_the_api_imports_neither_the_worker_nor_numba() -> None:
+    """The processes' descriptions load without their kernels: numba (seconds of import) is the
+    worker's, and the worker's module is no part of the API."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", API_IMPORTS], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"
 
 
 def test_the_registry_and_the_processes_agree() -> None:

@@ -20,7 +20,8 @@ from arq.connections import RedisSettings
 from sqlalchemy import text
 
 from territoires.compute.app import create_app as create_compute
-from territoires.compute.manager import JobManager, Submission
+from territoires.compute.lifecycle import Submission
+from territoires.compute.manager import JobManager
 from territoires.compute.processes import PROCESSES
 from territoires.compute.processes.base import Services
 from territoires.compute.worker import JobRunner

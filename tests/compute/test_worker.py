@@ -14,7 +14,8 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from sqlalchemy import text
 
-from territoires.compute.manager import JobManager, Submission
+from territoires.compute.lifecycle import Submission
+from territoires.compute.manager import JobManager
 from territoires.compute.processes import PROCESSES
 from territoires.compute.processes.base import Services
 from territoires.shared.database import create_async_database, create_sync_database

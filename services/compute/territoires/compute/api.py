@@ -42,7 +42,8 @@ from territoires.compute.errors import (
     ResultNotReadyError,
 )
 from territoires.compute.inputs import interval
-from territoires.compute.manager import JobFilters, JobManager, Submission
+from territoires.compute.lifecycle import Submission
+from territoires.compute.manager import JobFilters, JobManager
 from territoires.compute.processes import PROCESSES
 from territoires.compute.processes.base import IndicatorProcess
 from territoires.shared.apikeys import Scope, presented_key, require_scope

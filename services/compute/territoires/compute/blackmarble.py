@@ -28,10 +28,12 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from territoires.compute.blocks import Raster, unreadable
-from territoires.compute.kernels.lighting import add_cells, good_table, zone_means
+from territoires.compute.kernels import lazy
 from territoires.compute.sources import Scene, Zone
 from territoires.shared.assets import AssetGuard
 from territoires.shared.blackmarble import PRODUCTS, TILE_CELLS, Product, subdataset
+
+lighting_kernels = lazy("lighting")
 
 LIT_THRESHOLD = 1.0  # nW·cm⁻²·sr⁻¹: unlit land with moonlight residue stays under it
 MIN_COVERAGE = 0.5
@@ -138,14 +140,20 @@ def good_observations(granule: Granule, guard: AssetGuard, window: Window) -> tu
         (values, scale, fill), (quality, _, _) = read_layers(
             granule, guard, (product.radiance, product.quality), window
         )
-        return values, scale, fill, quality.astype(np.uint8), good_table(product.good_quality)
+        return (
+            values,
+            scale,
+            fill,
+            quality.astype(np.uint8),
+            lighting_kernels.good_table(product.good_quality),
+        )
     layers = read_layers(
         granule, guard, (product.radiance, product.quality, "QF_Cloud_Mask", "Snow_Flag"), window
     )
     (values, scale, fill), (quality, _, _), (cloud, _, _), (snow, _, _) = layers
     confident_clear = ((cloud.astype(np.int64) >> 6) & 3) <= 1
     ok = np.isin(quality, product.good_quality) & confident_clear & (snow == 0)
-    return values, scale, fill, ok.astype(np.uint8), good_table((1,))
+    return values, scale, fill, ok.astype(np.uint8), lighting_kernels.good_table((1,))
 
 
 def reference_lit(granules: list[Granule], tiles: dict[str, TileZones], guard: AssetGuard) -> None:
@@ -159,7 +167,7 @@ def reference_lit(granules: list[Granule], tiles: dict[str, TileZones], guard: A
         scale = 1.0
         for granule in by_tile.get(tile, []):
             values, scale, fill, quality, good = good_observations(granule, guard, zones.window)
-            add_cells(values, quality, good, values.dtype.type(fill), sums, counts)
+            lighting_kernels.add_cells(values, quality, good, values.dtype.type(fill), sums, counts)
         with np.errstate(all="ignore"):
             mean = np.where(counts > 0, sums / np.maximum(counts, 1) * scale, 0.0)
         zones.lit = (mean > LIT_THRESHOLD) & (zones.zones > 0)
@@ -202,7 +210,7 @@ def reduce(
         for granule in by_day[day]:
             zones = tiles[granule.tile]
             values, scale, fill, quality, good = good_observations(granule, guard, zones.window)
-            zone_means(
+            lighting_kernels.zone_means(
                 values,
                 quality,
                 good,

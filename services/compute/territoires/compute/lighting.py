@@ -28,7 +28,9 @@ from datetime import date
 
 import numpy as np
 
-from territoires.compute.kernels.lighting import change_points
+from territoires.compute.kernels import lazy
+
+lighting_kernels = lazy("lighting")
 
 CLASSES = ("unchanged", "total-extinction", "partial-extinction", "relit", "undetermined")
 PENALTY = 4.0
@@ -106,7 +108,9 @@ def segment(logs: np.ndarray, penalty: float = PENALTY) -> tuple[np.ndarray, np.
     penalties = penalty * sigma**2 * math.log(max(months, 2))
     breaks = np.zeros((logs.shape[0], MAX_BREAKS), np.int64)
     counts = np.zeros(logs.shape[0], np.int64)
-    change_points(np.ascontiguousarray(logs), penalties, MIN_SEGMENT, breaks, counts)
+    lighting_kernels.change_points(
+        np.ascontiguousarray(logs), penalties, MIN_SEGMENT, breaks, counts
+    )
     return [breaks[row, : counts[row]] for row in range(logs.shape[0])], sigma
 
 

@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 
 from territoires.compute.blocks import Source
-from territoires.compute.kernels import masks
+from territoires.compute.kernels import lazy
 from territoires.compute.sources import Scene
+
+masks = lazy("masks")
 
 QUALITY_ASSETS = ("SCL", "scl", "qa_pixel", "QA_PIXEL", "BQA")
 

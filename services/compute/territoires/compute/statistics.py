@@ -11,13 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from territoires.compute.kernels.zonal import (
-    class_runs,
-    compact,
-    group_by_zone,
-    sort_zones,
-    zone_statistics,
-)
+from territoires.compute.kernels import lazy
+
+zonal = lazy("zonal")
 
 PERCENTILES = (10.0, 50.0, 90.0)
 
@@ -40,7 +36,7 @@ class ZonalAccumulator:
     def add(self, values: np.ndarray, zones: np.ndarray, nodata: float) -> None:
         """Keeps the block's pixels that are in a zone and hold a value (not nodata, not NaN)."""
         start = self._filled
-        self._filled += compact(
+        self._filled += zonal.compact(
             values, zones, self.dtype.type(nodata), self._zones[start:], self._values[start:]
         )
 
@@ -48,17 +44,17 @@ class ZonalAccumulator:
         """One figures dict per zone, in zone order: count, mean, min, max, std, p10/p50/p90,
         and with `classes` the share of each distinct value (class shares of a categorical
         raster). A zone without values has count 0 and no other figure."""
-        offsets, grouped = group_by_zone(
+        offsets, grouped = zonal.group_by_zone(
             self._zones[: self._filled], self._values[: self._filled], self.zone_count
         )
         self._zones = self._values = np.empty(0)
-        count, mean, low, high, std, quantiles = zone_statistics(
+        count, mean, low, high, std, quantiles = zonal.zone_statistics(
             grouped, offsets, np.array(PERCENTILES)
         )
         runs = None
         if classes:
-            sort_zones(grouped, offsets)
-            runs = class_runs(grouped, offsets)
+            zonal.sort_zones(grouped, offsets)
+            runs = zonal.class_runs(grouped, offsets)
         result = []
         for zone in range(1, self.zone_count + 1):
             n = int(count[zone])

@@ -23,19 +23,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from territoires.compute.kernels.unmixing import BANDS, ENDMEMBERS
+from territoires.compute.kernels.endmembers import endmember_ndvi
 
 # Carlson & Ripley (1997): NDVI of bare soil and of full cover, the ends of the Pv ramp of the
 # LST emissivity (DESIGN.md).
 NDVI_SOIL = 0.2
 NDVI_VEGETATION = 0.5
-
-
-def endmember_ndvi(name: str) -> float:
-    """NDVI of one of the unmixing's endmember spectra."""
-    reflectance = ENDMEMBERS[name]
-    red, nir = reflectance[BANDS.index("red")], reflectance[BANDS.index("nir")]
-    return (nir - red) / (nir + red)
 
 
 # The ends of the fractional cover's scaled NDVI: bare soil, and full green cover.

@@ -62,7 +62,7 @@ from territoires.compute.blocks import (
     zone_raster,
 )
 from territoires.compute.inputs import Interval, text
-from territoires.compute.kernels import masks, sar, spectral
+from territoires.compute.kernels import lazy
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import Plan, RunningJob
 from territoires.compute.processes.territorial import (
@@ -80,6 +80,8 @@ from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
 from territoires.shared.indicators import INDICATORS
 from territoires.shared.models import Territory, TerritoryLevel
+
+masks, sar, spectral = lazy("masks"), lazy("sar"), lazy("spectral")
 
 SENTINEL1 = "sentinel-1-grd"
 POLARISATIONS = ("vv", "vh")  # VV first: the better contrast between open water and land

@@ -28,7 +28,7 @@ from territoires.compute.blocks import (
     zone_raster,
 )
 from territoires.compute.inputs import text
-from territoires.compute.kernels import masks, unmixing
+from territoires.compute.kernels import endmembers, lazy
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import RunningJob
 from territoires.compute.processes.territorial import (
@@ -44,6 +44,8 @@ from territoires.compute.statistics import ZonalAccumulator
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
 from territoires.shared.indicators import INDICATORS
+
+masks, unmixing = lazy("masks"), lazy("unmixing")
 
 SENTINEL2 = "sentinel-2-l2a"
 CLOUDY_PERCENT = 99.9
@@ -107,12 +109,12 @@ class Bands:
     @classmethod
     def of(cls, scene: Scene) -> Bands:
         assets = scene.content.get("assets", {})
-        keys = [by_common_name(assets, (name,)) for name in unmixing.BANDS]
-        missing = [name for name, key in zip(unmixing.BANDS, keys, strict=True) if key is None]
+        keys = [by_common_name(assets, (name,)) for name in endmembers.BANDS]
+        missing = [name for name, key in zip(endmembers.BANDS, keys, strict=True) if key is None]
         if missing:
             raise BadRequestError(
                 f"scene {scene.id} of {scene.collection} lacks the bands {', '.join(missing)} "
-                f"(eo:bands common names); unmixing needs {', '.join(unmixing.BANDS)}"
+                f"(eo:bands common names); unmixing needs {', '.join(endmembers.BANDS)}"
             )
         return cls(tuple(key for key in keys if key is not None), quality_asset(scene))
 
@@ -198,13 +200,13 @@ class Imperviousness(TerritorialProcess):
         return {}
 
     def resolution(self, scene: Scene) -> float:
-        key = Bands.of(scene).keys[unmixing.BANDS.index("red")]
+        key = Bands.of(scene).keys[endmembers.BANDS.index("red")]
         band = (scene.asset(key).get("raster:bands") or [{}])[0]
         return float(band.get("spatial_resolution") or scene.content["properties"].get("gsd", 10))
 
     async def compute(self, job: RunningJob, zones: list[Zone], scenes: list[Scene]) -> Computed:
         guard = AssetGuard.from_settings(job.services.settings)
-        red = Bands.of(scenes[0]).keys[unmixing.BANDS.index("red")]
+        red = Bands.of(scenes[0]).keys[endmembers.BANDS.index("red")]
         with open_raster(scenes[0].raster(red, guard)) as reference:
             crs, transform = reference.crs, reference.transform
         grid, shapes = output_grid(

@@ -47,8 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from territoires.compute.blocks import Grid, Output, Source, for_each_block, open_raster
 from territoires.compute.blocks import zone_raster as rasterised
 from territoires.compute.inputs import Interval, number, text
-from territoires.compute.kernels import lst as lst_kernel
-from territoires.compute.kernels import masks
+from territoires.compute.kernels import lazy
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import Plan, RunningJob
 from territoires.compute.processes.territorial import (
@@ -71,6 +70,8 @@ from territoires.compute.statistics import ZonalAccumulator
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
 from territoires.shared.indicators import INDICATORS
+
+lst_kernel, masks = lazy("lst"), lazy("masks")
 
 LANDSAT = "landsat-c2-l2"
 RED = ("red",)

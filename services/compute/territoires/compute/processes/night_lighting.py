@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from territoires.compute import lighting
 from territoires.compute.blackmarble import Granule, monthly_series
 from territoires.compute.inputs import Interval, check_names, interval, territory_codes, unwrap
-from territoires.compute.kernels import lighting as lighting_kernels
+from territoires.compute.kernels import lazy
 from territoires.compute.processes.base import IndicatorProcess, Outcome, Plan, RunningJob
 from territoires.compute.processes.territorial import DATETIME_INPUT, TERRITORY_INPUT
 from territoires.compute.results import Feature, Statistic, feature_links, statistics_url
@@ -45,6 +45,8 @@ from territoires.shared.assets import AssetGuard
 from territoires.shared.blackmarble import PRODUCTS, months_between
 from territoires.shared.errors import BadRequestError
 from territoires.shared.models import IndicatorStatistic, Territory, TerritoryLevel
+
+lighting_kernels = lazy("lighting")
 
 INDICATOR = "night-lighting"
 MONTHLY = "night-radiance"

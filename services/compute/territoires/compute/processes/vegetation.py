@@ -24,13 +24,7 @@ from territoires.compute.blocks import (
     zone_raster,
 )
 from territoires.compute.inputs import text
-from territoires.compute.kernels import masks, spectral
-from territoires.compute.kernels.spectral import (
-    COVER_NDVI_SOIL,
-    COVER_NDVI_VEGETATION,
-    greenest_ndvi,
-    vegetation_cover,
-)
+from territoires.compute.kernels import lazy
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import RunningJob
 from territoires.compute.processes.territorial import (
@@ -52,6 +46,8 @@ from territoires.compute.statistics import ZonalAccumulator
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
 from territoires.shared.indicators import INDICATORS
+
+masks, spectral = lazy("masks"), lazy("spectral")
 
 SENTINEL2 = "sentinel-2-l2a"
 LANDSAT = "landsat-c2-l2"
@@ -159,7 +155,7 @@ class SceneReader:
                 masks.reject_classes(flags, self.scl_table, valid)
             else:
                 masks.reject_bits(flags, self.qa_masks, self.qa_values, valid)
-        greenest_ndvi(
+        spectral.greenest_ndvi(
             red,
             nir,
             valid,
@@ -226,7 +222,9 @@ class Vegetation(TerritorialProcess):
                 zone_pixels[:] += np.bincount(zones_block.ravel(), minlength=len(zones) + 1)
                 composite[zones_block == 0] = np.nan
                 cover = np.empty(shape, np.float32)
-                vegetation_cover(composite, COVER_NDVI_SOIL, COVER_NDVI_VEGETATION, cover)
+                spectral.vegetation_cover(
+                    composite, spectral.COVER_NDVI_SOIL, spectral.COVER_NDVI_VEGETATION, cover
+                )
                 ndvi_figures.add(composite, zones_block, np.nan)
                 cover_figures.add(cover, zones_block, np.nan)
                 ndvi_out.write(window, np.nan_to_num(composite, nan=ndvi_indicator.nodata))

@@ -30,7 +30,7 @@ from territoires.compute.blocks import (
     zone_raster,
 )
 from territoires.compute.inputs import flag, text
-from territoires.compute.kernels import zonal
+from territoires.compute.kernels import lazy
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import RunningJob
 from territoires.compute.processes.territorial import (
@@ -46,6 +46,8 @@ from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
 from territoires.shared.indicators import INDICATORS
 from territoires.shared.models import Collection
+
+zonal = lazy("zonal")
 
 INDICATOR_MAX = 64
 
