@@ -26,7 +26,7 @@ from territoires.shared.territories import count_territories
 
 from ..compute.test_plugins import tile_url
 from ..compute.test_s3_storage import RASTERS, pixels
-from ..compute.test_vegetation import follow
+from ..compute.test_vegetation import executed
 from ..conftest import ROOT
 from ..s3 import ACCESS_KEY, SECRET_KEY, S3Server
 from ..stack import SUMMER_2023
@@ -160,17 +160,8 @@ def test_run_serves_the_demo_survives_postgres_restart_and_restarts_fast(
         assert count_territories(engine) == {"commune": 609, "departement": 101}
         engine.dispose()
         # A second terminal: commands find the running platform's database, no DATABASE_URL.
-        command = ["keys", "create", "--name", "beside-local-mode", "--scopes", "execute"]
-        beside = subprocess.run(
-            [sys.executable, "-m", "territoires.cli.main", *command],
-            env=local_environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-        )
-        assert beside.returncode == 0, beside.stderr
-        assert beside.stdout.startswith("trr_"), beside.stdout
+        beside = make_key(local_environment, "beside-local-mode")
+        assert beside.startswith("trr_"), beside
 
         cluster.stop()
         down = httpx.get(f"{gateway}/readyz", timeout=10)
@@ -237,15 +228,9 @@ def vegetation_pixels(gateway: str, key: str) -> tuple[str, dict[str, str]]:
     """A vegetation job over the demo commune run through the gateway: its id and the pixel
     digest of each result COG as downloaded, after a tile of each was drawn (200, a PNG)."""
     with httpx.Client(base_url=gateway, headers={"X-API-Key": key}, timeout=120) as http:
-        accepted = http.post(
-            "/processes/vegetation/execution",
-            json={"inputs": {"territory": "17300", "datetime": SUMMER_2023}},
-            headers={"Prefer": "respond-async"},
+        job_id, results = executed(
+            http, "vegetation", {"territory": "17300", "datetime": SUMMER_2023}
         )
-        assert accepted.status_code == 201, accepted.text
-        ended = follow(http, accepted.headers["Location"], timeout_s=300)[-1]
-        assert ended["status"] == "successful", ended
-        results = http.get(f"{accepted.headers['Location']}/results").json()
         digests = {}
         for name in RASTERS:
             digests[name] = pixels(http, results[name]["href"])
@@ -253,7 +238,7 @@ def vegetation_pixels(gateway: str, key: str) -> tuple[str, dict[str, str]]:
             lon, lat = tilejson["center"][:2]
             tile = http.get(tile_url(tilejson["tiles"][0], lon, lat, tilejson["minzoom"] + 2))
             assert tile.status_code == 200 and tile.content.startswith(b"\x89PNG"), tile.text
-        return accepted.json()["jobID"], digests
+        return job_id, digests
 
 
 def test_run_with_results_in_a_bucket_equals_the_folder(

@@ -38,7 +38,7 @@ from ..stack import (
     platform_with_worker,
     scenes_platform_settings,
 )
-from .test_vegetation import follow
+from .test_vegetation import executed, follow
 
 SIZE = 2048  # 20 km: La Rochelle (10 × 6 km) and its 2 km rural ring fit in the scene
 SUMMERS = "2021-06-01/2023-08-31"
@@ -283,15 +283,9 @@ def test_lst_runs_over_three_summers_of_the_demo_scenes(
     """The scenes `make run` catalogues (the shared test platform's, at 512²): Level-1, a clear
     scene per summer; the LST of the three summers is the mean of the planted ones."""
     with httpx.Client(base_url=platform_url, headers={"X-API-Key": api_key}, timeout=120) as http:
-        accepted = http.post(
-            "/processes/land-surface-temperature/execution",
-            json={"inputs": {"territory": "17300", "datetime": SUMMERS}},
-            headers={"Prefer": "respond-async"},
+        _, results = executed(
+            http, "land-surface-temperature", {"territory": "17300", "datetime": SUMMERS}
         )
-        assert accepted.status_code == 201, accepted.text
-        ended = follow(http, accepted.headers["Location"], timeout_s=300)[-1]
-        assert ended["status"] == "successful", ended
-        results = http.get(f"{accepted.headers['Location']}/results").json()
     truth = json.loads((scenes_dir / "truth.json").read_text())["land_surface_temperature"]
     assert truth["level"] == 1
     planted = []

@@ -22,7 +22,7 @@ from territoires.shared.settings import ConfigurationError, Settings
 
 from ..servers import serve
 from ..stack import SUMMER_2023, gateway_over, start_worker, stop_worker, wait_for_worker
-from .test_vegetation import follow
+from .test_vegetation import executed
 
 TOY = "tests.compute.toy_indicator"
 
@@ -82,15 +82,9 @@ def test_a_toy_indicator_plug_in_runs_end_to_end(toy_platform: str, api_key: str
         outputs = http.get("/processes/toy").json()["outputs"]
         assert {"toy-brightness", "toy-brightness-tiles", "toy-bright-spots"} <= set(outputs)
         assert "toy-bright-spots-gpkg" in outputs
-        accepted = http.post(
-            "/processes/toy/execution",
-            json={"inputs": {"territory": "17300", "datetime": SUMMER_2023}},
-            headers={"Prefer": "respond-async"},
+        job_id, results = executed(
+            http, "toy", {"territory": "17300", "datetime": SUMMER_2023}, timeout_s=600
         )
-        assert accepted.status_code == 201, accepted.text
-        ended = follow(http, accepted.headers["Location"], timeout_s=600)[-1]
-        assert ended["status"] == "successful", ended
-        results = http.get(f"{accepted.headers['Location']}/results").json()
 
         cog = http.get(results["toy-brightness"]["href"], headers={"Range": "bytes=0-3"})
         assert cog.status_code == 206 and cog.content[:2] in (b"II", b"MM")
@@ -102,7 +96,6 @@ def test_a_toy_indicator_plug_in_runs_end_to_end(toy_platform: str, api_key: str
         assert all(f["properties"]["area_m2"] > 0 for f in spots["features"])
         listed = http.get("/features/collections/toy-bright-spots").json()
         assert listed["id"] == "toy-bright-spots"
-        job_id = accepted.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
         assert_vector_tiles(http, job_id, spots["features"])
 
         tilejson = http.get(results["toy-brightness-tiles"]["href"]).json()

@@ -48,7 +48,7 @@ from ..stack import (
     wait_for_worker,
 )
 from .test_plugins import tile_url
-from .test_vegetation import follow
+from .test_vegetation import executed, follow
 
 RASTERS = ("ndvi", "vegetation-cover")
 
@@ -112,17 +112,8 @@ def s3_platform(
 def run_vegetation(url: str, key: str) -> tuple[str, dict[str, Any]]:
     """A vegetation job over La Rochelle, run to its end: its id and results document."""
     with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60) as http:
-        accepted = http.post(
-            "/processes/vegetation/execution",
-            json={"inputs": {"territory": "17300", "datetime": SUMMER_2023}},
-            headers={"Prefer": "respond-async"},
-        )
-        assert accepted.status_code == 201, accepted.text
-        ended = follow(http, accepted.headers["Location"])[-1]
-        assert ended["status"] == "successful", ended
-        results = http.get(f"{accepted.headers['Location']}/results")
-        assert results.status_code == 200, results.text
-        return accepted.json()["jobID"], results.json()
+        inputs = {"territory": "17300", "datetime": SUMMER_2023}
+        return executed(http, "vegetation", inputs, timeout_s=120)
 
 
 def pixels(http: httpx.Client, url: str) -> str:

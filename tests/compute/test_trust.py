@@ -209,7 +209,7 @@ async def test_a_stale_attempt_never_touches_the_winners_results(
         process = PROCESSES["vegetation"]
         manager = JobManager(services, queue)
         plan = await manager.plan(process, VEGETATION["inputs"])
-        job = await manager.submit(
+        job = await manager.jobs.submit(
             process, plan, None, "http://platform.test", Submission(owner, None, "stale")
         )
         stale = await JobRunner(services, queue).start(job.id)

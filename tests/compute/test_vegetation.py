@@ -35,6 +35,23 @@ def follow(client: httpx.Client, job_url: str, timeout_s: float = 120) -> list[d
     raise AssertionError(f"the job did not end: {seen[-1]}")
 
 
+def executed(
+    client: httpx.Client, process_id: str, inputs: dict[str, Any], timeout_s: float = 300
+) -> tuple[str, dict[str, Any]]:
+    """A job submitted asynchronously and run to success: its id and its results document."""
+    accepted = client.post(
+        f"/processes/{process_id}/execution",
+        json={"inputs": inputs},
+        headers={"Prefer": "respond-async"},
+    )
+    assert accepted.status_code == 201, accepted.text
+    ended = follow(client, accepted.headers["Location"], timeout_s)[-1]
+    assert ended["status"] == "successful", ended
+    results = client.get(f"{accepted.headers['Location']}/results")
+    assert results.status_code == 200, results.text
+    return accepted.json()["jobID"], results.json()
+
+
 def test_owslib_lists_describes_and_runs_vegetation(
     platform_url: str, api_key: str, worker: Any
 ) -> None:

@@ -54,7 +54,7 @@ async def test_a_killed_worker_loses_nothing(
             plan = await manager.plan(
                 process, {"territory": ["17300", "17299"], "datetime": EVERY_SUMMER}
             )
-            job = await manager.submit(
+            job = await manager.jobs.submit(
                 process, plan, None, "http://platform.test", Submission(owner, None, "kill")
             )
             for _ in range(6000):  # 30 s

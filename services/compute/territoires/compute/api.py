@@ -207,7 +207,7 @@ def processes_router(manager: JobManager) -> APIRouter:
         check_subscriber(body.subscriber, manager.services.settings)
         plan = await manager.plan(process, body.inputs)
         base = base_url(request)
-        job = await manager.submit(process, plan, body.subscriber, base, submitted)
+        job = await manager.jobs.submit(process, plan, body.subscriber, base, submitted)
         asked_async = "respond-async" in (prefer or "")
         if asked_async or plan.pixels > SYNC_MAX_PIXELS or plan.parts > 1:
             headers = {"Location": job_url(base, job.id)}

@@ -19,10 +19,9 @@ from typing import Any
 from arq import ArqRedis
 from sqlalchemy import ColumnElement, false, select, true
 
-from territoires.compute.documents import Subscriber
 from territoires.compute.errors import NoSuchJobError
 from territoires.compute.inputs import Interval
-from territoires.compute.lifecycle import FINAL, JobLifecycle, Submission
+from territoires.compute.lifecycle import FINAL, JobLifecycle
 from territoires.compute.processes.base import IndicatorProcess, Plan, Services
 from territoires.shared.apikeys import Scope
 from territoires.shared.models import ApiKey, Job, JobStatus
@@ -58,17 +57,6 @@ class JobManager:
         """The process's validation, against the database, before anything is written."""
         async with self.services.engine.connect() as connection:
             return await process.validate(inputs, connection)
-
-    async def submit(
-        self,
-        process: IndicatorProcess,
-        plan: Plan,
-        subscriber: Subscriber | None,
-        base_url: str,
-        submission: Submission,
-    ) -> Job:
-        """`lifecycle.JobLifecycle.submit`: the job written `accepted` and queued."""
-        return await self.jobs.submit(process, plan, subscriber, base_url, submission)
 
     async def get(self, job_id: str, caller: ApiKey | None) -> Job:
         """The job, when the caller may see it; NoSuchJobError otherwise (existence of other
