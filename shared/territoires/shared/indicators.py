@@ -127,11 +127,16 @@ LCZ_CLASSES = _ramp(
     (17, "#6a6aff", "G Water"),
 )
 
+# The share of a territory seen cloud-free, which every optical indicator's figures carry.
+OBSERVED_SHARE = Figure(
+    "valid_share", "Observed (cloud-free) share", "{:.0%}", "Part observée sans nuage", "1"
+)
+
 # What a vegetation run stores per territory (under `vegetation-cover`) that pages show.
 VEGETATION_FIGURES = (
     Figure("vegetated_share", "Vegetated share", "{:.0%}", "Part végétalisée", "1"),
     Figure("ndvi.mean", "Mean NDVI", "{:.2f}", "NDVI moyen", "1"),
-    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}", "Part observée sans nuage", "1"),
+    OBSERVED_SHARE,
 )
 VEGETATION_EXPLANATION = Explanation(
     summary_fr="La part du territoire couverte de végétation, mesurée par satellite "
@@ -222,7 +227,7 @@ LST_FIGURES = (
         "°C",
     ),
     Figure("hot_spots", "Hot spots", "{:d}", "Points chauds", "count"),
-    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}", "Part observée sans nuage", "1"),
+    OBSERVED_SHARE,
 )
 LST_SERIES = Series(
     "By summer",
@@ -252,7 +257,7 @@ LST_EXPLANATION = Explanation(
 IMPERVIOUSNESS_FIGURES = (
     Figure("sealed_share", "Sealed share", "{:.1%}", "Part imperméabilisée", "1"),
     Figure("sealed_area_ha", "Sealed area", "{:,.1f} ha", "Surface imperméabilisée", "ha"),
-    Figure("valid_share", "Observed (cloud-free) share", "{:.0%}", "Part observée sans nuage", "1"),
+    OBSERVED_SHARE,
 )
 IMPERVIOUSNESS_EXPLANATION = Explanation(
     summary_fr="La part du sol couverte par des toits, des routes, des parkings ou d'autres "
