@@ -1,7 +1,8 @@
 """`night-lighting` over Charente-Maritime: Black Marble files written by `territoires synth`'s
-national mode (four years, monthly) and one crafted with h5py to the published layout are
-ingested; a job through the gateway splits by years, its combine step classifies, and the
-classes and start months are scored against the planted truth; bad requests are 4xx."""
+national mode (four years, monthly; two months of both daily products over La Rochelle) and one
+crafted with h5py to the published layout are ingested; a job through the gateway splits by
+years, its combine step classifies, and the classes and start months are scored against the
+planted truth; bad requests are 4xx."""
 
 from __future__ import annotations
 
@@ -45,12 +46,23 @@ TERRITORIES = KIT / "data" / "territories"
 PERIOD = "2014-01-01/2017-12-31"
 LA_ROCHELLE = "17300"
 LA_ROCHELLE_AGGLOMERATION = "241700434"  # 28 communes
+DAILY_PERIOD = "2018-01-01/2018-02-28"
 
 
 @pytest.fixture(scope="module")
 def night_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("night-lights")
     generate_night_lights(folder, TERRITORIES, ["17"], date(2014, 1, 1), date(2017, 12, 31), 3)
+    generate_night_lights(
+        folder / "daily",
+        TERRITORIES,
+        ["17"],
+        date(2018, 1, 1),
+        date(2018, 2, 28),
+        3,
+        products=("VNP46A2", "VJ146A2"),
+        communes=[LA_ROCHELLE],
+    )
     return folder
 
 
@@ -73,7 +85,7 @@ def night_platform(
     report = ingest(engine, find_inputs([night_files], IngestOptions()), IngestOptions())
     engine.dispose()
     assert not report.problems, report.problems
-    assert report.inserted == len(list(night_files.glob("*.h5")))
+    assert report.inserted == len(list(night_files.rglob("*.h5")))
     log = tmp_path_factory.mktemp("night-worker") / "worker.log"
     worker = start_worker(settings, log)
     try:
@@ -226,6 +238,45 @@ def test_a_commune_alone_runs_whole_and_shows_on_its_embed_page(client: httpx.Cl
     shown = [c for c in CLASSES if f"<td>Lighting practice</td><td>{words[c]}</td>" in page.text]
     assert len(shown) == 1, page.text
     assert "<td>Confidence</td>" in page.text
+
+
+def test_daily_jobs_of_both_satellites_read_the_reference_one_night_a_week(
+    client: httpx.Client, night_platform: tuple[str, Settings]
+) -> None:
+    """Two months of VNP46A2 and VJ146A2 nights over La Rochelle through the gateway: each job
+    reads its reference year one night a week, files the median of the good nights per month,
+    and the Suomi NPP job says where the NOAA-20 pass stands (nothing to bracket here)."""
+    earlier = run_job(
+        client, {"territory": LA_ROCHELLE, "datetime": DAILY_PERIOD, "product": "VJ146A2"}
+    )
+    later = run_job(
+        client, {"territory": LA_ROCHELLE, "datetime": DAILY_PERIOD, "product": "VNP46A2"}
+    )
+    for results in (earlier, later):
+        figure = results["figures"]["value"][LA_ROCHELLE]
+        assert figure["lit_cells"] > 10
+        assert figure["class"] == "unchanged"  # two months hold no change point
+    assert "switch_off" in later["figures"]["value"][LA_ROCHELLE]
+    engine = create_sync_database(night_platform[1])
+    with engine.connect() as connection:
+        references = connection.execute(
+            text(
+                "SELECT inputs->>'product', jsonb_array_length(inputs->'reference') FROM jobs "
+                "WHERE process_id = 'night-lighting' AND inputs->>'product' LIKE 'V%46A2'"
+            )
+        ).all()
+        good = connection.execute(
+            text(
+                "SELECT indicator, (figures->>'good')::int FROM indicator_statistics "
+                "WHERE indicator LIKE 'night-radiance-v%46a2' AND territory_code = :code"
+            ),
+            {"code": LA_ROCHELLE},
+        ).all()
+    engine.dispose()
+    # Files of 1, 8, 15, 22 and 29 January and of 5, 12, 19 and 26 February (of 59 nights).
+    assert sorted(references) == [("VJ146A2", 9), ("VNP46A2", 9)]
+    assert len(good) == 4  # two products × two months
+    assert all(5 <= nights <= 29 for _, nights in good)
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ commune's radiance (`kernels.lighting.zone_means`).
 A commune's radiance in a file is the mean of its lit cells with a good observation, kept when
 at least MIN_COVERAGE of its lit cells have one. Lit cells are those whose mean over the
 reference year's good observations exceeds LIT_THRESHOLD: what switches off later must have been
-on then. A month's value is the file's for the monthly product, the median of the good nights'
-for the daily ones.
+on then (for the daily products, one night a week of that year: `reference_night`). A month's
+value is the file's for the monthly product, the median of the good nights' for the daily ones.
 """
 
 from __future__ import annotations
@@ -38,6 +38,17 @@ lighting_kernels = lazy("lighting")
 LIT_THRESHOLD = 1.0  # nW·cm⁻²·sr⁻¹: unlit land with moonlight residue stays under it
 MIN_COVERAGE = 0.5
 ASSET = "data"
+REFERENCE_NIGHT_STEP = 7
+# A folder of daily files holds thousands: GDAL would list it at every open to look for
+# sidecar files these products never have.
+READ_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+
+
+def reference_night(day: date) -> bool:
+    """Whether a daily file of `day` serves the reference year: one night a week (52, every
+    moon phase) says which cells are lit as well as 365, and each yearly part of a job reads
+    the reference again."""
+    return day.timetuple().tm_yday % REFERENCE_NIGHT_STEP == 1
 
 
 @dataclass(frozen=True)
@@ -120,7 +131,7 @@ def read_layers(
     product's published ones when a file leaves them out)."""
     raster = granule.raster(guard)
     read = []
-    with unreadable(raster), warnings.catch_warnings():
+    with unreadable(raster), warnings.catch_warnings(), rasterio.Env(**READ_OPTIONS):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # the item has the grid
         for name in names:
             layer = granule.product.layer(name)

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from territoires.compute import lighting
-from territoires.compute.blackmarble import Granule, monthly_series
+from territoires.compute.blackmarble import Granule, monthly_series, reference_night
 from territoires.compute.inputs import Interval, check_names, interval, territory_codes, unwrap
 from territoires.compute.kernels import lazy
 from territoires.compute.processes.base import IndicatorProcess, Outcome, Plan, RunningJob
@@ -187,6 +187,8 @@ class NightLighting(IndicatorProcess):
                 f"no {product.short_name} file covers the communes in {year}, the reference "
                 "year that says which cells are lit: give another 'reference_year'"
             )
+        if product.daily:
+            reference = [s for s in reference if reference_night(s.datetime.date())] or reference
         scenes.sort(key=lambda s: (s.datetime, s.id))
         years = sorted({s.datetime.year for s in scenes})
         return Plan(
