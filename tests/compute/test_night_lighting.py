@@ -1,5 +1,6 @@
 """`night-lighting` over Charente-Maritime: Black Marble files written by `territoires synth`'s
-national mode (four years, monthly; two months of both daily products over La Rochelle) and one
+national mode (four years, monthly, and La Réunion's; two months of both daily products over
+La Rochelle) and one
 crafted with h5py to the published layout are ingested; a job through the gateway splits by
 years, its combine step classifies, and the classes and start months are scored against the
 planted truth; bad requests are 4xx."""
@@ -46,6 +47,7 @@ TERRITORIES = KIT / "data" / "territories"
 PERIOD = "2014-01-01/2017-12-31"
 LA_ROCHELLE = "17300"
 LA_ROCHELLE_AGGLOMERATION = "241700434"  # 28 communes
+LA_REUNION = "974"  # the one département of région 04
 DAILY_PERIOD = "2018-01-01/2018-02-28"
 
 
@@ -53,6 +55,9 @@ DAILY_PERIOD = "2018-01-01/2018-02-28"
 def night_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("night-lights")
     generate_night_lights(folder, TERRITORIES, ["17"], date(2014, 1, 1), date(2017, 12, 31), 3)
+    generate_night_lights(
+        folder / LA_REUNION, TERRITORIES, [LA_REUNION], date(2014, 1, 1), date(2017, 12, 31), 3
+    )
     generate_night_lights(
         folder / "daily",
         TERRITORIES,
@@ -81,7 +86,7 @@ def night_platform(
     )
     upgrade(url)
     engine = create_sync_database(url)
-    load_national(engine, read_national(TERRITORIES, ["17"]))
+    load_national(engine, read_national(TERRITORIES, ["17", LA_REUNION]))
     report = ingest(engine, find_inputs([night_files], IngestOptions()), IngestOptions())
     engine.dispose()
     assert not report.problems, report.problems
@@ -186,6 +191,20 @@ def test_departement_17_recovers_the_planted_classes_and_start_months(
         params={"territory_code": LA_ROCHELLE, "indicator": "night-radiance", "f": "csv"},
     )
     assert csv.status_code == 200 and "radiance" in csv.text
+
+
+def test_a_region_overseas_recovers_its_planted_classes(
+    client: httpx.Client, night_files: Path
+) -> None:
+    """La Réunion (région 04, tile h23v11): a région's job over its communes overseas."""
+    results = run_job(client, {"territory": "region:04", "datetime": PERIOD})
+    truth = read_truth(night_files / LA_REUNION / TRUTH_FILE)
+    figures = results["figures"]["value"]
+    assert set(figures) == set(truth)
+    right = sum(figures[c]["class"] == truth[c]["class"] for c in truth)
+    print(f"night-lighting over région 04: class recovered for {right}/{len(truth)} communes")
+    assert right / len(truth) >= 0.95
+    assert results["counts"]["value"]["region"]["04"]["communes"] == len(truth)
 
 
 def test_an_update_reads_only_the_months_not_filed_yet(
