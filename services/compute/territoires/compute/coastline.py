@@ -33,6 +33,8 @@ TRANSECT_SPACING_M = 200.0
 TRANSECT_REACH_M = 1000.0
 """How far a transect reaches either side of the baseline."""
 DAYS_PER_YEAR = 365.2425
+T975_SMALL = (12.706204736, 4.302652730, 3.182446305, 2.776445105)
+"""Student's t 97.5 % quantiles for 1 to 4 degrees of freedom."""
 BASELINE_SMOOTHING_M = 300.0
 """Tolerance of the simplification that turns the mean shoreline into the baseline."""
 MNDWI_RANGE = (-1.0, 1.0)
@@ -133,12 +135,10 @@ def regression(t: np.ndarray, d: np.ndarray, weights: np.ndarray) -> Regression:
 
 
 def student_t975(freedom: int) -> float:
-    """The 97.5 % quantile of Student's t: exact for 1 and 2 degrees of freedom, else the
-    Cornish–Fisher expansion of Abramowitz & Stegun 26.7.5 (error under 0.003 from 3 on)."""
-    if freedom == 1:
-        return math.tan(math.pi * 0.475)
-    if freedom == 2:
-        return 0.95 / math.sqrt(2 * 0.975 * 0.025)
+    """The 97.5 % quantile of Student's t: tabulated up to 4 degrees of freedom, then the
+    Cornish–Fisher expansion of Abramowitz & Stegun 26.7.5 (error under 0.002 from 5 on)."""
+    if freedom <= len(T975_SMALL):
+        return T975_SMALL[freedom - 1]
     z, v = 1.959963984540054, float(freedom)
     return (
         z
@@ -207,6 +207,28 @@ def change(
         wlr=fits.get("wlr"),
         wlr_ci95=fits.get("wlr_ci95"),
     )
+
+
+def despiked(years: np.ndarray, positions: np.ndarray, tolerance: float) -> np.ndarray:
+    """The positions with the outliers of a transect's series set to NaN: those further than
+    `tolerance` metres (or 3 robust standard deviations, the larger) from the Theil–Sen line
+    through them — a crossing with a cloud's rim or a wave on one date, not the coast's
+    motion (the shoreline quality control DSAS leaves to the analyst)."""
+    seen = np.flatnonzero(np.isfinite(positions))
+    if seen.size < 3:
+        return positions
+    t, d = years[seen], positions[seen]
+    i, j = np.triu_indices(seen.size, 1)
+    distinct = t[j] != t[i]
+    if not distinct.any():
+        return positions
+    slope = float(np.median((d[j] - d[i])[distinct] / (t[j] - t[i])[distinct]))
+    residuals = d - slope * t
+    residuals -= np.median(residuals)
+    spread = 1.4826 * float(np.median(np.abs(residuals)))
+    kept = positions.copy()
+    kept[seen[np.abs(residuals) > max(tolerance, 3 * spread)]] = np.nan
+    return kept
 
 
 @dataclass(frozen=True)
@@ -310,9 +332,9 @@ def contours(
     merged = shapely.line_merge(MultiLineString(list(found)))
     pieces = [p for p in shapely.get_parts(merged) if p.length >= min_length]
     # Pixel (row, column) of a centre to map coordinates.
-    to_map = transform * Affine.translation(0.5, 0.5)
+    to_map = transform @ Affine.translation(0.5, 0.5)
     return [
-        shapely.transform(p, lambda rc: np.column_stack(to_map * (rc[:, 1], rc[:, 0])))
+        shapely.transform(p, lambda rc: np.column_stack(to_map @ (rc[:, 1], rc[:, 0])))
         for p in pieces
     ]
 
