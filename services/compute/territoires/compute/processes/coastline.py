@@ -87,9 +87,11 @@ PROCESS_METADATA: dict[str, Any] = {
         },
         "collection": {
             "title": "Source collection",
-            "description": "sentinel-2-l2a (SWIR 20 m) or landsat-c2-l2 (30 m); by default "
-            "Sentinel-2, else Landsat where Sentinel-2 has no scene in the period.",
-            "schema": {"type": "string", "enum": [SENTINEL2, LANDSAT]},
+            "description": f"A catalogued collection whose items have green and swir16 bands "
+            f"(eo:bands common names) and an SCL or QA mask: {SENTINEL2} (SWIR 20 m) or "
+            f"{LANDSAT} (30 m); by default Sentinel-2, else Landsat where Sentinel-2 has no "
+            "scene in the period.",
+            "schema": {"type": "string"},
             "minOccurs": 0,
             "maxOccurs": 1,
         },
@@ -169,13 +171,7 @@ class Coastline(TerritorialProcess):
 
     async def searched_collections(self, inputs: dict[str, Any], connection: Any) -> list[str]:
         chosen = text(inputs, "collection")
-        if chosen is None:
-            return list(self.collections)
-        if chosen not in self.collections:
-            raise BadRequestError(
-                f"input 'collection' must be one of {', '.join(self.collections)}, got {chosen!r}"
-            )
-        return [chosen]
+        return [chosen] if chosen else list(self.collections)
 
     def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
         """One scene a year, with green and SWIR1 bands; a 400 when the period gives fewer
