@@ -173,8 +173,8 @@ def extracted(coast: dict[str, Any]) -> dict[str, Any]:
     share = np.where(seen > 0, water / np.maximum(seen, 1), np.nan).astype(np.float32)
     baselines = coastline.baselines(coastline.mean_shoreline(share, grid.transform))
 
-    def seaward(ahead: shapely.Point, behind: shapely.Point) -> bool:
-        return process._sampled(share, grid, ahead) >= process._sampled(share, grid, behind)
+    def seaward(point: shapely.Point) -> float:
+        return process._sampled(share, grid, point)
 
     found_transects = [t for line in baselines for t in coastline.transects(line, seaward)]
     dates = [scene.datetime.date() for scene in scenes]

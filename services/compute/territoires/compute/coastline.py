@@ -48,7 +48,7 @@ RING_PX = (2, 4)
 MIN_LINE_PIXELS = 5.0
 """Contour pieces shorter than this many pixels are noise (a wave, a cloud's rim)."""
 SEA_PROBE_M = 100.0
-"""How far either side of a transect's origin the water frequency is compared."""
+"""The spacing of the points either side of a transect's origin where the sea is compared."""
 
 
 @dataclass(frozen=True)
@@ -79,14 +79,14 @@ class Transect:
 
 def transects(
     baseline: LineString,
-    seaward: tuple[float, float] | Callable[[Point, Point], bool],
+    seaward: tuple[float, float] | Callable[[Point], float],
     spacing: float = TRANSECT_SPACING_M,
     reach: float = TRANSECT_REACH_M,
 ) -> list[Transect]:
     """Transects every `spacing` metres along the baseline, perpendicular to its direction
-    between the points half a spacing either side, turned towards `seaward`: a vector, or a
-    test saying whether the first of two points either side of the origin is the more
-    seaward (a coast that turns, an island)."""
+    between the points half a spacing either side, turned towards `seaward`: a vector, or how
+    much a point is sea (0–1), compared summed over points every SEA_PROBE_M either side of
+    the origin out to the reach (a coast that turns, an island)."""
     found = []
     half = spacing / 2
     for along in np.arange(half, baseline.length - half + 1e-9, spacing):
@@ -95,9 +95,10 @@ def transects(
         norm = math.hypot(tx, ty)
         nx, ny = -ty / norm, tx / norm
         if callable(seaward):
-            ahead = Point(here.x + nx * SEA_PROBE_M, here.y + ny * SEA_PROBE_M)
-            behind = Point(here.x - nx * SEA_PROBE_M, here.y - ny * SEA_PROBE_M)
-            flip = not seaward(ahead, behind)
+            steps = np.arange(SEA_PROBE_M, reach + 1e-9, SEA_PROBE_M)
+            ahead = sum(seaward(Point(here.x + nx * d, here.y + ny * d)) for d in steps)
+            behind = sum(seaward(Point(here.x - nx * d, here.y - ny * d)) for d in steps)
+            flip = ahead < behind
         else:
             flip = nx * seaward[0] + ny * seaward[1] < 0
         if flip:

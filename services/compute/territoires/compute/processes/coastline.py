@@ -244,8 +244,8 @@ class Coastline(TerritorialProcess):
         with np.errstate(invalid="ignore", divide="ignore"):
             share = np.where(clear > 0, water / clear, np.nan).astype(np.float32)
 
-        def seaward(ahead: Point, behind: Point) -> bool:
-            return _sampled(share, grid, ahead) >= _sampled(share, grid, behind)
+        def seaward(point: Point) -> float:
+            return _sampled(share, grid, point)
 
         baselines = coastline.baselines(coastline.mean_shoreline(share, grid.transform))
         transects = [t for line in baselines for t in coastline.transects(line, seaward)]
