@@ -45,6 +45,10 @@ CHANNEL_WIDTH_M = 100.0
 coast."""
 RING_PX = (2, 4)
 """Sea and land pixels this many pixels from the first line give the pure spectra."""
+LOCAL_PX = 6
+"""A pixel's sea and land spectra are the mean of the ring's pixels within this radius (on the
+synthetic coast, position RMSE 0.54 px with 6 against 0.63, 0.56 and 0.58 with 2, 3 and 10,
+and 0.71 with the ring's median everywhere)."""
 MIN_LINE_PIXELS = 5.0
 """Contour pieces shorter than this many pixels are noise (a wave, a cloud's rim)."""
 SEA_PROBE_M = 100.0
@@ -376,10 +380,12 @@ def shoreline(mndwi: np.ndarray, brightness: np.ndarray, transform: Affine) -> S
 
 def sea_fraction(mndwi: np.ndarray, brightness: np.ndarray, field: np.ndarray) -> np.ndarray | None:
     """Each pixel's share of sea implied by its MNDWI M, mixing linearly in reflectance the
-    median sea and land pixels RING_PX pixels off the first line (`field` > 0: sea), pure and
-    local: m = (Dl − M·Bl) / (M·(Bw − Bl) − Dw + Dl), with D = G − S and B = G + S of each
-    end. Its 0.5 contour is where the coast is: MNDWI is not linear in the mix (water is darker
-    than land), so contouring MNDWI itself puts the line off the coast by up to a pixel."""
+    sea and land pixels RING_PX pixels off the first line (`field` > 0: sea), pure, averaged
+    within LOCAL_PX pixels (land differs along the coast: fields, roofs, dunes; the median of
+    the whole ring where none is near): m = (Dl − M·Bl) / (M·(Bw − Bl) − Dw + Dl), with
+    D = G − S and B = G + S of each end. Its 0.5 contour is where the coast is: MNDWI is not
+    linear in the mix (water is darker than land), so contouring MNDWI itself puts the line
+    off the coast by up to a pixel."""
     sea, land = field > 0, field <= 0
     edge = _near(sea, 1) & _near(land, 1)
     ring = _near(edge, RING_PX[1]) & ~_near(edge, RING_PX[0] - 1)
@@ -388,12 +394,30 @@ def sea_fraction(mndwi: np.ndarray, brightness: np.ndarray, field: np.ndarray) -
         chosen = ring & side & np.isfinite(brightness)
         if not chosen.any():
             return None
-        bright = float(np.median(brightness[chosen]))
-        ends.append((bright * float(np.median(mndwi[chosen])), bright))
+        bright = np.where(chosen, brightness, 0.0)
+        difference = np.where(chosen, brightness * mndwi, 0.0)
+        count = _box_sum(chosen.astype(np.float64), LOCAL_PX)
+        fallback_b = float(np.median(brightness[chosen]))
+        fallback_d = fallback_b * float(np.median(mndwi[chosen]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ends.append(
+                (
+                    np.where(count > 0, _box_sum(difference, LOCAL_PX) / count, fallback_d),
+                    np.where(count > 0, _box_sum(bright, LOCAL_PX) / count, fallback_b),
+                )
+            )
     (dw, bw), (dl, bl) = ends
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = (dl - mndwi * bl) / (mndwi * (bw - bl) - dw + dl)
     return np.clip(fraction, 0.0, 1.0).astype(np.float32)
+
+
+def _box_sum(values: np.ndarray, radius: int) -> np.ndarray:
+    """Sum of `values` over the (2r + 1)² square around each pixel (cut at the edges)."""
+    padded = np.pad(values, radius)
+    total = np.pad(padded.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    side = 2 * radius + 1
+    return total[side:, side:] - total[:-side, side:] - total[side:, :-side] + total[:-side, :-side]
 
 
 def _near(mask: np.ndarray, radius: int) -> np.ndarray:
