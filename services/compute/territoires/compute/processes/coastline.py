@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from contextlib import ExitStack
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,6 +26,8 @@ from rasterio.enums import Resampling
 from rasterio.warp import transform_geom
 from rasterio.windows import Window
 from shapely.geometry import LineString, Point, mapping, shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.compute import coastline
 from territoires.compute.blocks import Grid, open_raster
@@ -37,13 +39,14 @@ from territoires.compute.processes.flood_extent import GREEN, SWIR, mndwi
 from territoires.compute.processes.territorial import (
     DATETIME_INPUT,
     GEOMETRY_INPUT,
+    MAX_SCENES,
     TERRITORY_INPUT,
     TerritorialProcess,
     output_grid,
 )
 from territoires.compute.processes.vegetation import LANDSAT, SENTINEL2, Bands, SceneReader
 from territoires.compute.results import Feature
-from territoires.compute.sources import Scene, Zone
+from territoires.compute.sources import Scene, Zone, find_scenes
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
 
@@ -112,18 +115,19 @@ PROCESS_METADATA: dict[str, Any] = {
 
 
 def yearly(scenes: list[Scene]) -> list[Scene]:
-    """The clearest scene of each year (least eo:cloud_cover, then the newest), oldest first;
-    scenes all cloud are left out."""
+    """The clearest scene of each year (least eo:cloud_cover, then the newest), newest first."""
     best: dict[int, Scene] = {}
     for scene in scenes:
-        cover = scene.content["properties"].get("eo:cloud_cover")
-        if cover is not None and cover >= CLOUDY_PERCENT:
-            continue
-        year = scene.datetime.year
-        kept = best.get(year)
+        kept = best.get(scene.datetime.year)
         if kept is None or _cover(scene) < _cover(kept):
-            best[year] = scene
-    return sorted(best.values(), key=lambda scene: scene.datetime)
+            best[scene.datetime.year] = scene
+    return sorted(best.values(), key=lambda scene: scene.datetime, reverse=True)
+
+
+def cloudy(scene: Scene) -> bool:
+    """eo:cloud_cover says the scene shows no ground."""
+    cover = scene.content["properties"].get("eo:cloud_cover")
+    return cover is not None and cover >= CLOUDY_PERCENT
 
 
 def _cover(scene: Scene) -> float:
@@ -173,10 +177,34 @@ class Coastline(TerritorialProcess):
         chosen = text(inputs, "collection")
         return [chosen] if chosen else list(self.collections)
 
+    async def candidate_scenes(
+        self,
+        connection: AsyncConnection,
+        collections: list[str],
+        area: BaseGeometry,
+        period: Interval,
+    ) -> list[Scene]:
+        """The clearest scene of each year of the period, year by year (a decade of
+        Sentinel-2 holds hundreds of scenes: the newest alone would all be of one year), of
+        the first collection that has any."""
+        for collection in collections:
+            found = []
+            for year in range(period.start.year, period.end.year + 1):
+                span = Interval(
+                    max(period.start, datetime(year, 1, 1, tzinfo=UTC)),
+                    min(period.end, datetime(year + 1, 1, 1, tzinfo=UTC) - timedelta(seconds=1)),
+                )
+                found += await find_scenes(
+                    connection, [collection], area, span, limit=MAX_SCENES * 4
+                )
+            if found:
+                return yearly(found)
+        return []
+
     def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
         """One scene a year, with green and SWIR1 bands; a 400 when the period gives fewer
         than two dates that are not all cloud."""
-        picked = yearly(scenes)
+        picked = sorted(yearly([s for s in scenes if not cloudy(s)]), key=lambda s: s.datetime)
         if not picked:
             listed = ", ".join(f"{s.id} ({_cover(s):g} %)" for s in scenes)
             raise BadRequestError(
