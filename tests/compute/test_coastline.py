@@ -28,7 +28,6 @@ from territoires.shared.assets import AssetGuard
 from territoires.synth import generate
 
 MAX_LRR_ERROR = 0.1  # m/yr, on at least 95 % of the transects
-BASELINE_SMOOTHING_M = 300.0
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +74,7 @@ def numpy_statistics(years: np.ndarray, positions: np.ndarray) -> dict[str, floa
 
 
 def test_transects_every_200_m_and_rates_against_the_planted_coast(coast: dict[str, Any]) -> None:
-    baseline = coast["lines"][0].simplify(BASELINE_SMOOTHING_M)
+    baseline = coast["lines"][0].simplify(coastline.BASELINE_SMOOTHING_M)
     found = coastline.transects(baseline, tuple(coast["truth"]["sea_direction"]))
     along = np.array([baseline.project(shapely.Point(t.origin)) for t in found])
     assert np.allclose(np.diff(along), coastline.TRANSECT_SPACING_M)
@@ -154,7 +153,8 @@ def synthetic_scenes(root: Path) -> list[Scene]:
 def extracted(coast: dict[str, Any]) -> dict[str, Any]:
     """Each scene's shoreline as the process draws it (its readers, grid at the SWIR
     resolution), the transects on its mean shoreline, and per transect and date the crossing
-    with the extracted line (despiked, as the process does) and with the planted line."""
+    with the extracted line (despiked) and with the planted line. The synthetic scenes show
+    the coast on every date, so none is left out."""
     root = coast["root"]
     scenes = synthetic_scenes(root)
     resolution = process.PROCESS.resolution(scenes[0])
@@ -168,30 +168,18 @@ def extracted(coast: dict[str, Any]) -> dict[str, Any]:
     guard = AssetGuard.of([str(root)])
     with ExitStack() as stack:
         found = [process.SceneLine(scene, grid, stack, guard) for scene in scenes]
-    water = sum(f.water.astype(np.float32) for f in found)
-    seen = sum(f.clear.astype(np.float32) for f in found)
-    share = np.where(seen > 0, water / np.maximum(seen, 1), np.nan).astype(np.float32)
-    baselines = coastline.baselines(coastline.mean_shoreline(share, grid.transform))
-
-    def seaward(point: shapely.Point) -> float:
-        return process._sampled(share, grid, point)
-
-    found_transects = [t for line in baselines for t in coastline.transects(line, seaward)]
+    found_transects, years, measured = process.crossed(found, grid)
     dates = [scene.datetime.date() for scene in scenes]
-    years = coastline.decimal_years(dates)
-    measured, planted = [], []
-    for transect in found_transects:
-        crossed = np.array(
-            [transect.position(f.found.line) if f.found.line else np.nan for f in found]
-        )
-        measured.append(coastline.despiked(years, crossed, process.OUTLIER_PX * grid.resolution))
-        planted.append(np.array([transect.position(coast["by_date"][day]) for day in dates]))
+    planted = [
+        np.array([transect.position(coast["by_date"][day]) for day in dates])
+        for transect in found_transects
+    ]
     return {
         "grid": grid,
         "found": found,
         "years": years,
         "transects": found_transects,
-        "measured": np.array(measured),
+        "measured": measured,
         "planted": np.array(planted),
     }
 

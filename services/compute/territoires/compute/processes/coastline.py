@@ -267,27 +267,17 @@ class Coastline(TerritorialProcess):
             )
             every = {"transects": 0, "shorelines": len(used), "reason": reason, "notes": notes}
             return Computed(figures=[dict(every) for _ in zones])
-        water = sum(line.water.astype(np.float32) for line in used if line.water is not None)
-        clear = sum(line.clear.astype(np.float32) for line in used)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where(clear > 0, water / clear, np.nan).astype(np.float32)
-
-        def seaward(point: Point) -> float:
-            return _sampled(share, grid, point)
-
-        baselines = coastline.baselines(coastline.mean_shoreline(share, grid.transform))
-        transects = [t for line in baselines for t in coastline.transects(line, seaward)]
+        transects, years, crossings = crossed(used, grid)
         dates = [line.scene.datetime.date() for line in used]
-        years = coastline.decimal_years(dates)
         uncertainty = np.full(len(used), grid.resolution)
         owners = _owners(transects, shapes)
         features: list[Feature] = []
         rates: list[list[tuple[float, float]]] = [[] for _ in zones]
-        for number, (transect, owner) in enumerate(zip(transects, owners, strict=True), 1):
+        for number, (transect, owner, positions) in enumerate(
+            zip(transects, owners, crossings, strict=True), 1
+        ):
             if owner is None:
                 continue
-            crossed = np.array([transect.position(line.found.line) for line in used])
-            positions = coastline.despiked(years, crossed, OUTLIER_PX * grid.resolution)
             measured = coastline.change(years, positions, uncertainty)
             if measured is None:
                 continue
@@ -316,7 +306,37 @@ class Coastline(TerritorialProcess):
         return Computed(figures=figures, grid=grid, features=features)
 
 
-def _sampled(values: np.ndarray, grid: Grid, point: Point) -> float:
+def crossed(
+    used: list[SceneLine], grid: Grid
+) -> tuple[list[coastline.Transect], np.ndarray, np.ndarray]:
+    """The transects on the scenes' mean shoreline (turned to the side seen as sea more
+    often), the dates' decimal years, and each transect's crossings with each date's line
+    (transects × dates, metres seaward, NaN: not crossed or an outlier)."""
+    water = sum(line.water.astype(np.float32) for line in used if line.water is not None)
+    clear = sum(line.clear.astype(np.float32) for line in used)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(clear > 0, water / clear, np.nan).astype(np.float32)
+
+    def seaward(point: Point) -> float:
+        return sampled(share, grid, point)
+
+    baselines = coastline.baselines(coastline.mean_shoreline(share, grid.transform))
+    transects = [t for line in baselines for t in coastline.transects(line, seaward)]
+    years = coastline.decimal_years([line.scene.datetime.date() for line in used])
+    crossings = np.array(
+        [
+            coastline.despiked(
+                years,
+                np.array([transect.position(line.found.line) for line in used]),
+                OUTLIER_PX * grid.resolution,
+            )
+            for transect in transects
+        ]
+    ).reshape(len(transects), len(used))
+    return transects, years, crossings
+
+
+def sampled(values: np.ndarray, grid: Grid, point: Point) -> float:
     """The value of the pixel under a point; 0.5 (undecided) off the grid or unseen."""
     col, row = ~grid.transform @ (point.x, point.y)
     r, c = math.floor(row), math.floor(col)
