@@ -310,6 +310,36 @@ FLOOD_EXPLANATION = Explanation(
     "cell's residents evenly: an order of magnitude, not a census.",
 )
 
+# What a coastline run stores per commune (under `coastline`) that pages show.
+COASTLINE_FIGURES = (
+    Figure("coast_length_km", "Coast measured", "{:.1f} km", "Côte mesurée", "km"),
+    Figure("retreat_length_km", "Coast in retreat", "{:.1f} km", "Côte en recul", "km"),
+    Figure("retreat_share", "Share in retreat", "{:.0%}", "Part en recul", "1"),
+    Figure(
+        "mean_lrr_m_per_year",
+        "Mean shoreline change rate",
+        "{:+.2f} m/yr",
+        "Évolution moyenne du trait de côte",
+        "m/yr",
+    ),
+    Figure("shorelines", "Dates", "{:d}", "Dates", "count"),
+)
+COASTLINE_EXPLANATION = Explanation(
+    summary_fr="Le trait de côte de chaque année, vu par satellite (indice d'eau MNDWI), et "
+    "tous les 200 m son évolution : recul (rouge) ou avancée (bleu) en mètres par an, par "
+    "régression linéaire sur les dates, comme le Digital Shoreline Analysis System de l'USGS.",
+    limits_fr="Une image par an : la marée et les tempêtes du jour déplacent la ligne d'eau de "
+    "quelques mètres à quelques dizaines de mètres ; un taux n'est sûr que si son intervalle de "
+    "confiance à 95 % ne contient pas zéro. Ce n'est pas le trait de côte de référence "
+    "national (limite de végétation, photographies aériennes).",
+    summary_en="Each year's shoreline seen from space (MNDWI water index) and, every 200 m, "
+    "its change: retreat (red) or accretion (blue) in metres a year, by linear regression over "
+    "the dates, as the USGS Digital Shoreline Analysis System does.",
+    limits_en="One image a year: the tide and storms of the day move the waterline by metres "
+    "to tens of metres; a rate is firm only when its 95 % confidence interval excludes zero. "
+    "Not the national reference shoreline (vegetation line, aerial photographs).",
+)
+
 INDICATORS: dict[str, Indicator] = {
     indicator.id: indicator
     for indicator in (
@@ -512,6 +542,52 @@ INDICATORS: dict[str, Indicator] = {
             statistics="flood-extent",
             figures=FLOOD_FIGURES,
             explanation=FLOOD_EXPLANATION,
+        ),
+        Indicator(
+            id="coastline",
+            title_fr="Évolution du trait de côte",
+            title="Shoreline change",
+            description="DSAS transects every 200 m perpendicular to the smoothed mean "
+            "shoreline, coloured by their linear regression rate (LRR, m/yr): retreat red, "
+            "accretion blue; with NSM, SCE, EPR, R², 95 % CI and WLR.",
+            unit="m/yr",
+            kind="continuous",
+            value_range=(-5.0, 5.0),
+            legend=_ramp(
+                (-5, "#b2182b", "retreat ≥ 5 m/yr"),
+                (-1, "#ef8a62", "retreat"),
+                (0, "#f7f7f7", "stable"),
+                (1, "#67a9cf", "accretion"),
+                (5, "#2166ac", "accretion ≥ 5 m/yr"),
+            ),
+            process="coastline",
+            keywords=("coastline", "erosion", "shoreline"),
+            form="vector",
+            geometry_type="LineString",
+            colour_by="lrr",
+            figures=COASTLINE_FIGURES,
+            explanation=COASTLINE_EXPLANATION,
+        ),
+        Indicator(
+            id="shorelines",
+            title_fr="Traits de côte annuels",
+            title="Shorelines",
+            description="The sea–land line of each date of a coastline run (sub-pixel MNDWI "
+            "contour), coloured by year.",
+            unit="year",
+            kind="continuous",
+            value_range=(2014.0, 2026.0),
+            legend=_ramp(
+                (2014, "#fee391", "2014"), (2020, "#ec7014", "2020"), (2026, "#662506", "2026")
+            ),
+            process="coastline",
+            keywords=("coastline", "shoreline"),
+            form="vector",
+            geometry_type="MultiLineString",
+            colour_by="year",
+            statistics="coastline",
+            figures=COASTLINE_FIGURES,
+            explanation=COASTLINE_EXPLANATION,
         ),
     )
 }

@@ -109,6 +109,7 @@ def pages_router(templates: Jinja2Templates) -> APIRouter:
         config = {
             "territory": code,
             "indicator": indicator,
+            "form": entry.form,
             "datetime": datetime,
             "attribution": attribution(state),
             "basemap": state.base_map,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from territoires.compute.processes import (
+    coastline,
     flood_extent,
     imperviousness,
     land_surface_temperature,
@@ -24,6 +25,7 @@ PROCESSES: dict[str, IndicatorProcess] = {
         night_lighting,
         imperviousness,
         flood_extent,
+        coastline,
     )
 }
 

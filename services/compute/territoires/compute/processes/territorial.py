@@ -109,7 +109,7 @@ class TerritorialProcess(IndicatorProcess):
         communes = await communes_of(connection, codes) if codes else None
         zones = await commune_zones(connection, communes) if communes else [Zone(geometry)]
         area = shapely.union_all([zone.geometry for zone in zones])
-        scenes = await find_scenes(connection, collections, area, period, limit=MAX_SCENES * 4)
+        scenes = await self.candidate_scenes(connection, collections, area, period)
         if not scenes:
             raise await explain_no_scenes(connection, collections, area, period)
         chosen = next(c for c in collections if any(s.collection == c for s in scenes))
@@ -129,6 +129,17 @@ class TerritorialProcess(IndicatorProcess):
             pixels=_pixels(area, self.resolution(scenes[0])) * len(scenes),
             parts=math.ceil(len(communes) / get_settings().fanout_communes) if communes else 1,
         )
+
+    async def candidate_scenes(
+        self,
+        connection: AsyncConnection,
+        collections: list[str],
+        area: BaseGeometry,
+        period: Interval,
+    ) -> list[Scene]:
+        """The scenes of the period a job may pin, newest first (the first MAX_SCENES of the
+        preferred collection are kept): by default the newest, a season's composite."""
+        return await find_scenes(connection, collections, area, period, limit=MAX_SCENES * 4)
 
     async def searched_collections(
         self, inputs: dict[str, Any], connection: AsyncConnection

@@ -120,7 +120,8 @@ class Bands:
 
 class SceneReader:
     """A scene's red, NIR and mask on the output grid, for one block at a time (other bands
-    of a normalised difference when given `bands`)."""
+    of a normalised difference when given `bands`; averaged onto a coarser grid when given
+    `resampling`, so that each output pixel mixes the ground it covers)."""
 
     def __init__(
         self,
@@ -129,11 +130,12 @@ class SceneReader:
         stack: ExitStack,
         guard: AssetGuard,
         bands: Bands | None = None,
+        resampling: Resampling = Resampling.bilinear,
     ) -> None:
         bands = bands or Bands.of(scene)
         red_asset, nir_asset = scene.asset(bands.red), scene.asset(bands.nir)
-        self.red = opened(stack, Source(scene.raster(bands.red, guard), grid, Resampling.bilinear))
-        self.nir = opened(stack, Source(scene.raster(bands.nir, guard), grid, Resampling.bilinear))
+        self.red = opened(stack, Source(scene.raster(bands.red, guard), grid, resampling))
+        self.nir = opened(stack, Source(scene.raster(bands.nir, guard), grid, resampling))
         self.red_scale, self.red_offset, _ = scaling(red_asset)
         self.nir_scale, self.nir_offset, _ = scaling(nir_asset)
         self.mask = (

@@ -95,6 +95,23 @@ export function createMap(attribution, options = {}) {
 
 // The raster layer of a collection (its newest items, or those of `datetime`), under the
 // outlines so that borders stay readable.
+// A vector indicator's layers from its MapLibre style (`/tiles/vector/…/style.json`), drawn
+// below `before`; the ids of the layers added, for removing them. None when it has no style.
+export async function showVector(map, indicator, before) {
+  const style = await fetchJSON(`/tiles/vector/collections/${encodeURIComponent(indicator)}/WebMercatorQuad/style.json`);
+  if (!style) return [];
+  for (const [name, source] of Object.entries(style.sources)) {
+    map.addSource(`vector-${name}`, source);
+  }
+  const added = [];
+  for (const layer of style.layers) {
+    const id = `vector:${layer.source}:${layer.id}`;
+    map.addLayer({ ...layer, id, source: `vector-${layer.source}` }, before);
+    added.push(id);
+  }
+  return added;
+}
+
 export function showCollection(map, collectionId, datetime) {
   if (map.getLayer("data")) map.removeLayer("data");
   if (map.getSource("data")) map.removeSource("data");

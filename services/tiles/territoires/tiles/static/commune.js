@@ -1,6 +1,15 @@
 // A territory page's map: the commune's outline and one indicator layer at a time (rasters from
 // the tiles' TileJSON, vectors from their MapLibre style), with the legend.
-import { config, createMap, fetchJSON, renderLegend, setStatus, showCollection, whenDrawn } from "./common.js";
+import {
+  config,
+  createMap,
+  fetchJSON,
+  renderLegend,
+  setStatus,
+  showCollection,
+  showVector,
+  whenDrawn,
+} from "./common.js";
 
 const code = encodeURIComponent(config.territory);
 const territory = await fetchJSON(`/territories/${code}?level=${encodeURIComponent(config.level)}`);
@@ -26,19 +35,6 @@ function clearLayers() {
   vectorLayers = [];
 }
 
-async function showVector(indicator) {
-  const style = await fetchJSON(`/tiles/vector/collections/${encodeURIComponent(indicator)}/WebMercatorQuad/style.json`);
-  if (!style) return;
-  for (const [name, source] of Object.entries(style.sources)) {
-    map.addSource(`vector-${name}`, source);
-  }
-  for (const layer of style.layers) {
-    const id = `vector:${layer.source}:${layer.id}`;
-    map.addLayer({ ...layer, id, source: `vector-${layer.source}` }, "territory-outline");
-    vectorLayers.push(id);
-  }
-}
-
 async function show(layerId) {
   clearLayers();
   const layer = byId.get(layerId);
@@ -48,7 +44,7 @@ async function show(layerId) {
   }
   const entry = await fetchJSON(`/tiles/legend/${encodeURIComponent(layer.id)}`);
   renderLegend(legend, entry && { ...entry, title: layer.title });
-  if (layer.form === "vector") await showVector(layer.id);
+  if (layer.form === "vector") vectorLayers = await showVector(map, layer.id, "territory-outline");
   else showCollection(map, layer.id);
   map.getContainer().dataset.layer = layer.id;
 }

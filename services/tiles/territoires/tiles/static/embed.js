@@ -8,6 +8,7 @@ import {
   renderLegend,
   setStatus,
   showCollection,
+  showVector,
   whenDrawn,
 } from "./common.js";
 
@@ -16,7 +17,7 @@ const indicator = encodeURIComponent(config.indicator);
 
 const [territory, collection, legend] = await Promise.all([
   fetchJSON(`/territories/${code}`),
-  fetchJSON(`/tiles/collections/${indicator}`),
+  config.form === "vector" ? null : fetchJSON(`/tiles/collections/${indicator}`),
   fetchJSON(`/tiles/legend/${indicator}`),
 ]);
 
@@ -28,8 +29,11 @@ const map = createMap(config.attribution, {
   fitBoundsOptions: { padding: 24 },
 });
 
-map.on("load", () => {
-  if (collection && collection.itemCount > 0) {
+map.on("load", async () => {
+  if (config.form === "vector") {
+    // Features are drawn above the outline; their style says when there are none yet.
+    if (!(await showVector(map, config.indicator)).length) setStatus(config.messages.no_result_yet);
+  } else if (collection && collection.itemCount > 0) {
     const dates = collection.datetimes;
     const initial = config.datetime ?? dates[0];
     offerDates(dates, initial);

@@ -1,4 +1,5 @@
-// The full viewer: every collection over the outlines, a time slider, the legend, click values.
+// The full viewer: every collection over the outlines, a time slider, the legend, click values;
+// vector indicators (transects, hot spots) drawn from their MapLibre style.
 import {
   config,
   createMap,
@@ -9,6 +10,7 @@ import {
   renderLegend,
   setStatus,
   showCollection,
+  showVector,
   whenDrawn,
 } from "./common.js";
 
@@ -16,10 +18,11 @@ const layerPicker = document.getElementById("layer");
 const slider = document.getElementById("when");
 const sliderLabel = document.getElementById("when-label");
 const listing = await fetchJSON("/tiles/collections");
-const collections = (listing?.collections ?? []).filter((c) => c.itemCount > 0);
+const collections = (listing?.collections ?? []).filter((c) => c.itemCount > 0 || c.dataType === "vector");
 const byId = new Map(collections.map((c) => [c.id, c]));
 let current = null;
 let legend = null;
+let vectorLayers = [];
 
 for (const [label, kind] of [[config.messages.indicators, "indicator"], [config.messages.scenes, "source"]]) {
   const group = document.createElement("optgroup");
@@ -53,10 +56,21 @@ async function select(collectionId) {
   draw();
 }
 
-function draw() {
+async function draw() {
   const date = selectedDate();
   sliderLabel.textContent = date ? formatDate(date) : "";
-  showCollection(map, current.id, date);
+  for (const id of vectorLayers) map.removeLayer(id);
+  for (const id of new Set(vectorLayers.map((id) => `vector-${id.split(":")[1]}`))) {
+    if (map.getSource(id)) map.removeSource(id);
+  }
+  vectorLayers = [];
+  if (current.dataType === "vector") {
+    if (map.getLayer("data")) map.removeLayer("data");
+    if (map.getSource("data")) map.removeSource("data");
+    vectorLayers = await showVector(map, current.id, "communes");
+  } else {
+    showCollection(map, current.id, date);
+  }
   setStatus("");
 }
 
@@ -75,7 +89,7 @@ map.on("load", async () => {
 });
 
 map.on("click", async (event) => {
-  if (!current) return;
+  if (!current || current.dataType === "vector") return;
   const { lng, lat } = event.lngLat;
   const date = selectedDate();
   const query = date ? `?datetime=${encodeURIComponent(date)}` : "";
