@@ -160,7 +160,7 @@ def seed_demo_scenes(settings: Settings, engine: Engine, console: Console) -> No
     size = settings.demo_scene_size
     console.print(f"synthesising the demo scenes over {DEMO_TERRITORY} ({size}² at 10 m)")
     shutil.rmtree(folder, ignore_errors=True)
-    generate(DEMO_TERRITORY, folder, size=size, settings=settings)
+    generate(DEMO_TERRITORY, folder, size=size, settings=settings, seasons=True)
     report = ingest(engine, find_inputs([folder], IngestOptions()), IngestOptions())
     if report.problems:
         problem = report.problems[0]

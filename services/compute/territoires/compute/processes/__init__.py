@@ -11,6 +11,7 @@ from territoires.compute.processes import (
     land_surface_temperature,
     night_lighting,
     vegetation,
+    vegetation_strata,
     zonal_statistics,
 )
 from territoires.compute.processes.base import IndicatorProcess
@@ -23,6 +24,7 @@ PROCESSES: dict[str, IndicatorProcess] = {
         land_surface_temperature,
         night_lighting,
         imperviousness,
+        vegetation_strata,
         flood_extent,
     )
 }
