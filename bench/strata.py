@@ -6,8 +6,9 @@ method's plain-numpy statement (`strata_numpy`) on the same cells, with the peak
 A tile of `--size`² cells over three dates (spring, summer, autumn), each cell a random mix of
 the phenological endmembers in uint16 digital numbers, a tenth of the cells clouded at one
 date. The kernel runs on every cell, block by block as a job reads them (1024² blocks made on
-the fly: the whole tile's 18 bands would take 4.3 GB); numpy on the first `--numpy-rows` rows
-(its time scaled to the tile: it is linear in the cells).
+the fly: the whole tile's 18 bands would take 4.3 GB); numpy on `--numpy-rows` rows of one
+block, 4096 cells at a time (its (subsets, endmembers, cells) arrays stay in cache), its time
+scaled to the tile (it is linear in the cells). The peak RSS is read after the kernel's pass.
 """
 
 from __future__ import annotations
@@ -69,22 +70,22 @@ def main() -> None:
             kernel_s += time.perf_counter() - began
             fitted += int(np.isfinite(fractions[0]).sum())
 
-    rows = min(args.numpy_rows, args.size)
-    bands, valid = block(rng, endmembers, rows, args.size)
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    rows, columns = min(args.numpy_rows, args.size), min(BLOCK, args.size)
+    bands, valid = block(rng, endmembers, rows, columns)
     began = time.perf_counter()
     for first in range(0, rows, 4):
         strata.strata_numpy(
             bands[:, :, first : first + 4], valid[:, first : first + 4], scales, zeros, zeros,
             endmembers, strata.MIN_DATES, strata.MAX_RESIDUAL_PER_DATE,
         )  # fmt: skip
-    numpy_s = (time.perf_counter() - began) * args.size / rows
-
     cells = args.size * args.size
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    numpy_s = (time.perf_counter() - began) * cells / (rows * columns)
     print(
         f"strata {args.size}² × {len(SEASONS)} dates, {numba.get_num_threads()} threads: kernel "
         f"{kernel_s:.1f} s ({cells / kernel_s / 1e6:.3f} Mcells/s, {fitted / cells:.1%} fitted), "
-        f"numpy {numpy_s:.0f} s (from {rows} rows, {cells / numpy_s / 1e6:.4f} Mcells/s): "
+        f"numpy {numpy_s:.0f} s (from {rows}×{columns} cells, {cells / numpy_s / 1e6:.4f} "
+        f"Mcells/s): "
         f"{numpy_s / kernel_s:.1f}× numpy; peak RSS {peak_gb:.2f} GB"
     )
 

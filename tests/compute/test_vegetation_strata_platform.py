@@ -1,6 +1,7 @@
 """`vegetation-strata` through the gateway over real HTTP, on a platform of its own:
 `territoires synth --seasons` Sentinel-2 L2A scenes over La Rochelle (1024² at 10 m; spring,
-summer and autumn 2023 with clouds in SCL), catalogued, a worker, OWSLib as a partner runs it.
+summer and autumn 2023 with clouds in SCL) and its population grid, catalogued, a worker,
+OWSLib as a partner runs it.
 
 Scored against the planted strata with the shared helper: each stratum a partner downloads
 against truth/strata-2023, cell by cell (MAE) and as each commune's share; then what a partner
@@ -56,7 +57,7 @@ pytestmark = pytest.mark.timeout(PLATFORM_TIMEOUT_S)
 @pytest.fixture(scope="module")
 def strata_scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("strata-scenes") / "17300"
-    generate("17300", folder, size=SIZE, sensors=["s2"], seasons=True)
+    generate("17300", folder, size=SIZE, sensors=["s2", "s1"], seasons=True)
     return folder
 
 
@@ -189,6 +190,30 @@ def test_tiles_statistics_and_embed_page(client: httpx.Client, strata_run: dict[
     assert f"<td>Tree canopy</td><td>{stored['tree_canopy_share']:.1%}</td>" in page.text
     for collection in TRUTH:
         assert client.get("/map", params={"collection": collection}).status_code == 200
+
+
+def test_people_from_a_population_grid(client: httpx.Client, strata_run: dict[str, Any]) -> None:
+    """With the synthetic population grid, people are its residents, not the census spread
+    evenly: fewer live in the leafy outskirts than the commune's cells would say."""
+    census = strata_run["figures"]["value"]["17300"]
+    results = run(client, {"territory": "17300", "datetime": YEAR, "population": "population-grid"})
+    figures = results["figures"]["value"]["17300"]
+    print(
+        f"17300 people with < 10 % canopy within 300 m: grid {figures['low_canopy_population']} "
+        f"({figures['low_canopy_population_share']:.3f}; {figures['population_source']}), census "
+        f"spread evenly {census['low_canopy_population']} "
+        f"({census['low_canopy_population_share']:.3f})"
+    )
+    assert figures["population_source"].startswith("grid: residents of population-grid")
+    assert 0.0 < figures["low_canopy_population_share"] <= 1.0
+    assert figures["low_canopy_population"] > 0
+    assert figures["tree_canopy_share"] == census["tree_canopy_share"]
+    answer = client.post(
+        "/processes/vegetation-strata/execution",
+        json={"inputs": {"territory": "17300", "datetime": YEAR, "population": "no-such-grid"}},
+    )
+    assert answer.status_code == 400, answer.text
+    assert "input 'population'" in answer.json()["detail"]
 
 
 def season_items(scenes: Path, collection: str) -> list[dict[str, Any]]:

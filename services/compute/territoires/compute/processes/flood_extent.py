@@ -70,6 +70,7 @@ from territoires.compute.processes.territorial import (
     TERRITORY_INPUT,
     TerritorialProcess,
     output_grid,
+    planned_area,
 )
 from territoires.compute.processes.vegetation import Bands, SceneReader
 from territoires.compute.readers import opened
@@ -78,7 +79,6 @@ from territoires.compute.sources import (
     Scene,
     Zone,
     census_populations,
-    commune_zones,
     find_scenes,
     scenes_by_id,
 )
@@ -514,11 +514,7 @@ class FloodExtent(TerritorialProcess):
         population then being each territory's census population."""
         plan = await super().validate(inputs, connection)
         normalised = plan.inputs
-        if "communes" in normalised:
-            zones = await commune_zones(connection, normalised["communes"])
-        else:
-            zones = [Zone(shape(normalised["geometry"]))]
-        area = shapely.union_all([zone.geometry for zone in zones])
+        area = await planned_area(normalised, connection)
         until = Interval(EARLIEST, Interval.parse(normalised["datetime"]).end)
         for name, default in (("built_up", BUILT_UP), ("population", POPULATION)):
             given = text(inputs, name)

@@ -9,9 +9,10 @@ covers in most seasons. One season alone cannot tell grass from shrubs (they loo
 above in summer), so a period of a single season is refused with what is missing.
 
 The canopy within 300 m is the mean tree share of the 100 m cells whose centres lie within
-300 m, from the fitted cells of the grid widened by 300 m around the territories; without a
-population grid the census population of each territory is spread evenly over its cells, so
-the population share is the share of its 100 m cells under 10 % (the result says so).
+300 m, from the fitted cells of the grid widened by 300 m around the territories. People are
+counted on those 100 m cells: from a population grid when the request names one (residents per
+cell, as `flood-extent` reads it), else each territory's census population spread evenly over
+its cells, so the share is that of its 100 m cells under 10 % (the result says which).
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ import numpy as np
 from affine import Affine
 from rasterio.windows import Window
 from shapely.geometry import shape
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.compute.blocks import Grid, Output, for_each_block, open_raster, zone_raster
-from territoires.compute.inputs import text
+from territoires.compute.inputs import Interval, text
 from territoires.compute.kernels import endmembers, lazy
 from territoires.compute.outputs import Computed
-from territoires.compute.processes.base import RunningJob
+from territoires.compute.processes.base import Plan, RunningJob
+from territoires.compute.processes.flood_extent import EARLIEST, POPULATION, Exposure
 from territoires.compute.processes.imperviousness import (
     SENTINEL2,
     Bands,
@@ -40,8 +43,15 @@ from territoires.compute.processes.territorial import (
     TERRITORY_INPUT,
     TerritorialProcess,
     output_grid,
+    planned_area,
 )
-from territoires.compute.sources import Scene, Zone, census_populations
+from territoires.compute.sources import (
+    Scene,
+    Zone,
+    census_populations,
+    find_scenes,
+    scenes_by_id,
+)
 from territoires.compute.statistics import ZonalAccumulator
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
@@ -58,6 +68,10 @@ COARSE = 10
 NO_FIT = (
     "no cell of the territory seen cloud-free in two seasons at least (masked as cloud, cloud "
     "shadow, cirrus or no data in the scene classification) and fitted by the unmixing"
+)
+CENSUS_SOURCE = (
+    "territory: no population grid given, the census population of the territory is spread "
+    "evenly over its 100 m cells"
 )
 MONTHS = {"spring": "March–May", "summer": "June–August", "autumn": "September–November"}
 
@@ -89,6 +103,15 @@ PROCESS_METADATA: dict[str, Any] = {
             "summer and autumn of one year (the year covered in most seasons is used).",
             "schema": {"type": "string", "pattern": "^[^/]+/[^/]+$"},
             "minOccurs": 1,
+            "maxOccurs": 1,
+        },
+        "population": {
+            "title": "Population grid",
+            "description": "A catalogued collection of residents per cell (e.g. "
+            f"{POPULATION}), its newest item up to the period's end covering the area; "
+            "without it each territory's census population is spread evenly over its cells.",
+            "schema": {"type": "string"},
+            "minOccurs": 0,
             "maxOccurs": 1,
         },
         "collection": {
@@ -175,6 +198,24 @@ class VegetationStrata(TerritorialProcess):
         chosen = text(inputs, "collection")
         return [chosen] if chosen else list(self.collections)
 
+    async def validate(self, inputs: dict[str, Any], connection: AsyncConnection) -> Plan:
+        """The territorial checks, then the population grid named pinned (a 400 when none of
+        its items covers the area up to the period's end)."""
+        plan = await super().validate(inputs, connection)
+        given = text(inputs, "population")
+        if given:
+            normalised = plan.inputs
+            area = await planned_area(normalised, connection)
+            until = Interval(EARLIEST, Interval.parse(normalised["datetime"]).end)
+            found = await find_scenes(connection, [given], area, until, limit=1)
+            if not found:
+                raise BadRequestError(
+                    f"input 'population': no item of collection {given!r} covers the area up "
+                    f"to {until.end:%Y-%m-%d}"
+                )
+            normalised["population"] = [found[0].collection, found[0].id]
+        return plan
+
     def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
         """Pins one scene a season of one year, checked for bands and clouds."""
         check_unmixable(scenes)
@@ -219,6 +260,11 @@ class VegetationStrata(TerritorialProcess):
         nodata = INDICATORS["tree-canopy"].nodata
         fit = strata.endmember_matrix(tuple(seasons[s.id] for s in scenes))
         solvers, members = strata.date_solvers(fit, len(scenes))
+        async with job.services.engine.connect() as connection:
+            census = await census_populations(connection, [z.code for z in zones if z.code])
+            pinned = job.inputs.get("population")
+            grids = await scenes_by_id(connection, [pinned]) if pinned else []
+        residents = np.zeros((coarse.height, coarse.width)) if grids else None
 
         with ExitStack() as stack:
             readers = await job.in_thread(
@@ -230,6 +276,7 @@ class VegetationStrata(TerritorialProcess):
             scales = np.stack([reader.scales for reader in readers])
             offsets = np.stack([reader.offsets for reader in readers])
             nodatas = np.stack([reader.nodata for reader in readers])
+            people = Exposure(None, grids[0], grid, stack, guard) if grids else None
 
             def block(window: Window) -> None:
                 read = [reader.read(window) for reader in readers]
@@ -241,7 +288,9 @@ class VegetationStrata(TerritorialProcess):
                     strata.STRATUM_INDEX, strata.WATER, strata.MIN_DATES,
                     strata.MAX_RESIDUAL_PER_DATE, fractions,
                 )  # fmt: skip
-                add_canopy(fractions[0], window, canopy_sums, canopy_counts)
+                add_coarse(fractions[0], window, canopy_sums, canopy_counts)
+                if people is not None:
+                    add_coarse(people.residents(window), window, residents)
                 zones_block = zone_raster(shapes, grid, window)
                 zone_pixels[:] += np.bincount(zones_block.ravel(), minlength=len(zones) + 1)
                 fractions[:, zones_block == 0] = np.nan
@@ -253,9 +302,13 @@ class VegetationStrata(TerritorialProcess):
 
         neighbourhood = neighbourhood_canopy(canopy_sums, canopy_counts, coarse.resolution)
         coarse_zones = zone_raster(shapes, coarse, Window(0, 0, coarse.width, coarse.height))
-        low, counted = low_canopy_cells(neighbourhood, coarse_zones, len(zones))
-        async with job.services.engine.connect() as connection:
-            census = await census_populations(connection, [z.code for z in zones if z.code])
+        weights = np.ones(neighbourhood.shape) if residents is None else residents
+        low, counted = low_canopy_people(neighbourhood, coarse_zones, weights, len(zones))
+        source = (
+            f"grid: residents of {grids[0].collection} item {grids[0].id} on the 100 m cells"
+            if grids
+            else CENSUS_SOURCE
+        )
         dates = {seasons[s.id]: f"{s.datetime:%Y-%m-%d}" for s in scenes}
         cell_ha = grid.resolution * grid.resolution / 10_000.0
         percents = zip(*(accumulators[name].figures() for name in RASTERS), strict=True)
@@ -264,9 +317,10 @@ class VegetationStrata(TerritorialProcess):
                 dict(zip(RASTERS, stats, strict=True)),
                 int(zone_pixels[number]),
                 cell_ha,
-                (int(low[number]), int(counted[number])),
-                census.get(zone.code) if zone.code else None,
+                (float(low[number]), float(counted[number])),
+                None if grids or not zone.code else census.get(zone.code),
                 dates,
+                source,
             )
             for number, (zone, stats) in enumerate(zip(zones, percents, strict=True), start=1)
         ]
@@ -274,18 +328,22 @@ class VegetationStrata(TerritorialProcess):
         return Computed(figures=figures, grid=grid, rasters=rasters)
 
 
-def add_canopy(trees: np.ndarray, window: Window, sums: np.ndarray, counts: np.ndarray) -> None:
-    """Adds a block's fitted tree percents to the sums and counts of their 100 m cells."""
-    rows = (int(window.row_off) + np.arange(trees.shape[0])) // COARSE
-    columns = (int(window.col_off) + np.arange(trees.shape[1])) // COARSE
+def add_coarse(
+    values: np.ndarray, window: Window, sums: np.ndarray, counts: np.ndarray | None = None
+) -> None:
+    """Adds a block's finite values to the sums (and their number to the counts) of their
+    100 m cells."""
+    rows = (int(window.row_off) + np.arange(values.shape[0])) // COARSE
+    columns = (int(window.col_off) + np.arange(values.shape[1])) // COARSE
     top, left = rows[0], columns[0]
     shape = (rows[-1] - top + 1, columns[-1] - left + 1)
     cells = ((rows - top)[:, None] * shape[1] + (columns - left)[None, :]).ravel()
-    fitted = np.isfinite(trees).ravel()
+    finite = np.isfinite(values).ravel()
     size = shape[0] * shape[1]
     area = (slice(top, top + shape[0]), slice(left, left + shape[1]))
-    sums[area] += np.bincount(cells[fitted], trees.ravel()[fitted], size).reshape(shape)
-    counts[area] += np.bincount(cells[fitted], minlength=size).reshape(shape)
+    sums[area] += np.bincount(cells[finite], values.ravel()[finite], size).reshape(shape)
+    if counts is not None:
+        counts[area] += np.bincount(cells[finite], minlength=size).reshape(shape)
 
 
 def neighbourhood_canopy(sums: np.ndarray, counts: np.ndarray, resolution: float) -> np.ndarray:
@@ -307,16 +365,16 @@ def neighbourhood_canopy(sums: np.ndarray, counts: np.ndarray, resolution: float
         return np.where(seen > 0, total / seen, np.nan)
 
 
-def low_canopy_cells(
-    canopy: np.ndarray, zones: np.ndarray, zone_count: int
+def low_canopy_people(
+    canopy: np.ndarray, zones: np.ndarray, people: np.ndarray, zone_count: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per zone (index = zone id), its 100 m cells under LOW_CANOPY_PERCENT of neighbourhood
-    canopy, and those with a neighbourhood canopy at all."""
+    """Per zone (index = zone id), the people (`people` per 100 m cell) under
+    LOW_CANOPY_PERCENT of neighbourhood canopy, and those with a neighbourhood canopy at all."""
     known = np.isfinite(canopy)
     low = known & (canopy < LOW_CANOPY_PERCENT)
     return (
-        np.bincount(zones[low], minlength=zone_count + 1),
-        np.bincount(zones[known], minlength=zone_count + 1),
+        np.bincount(zones[low], people[low], zone_count + 1),
+        np.bincount(zones[known], people[known], zone_count + 1),
     )
 
 
@@ -324,12 +382,14 @@ def territory_figures(
     percents: dict[str, dict[str, Any]],
     cells: int,
     cell_ha: float,
-    low_canopy: tuple[int, int],
-    population: int | None,
+    low_canopy: tuple[float, float],
+    census: int | None,
     dates: dict[str, str],
+    source: str,
 ) -> dict[str, Any]:
     """A territory's strata shares from the statistics of its fitted cells' percents, and its
-    people's exposure to low canopy (the census population spread evenly over its cells)."""
+    people's exposure to low canopy: `low_canopy` holds residents under low canopy and in all
+    from a grid, or 100 m cells when `census` (the territory's population) spreads people."""
     count = percents["trees"]["count"]
     figures: dict[str, Any] = {
         "area_ha": round(cells * cell_ha, 2),
@@ -337,8 +397,7 @@ def territory_figures(
         "valid_share": count / cells if cells else 0.0,
         "scenes": dates,
         **{f"{name}_percent": stats for name, stats in percents.items()},
-        "population_source": "territory: no population grid given, the census population "
-        "of the territory is spread evenly over its 100 m cells",
+        "population_source": source,
         "definitions": {
             "tree_canopy_share": "mean tree fraction of the territory's fitted cells",
             "vegetated_share": "trees + shrubs + herbaceous",
@@ -359,15 +418,14 @@ def territory_figures(
         }
     shares = {name: percents[name]["mean"] / 100.0 for name in RASTERS}
     exposed = low / counted if counted else None
+    people = low if source != CENSUS_SOURCE else (exposed or 0.0) * (census or 0)
     return figures | {
         "tree_canopy_share": shares["trees"],
         "shrub_share": shares["shrubs"],
         "herbaceous_share": shares["herbaceous"],
         "vegetated_share": sum(shares.values()),
         "low_canopy_population_share": exposed,
-        "low_canopy_population": (
-            round(exposed * population) if exposed is not None and population else None
-        ),
+        "low_canopy_population": round(people) if exposed is not None and people else None,
     }
 
 
