@@ -17,6 +17,7 @@ its cells, so the share is that of its 100 m cells under 10 % (the result says w
 
 from __future__ import annotations
 
+from calendar import month_name
 from contextlib import ExitStack
 from typing import Any, ClassVar
 
@@ -35,6 +36,7 @@ from territoires.compute.processes.flood_extent import EARLIEST, POPULATION, Exp
 from territoires.compute.processes.imperviousness import (
     SENTINEL2,
     Bands,
+    Imperviousness,
     SceneReader,
     check_unmixable,
 )
@@ -73,7 +75,6 @@ CENSUS_SOURCE = (
     "territory: no population grid given, the census population of the territory is spread "
     "evenly over its 100 m cells"
 )
-MONTHS = {"spring": "March–May", "summer": "June–August", "autumn": "September–November"}
 
 PROCESS_METADATA: dict[str, Any] = {
     "version": "1.0.0",
@@ -139,6 +140,12 @@ PROCESS_METADATA: dict[str, Any] = {
 }
 
 
+def months(season: str) -> str:
+    """A season's months in words, as the 400s name them ("March–May")."""
+    first, *_, last = endmembers.SEASONS[season]
+    return f"{month_name[first]}–{month_name[last]}"
+
+
 def scene_season(scene: Scene) -> str | None:
     """The season of endmembers.SEASONS a scene was taken in (six months on south)."""
     southern = shape(scene.content["geometry"]).centroid.y < 0
@@ -168,14 +175,15 @@ def seasons_of_one_year(scenes: list[Scene]) -> dict[str, Scene]:
             for scene in scenes
         )
         seen = sorted(years.get(best, {})) if best is not None else []
+        year = best or scenes[0].datetime.year
         missing = [name for name in endmembers.SEASONS if name not in seen]
         raise BadRequestError(
             "vegetation-strata needs Sentinel-2 scenes of at least two seasons of one year to "
             "tell trees, shrubs and grass apart by their phenology; missing: "
-            + ", ".join(f"{name} ({MONTHS[name]})" for name in missing)
+            + ", ".join(f"{name} ({months(name)})" for name in missing)
             + (f" of {best}" if best is not None else "")
             + f". The period's scenes: {found}. Ask for a period such as "
-            f"{best or 2023}-03-01/{best or 2023}-11-30."
+            f"{year}-03-01/{year}-11-30."
         )
     return {name: years[best][name] for name in endmembers.SEASONS if name in years[best]}
 
@@ -188,15 +196,15 @@ class VegetationStrata(TerritorialProcess):
     collections = (SENTINEL2,)
     no_data_figures: ClassVar[dict[str, Any]] = {
         "tree_canopy_share": None,
+        "shrub_share": None,
         "herbaceous_share": None,
         "vegetated_share": None,
         "valid_share": 0.0,
         "reason": "no scene of the period covers the territory",
     }
 
-    async def searched_collections(self, inputs: dict[str, Any], connection: Any) -> list[str]:
-        chosen = text(inputs, "collection")
-        return [chosen] if chosen else list(self.collections)
+    searched_collections = Imperviousness.searched_collections
+    resolution = Imperviousness.resolution
 
     async def validate(self, inputs: dict[str, Any], connection: AsyncConnection) -> Plan:
         """The territorial checks, then the population grid named pinned (a 400 when none of
@@ -225,11 +233,6 @@ class VegetationStrata(TerritorialProcess):
             "scenes": [[scene.collection, scene.id] for scene in chosen.values()],
             "seasons": {scene.id: season for season, scene in chosen.items()},
         }
-
-    def resolution(self, scene: Scene) -> float:
-        key = Bands.of(scene).keys[endmembers.BANDS.index("red")]
-        band = (scene.asset(key).get("raster:bands") or [{}])[0]
-        return float(band.get("spatial_resolution") or scene.content["properties"].get("gsd", 10))
 
     async def compute(self, job: RunningJob, zones: list[Zone], scenes: list[Scene]) -> Computed:
         guard = AssetGuard.from_settings(job.services.settings)
