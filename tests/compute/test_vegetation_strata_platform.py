@@ -38,7 +38,7 @@ from ..stack import (
     scenes_platform_settings,
 )
 from .test_imperviousness_platform import cloudy_scl, downloaded, in_scene, outlines
-from .test_vegetation import follow
+from .test_vegetation import executed, follow
 
 SIZE = 1024  # 10 km around La Rochelle: the commune and its neighbours
 YEAR = "2023-03-01/2023-11-30"  # spring, summer and autumn 2023
@@ -85,15 +85,7 @@ def client(strata_settings: Settings, tmp_path_factory) -> Iterator[httpx.Client
 
 def run(client: httpx.Client, inputs: dict[str, Any]) -> dict[str, Any]:
     """Runs the process asynchronously; its results document."""
-    accepted = client.post(
-        "/processes/vegetation-strata/execution",
-        json={"inputs": inputs},
-        headers={"Prefer": "respond-async"},
-    )
-    assert accepted.status_code == 201, accepted.text
-    ended = follow(client, accepted.headers["Location"], timeout_s=600)[-1]
-    assert ended["status"] == "successful", ended
-    return client.get(f"{accepted.headers['Location']}/results").json()
+    return executed(client, "vegetation-strata", inputs, timeout_s=600)[1]
 
 
 @pytest.fixture(scope="module")
