@@ -208,6 +208,17 @@ def test_people_from_a_population_grid(client: httpx.Client, strata_run: dict[st
     assert "input 'population'" in answer.json()["detail"]
 
 
+def test_the_departement_runs_in_parts(client: httpx.Client) -> None:
+    """Département 17 fans out into batches of communes; those the scenes miss say so."""
+    results = run(client, {"territory": "17", "datetime": YEAR})
+    figures = results["figures"]["value"]
+    covered = [code for code, row in figures.items() if row.get("tree_canopy_share") is not None]
+    print(f"département 17: {len(figures)} communes, {len(covered)} with strata: {covered}")
+    assert len(figures) > 400 and len(results["parts"]["value"]) > 1
+    assert "17300" in covered
+    assert all(row["reason"] for code, row in figures.items() if code not in covered)
+
+
 def season_items(scenes: Path, collection: str) -> list[dict[str, Any]]:
     """The spring and summer 2023 items, hrefs absolute, in a collection of their own."""
     items = []
