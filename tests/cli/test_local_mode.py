@@ -21,6 +21,7 @@ import pytest
 
 from territoires.cli.local.allocator import jemalloc_library
 from territoires.cli.local.postgres import PrivateCluster
+from territoires.compute.processes import vegetation_strata as strata
 from territoires.shared.database import create_sync_database
 from territoires.shared.territories import count_territories
 
@@ -189,6 +190,24 @@ def test_run_serves_the_demo_survives_postgres_restart_and_restarts_fast(
     output = "".join(second.output)
     assert "loading the demo territories" not in output  # the data was reused
     assert "initdb" not in output
+
+
+def test_the_demo_runs_vegetation_strata_out_of_the_box(local_environment: dict[str, str]) -> None:
+    """The demo scenes hold spring, summer and autumn 2023: the process's own example runs."""
+    gateway = f"http://127.0.0.1:{local_environment['TERRITOIRES_GATEWAY_PORT']}"
+    platform = Platform(local_environment)
+    try:
+        platform.wait_for("Territoires is up", timeout_s=240)
+        key = make_key(local_environment, "strata")
+        with httpx.Client(base_url=gateway, headers={"X-API-Key": key}, timeout=120) as http:
+            _, results = executed(
+                http, "vegetation-strata", strata.PROCESS_METADATA["example"]["inputs"]
+            )
+        figures = results["figures"]["value"]["17300"]
+        assert sorted(figures["scenes"]) == ["autumn", "spring", "summer"]
+        assert 0.0 < figures["vegetated_share"] < 1.0
+    finally:
+        assert platform.stop(signal.SIGINT) == 0, "".join(platform.output)
 
 
 def test_port_in_use_is_a_one_line_error(local_environment: dict[str, str]) -> None:

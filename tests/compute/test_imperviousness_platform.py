@@ -114,11 +114,13 @@ def outlines(settings: Settings) -> dict[str, dict[str, Any]]:
     return {f["properties"]["code"]: f["geometry"] for f in features}
 
 
-def downloaded(href: str, like: rasterio.DatasetReader) -> np.ndarray:
+def downloaded(
+    href: str, like: rasterio.DatasetReader, process_id: str = "imperviousness"
+) -> np.ndarray:
     """A result COG (over HTTP) on the truth's grid, NaN where it has no value."""
     found = np.full((like.height, like.width), np.nan)
     with rasterio.open(href) as result:
-        assert result.tags()["PROCESS"] == "imperviousness"
+        assert result.tags()["PROCESS"] == process_id
         reproject(
             rasterio.band(result, 1),
             found,

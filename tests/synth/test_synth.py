@@ -361,3 +361,38 @@ def test_an_existing_folder_that_is_not_an_output_is_refused(tmp_path: Path):
     assert result.exit_code == 2
     assert "is not an earlier synth output" in result.stderr
     assert [path.name for path in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_seasons_plant_the_strata_and_keep_the_summer_scenes(output: Path, tmp_path: Path):
+    """`--seasons` adds a spring and an autumn scene to the last summer's; the summer scenes
+    are the bytes of a run without it; the strata add up to the vegetation truth; grass is
+    greener than trees in spring and drier in autumn."""
+    out = tmp_path / "seasons"
+    arguments = ["--territory", "17300", "--size", str(SIZE), "--seasons", "--out", str(out)]
+    result = CliRunner().invoke(cli(), ["synth", *arguments, "--sensors", "s2"])
+    assert result.exit_code == 0, result.output
+    planted = json.loads((out / "truth.json").read_text(encoding="utf-8"))
+    document, seasons = planted["vegetation_strata"], planted["vegetation_strata"]["scenes"]
+    assert [seasons[day] for day in sorted(seasons) if day >= "2023"] == [
+        "spring",
+        "summer",
+        "autumn",
+    ]
+    summer = scene_folder(output, "sentinel-2-l2a", 2)
+    assert (summer / "B08.tif").read_bytes() == (
+        out / "sentinel-2-l2a" / summer.name / "B08.tif"
+    ).read_bytes()
+    year = document["years"]["2023"]
+    strata = sum(read(out / year[name]).astype(int) for name in ("tree", "shrub", "herbaceous"))
+    vegetation = read(out / "truth" / "vegetation_fraction.tif").astype(int)
+    # Each raster rounded on its own; the coast moved between 2021 (vegetation) and 2023.
+    assert (np.abs(strata - vegetation) <= 2).mean() > 0.99
+    assert read(out / year["shrub"]).mean() > 1.0
+    grass = read(out / year["herbaceous"]) > 40
+    trees = read(out / year["tree"]) > 40
+    assert grass.sum() > 100 and trees.sum() > 100
+    folders = {seasons[scene["date"]]: scene["id"] for scene in planted["scenes"]}
+    for season, greener in (("spring", True), ("autumn", False)):
+        nir = read(out / "sentinel-2-l2a" / folders[season] / "B08.tif").astype(float)
+        print(f"{season}: NIR grass {nir[grass].mean():.0f}, trees {nir[trees].mean():.0f}")
+        assert (nir[grass].mean() > nir[trees].mean()) == greener

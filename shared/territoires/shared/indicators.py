@@ -275,6 +275,60 @@ IMPERVIOUSNESS_EXPLANATION = Explanation(
     "is not land take in the ZAN sense (land registry files).",
 )
 
+# What a vegetation-strata run stores per territory (under `tree-canopy`) that pages show.
+STRATA_FIGURES = (
+    Figure("tree_canopy_share", "Tree canopy", "{:.1%}", "Canopée arborée", "1"),
+    Figure("shrub_share", "Shrubs", "{:.1%}", "Arbustes", "1"),
+    Figure("herbaceous_share", "Herbaceous", "{:.1%}", "Herbacées", "1"),
+    Figure("vegetated_share", "Vegetated share", "{:.1%}", "Part végétalisée", "1"),
+    Figure(
+        "low_canopy_population_share",
+        "People with < 10 % canopy within 300 m",
+        "{:.0%}",
+        "Habitants à moins de 10 % de canopée à 300 m",
+        "1",
+    ),
+    OBSERVED_SHARE,
+)
+STRATA_EXPLANATION = Explanation(
+    summary_fr="La part des arbres, des arbustes et de l'herbe dans chaque carré de 10 m, "
+    "estimée à partir d'images Sentinel-2 de plusieurs saisons d'une même année (les arbres "
+    "restent verts, l'herbe sèche ou est fauchée en fin d'été) ; puis la part des habitants "
+    "qui vivent où la canopée à moins de 300 m couvre moins de 10 %.",
+    limits_fr="Des spectres types par saison, pas un relevé de terrain : l'erreur est de "
+    "quelques points par commune ; un arbre isolé plus petit qu'un carré est partagé avec ce "
+    "qui l'entoure ; sans grille de population, les habitants sont répartis uniformément sur "
+    "la commune.",
+    summary_en="The share of trees, shrubs and grass in each 10 m square, estimated from "
+    "Sentinel-2 images of several seasons of one year (trees stay green, grass dries or is "
+    "mown by late summer); then the share of people living where the canopy within 300 m "
+    "covers less than 10 %.",
+    limits_en="Typical spectra per season, not a field survey: the error is a few points per "
+    "commune; a lone tree smaller than a square is shared with what surrounds it; without a "
+    "population grid, people are spread evenly over the commune.",
+)
+
+
+def _strata(key: str, title: str, title_fr: str, stratum: str, legend: tuple) -> Indicator:
+    """One of the vegetation-strata process's rasters: a stratum's share of each cell."""
+    return Indicator(
+        id=key,
+        title=title,
+        title_fr=title_fr,
+        description=f"Share of {stratum} in each 10 m cell, from Sentinel-2 L2A scenes of "
+        "several seasons of one year by spectral unmixing with phenological endmembers.",
+        unit="%",
+        kind="continuous",
+        value_range=(0.0, 100.0),
+        legend=legend,
+        process="vegetation-strata",
+        keywords=("vegetation", "trees", "strata", "heat", "sentinel-2"),
+        statistics=None if key == "tree-canopy" else "tree-canopy",
+        figures=STRATA_FIGURES,
+        explanation=STRATA_EXPLANATION,
+    )
+
+
 # What a flood-extent run stores per territory (under `flood-extent`) that pages show.
 FLOOD_FIGURES = (
     Figure("flooded_area_ha", "Flooded area", "{:.1f} ha", "Surface inondée", "ha"),
@@ -402,6 +456,33 @@ INDICATORS: dict[str, Indicator] = {
             keywords=("soil", "desealing", "imperviousness", "ZAN", "sentinel-2"),
             figures=IMPERVIOUSNESS_FIGURES,
             explanation=IMPERVIOUSNESS_EXPLANATION,
+        ),
+        _strata(
+            "tree-canopy",
+            "Tree canopy",
+            "Canopée arborée",
+            "tree canopy",
+            _ramp(
+                (0, "#f7fcf5", "0 %"),
+                (25, "#a1d99b", "25 %"),
+                (50, "#41ab5d", "50 %"),
+                (75, "#006d2c", "75 %"),
+                (100, "#00441b", "100 %"),
+            ),
+        ),
+        _strata(
+            "shrub-cover",
+            "Shrubs",
+            "Arbustes",
+            "shrubs",
+            _ramp((0, "#fbf7ee", "0 %"), (50, "#c2a35a", "50 %"), (100, "#6b4f12", "100 %")),
+        ),
+        _strata(
+            "herbaceous-cover",
+            "Herbaceous vegetation",
+            "Végétation herbacée",
+            "herbaceous plants (grass, crops)",
+            _ramp((0, "#fcfdea", "0 %"), (50, "#d4e67a", "50 %"), (100, "#7a9a01", "100 %")),
         ),
         Indicator(
             id="desealing-priority",

@@ -52,6 +52,15 @@ def synth_command(
         Path | None,
         typer.Option("--out", help="Output folder (default: .data/synth/TARGET-SIZE-SEED)"),
     ] = None,
+    seasons: Annotated[
+        bool,
+        typer.Option(
+            "--seasons",
+            help="Sentinel-2 spring and autumn scenes beside the last summer's (vegetation "
+            "strata: trees, shrubs, grass by their phenology), their truth in truth.json "
+            "vegetation_strata",
+        ),
+    ] = False,
     night_lights: Annotated[
         bool,
         typer.Option(
@@ -98,6 +107,7 @@ def synth_command(
                 end=last,
                 progress=advance,
                 landsat_level=landsat_level,
+                seasons=seasons,
             )
     except SynthInputError as error:
         fail(str(error), USAGE_ERROR)

@@ -149,8 +149,11 @@ def generate(
     progress: Progress | None = None,
     settings: Settings | None = None,
     landsat_level: int = 1,
+    seasons: bool = False,
 ) -> Summary:
-    """Writes scenes of the chosen sensors, their STAC catalog and the truth into `out_dir`."""
+    """Writes scenes of the chosen sensors, their STAC catalog and the truth into `out_dir`;
+    `seasons` adds Sentinel-2 spring and autumn scenes to the last summer's (`season_dates`),
+    with the vegetation strata's truth."""
     began = time.perf_counter()
     settings = settings or get_settings()
     chosen = parse_sensors(",".join(sensors))
@@ -178,6 +181,7 @@ def generate(
             settings,
             began,
             landsat_level,
+            seasons,
         )
         _replace(destination, scratch)
     except BaseException:
@@ -260,11 +264,17 @@ class _Plan:
     landsat_dates: list[date]
     landsat_level: int
     flood_date: date
+    season_dates: list[date]
 
     @property
     def reference(self) -> date:
         """The date of the land cover truth and of the shoreline's initial position."""
         return self.optical_dates[0]
+
+    def strata_dates(self) -> list[date]:
+        """The dates of the strata truth: each year's summer scene among the season dates'."""
+        years = {day.year for day in self.season_dates}
+        return [day for day in self.optical_dates if day.year in years]
 
     def item_id(self, collection: str, *days: date) -> str:
         stamp = "-".join(f"{day:%Y%m%d}" for day in days)
@@ -280,6 +290,7 @@ def _plan(
     end: date,
     settings: Settings,
     landsat_level: int = 1,
+    seasons: bool = False,
 ) -> _Plan:
     west, south, east, north = target.bbox
     centre_lon, centre_lat = (west + east) / 2, (south + north) / 2
@@ -311,6 +322,9 @@ def _plan(
         landsat_dates=sorted({min(day + timedelta(days=3), end) for day in optical_dates}),
         landsat_level=landsat_level,
         flood_date=flood_date,
+        season_dates=season_dates(seed, optical_dates[-1], start, end, centre_lat)
+        if seasons
+        else [],
     )
 
 
@@ -326,8 +340,9 @@ def _generate_into(
     settings: Settings,
     began: float,
     landsat_level: int,
+    seasons: bool,
 ) -> Summary:
-    plan = _plan(target, size, seed, sensors, start, end, settings, landsat_level)
+    plan = _plan(target, size, seed, sensors, start, end, settings, landsat_level, seasons)
     blocks = plan.grid.row_blocks()
     steps = _Steps(
         total=len(blocks)
@@ -370,7 +385,9 @@ def _ten_metre_products(
 ) -> list[Item]:
     """Truth rasters, Sentinel-2 and Sentinel-1, sharing one sampling of the 10 m landscape."""
     grid, landscape, seed = plan.grid, plan.landscape, plan.seed
-    truth_writer = TruthWriter(root, grid, landscape, plan.reference, conversions)
+    truth_writer = TruthWriter(
+        root, grid, landscape, plan.reference, conversions, plan.strata_dates()
+    )
     writers: list[Any] = [truth_writer]
     optical = radar = None
     if "s2" in plan.sensors:
@@ -382,6 +399,14 @@ def _ten_metre_products(
                 10 + index,
             )
             for index, day in enumerate(plan.optical_dates)
+        ] + [
+            sentinel2.Scene(
+                plan.item_id(sentinel2.COLLECTION, day),
+                day,
+                sentinel2.Clouds.draw(np.random.default_rng([seed, 150 + index]), landscape, grid),
+                60 + index,
+            )
+            for index, day in enumerate(plan.season_dates)
         ]
         optical = sentinel2.Sentinel2Writer(root, grid, landscape, scenes, seed, conversions)
         writers.append(optical)
@@ -406,6 +431,10 @@ def _ten_metre_products(
         steps.advance("10 m grid: truth, Sentinel-2, Sentinel-1")
     steps.lap("10 m rasters")
     document["land_cover"] = truth_writer.land_cover_truth()
+    if plan.season_dates:
+        document["vegetation_strata"] = truth_writer.strata_truth(
+            [*plan.optical_dates, *plan.season_dates], plan.landscape.latitude
+        )
     document["shoreline"] = shoreline_truth(landscape, grid)
     items = []
     if optical is not None:
@@ -563,6 +592,19 @@ def _optical_dates(rng: np.random.Generator, start: date, end: date, latitude: f
         if start <= day <= end:
             dates.append(day)
     return dates or [start + (end - start) / 2]
+
+
+def season_dates(seed: int, summer: date, start: date, end: date, latitude: float) -> list[date]:
+    """A spring and an autumn date around a summer optical date (late April and late September
+    north, give or take 10 days; six months on south), those within the period: with the summer
+    scene, the three seasons `vegetation-strata` unmixes."""
+    rng = np.random.default_rng([seed, 5])
+    months = (4, 9) if latitude >= 0 else (10, 3)
+    days = [
+        date(summer.year, month, 22) + timedelta(days=int(rng.integers(-10, 11)))
+        for month in months
+    ]
+    return sorted(day for day in days if start <= day <= end)
 
 
 def _flood_date(rng: np.random.Generator, start: date, end: date, latitude: float) -> date:

@@ -176,6 +176,7 @@ class Ground:
     paved: np.ndarray  # paved share of the land (streets, roads), part of `built`
     tree: np.ndarray  # share of the unbuilt land
     low_vegetation: np.ndarray  # share of the unbuilt land
+    shrub: np.ndarray  # share of the low vegetation: hedgerows, forest edges, scrub, gardens
     urban_density: np.ndarray
     brightness: np.ndarray
     turbidity: np.ndarray
@@ -186,7 +187,8 @@ class Ground:
 class Cover:
     """Area share of each cover in every pixel at one date; the five shares sum to one.
     `built` is the sealed share: `building` roofs plus `paved` ground, kept apart because they
-    look different from above (asphalt is darker than roofs)."""
+    look different from above (asphalt is darker than roofs); `low_vegetation` is `shrub` plus
+    `herbaceous` plants, apart for the same reason over a year (grass dries, shrubs do not)."""
 
     water: np.ndarray
     built: np.ndarray
@@ -194,10 +196,15 @@ class Cover:
     low_vegetation: np.ndarray
     bare: np.ndarray
     paved: np.ndarray
+    shrub: np.ndarray
 
     @property
     def building(self) -> np.ndarray:
         return self.built - self.paved
+
+    @property
+    def herbaceous(self) -> np.ndarray:
+        return self.low_vegetation - self.shrub
 
     @property
     def vegetation(self) -> np.ndarray:
@@ -402,7 +409,7 @@ class Landscape:
         built += (one - built) * self._roads(x, y, resolution)
         brightness = np.float32(0.8) + np.float32(0.5) * block_level
 
-        fields, _ = self.fields.cells(x, y)
+        fields, field_edge = self.fields.cells(x, y)
         crop = fields.random(self.fields.key)
         vigour = fields.random(self.fields.key + 1)
         green = np.where(
@@ -425,6 +432,11 @@ class Landscape:
         tree_share = np.maximum(tree_share, park * np.float32(0.7))
         tree = tree_share * (np.float32(0.85) + np.float32(0.1) * texture)
         low_vegetation = clip01((one - tree_share) * green)
+        hedgerow = clip01(np.float32(0.5) + (np.float32(4.0) - field_edge) / np.float32(resolution))
+        scrub = fields.random(self.fields.key + 3) < np.float32(0.1)
+        shrub = np.maximum(hedgerow * np.float32(0.8), scrub * np.float32(0.7))
+        np.maximum(shrub, np.float32(2.4) * tree_share * (one - tree_share), out=shrub)  # edges
+        np.maximum(shrub, np.float32(0.3) * urban, out=shrub)  # gardens
 
         downstream, river_distance = self.river.frame(x, y)
         half_width = np.float32(self.river.width_m / 2)
@@ -447,6 +459,7 @@ class Landscape:
             paved=np.maximum(built - buildings, np.float32(0.0)),
             tree=tree,
             low_vegetation=low_vegetation,
+            shrub=clip01(shrub),
             urban_density=density,
             brightness=brightness,
             turbidity=one + np.float32(0.3) * density_noise,
@@ -475,7 +488,7 @@ class Landscape:
         tree = unbuilt * ground.tree
         low_vegetation = unbuilt * ground.low_vegetation
         bare = np.maximum(unbuilt - tree - low_vegetation, np.float32(0.0))
-        return Cover(water, built, tree, low_vegetation, bare, paved)
+        return Cover(water, built, tree, low_vegetation, bare, paved, low_vegetation * ground.shrub)
 
     def flooded(self, ground: Ground, cover_at_event: Cover) -> np.ndarray:
         """The flood truth: low ground along the reach that is not already water."""

@@ -12,7 +12,13 @@ import numpy as np
 from territoires.synth.cog import CogWriter, Conversions
 from territoires.synth.grid import Grid
 from territoires.synth.landscape import Ground, Landscape
-from territoires.synth.spectra import BANDS, CLOUD, SHADOW_TRANSMISSION, surface_reflectance
+from territoires.synth.spectra import (
+    BANDS,
+    CLOUD,
+    SHADOW_TRANSMISSION,
+    season,
+    surface_reflectance,
+)
 from territoires.synth.stac import Asset, Item
 from territoires.synth.texture import FractalNoise, clip01, smoothstep
 
@@ -168,8 +174,9 @@ class Sentinel2Writer:
             shadow = scene.clouds.opacity(local_x - shift_x, local_y - shift_y)
             shadow *= np.float32(1.0) - cloud
             seen = {}
+            phase = season(scene.when, self.landscape.latitude)
             for index, band in enumerate(BANDS):
-                reflectance = surface_reflectance(cover, ground, band)
+                reflectance = surface_reflectance(cover, ground, band, phase)
                 reflectance *= np.float32(1.0) - shadow * np.float32(
                     1.0 - SHADOW_TRANSMISSION[index]
                 )

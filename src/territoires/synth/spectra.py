@@ -4,6 +4,7 @@ indices (NDVI, MNDWI) behave as on real scenes: water dark in NIR, plants bright
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
@@ -41,13 +42,47 @@ SHADOW_TRANSMISSION = (0.30, 0.30, 0.32, 0.40, 0.45, 0.45)
 
 BAND_INDEX = {name: index for index, name in enumerate(BANDS)}
 
+SUMMER = "summer"
+SEASONS = {"spring": (3, 4, 5), SUMMER: (6, 7, 8), "autumn": (9, 10, 11)}
+"""Months of each season in the north; winter scenes look like autumn ones."""
+# Trees, shrubs and herbaceous plants by season: trees stay green; grass is lush in spring,
+# green in summer (TREE and GREEN_PLANTS, what single-date products have always planted) and
+# dry or mown in autumn; shrubs leaf out late, look like grass in summer and stay half green.
+PHENOLOGY = {
+    "spring": {
+        "tree": (0.030, 0.060, 0.035, 0.300, 0.170, 0.080),
+        "shrub": (0.045, 0.065, 0.060, 0.260, 0.230, 0.140),
+        "herbaceous": (0.030, 0.075, 0.035, 0.480, 0.230, 0.105),
+    },
+    SUMMER: {"tree": TREE, "shrub": GREEN_PLANTS, "herbaceous": GREEN_PLANTS},
+    "autumn": {
+        "tree": (0.030, 0.055, 0.035, 0.320, 0.170, 0.080),
+        "shrub": (0.035, 0.065, 0.045, 0.330, 0.200, 0.110),
+        "herbaceous": (0.060, 0.085, 0.100, 0.260, 0.300, 0.220),
+    },
+}
 
-def surface_reflectance(cover: Cover, ground: Ground, band: str) -> np.ndarray:
-    """Reflectance (0–1) of every pixel in one band, float32."""
+
+def season(when: date, latitude: float) -> str:
+    """The season of a date at a latitude (six months on in the south)."""
+    month = (when.month + 5) % 12 + 1 if latitude < 0 else when.month
+    return next((name for name, months in SEASONS.items() if month in months), "autumn")
+
+
+def surface_reflectance(
+    cover: Cover, ground: Ground, band: str, season_name: str = SUMMER
+) -> np.ndarray:
+    """Reflectance (0–1) of every pixel in one band in a season, float32."""
     index = BAND_INDEX[band]
+    plants = {
+        name: np.float32(spectrum[index]) for name, spectrum in PHENOLOGY[season_name].items()
+    }
     reflectance = cover.water * np.float32(WATER[index]) * ground.turbidity
-    reflectance += cover.tree * np.float32(TREE[index])
-    reflectance += cover.low_vegetation * np.float32(GREEN_PLANTS[index])
+    reflectance += cover.tree * plants["tree"]
+    # Shrubs are part of the low vegetation: herbaceous spectrum, plus their difference to it
+    # (nothing in summer, so single-date scenes keep their bytes).
+    reflectance += cover.low_vegetation * plants["herbaceous"]
+    reflectance += cover.shrub * (plants["shrub"] - plants["herbaceous"])
     reflectance += cover.bare * np.float32(BARE_SOIL[index]) * ground.brightness
     sealed = cover.building * np.float32(BUILT[index])
     sealed += cover.paved * np.float32(PAVED[index])

@@ -15,6 +15,7 @@ from shapely.geometry import LineString, box, mapping
 from territoires.synth.cog import CogWriter, Conversions
 from territoires.synth.grid import Grid, to_lonlat
 from territoires.synth.landscape import LAND_COVER_CLASSES, Ground, Landscape
+from territoires.synth.spectra import PHENOLOGY, season
 
 LAND_COVER = "truth/land_cover.tif"
 BUILT_FRACTION = "truth/built_fraction.tif"
@@ -22,6 +23,15 @@ BUILDING_FRACTION = "truth/building_fraction.tif"
 PAVED_FRACTION = "truth/paved_fraction.tif"
 VEGETATION_FRACTION = "truth/vegetation_fraction.tif"
 SHORELINES = "truth/shorelines.geojson"
+STRATA = ("tree", "shrub", "herbaceous")
+"""The vegetation strata planted apart, as `Cover` names them."""
+
+
+def strata_fraction(year: int, stratum: str) -> str:
+    """Where the truth of one stratum's share of each pixel in a year is."""
+    return f"truth/strata-{year}/{stratum}_fraction.tif"
+
+
 TRUTH_FILE = "truth.json"
 
 
@@ -35,7 +45,8 @@ SHARES = (
 
 
 class TruthWriter:
-    """Writes the 10 m truth rasters at the reference date, block by block, and counts classes."""
+    """Writes the 10 m truth rasters at the reference date, and the vegetation strata at each of
+    `strata_dates`, block by block, and counts classes."""
 
     def __init__(
         self,
@@ -44,6 +55,7 @@ class TruthWriter:
         landscape: Landscape,
         reference: date,
         conversions: Conversions,
+        strata_dates: list[date] | None = None,
     ) -> None:
         self.grid = grid
         self.conversions = conversions
@@ -63,6 +75,16 @@ class TruthWriter:
             name: CogWriter(root / path, grid, dtype="uint8", nodata=255, descriptions=[text])
             for name, path, text in SHARES
         }
+        self.strata_dates = strata_dates or []
+        self.strata = {}
+        for when in self.strata_dates:
+            (root / strata_fraction(when.year, STRATA[0])).parent.mkdir(exist_ok=True)
+            for stratum in STRATA:
+                text = f"{stratum} share of the pixel on {when.isoformat()} (%)"
+                self.strata[when, stratum] = CogWriter(
+                    root / strata_fraction(when.year, stratum), grid, dtype="uint8", nodata=255,
+                    descriptions=[text],
+                )  # fmt: skip
 
     def write_block(
         self, block: int, start: int, x: np.ndarray, y: np.ndarray, ground: Ground, last: bool
@@ -77,10 +99,35 @@ class TruthWriter:
         self.shares["building"].write(start, _percent(cover.building))
         self.shares["paved"].write(start, _percent(cover.paved))
         self.shares["vegetation"].write(start, _percent(cover.vegetation))
+        for when in self.strata_dates:
+            at = self.landscape.cover(ground, when)
+            for stratum in STRATA:
+                self.strata[when, stratum].write(start, _percent(getattr(at, stratum)))
         if last:
             self.land_cover.finish(self.conversions)
-            for writer in self.shares.values():
+            for writer in [*self.shares.values(), *self.strata.values()]:
                 writer.finish(self.conversions)
+
+    def strata_truth(self, scenes: list[date], latitude: float) -> dict[str, Any]:
+        """The strata truth's files, and the season each Sentinel-2 date was planted in."""
+        return {
+            "years": {
+                str(when.year): {
+                    "date": when.isoformat(),
+                    **{stratum: strata_fraction(when.year, stratum) for stratum in STRATA},
+                }
+                for when in self.strata_dates
+            },
+            "scenes": {day.isoformat(): season(day, latitude) for day in sorted(scenes)},
+            "phenology": {
+                name: {stratum: list(spectrum) for stratum, spectrum in spectra.items()}
+                for name, spectra in PHENOLOGY.items()
+            },
+            "definition": "each stratum's share of the pixel (%): trees, shrubs (hedgerows, "
+            "forest edges, scrub, gardens) and herbaceous plants (grass, crops) add up to the "
+            "vegetation fraction; the phenology gives their reflectance (B02 B03 B04 B08 B11 "
+            "B12) by season",
+        }
 
     def land_cover_truth(self) -> dict[str, Any]:
         total = sum(self.class_pixels.values())

@@ -69,6 +69,18 @@ async def commune_zones(connection: AsyncConnection, codes: list[str]) -> list[Z
     return [found[code] for code in codes if code in found]
 
 
+async def census_populations(
+    connection: AsyncConnection, codes: list[str]
+) -> dict[str, int | None]:
+    """Each commune's census population (None where the territories file gives none)."""
+    rows = await connection.execute(
+        select(Territory.code, Territory.population).where(
+            Territory.level == TerritoryLevel.COMMUNE, among(Territory.code, codes)
+        )
+    )
+    return dict(rows.tuples().all())
+
+
 @dataclass(frozen=True)
 class Scene:
     """A catalogued item: its STAC document, from which assets and their scaling are read."""

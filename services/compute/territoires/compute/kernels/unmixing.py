@@ -59,6 +59,45 @@ def subset_solvers(endmembers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return solvers, members
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def best_fit(reflectance, solvers, members, endmembers, excluded, projections, trial, chosen):
+    """The non-negative least-squares abundances of one cell's `reflectance` into `chosen`, over
+    the subsets leaving out endmember `excluded` (−1: none); returns the fit's residual (sum of
+    squares), infinite when no subset is feasible. `projections` and `trial` are scratch."""
+    subsets, count = members.shape
+    band_count = reflectance.shape[0]
+    energy = 0.0
+    for b in range(band_count):
+        energy += reflectance[b] * reflectance[b]
+    for k in range(count):
+        projection = 0.0
+        for b in range(band_count):
+            projection += endmembers[k, b] * reflectance[b]
+        projections[k] = projection
+    best = np.inf
+    for s in range(subsets):
+        if excluded >= 0 and members[s, excluded]:
+            continue
+        # A least-squares fit a leaves |r|² − Σ aₖ (eₖ · r) unexplained.
+        feasible = True
+        residual = energy
+        for k in range(count):
+            trial[k] = 0.0
+            if members[s, k]:
+                total = 0.0
+                for b in range(band_count):
+                    total += solvers[s, k, b] * reflectance[b]
+                trial[k] = total
+                residual -= total * projections[k]
+                if total < 0.0:
+                    feasible = False
+        if feasible and residual < best:
+            best = residual
+            for k in range(count):
+                chosen[k] = trial[k]
+    return best
+
+
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def fold_sealed(bands, valid, scales, offsets, nodata, solvers, members, endmembers, weights,
                 water, max_residual, sums, counts):  # fmt: skip
@@ -70,7 +109,7 @@ def fold_sealed(bands, valid, scales, offsets, nodata, solvers, members, endmemb
     `bands` is (bands, rows, columns) digital numbers, reflectance = DN × scale + offset.
     """
     band_count, rows, cols = bands.shape
-    subsets, count = members.shape
+    count = members.shape[1]
     for i in prange(rows):
         reflectance = np.empty(band_count)
         projections = np.empty(count)
@@ -80,43 +119,18 @@ def fold_sealed(bands, valid, scales, offsets, nodata, solvers, members, endmemb
             if not valid[i, j]:
                 continue
             usable = True
-            energy = 0.0
             for b in range(band_count):
                 value = bands[b, i, j]
                 if value == nodata[b]:
                     usable = False
                 reflectance[b] = np.float64(value) * scales[b] + offsets[b]
-                energy += reflectance[b] * reflectance[b]
             if not usable:
                 continue
             # MNDWI = (green − SWIR1) / (green + SWIR1) ≤ 0: not water-dominated, no water.
-            dry = reflectance[GREEN] <= reflectance[SWIR16]
-            for k in range(count):
-                projection = 0.0
-                for b in range(band_count):
-                    projection += endmembers[k, b] * reflectance[b]
-                projections[k] = projection
-            best = np.inf
-            for s in range(subsets):
-                if dry and members[s, water]:
-                    continue
-                # A least-squares fit a leaves |r|² − Σ aₖ (eₖ · r) unexplained.
-                feasible = True
-                residual = energy
-                for k in range(count):
-                    trial[k] = 0.0
-                    if members[s, k]:
-                        total = 0.0
-                        for b in range(band_count):
-                            total += solvers[s, k, b] * reflectance[b]
-                        trial[k] = total
-                        residual -= total * projections[k]
-                        if total < 0.0:
-                            feasible = False
-                if feasible and residual < best:
-                    best = residual
-                    for k in range(count):
-                        chosen[k] = trial[k]
+            excluded = water if reflectance[GREEN] <= reflectance[SWIR16] else -1
+            best = best_fit(
+                reflectance, solvers, members, endmembers, excluded, projections, trial, chosen
+            )
             if best > max_residual:
                 continue
             total = 0.0
@@ -127,6 +141,28 @@ def fold_sealed(bands, valid, scales, offsets, nodata, solvers, members, endmemb
             if total > 0.0:
                 sums[i, j] += 100.0 * sealed / total
                 counts[i, j] += 1
+
+
+def best_fits_numpy(
+    reflectance: np.ndarray,
+    endmembers: np.ndarray,
+    solvers: np.ndarray,
+    members: np.ndarray,
+    excluded: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`best_fit` in plain numpy over (bands, cells) reflectance, every subset at once:
+    (cells, endmembers) abundances and (cells,) residuals. `excluded` is (cells,) the endmember
+    each cell leaves out, −1 for none."""
+    abundances = np.einsum("skb,bp->skp", solvers, reflectance)  # (subsets, endmembers, cells)
+    feasible = ~np.any((abundances < 0.0) & members[:, :, None], axis=1)
+    feasible &= ~(members[:, np.maximum(excluded, 0)] & (excluded >= 0))
+    residuals = ((reflectance[None] - np.einsum("skp,kb->sbp", abundances, endmembers)) ** 2).sum(
+        axis=1
+    )
+    residuals[~feasible] = np.inf
+    best = np.argmin(residuals, axis=0)
+    cells = np.arange(reflectance.shape[1])
+    return abundances[best, :, cells], residuals[best, cells]
 
 
 def sealed_numpy(
@@ -145,22 +181,13 @@ def sealed_numpy(
     solvers, members = subset_solvers(endmembers)
     reflectance = bands.reshape(bands.shape[0], -1).astype(np.float64)
     reflectance = reflectance * scales[:, None] + offsets[:, None]
-    abundances = np.einsum("skb,bp->skp", solvers, reflectance)  # (subsets, endmembers, cells)
-    feasible = ~np.any((abundances < 0.0) & members[:, :, None], axis=1)
-    dry = reflectance[GREEN] <= reflectance[SWIR16]
-    feasible &= ~(members[:, water, None] & dry[None, :])
-    residuals = ((reflectance[None] - np.einsum("skp,kb->sbp", abundances, endmembers)) ** 2).sum(
-        axis=1
-    )
-    residuals[~feasible] = np.inf
-    best = np.argmin(residuals, axis=0)
-    cells = np.arange(reflectance.shape[1])
-    chosen = abundances[best, :, cells]  # (cells, endmembers)
+    excluded = np.where(reflectance[GREEN] <= reflectance[SWIR16], water, -1)
+    chosen, residuals = best_fits_numpy(reflectance, endmembers, solvers, members, excluded)
     total = chosen.sum(axis=1)
     usable = (
         valid.ravel()
         & ~np.any(bands.reshape(bands.shape[0], -1) == nodata[:, None], axis=0)
-        & (residuals[best, cells] <= max_residual)
+        & (residuals <= max_residual)
         & (total > 0.0)
     )
     with np.errstate(divide="ignore", invalid="ignore"):

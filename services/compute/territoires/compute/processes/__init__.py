@@ -12,6 +12,7 @@ from territoires.compute.processes import (
     land_surface_temperature,
     night_lighting,
     vegetation,
+    vegetation_strata,
     zonal_statistics,
 )
 from territoires.compute.processes.base import IndicatorProcess
@@ -24,6 +25,7 @@ PROCESSES: dict[str, IndicatorProcess] = {
         land_surface_temperature,
         night_lighting,
         imperviousness,
+        vegetation_strata,
         flood_extent,
         coastline,
     )

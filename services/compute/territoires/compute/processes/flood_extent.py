@@ -48,7 +48,6 @@ from rasterio.transform import GCPTransformer
 from rasterio.warp import transform_geom
 from rasterio.windows import Window
 from shapely.geometry import shape
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.compute.blocks import (
@@ -71,15 +70,21 @@ from territoires.compute.processes.territorial import (
     TERRITORY_INPUT,
     TerritorialProcess,
     output_grid,
+    planned_area,
 )
 from territoires.compute.processes.vegetation import Bands, SceneReader
 from territoires.compute.readers import opened
 from territoires.compute.results import Feature
-from territoires.compute.sources import Scene, Zone, commune_zones, find_scenes, scenes_by_id
+from territoires.compute.sources import (
+    Scene,
+    Zone,
+    census_populations,
+    find_scenes,
+    scenes_by_id,
+)
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
 from territoires.shared.indicators import INDICATORS
-from territoires.shared.models import Territory, TerritoryLevel
 
 masks, sar, spectral = lazy("masks"), lazy("sar"), lazy("spectral")
 
@@ -509,11 +514,7 @@ class FloodExtent(TerritorialProcess):
         population then being each territory's census population."""
         plan = await super().validate(inputs, connection)
         normalised = plan.inputs
-        if "communes" in normalised:
-            zones = await commune_zones(connection, normalised["communes"])
-        else:
-            zones = [Zone(shape(normalised["geometry"]))]
-        area = shapely.union_all([zone.geometry for zone in zones])
+        area = await planned_area(normalised, connection)
         until = Interval(EARLIEST, Interval.parse(normalised["datetime"]).end)
         for name, default in (("built_up", BUILT_UP), ("population", POPULATION)):
             given = text(inputs, name)
@@ -569,15 +570,11 @@ class FloodExtent(TerritorialProcess):
             return None, None, None, {}
         async with job.services.engine.connect() as connection:
             found = await scenes_by_id(connection, [key for key in keys if key])
-            rows = await connection.execute(
-                select(Territory.code, Territory.population).where(
-                    Territory.level == TerritoryLevel.COMMUNE, Territory.code.in_(codes)
-                )
-            )
+            census = await census_populations(connection, codes)
         built, population, optical = (
             next((s for s in found if key == [s.collection, s.id]), None) for key in keys
         )
-        return built, population, optical, dict(rows.tuples().all())
+        return built, population, optical, census
 
     def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
         """The post-event scene (the newest) and the pre-event one: the newest earlier

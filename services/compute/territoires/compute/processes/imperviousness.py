@@ -139,12 +139,17 @@ class SceneReader:
         )
         self.scl_table = masks.class_table(masks.SCL_REJECTED)
 
-    def fold(self, window: Window, tables: Tables, sums: np.ndarray, counts: np.ndarray) -> None:
-        """Adds this scene's sealed share of the block's cloud-free cells."""
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """The block's six bands (digital numbers) and where the SCL keeps the cell."""
         bands = np.stack([source.read(window) for source in self.sources])
-        valid = np.ones(sums.shape, np.bool_)
+        valid = np.ones(bands.shape[1:], np.bool_)
         if self.mask is not None:
             masks.reject_classes(self.mask.read(window), self.scl_table, valid)
+        return bands, valid
+
+    def fold(self, window: Window, tables: Tables, sums: np.ndarray, counts: np.ndarray) -> None:
+        """Adds this scene's sealed share of the block's cloud-free cells."""
+        bands, valid = self.read(window)
         unmixing.fold_sealed(
             bands, valid, self.scales, self.offsets, self.nodata, tables.solvers, tables.members,
             tables.endmembers, tables.weights, unmixing.WATER, unmixing.MAX_RESIDUAL, sums, counts,
@@ -186,17 +191,7 @@ class Imperviousness(TerritorialProcess):
 
     def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
         """Checks the scenes have the bands unmixing needs, and are not all cloud."""
-        for scene in scenes:
-            Bands.of(scene)
-        covers = [scene.content["properties"].get("eo:cloud_cover") for scene in scenes]
-        if all(cover is not None and cover >= CLOUDY_PERCENT for cover in covers):
-            listed = ", ".join(
-                f"{scene.id} ({cover:g} %)" for scene, cover in zip(scenes, covers, strict=True)
-            )
-            raise BadRequestError(
-                f"every scene found in the period is cloud (eo:cloud_cover): {listed}; ask for "
-                "a longer period or another season"
-            )
+        check_unmixable(scenes)
         return {}
 
     def resolution(self, scene: Scene) -> float:
@@ -247,6 +242,21 @@ class Imperviousness(TerritorialProcess):
             for number, zone_figures in enumerate(statistics.figures(), start=1)
         ]
         return Computed(figures=figures, grid=grid, rasters={"imperviousness": path})
+
+
+def check_unmixable(scenes: list[Scene]) -> None:
+    """A 400 when a scene lacks a band unmixing needs, or every scene is cloud."""
+    for scene in scenes:
+        Bands.of(scene)
+    covers = [scene.content["properties"].get("eo:cloud_cover") for scene in scenes]
+    if all(cover is not None and cover >= CLOUDY_PERCENT for cover in covers):
+        listed = ", ".join(
+            f"{scene.id} ({cover:g} %)" for scene, cover in zip(scenes, covers, strict=True)
+        )
+        raise BadRequestError(
+            f"every scene found in the period is cloud (eo:cloud_cover): {listed}; ask for "
+            "a longer period or another season"
+        )
 
 
 def territory_figures(percent: dict[str, Any], cells: int, cell_ha: float) -> dict[str, Any]:

@@ -239,6 +239,14 @@ class TerritorialProcess(IndicatorProcess):
         return outputs
 
 
+async def planned_area(inputs: dict[str, Any], connection: AsyncConnection) -> BaseGeometry:
+    """The area of a plan's normalised inputs: its communes' union, or its geometry."""
+    if "communes" in inputs:
+        zones = await commune_zones(connection, inputs["communes"])
+        return shapely.union_all([zone.geometry for zone in zones])
+    return shape(inputs["geometry"])
+
+
 def output_grid(
     zones: list[Zone],
     scenes: list[Scene],
