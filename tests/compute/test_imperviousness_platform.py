@@ -4,8 +4,9 @@
 
 Scored against the planted truth with the shared helper: the sealed share a partner downloads
 against truth/built_fraction.tif (buildings plus paved ground), cell by cell (MAE) and as each
-commune's share; then what a partner sees (tiles, statistics, the embed page), and bad input:
-all scenes cloudy, bands missing."""
+commune's share; then what a partner sees (tiles, statistics, the embed page), a partner's own
+imperviousness density layer (HRL-like) in another CRS read instead of unmixing, and bad input:
+all scenes cloudy, bands missing, a density collection with no layer."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import rasterio
 from owslib.ogcapi.features import Features
 from owslib.ogcapi.processes import Processes
 from rasterio.features import geometry_mask
-from rasterio.warp import Resampling, reproject, transform_geom
+from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_geom
 
 from territoires.compute.processes import imperviousness as process
 from territoires.shared.apikeys import Scope
@@ -288,4 +289,90 @@ def test_bad_scenes_are_a_clear_400(
     assert answer.status_code == 400, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     print(f"{collection}: 400 {answer.json()['detail']}")
+    assert says in answer.json()["detail"]
+
+
+def density_layer(crs: str, truth_path: Path) -> Callable[[dict[str, Any], Path], None]:
+    """Makes the item a partner's HRL-like density layer: the planted sealed percent warped to
+    `crs`, uint8 with 255 outside, its only asset."""
+
+    def change(item: dict[str, Any], folder: Path) -> None:
+        target = folder.parent / f"density-{crs.replace(':', '-')}.tif"
+        with rasterio.open(truth_path) as planted:
+            transform, width, height = calculate_default_transform(
+                planted.crs, crs, planted.width, planted.height, *planted.bounds
+            )
+            warped = np.full((height, width), np.nan, np.float32)
+            reproject(
+                planted.read(1).astype(np.float32),
+                warped,
+                src_transform=planted.transform,
+                src_crs=planted.crs,
+                dst_transform=transform,
+                dst_crs=crs,
+                dst_nodata=np.nan,
+                resampling=Resampling.bilinear,
+            )
+        percent = np.where(np.isfinite(warped), np.round(warped), 255).astype(np.uint8)
+        profile = {"driver": "GTiff", "dtype": "uint8", "nodata": 255, "count": 1}
+        with rasterio.open(
+            target, "w", **profile, width=width, height=height, crs=crs, transform=transform
+        ) as out:
+            out.write(percent, 1)
+        item["assets"] = {"data": {"href": str(target), "type": "image/tiff; application=geotiff"}}
+        for name in ("proj:epsg", "proj:transform", "proj:shape", "eo:cloud_cover"):
+            item["properties"].pop(name, None)
+
+    return change
+
+
+@pytest.mark.parametrize("crs", ["EPSG:3035", "EPSG:4326"])
+def test_a_density_layer_in_another_crs_is_read_instead_of_unmixed(
+    client: httpx.Client, sealed_settings: Settings, sealed_scenes: Path, crs: str
+) -> None:
+    """The HRL's own CRS (ETRS89-LAEA, read on its grid) and degrees (averaged onto the UTM
+    zone at 10 m): 17300's sealed share is the planted one."""
+    collection = f"hrl-imd-{crs.split(':')[1]}"
+    truth_path = sealed_scenes / BUILT_FRACTION
+    catalogue_variant(
+        sealed_settings,
+        newest_summer_scene(sealed_scenes),
+        collection,
+        density_layer(crs, truth_path),
+    )
+    results = run(client, {"territory": "17300", "datetime": SUMMERS, "density": collection})
+    figures = results["figures"]["value"]["17300"]
+    with rasterio.open(truth_path) as planted:
+        inside = geometry_mask(
+            [transform_geom("EPSG:4326", planted.crs, outlines(sealed_settings)["17300"])],
+            (planted.height, planted.width),
+            planted.transform,
+            invert=True,
+        )
+        planted_percent = float(planted.read(1)[inside].mean())
+    print(
+        f"density layer in {crs}: 17300 sealed {100 * figures['sealed_share']:.2f} % vs planted "
+        f"{planted_percent:.2f} %, valid share {figures['valid_share']:.3f}; {figures['source']}"
+    )
+    assert figures["source"].endswith(f"{collection}/{collection}-1")
+    assert figures["valid_share"] > 0.95
+    assert 100 * figures["sealed_share"] == pytest.approx(planted_percent, abs=1.0)
+
+
+@pytest.mark.parametrize(
+    ("density", "says"),
+    [
+        ("hrl-none", "no scene of hrl-none covers it"),
+        (synth_sentinel2.COLLECTION, "is not a single-layer raster"),
+    ],
+)
+def test_a_density_collection_without_a_layer_is_a_clear_400(
+    client: httpx.Client, density: str, says: str
+) -> None:
+    answer = client.post(
+        "/processes/imperviousness/execution",
+        json={"inputs": {"territory": "17300", "datetime": SUMMERS, "density": density}},
+    )
+    assert answer.status_code == 400, answer.text
+    print(f"density {density}: 400 {answer.json()['detail']}")
     assert says in answer.json()["detail"]

@@ -179,6 +179,7 @@ class Coastline(TerritorialProcess):
 
     async def candidate_scenes(
         self,
+        inputs: dict[str, Any],
         connection: AsyncConnection,
         collections: list[str],
         area: BaseGeometry,

@@ -7,17 +7,25 @@ Each cloud-free observation of a cell (SCL: no cloud, shadow, cirrus or no data)
 its own and the cell's share is the mean over the period's scenes: sealing changes slowly, and
 the mean of several dates damps the sensor noise each fit carries. The 20 m SWIR bands are
 resampled bilinearly onto the 10 m grid of the visible and NIR bands.
+
+A partner who holds an imperviousness density layer (Copernicus HRL Imperviousness Density:
+sealed percent per cell, 254 unclassifiable, 255 outside) names its collection as `density`:
+the sealed share is then read from its newest item up to the period's end instead of unmixed,
+on the layer's own grid when it is projected, else averaged onto the territory's UTM grid.
 """
 
 from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
+from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.windows import Window
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.compute.blocks import (
     Grid,
@@ -27,10 +35,11 @@ from territoires.compute.blocks import (
     open_raster,
     zone_raster,
 )
-from territoires.compute.inputs import text
+from territoires.compute.inputs import Interval, text
 from territoires.compute.kernels import endmembers, lazy
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import RunningJob
+from territoires.compute.processes.flood_extent import EARLIEST, layer_asset, utm_crs
 from territoires.compute.processes.territorial import (
     DATETIME_INPUT,
     GEOMETRY_INPUT,
@@ -39,7 +48,7 @@ from territoires.compute.processes.territorial import (
     output_grid,
 )
 from territoires.compute.readers import by_common_name, opened, quality_asset, scaling
-from territoires.compute.sources import Scene, Zone
+from territoires.compute.sources import Scene, Zone, find_scenes
 from territoires.compute.statistics import ZonalAccumulator
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
@@ -50,6 +59,10 @@ masks, unmixing = lazy("masks"), lazy("unmixing")
 SENTINEL2 = "sentinel-2-l2a"
 CLOUDY_PERCENT = 99.9
 """A scene whose eo:cloud_cover reaches this shows no ground worth unmixing."""
+DENSITY_RESOLUTION_M = 10.0
+"""The grid a density layer in degrees is averaged onto (HRL Imperviousness Density's 10 m)."""
+DENSITY_MAX_PERCENT = 100
+"""Above it a density layer's codes say unclassifiable (254) or outside (255), not a share."""
 NO_OBSERVATION = (
     "no cloud-free observation of the territory in the period's scenes (every cell is masked "
     "as cloud, cloud shadow, cirrus or no data in the scene classification)"
@@ -82,14 +95,25 @@ PROCESS_METADATA: dict[str, Any] = {
             "minOccurs": 0,
             "maxOccurs": 1,
         },
+        "density": {
+            "title": "Imperviousness density layer",
+            "description": "A catalogued collection of imperviousness density rasters "
+            "(Copernicus HRL Imperviousness Density: sealed percent 0–100 per cell, 254 "
+            "unclassifiable, 255 outside) to take the sealed share from instead of unmixing "
+            "Sentinel-2: its newest item up to the period's end that covers the area, read on "
+            "its own grid when projected, else averaged onto the area's UTM zone at 10 m.",
+            "schema": {"type": "string"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        },
     },
     "outputs": {
         "figures": {
             "title": "Figures per territory",
             "description": "sealed_share (0–1, mean over the observed cells), sealed_area_ha "
             "(sealed_share × the territory's area in the scenes), area_ha, observed_area_ha, "
-            "valid_share, the statistics of the sealed percent, and `reason` when no cell was "
-            "observed.",
+            "valid_share, the statistics of the sealed percent, `source` (the density layer "
+            "read, when one was given) and `reason` when no cell was observed.",
             "schema": {"type": "object"},
         },
     },
@@ -186,48 +210,59 @@ class Imperviousness(TerritorialProcess):
     }
 
     async def searched_collections(self, inputs: dict[str, Any], connection: Any) -> list[str]:
-        chosen = text(inputs, "collection")
+        chosen = text(inputs, "density") or text(inputs, "collection")
         return [chosen] if chosen else list(self.collections)
+
+    async def candidate_scenes(
+        self,
+        inputs: dict[str, Any],
+        connection: AsyncConnection,
+        collections: list[str],
+        area: BaseGeometry,
+        period: Interval,
+    ) -> list[Scene]:
+        """A density layer's newest item up to the period's end (layers are made every few
+        years); else the period's scenes."""
+        if text(inputs, "density"):
+            until = Interval(EARLIEST, period.end)
+            return await find_scenes(connection, collections, area, until, limit=1)
+        return await super().candidate_scenes(inputs, connection, collections, area, period)
 
     def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
         """Checks the scenes have the bands unmixing needs, and are not all cloud."""
+        if text(inputs, "density"):
+            layer = scenes[0]
+            if layer_asset(layer) not in layer.content.get("assets", {}):
+                raise BadRequestError(
+                    f"input 'density': item {layer.id} of {layer.collection} is not a "
+                    "single-layer raster (a `data` asset, or one asset), as a density layer is"
+                )
+            return {"density": True}
         check_unmixable(scenes)
         return {}
 
     def resolution(self, scene: Scene) -> float:
-        key = Bands.of(scene).keys[endmembers.BANDS.index("red")]
-        band = (scene.asset(key).get("raster:bands") or [{}])[0]
-        return float(band.get("spatial_resolution") or scene.content["properties"].get("gsd", 10))
+        return scene_resolution(scene)
 
     async def compute(self, job: RunningJob, zones: list[Zone], scenes: list[Scene]) -> Computed:
         guard = AssetGuard.from_settings(job.services.settings)
-        red = Bands.of(scenes[0]).keys[endmembers.BANDS.index("red")]
-        with open_raster(scenes[0].raster(red, guard)) as reference:
-            crs, transform = reference.crs, reference.transform
-        grid, shapes = output_grid(
-            zones, scenes, crs, self.resolution(scenes[0]), (transform.c, transform.f)
+        sealed_of: SealedSource = (
+            DensityLayer(scenes[0], guard) if job.inputs.get("density") else Unmixed(scenes, guard)
         )
+        crs, resolution, anchor = await job.in_thread(sealed_of.frame, zones)
+        grid, shapes = output_grid(zones, scenes, crs, resolution, anchor)
         indicator = INDICATORS["imperviousness"]
         path = job.scratch / "imperviousness.tif"
         statistics = ZonalAccumulator(len(zones), grid.pixels)
         zone_pixels = np.zeros(len(zones) + 1, np.int64)
-        tables = Tables.make()
 
         with ExitStack() as stack:
-            readers = await job.in_thread(
-                lambda: [SceneReader(s, grid, stack, guard) for s in scenes]
-            )
+            await job.in_thread(sealed_of.open, grid, stack)
             output = Output(path, grid, "float32", indicator.nodata)
             stack.callback(output.close)
 
             def block(window: Window) -> None:
-                shape = (int(window.height), int(window.width))
-                sums = np.zeros(shape, np.float32)
-                counts = np.zeros(shape, np.uint16)
-                for reader in readers:
-                    reader.fold(window, tables, sums, counts)
-                sealed = np.full(shape, np.nan, np.float32)
-                np.divide(sums, counts, out=sealed, where=counts > 0)
+                sealed = sealed_of.read(window)
                 zones_block = zone_raster(shapes, grid, window)
                 zone_pixels[:] += np.bincount(zones_block.ravel(), minlength=len(zones) + 1)
                 sealed[zones_block == 0] = np.nan
@@ -239,9 +274,100 @@ class Imperviousness(TerritorialProcess):
         cell_ha = grid.resolution * grid.resolution / 10_000.0
         figures = [
             territory_figures(zone_figures, int(zone_pixels[number]), cell_ha)
+            | sealed_of.described()
             for number, zone_figures in enumerate(statistics.figures(), start=1)
         ]
         return Computed(figures=figures, grid=grid, rasters={"imperviousness": path})
+
+
+class SealedSource(Protocol):
+    """Where a job's sealed percent comes from, block by block (NaN where unobserved)."""
+
+    def frame(self, zones: list[Zone]) -> tuple[CRS, float, tuple[float, float]]:
+        """The output grid's CRS, cell size and lattice anchor."""
+        ...
+
+    def open(self, grid: Grid, stack: ExitStack) -> None: ...
+
+    def read(self, window: Window) -> np.ndarray: ...
+
+    def described(self) -> dict[str, Any]:
+        """What the figures say of the source."""
+        ...
+
+
+class Unmixed:
+    """The period's Sentinel-2 scenes unmixed, each cell the mean of its clear observations."""
+
+    def __init__(self, scenes: list[Scene], guard: AssetGuard) -> None:
+        self.scenes, self.guard = scenes, guard
+        self.readers: list[SceneReader] = []
+        self.tables = Tables.make()
+
+    def frame(self, zones: list[Zone]) -> tuple[CRS, float, tuple[float, float]]:
+        scene = self.scenes[0]
+        red = Bands.of(scene).keys[endmembers.BANDS.index("red")]
+        with open_raster(scene.raster(red, self.guard)) as reference:
+            crs, transform = reference.crs, reference.transform
+        return crs, scene_resolution(scene), (transform.c, transform.f)
+
+    def open(self, grid: Grid, stack: ExitStack) -> None:
+        self.readers = [SceneReader(s, grid, stack, self.guard) for s in self.scenes]
+
+    def read(self, window: Window) -> np.ndarray:
+        shape = (int(window.height), int(window.width))
+        sums = np.zeros(shape, np.float32)
+        counts = np.zeros(shape, np.uint16)
+        for reader in self.readers:
+            reader.fold(window, self.tables, sums, counts)
+        sealed = np.full(shape, np.nan, np.float32)
+        np.divide(sums, counts, out=sealed, where=counts > 0)
+        return sealed
+
+    def described(self) -> dict[str, Any]:
+        return {}
+
+
+class DensityLayer:
+    """A catalogued imperviousness density raster (HRL-like), read rather than unmixed."""
+
+    def __init__(self, scene: Scene, guard: AssetGuard) -> None:
+        self.scene = scene
+        self.raster = scene.raster(layer_asset(scene), guard)
+        self.source: Source | None = None
+
+    def frame(self, zones: list[Zone]) -> tuple[CRS, float, tuple[float, float]]:
+        """The layer's own grid when it is projected; in degrees (or without a CRS), the
+        zones' UTM zone at 10 m, the layer averaged onto it."""
+        with open_raster(self.raster) as dataset:
+            crs, transform = dataset.crs, dataset.transform
+        if crs is None or not crs.is_projected:
+            return utm_crs(zones), DENSITY_RESOLUTION_M, (0.0, 0.0)
+        return crs, abs(transform.a), (transform.c, transform.f)
+
+    def open(self, grid: Grid, stack: ExitStack) -> None:
+        self.source = opened(stack, Source(self.raster, grid, Resampling.average))
+
+    def read(self, window: Window) -> np.ndarray:
+        assert self.source is not None
+        values = self.source.read(window).astype(np.float32)
+        known = np.isfinite(values) & (values >= 0) & (values <= DENSITY_MAX_PERCENT)
+        if self.source.nodata is not None:
+            known &= values != self.source.nodata
+        return np.where(known, values, np.float32(np.nan))
+
+    def described(self) -> dict[str, Any]:
+        return {"source": f"imperviousness density layer {self.scene.collection}/{self.scene.id}"}
+
+
+def scene_resolution(scene: Scene) -> float:
+    """Cell size of a Sentinel-2 scene's 10 m bands, or of a density layer's grid."""
+    properties = scene.content["properties"]
+    if by_common_name(scene.content.get("assets", {}), ("red",)) is None:  # a density layer
+        return abs(float((properties.get("proj:transform") or [DENSITY_RESOLUTION_M])[0]))
+    key = Bands.of(scene).keys[endmembers.BANDS.index("red")]
+    band = (scene.asset(key).get("raster:bands") or [{}])[0]
+    return float(band.get("spatial_resolution") or properties.get("gsd", 10))
 
 
 def check_unmixable(scenes: list[Scene]) -> None:

@@ -109,7 +109,7 @@ class TerritorialProcess(IndicatorProcess):
         communes = await communes_of(connection, codes) if codes else None
         zones = await commune_zones(connection, communes) if communes else [Zone(geometry)]
         area = shapely.union_all([zone.geometry for zone in zones])
-        scenes = await self.candidate_scenes(connection, collections, area, period)
+        scenes = await self.candidate_scenes(inputs, connection, collections, area, period)
         if not scenes:
             raise await explain_no_scenes(connection, collections, area, period)
         chosen = next(c for c in collections if any(s.collection == c for s in scenes))
@@ -132,6 +132,7 @@ class TerritorialProcess(IndicatorProcess):
 
     async def candidate_scenes(
         self,
+        inputs: dict[str, Any],
         connection: AsyncConnection,
         collections: list[str],
         area: BaseGeometry,
