@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.compute import coastline
 from territoires.compute.blocks import Grid, open_raster
-from territoires.compute.inputs import Interval, text
+from territoires.compute.inputs import Interval
 from territoires.compute.kernels import lazy
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import RunningJob
@@ -172,10 +172,6 @@ class Coastline(TerritorialProcess):
         "transects": 0,
         "reason": "no scene of the period covers the territory",
     }
-
-    async def searched_collections(self, inputs: dict[str, Any], connection: Any) -> list[str]:
-        chosen = text(inputs, "collection")
-        return [chosen] if chosen else list(self.collections)
 
     async def candidate_scenes(
         self,

@@ -504,9 +504,6 @@ class FloodExtent(TerritorialProcess):
     collections = (SENTINEL1,)
     no_data_figures: ClassVar[dict[str, Any]] = {"flooded_area_ha": None, "observed_share": 0.0}
 
-    async def searched_collections(self, inputs: dict[str, Any], connection: Any) -> list[str]:
-        return [text(inputs, "collection") or SENTINEL1]
-
     async def validate(self, inputs: dict[str, Any], connection: AsyncConnection) -> Plan:
         """The territorial checks, then the exposure layers pinned: the newest item up to the
         event of the built-up and population collections that covers the area. A collection

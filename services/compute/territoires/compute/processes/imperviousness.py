@@ -210,8 +210,8 @@ class Imperviousness(TerritorialProcess):
     }
 
     async def searched_collections(self, inputs: dict[str, Any], connection: Any) -> list[str]:
-        chosen = text(inputs, "density") or text(inputs, "collection")
-        return [chosen] if chosen else list(self.collections)
+        density = text(inputs, "density")
+        return [density] if density else await super().searched_collections(inputs, connection)
 
     async def candidate_scenes(
         self,
@@ -305,11 +305,7 @@ class Unmixed:
         self.tables = Tables.make()
 
     def frame(self, zones: list[Zone]) -> tuple[CRS, float, tuple[float, float]]:
-        scene = self.scenes[0]
-        red = Bands.of(scene).keys[endmembers.BANDS.index("red")]
-        with open_raster(scene.raster(red, self.guard)) as reference:
-            crs, transform = reference.crs, reference.transform
-        return crs, scene_resolution(scene), (transform.c, transform.f)
+        return optical_frame(self.scenes[0], self.guard)
 
     def open(self, grid: Grid, stack: ExitStack) -> None:
         self.readers = [SceneReader(s, grid, stack, self.guard) for s in self.scenes]
@@ -358,6 +354,15 @@ class DensityLayer:
 
     def described(self) -> dict[str, Any]:
         return {"source": f"imperviousness density layer {self.scene.collection}/{self.scene.id}"}
+
+
+def optical_frame(scene: Scene, guard: AssetGuard) -> tuple[CRS, float, tuple[float, float]]:
+    """The grid a Sentinel-2 scene's outputs are made on: its 10 m bands' CRS, cell size and
+    lattice anchor."""
+    red = Bands.of(scene).keys[endmembers.BANDS.index("red")]
+    with open_raster(scene.raster(red, guard)) as reference:
+        crs, transform = reference.crs, reference.transform
+    return crs, scene_resolution(scene), (transform.c, transform.f)
 
 
 def scene_resolution(scene: Scene) -> float:

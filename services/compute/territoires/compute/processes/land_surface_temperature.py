@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.compute.blocks import Grid, Output, Source, for_each_block, open_raster
 from territoires.compute.blocks import zone_raster as rasterised
-from territoires.compute.inputs import Interval, number, text
+from territoires.compute.inputs import Interval, number
 from territoires.compute.kernels import lazy
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import Plan, RunningJob
@@ -467,10 +467,6 @@ class LandSurfaceTemperature(TerritorialProcess):
         "suhi_c": None,
         "hot_spots": 0,
     }
-
-    async def searched_collections(self, inputs: dict[str, Any], connection: Any) -> list[str]:
-        chosen = text(inputs, "collection")
-        return [chosen] if chosen else list(self.collections)
 
     async def validate(self, inputs: dict[str, Any], connection: AsyncConnection) -> Plan:
         """The territorial checks, and a bound on what one sub-job holds: every scene's LST

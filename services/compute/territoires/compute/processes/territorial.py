@@ -23,6 +23,7 @@ from territoires.compute.inputs import (
     check_names,
     interval,
     territory_codes,
+    text,
 )
 from territoires.compute.outputs import Computed, publish_outputs
 from territoires.compute.processes.base import IndicatorProcess, Outcome, Plan, RunningJob
@@ -145,8 +146,10 @@ class TerritorialProcess(IndicatorProcess):
     async def searched_collections(
         self, inputs: dict[str, Any], connection: AsyncConnection
     ) -> list[str]:
-        """The collections to search, in order of preference."""
-        return list(self.collections)
+        """The collections to search, in order of preference: the one the `collection` input
+        names, else the process's defaults."""
+        chosen = text(inputs, "collection")
+        return [chosen] if chosen else list(self.collections)
 
     def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
         """Process-specific normalised inputs, checked against the scenes found."""

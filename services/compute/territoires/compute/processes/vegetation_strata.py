@@ -27,7 +27,7 @@ from rasterio.windows import Window
 from shapely.geometry import shape
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from territoires.compute.blocks import Grid, Output, for_each_block, open_raster, zone_raster
+from territoires.compute.blocks import Grid, Output, for_each_block, zone_raster
 from territoires.compute.inputs import Interval, text
 from territoires.compute.kernels import endmembers, lazy
 from territoires.compute.outputs import Computed
@@ -35,10 +35,10 @@ from territoires.compute.processes.base import Plan, RunningJob
 from territoires.compute.processes.flood_extent import EARLIEST, POPULATION, Exposure
 from territoires.compute.processes.imperviousness import (
     SENTINEL2,
-    Bands,
     Imperviousness,
     SceneReader,
     check_unmixable,
+    optical_frame,
 )
 from territoires.compute.processes.territorial import (
     GEOMETRY_INPUT,
@@ -203,7 +203,6 @@ class VegetationStrata(TerritorialProcess):
         "reason": "no scene of the period covers the territory",
     }
 
-    searched_collections = Imperviousness.searched_collections
     resolution = Imperviousness.resolution
 
     async def validate(self, inputs: dict[str, Any], connection: AsyncConnection) -> Plan:
@@ -238,17 +237,8 @@ class VegetationStrata(TerritorialProcess):
         guard = AssetGuard.from_settings(job.services.settings)
         seasons = job.inputs["seasons"]
         scenes = sorted(scenes, key=lambda s: list(endmembers.SEASONS).index(seasons[s.id]))
-        red = Bands.of(scenes[0]).keys[endmembers.BANDS.index("red")]
-        with open_raster(scenes[0].raster(red, guard)) as reference:
-            crs, transform = reference.crs, reference.transform
-        grid, shapes = output_grid(
-            zones,
-            scenes,
-            crs,
-            self.resolution(scenes[0]),
-            (transform.c, transform.f),
-            NEIGHBOURHOOD_M,
-        )
+        crs, resolution, anchor = await job.in_thread(optical_frame, scenes[0], guard)
+        grid, shapes = output_grid(zones, scenes, crs, resolution, anchor, NEIGHBOURHOOD_M)
         coarse = Grid(
             grid.crs,
             grid.transform * Affine.scale(COARSE),
