@@ -61,6 +61,15 @@ def synth_command(
             "vegetation_strata",
         ),
     ] = False,
+    changes: Annotated[
+        bool,
+        typer.Option(
+            "--changes",
+            help="Parcels (0.1 to 4 ha) whose ground changes between the last two summers: "
+            "fields built on, car parks greened, trees felled, bare ground planted; their "
+            "polygons and per-commune hectares in truth.json land_cover_change",
+        ),
+    ] = False,
     night_lights: Annotated[
         bool,
         typer.Option(
@@ -108,6 +117,7 @@ def synth_command(
                 progress=advance,
                 landsat_level=landsat_level,
                 seasons=seasons,
+                changes=changes,
             )
     except SynthInputError as error:
         fail(str(error), USAGE_ERROR)

@@ -9,6 +9,7 @@ from territoires.compute.processes import (
     coastline,
     flood_extent,
     imperviousness,
+    land_cover_change,
     land_surface_temperature,
     night_lighting,
     vegetation,
@@ -26,6 +27,7 @@ PROCESSES: dict[str, IndicatorProcess] = {
         night_lighting,
         imperviousness,
         vegetation_strata,
+        land_cover_change,
         flood_extent,
         coastline,
     )

@@ -171,9 +171,18 @@ class SceneReader:
             masks.reject_classes(self.mask.read(window), self.scl_table, valid)
         return bands, valid
 
-    def fold(self, window: Window, tables: Tables, sums: np.ndarray, counts: np.ndarray) -> None:
-        """Adds this scene's sealed share of the block's cloud-free cells."""
-        bands, valid = self.read(window)
+    def fold(
+        self,
+        window: Window,
+        tables: Tables,
+        sums: np.ndarray,
+        counts: np.ndarray,
+        read: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Adds this scene's sealed share of the block's cloud-free cells (the share of the
+        endmembers `tables.weights` names); `read`: the block's bands and mask when the
+        caller has them already."""
+        bands, valid = read if read is not None else self.read(window)
         unmixing.fold_sealed(
             bands, valid, self.scales, self.offsets, self.nodata, tables.solvers, tables.members,
             tables.endmembers, tables.weights, unmixing.WATER, unmixing.MAX_RESIDUAL, sums, counts,
