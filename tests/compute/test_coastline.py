@@ -167,7 +167,8 @@ def extracted(coast: dict[str, Any]) -> dict[str, Any]:
         )
     guard = AssetGuard.of([str(root)])
     with ExitStack() as stack:
-        found = [process.SceneLine(scene, grid, stack, guard) for scene in scenes]
+        land = process.land_spectra(scenes, grid, stack, guard)
+        found = [process.SceneLine(scene, grid, stack, guard, land) for scene in scenes]
     found_transects, years, measured = process.crossed(found, grid)
     dates = [scene.datetime.date() for scene in scenes]
     planted = [

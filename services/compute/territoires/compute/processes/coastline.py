@@ -135,20 +135,44 @@ def _cover(scene: Scene) -> float:
     return math.inf if cover is None else float(cover)
 
 
+def scene_bands(
+    scene: Scene, grid: Grid, stack: ExitStack, guard: AssetGuard
+) -> tuple[np.ndarray, np.ndarray]:
+    """A scene's MNDWI on the grid's clear pixels (NaN elsewhere) and its green + SWIR1."""
+    bands = Bands.of(scene, SWIR, GREEN)
+    reader = SceneReader(scene, grid, stack, guard, bands, Resampling.average)
+    whole = Window(0, 0, grid.width, grid.height)
+    index = mndwi(reader, whole)
+    green = reader.nir.read(whole).astype(np.float32) * reader.nir_scale + reader.nir_offset
+    swir = reader.red.read(whole).astype(np.float32) * reader.red_scale + reader.red_offset
+    return index, np.where(np.isfinite(index), green + swir, np.nan)
+
+
+def land_spectra(
+    scenes: list[Scene], grid: Grid, stack: ExitStack, guard: AssetGuard
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's land spectrum over the dates it was pure land (`LandReference`): a first
+    pass over the scenes, so that memory holds three grids, not every date's bands."""
+    reference = coastline.LandReference((grid.height, grid.width))
+    for scene in scenes:
+        reference.add(*scene_bands(scene, grid, stack, guard))
+    return reference.spectra()
+
+
 class SceneLine:
     """One scene's shoreline on the grid, and where it saw the sea (for the mean shoreline)."""
 
-    def __init__(self, scene: Scene, grid: Grid, stack: ExitStack, guard: AssetGuard) -> None:
-        bands = Bands.of(scene, SWIR, GREEN)
-        reader = SceneReader(scene, grid, stack, guard, bands, Resampling.average)
-        whole = Window(0, 0, grid.width, grid.height)
-        index = mndwi(reader, whole)
-        green = reader.nir.read(whole).astype(np.float32) * reader.nir_scale + reader.nir_offset
-        swir = reader.red.read(whole).astype(np.float32) * reader.red_scale + reader.red_offset
+    def __init__(
+        self,
+        scene: Scene,
+        grid: Grid,
+        stack: ExitStack,
+        guard: AssetGuard,
+        land: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        index, brightness = scene_bands(scene, grid, stack, guard)
         self.scene = scene
-        self.found = coastline.shoreline(
-            index, np.where(np.isfinite(index), green + swir, np.nan), grid.transform
-        )
+        self.found = coastline.shoreline(index, brightness, grid.transform, land)
         if self.found.line is not None and self.found.clear_share < MIN_CLEAR_SHARE:
             self.found = coastline.Shoreline(
                 None,
@@ -235,10 +259,12 @@ class Coastline(TerritorialProcess):
         period = Interval.parse(job.inputs["datetime"])
         await job.progress(5.0)
         with ExitStack() as stack:
+            land = await job.in_thread(land_spectra, scenes, grid, stack, guard)
+            await job.progress(35.0)
             found = []
             for number, scene in enumerate(scenes, start=1):
-                found.append(await job.in_thread(SceneLine, scene, grid, stack, guard))
-                await job.progress(5.0 + 70.0 * number / len(scenes))
+                found.append(await job.in_thread(SceneLine, scene, grid, stack, guard, land))
+                await job.progress(35.0 + 40.0 * number / len(scenes))
         return await job.in_thread(self._changes, found, grid, shapes, zones, period)
 
     def _changes(
@@ -324,13 +350,24 @@ def crossed(
         [
             coastline.despiked(
                 years,
-                np.array([transect.position(line.found.line) for line in used]),
+                np.array([_position(transect, line.found) for line in used]),
                 OUTLIER_PX * grid.resolution,
             )
             for transect in transects
         ]
     ).reshape(len(transects), len(used))
     return transects, years, crossings
+
+
+def _position(transect: coastline.Transect, found: coastline.Shoreline) -> float:
+    """The transect's crossing with the line, NaN when it is within a channel's width of a
+    river mouth (the line there closes the channel: DSAS leaves out transects at inlets)."""
+    position = transect.position(found.line)
+    if math.isnan(position) or found.mouths is None:
+        return position
+    (x, y), (dx, dy) = transect.origin, transect.direction
+    crossing = Point(x + dx * position, y + dy * position)
+    return math.nan if found.mouths.distance(crossing) < coastline.CHANNEL_WIDTH_M else position
 
 
 def sampled(values: np.ndarray, grid: Grid, point: Point) -> float:
