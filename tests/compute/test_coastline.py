@@ -256,16 +256,23 @@ def test_extracted_shorelines_against_the_planted_coast(
             assert getattr(found, name) == pytest.approx(value, rel=1e-9, abs=1e-9), name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13's bar is not reached yet: the sea fraction estimated from MNDWI with one "
-    "land spectrum errs by about 0.2 on pixels mostly land (fields and roofs differ from the "
-    "median land), moving crossings by several metres; transects at the river mouth cross "
-    "where the extraction closes the mouth",
-)
-def test_extracted_shorelines_meet_the_issue_targets(
+def test_extracted_shorelines_meet_the_position_target(
     coast: dict[str, Any], extracted: dict[str, Any]
 ) -> None:
     figures = scores(coast, extracted)
     assert figures["rmse_px"] <= 0.5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 13's LRR bar is not reached yet: within 0.1 m/yr on 74 % of the transects "
+    "(median error 0.045 m/yr). Fed each pixel's true sea share, the same method errs by a few "
+    "hundredths of a m/yr, so what is left is the share: on the first dates of the retreat the "
+    "pixels the coast crosses were never seen pure land, and their land end comes from "
+    "neighbours (land differs within 20 m: field edges, roads, roofs)",
+)
+def test_extracted_shorelines_meet_the_lrr_target(
+    coast: dict[str, Any], extracted: dict[str, Any]
+) -> None:
+    figures = scores(coast, extracted)
     assert figures["lrr_within"] >= 0.95

@@ -4,7 +4,9 @@ scenes, after the USGS Digital Shoreline Analysis System (`compute/coastline.py`
 Each scene's MNDWI (green and SWIR1, the flood-extent optical member's readers) is read on the
 clear pixels (SCL or QA masked) of a grid at the SWIR band's own resolution, both bands
 averaged onto it so that each pixel mixes the ground it covers; its sea–land line is drawn at
-sub-pixel precision. The mean shoreline (where the sea is seen half the time), simplified,
+sub-pixel precision. The scenes are read twice: a first pass gathers each pixel's land
+spectrum over the dates it was pure land (the land end of its mix), the second draws the
+lines. The mean shoreline (where the sea is seen half the time), simplified,
 is the baseline; transects every 200 m perpendicular to it, turned towards the sea, cross
 each date's line, and per transect NSM, SCE, EPR, LRR (R², 95 % CI) and WLR are computed.
 Shorelines and transects are vector results; each commune gets its coast length in retreat
@@ -69,10 +71,12 @@ PROCESS_METADATA: dict[str, Any] = {
     "title": "Coastline change (DSAS transects)",
     "description": "Shorelines from a time series of Sentinel-2 L2A or Landsat scenes (the "
     "clearest of each year): MNDWI on the clear pixels (SCL or QA masked), Otsu's threshold "
-    "per scene, each pixel's sea fraction from the local sea and land spectra, its 0.5 "
-    "contour (marching squares, sub-pixel), the rim of the sea only (lakes and rivers "
-    "excluded). Transects every 200 m perpendicular to the smoothed mean shoreline carry the "
-    "USGS DSAS statistics: NSM, SCE, EPR, LRR with R² and 95 % confidence interval, WLR. "
+    "per scene, each pixel's sea fraction unmixed between the local sea and the pixel's own "
+    "land spectrum (from the dates it was pure land), its 0.5 contour (marching squares, "
+    "crossings placed by the sea's area), the rim of the sea only (lakes and rivers "
+    "excluded, crossings at river mouths left out). Transects every 200 m perpendicular to "
+    "the smoothed mean shoreline carry the USGS DSAS statistics: NSM, SCE, EPR, LRR with R² "
+    "and 95 % confidence interval, WLR. "
     "Shorelines and transects as vector results; per commune the coast length in retreat and "
     "the mean LRR.",
     "keywords": ["coastline", "shoreline", "erosion", "DSAS", "MNDWI", "Sentinel-2", "Landsat"],
