@@ -231,12 +231,15 @@ def test_the_rule_set_on_stewart_and_oke_typical_values() -> None:
         6: (0.75, 0.5, 0.3, 0.35, 0.45, 6, 300),
         8: (0.85, 0.2, 0.4, 0.45, 0.1, 6, 3000),
         9: (0.9, 0.15, 0.15, 0.1, 0.7, 6, 200),
+        10: (0.75, 0.35, 0.25, 0.3, 0.45, 8, 3000),
     }
     properties = np.array(list(typical.values()), float)
     zero = np.zeros(len(typical))
     shares = {"sealed": zero, "tree": zero, "water": zero, "bare": zero}
-    classes, confidence = classify(properties, shares)
+    industry = np.array([c == 10 for c in typical], float)
+    classes, confidence = classify(properties, shares, industry)
     assert classes.tolist() == list(typical)
+    assert classify(properties[-1:], {k: v[-1:] for k, v in shares.items()}, zero[-1:])[0] != 10
     assert (confidence > 0.5).all()
     empty = np.zeros((4, len(PROPERTIES)))
     cover = {
@@ -245,5 +248,5 @@ def test_the_rule_set_on_stewart_and_oke_typical_values() -> None:
         "sealed": np.zeros(4),
         "bare": np.array([0.0, 0.0, 0.0, 0.1]),
     }
-    classes, _ = classify(empty, cover)
+    classes, _ = classify(empty, cover, np.zeros(4))
     assert [NAMES[c] for c in classes] == ["A", "B", "G", "D"]

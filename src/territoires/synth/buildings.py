@@ -88,10 +88,20 @@ DEFINITION = (
 QUANTITIES = ("pixels", "building", "paved", "tree", "water", "bare", "low", "urban", "core")
 
 
+USAGE = {
+    "high": "Résidentiel",
+    "mid": "Résidentiel",
+    "low": "Résidentiel",
+    "large": "Commercial et services",
+}
+"""BD TOPO `usage_1` of each form's buildings."""
+
+
 @dataclass(frozen=True)
 class Building:
     footprint: Polygon
     height: float
+    form: str
 
 
 @dataclass(frozen=True)
@@ -242,7 +252,8 @@ def block_buildings(
                 centre_across - half_across,
                 centre_across + half_across,
             )
-            buildings.append(Building(footprint, round(height * rng.uniform(0.9, 1.1), 1)))
+            height_m = round(height * rng.uniform(0.9, 1.1), 1)
+            buildings.append(Building(footprint, height_m, form))
     return buildings
 
 
@@ -343,7 +354,7 @@ def write_buildings(
             "cleabs": np.array([f"BATIMENT{n:016d}" for n in range(len(buildings))], object),
             "hauteur": np.where(no_height, np.nan, heights),
             "nombre_d_etages": levels,
-            "usage_1": np.array(["Résidentiel"] * len(buildings), object),
+            "usage_1": np.array([USAGE[b.form] for b in buildings], object),
         },
         {"hauteur": no_height},
         "Polygon",

@@ -97,6 +97,7 @@ MAX_BUILDING_ITEMS = 50
 NAMES = {entry.value: entry.label.split()[0] for entry in LCZ_CLASSES}
 """Class value (1–17) to its LCZ name (1–10, A–G)."""
 COMPACT = (1, 2, 3)
+SOURCES = ("height", "storeys", "default")
 
 GROUPS = {
     "sealed": ("roofs", "asphalt"),
@@ -107,8 +108,15 @@ GROUPS = {
 """The shares read from the unmixing, by the endmembers they sum."""
 
 PROPERTIES = ("svf", "hw", "bsf", "isf", "psf", "height", "size")
-SCALES = np.array([0.1, 0.25, 0.1, 0.1, 0.1, 5.0, 500.0])
-WEIGHTS = np.array([1.0, 1.0, 2.0, 1.0, 1.0, 2.0, 2.0])
+SCALES = np.array([0.1, 0.25, 0.02, 0.1, 0.1, 1.0, 200.0])
+"""How far outside a range counts as one unit of distance: the properties measured from the
+footprints (BSF, height, footprint size) with a fine scale, so that they decide between
+compact, open and sparse and between high, mid and low (the classes' names), the estimates
+(H/W, SVF and the unmixed fractions) between what they leave close."""
+WEIGHTS = np.ones(len(PROPERTIES))
+INDUSTRIAL = ("industriel", "industrial")
+"""Usage values (BD TOPO `usage_1`, OSM `building`) of heavy industry: LCZ 10 needs them, the
+form alone does not tell it from large low-rise (8)."""
 INF = math.inf
 # Stewart & Oke (2012) Table 2 value ranges of the built classes (SVF, H/W, BSF, ISF, PSF,
 # height in m), with the mean footprint size (m²) GeoClimate's rules add.
@@ -225,11 +233,14 @@ class Buildings:
 
     footprints: np.ndarray
     heights: np.ndarray
+    industrial: np.ndarray  # bool
     sources: dict[str, int]
 
     @classmethod
     def empty(cls) -> Buildings:
-        return cls(np.empty(0, object), np.empty(0), {"height": 0, "storeys": 0, "default": 0})
+        nothing = np.empty(0)
+        sources = dict.fromkeys(SOURCES, 0)
+        return cls(np.empty(0, object), nothing, nothing.astype(np.bool_), sources)
 
 
 @dataclass
@@ -359,7 +370,8 @@ def unit_form(units: Units, buildings: Buildings) -> dict[str, np.ndarray]:
     if not buildings.footprints.size or not count:
         zeros = np.zeros(count)
         return {
-            name: zeros.copy() for name in ("built", "height", "size", "wall", "floor", "count")
+            name: zeros.copy()
+            for name in ("built", "height", "size", "wall", "floor", "count", "industrial")
         }
     tree = shapely.STRtree(buildings.footprints)
     unit, building = tree.query(units.geometries, predicate="intersects")
@@ -384,21 +396,30 @@ def unit_form(units: Units, buildings: Buildings) -> dict[str, np.ndarray]:
             "wall": summed(perimeter * heights * share),
             "floor": summed(inside * storeys),
             "count": summed(share),
+            "industrial": np.where(
+                built > 0, summed(inside * buildings.industrial[building]) / built, 0.0
+            ),
         }
 
 
-def classify(properties: np.ndarray, shares: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """Class values (1–17) and confidences of units from their PROPERTIES columns and cover
-    shares (see the module's description)."""
+def classify(
+    properties: np.ndarray, shares: dict[str, np.ndarray], industry: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Class values (1–17) and confidences of units from their PROPERTIES columns, cover
+    shares and the share of their footprint area in industrial use (see the module's
+    description)."""
     outside = np.maximum(LOWS[None] - properties[:, None], 0) + np.maximum(
         properties[:, None] - HIGHS[None], 0
     )
     distances = np.sqrt((WEIGHTS * (outside / SCALES) ** 2).sum(axis=2))
+    distances[industry < 0.5, list(RANGES).index(10)] = np.inf
     order = np.argsort(distances, axis=1)
     nearest = np.take_along_axis(distances, order[:, :2], axis=1)
     classes = BUILT[order[:, 0]]
     with np.errstate(invalid="ignore", divide="ignore"):
-        confidence = np.where(nearest[:, 1] > 0, 1.0 - nearest[:, 0] / nearest[:, 1], 0.0)
+        confidence = np.where(
+            nearest[:, 1] > 0, 1.0 - nearest[:, 0] / np.minimum(nearest[:, 1], 1e300), 0.0
+        )
     natural = properties[:, PROPERTIES.index("bsf")] < NATURAL_BSF
     cover = np.full(classes.shape, 14)
     margin = np.full(classes.shape, np.inf)
@@ -491,7 +512,7 @@ class LocalClimateZones(TerritorialProcess):
         form = await job.in_thread(unit_form, units, buildings)
         area = shapely.area(units.geometries)
         properties, shares = unit_properties(area, form, cover)
-        classes, confidence = classify(properties, shares)
+        classes, confidence = classify(properties, shares, form["industrial"])
         path = job.scratch / "lcz.tif"
         labelled = list(zip(units.geometries.tolist(), classes.tolist(), strict=True))
         indicator = INDICATORS["lcz"]
@@ -549,7 +570,7 @@ class LocalClimateZones(TerritorialProcess):
         notes: list[str],
     ) -> tuple[Buildings, np.ndarray | None]:
         """The pinned items' footprints and (when the units are blocks) road lines."""
-        footprints, heights = [], []
+        footprints, heights, industrial = [], [], []
         counts = Buildings.empty().sources
         lines = []
         for source in sources:
@@ -562,6 +583,12 @@ class LocalClimateZones(TerritorialProcess):
             )
             footprints.append(shapely.make_valid(shapes[polygonal]))
             heights.append(found)
+            usage = fields.get("usage_1", fields.get("building"))
+            industrial.append(
+                np.isin(np.char.lower(usage[polygonal].astype(str)), INDUSTRIAL)
+                if usage is not None
+                else np.zeros(int(polygonal.sum()), np.bool_)
+            )
             counts = {name: counts[name] + found_from[name] for name in counts}
             if inputs["units"] == "blocks" and "roads" in source.content.get("assets", {}):
                 lines.append(read_layer(source, "roads", guard, grid.crs, grid.bounds)[0])
@@ -573,9 +600,7 @@ class LocalClimateZones(TerritorialProcess):
                 f"{inputs['default_height']:g} m"
             )
         buildings = Buildings(
-            np.concatenate(footprints) if footprints else np.empty(0, object),
-            np.concatenate(heights) if heights else np.empty(0),
-            counts,
+            np.concatenate(footprints), np.concatenate(heights), np.concatenate(industrial), counts
         )
         return buildings, np.concatenate(lines) if lines else None
 
