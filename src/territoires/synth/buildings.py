@@ -56,7 +56,7 @@ CELL_M = 100.0
 TOWN = 0.5
 STREET_INSET_M = 8.0
 """Buildings stand this far inside a block's outline: the streets (7 m from the edge) are paved."""
-NATURAL_BSF = 0.05
+NATURAL_BSF = 0.1
 STOREY_M = 3.0
 LAMBERT_93 = 2154
 
@@ -82,8 +82,8 @@ FORMS = {
 DEFINITION = (
     "planted class per unit (town blocks bounded by streets, else 100 m cells): water >= 0.5 "
     "-> G; sheds -> 8; BSF >= 0.4 -> 1/2/3, 0.2-0.4 -> 4/5/6 (mean height >= 25, 10-25, < 10 "
-    "m), < 0.2 -> 9; without buildings trees >= 0.5 -> A, >= 0.2 -> B, paved >= 0.5 -> E, bare "
-    ">= 0.5 -> F, low plants >= 0.5 -> D, else not planted (lcz null)"
+    "m), 0.1-0.2 -> 9; BSF < 0.1 (no building drawn): trees >= 0.5 -> A, >= 0.2 -> B, paved "
+    ">= 0.5 -> E, bare >= 0.5 -> F, low plants >= 0.5 -> D, else not planted (lcz null)"
 )
 QUANTITIES = ("pixels", "building", "paved", "tree", "water", "bare", "low", "urban", "core")
 

@@ -27,8 +27,9 @@ GeoClimate adds to tell large low-rise and heavy industry) are nearest: the dist
 class is the root of the weighted sum of squares, over the properties, of how far the value
 lies outside the class's range in units of the property's scale (0 inside). Confidence =
 1 − d₁/d₂ (d₁, d₂ the nearest and next distances: 1 inside one class's ranges only, 0 between
-two). A unit without buildings is classed by its cover: trees ≥ 0.5 → A, ≥ 0.2 → B, sealed ≥
-0.5 → E, bare soil ≥ 0.5 → F, else D (C, bush, is not told from D by one season's unmixing);
+two). A unit with BSF under NATURAL_BSF (0.1: DESIGN.md's land-cover classes) is classed by
+its cover: trees ≥ 0.5 → A, ≥ 0.2 → B, sealed ≥ 0.5 → E, bare soil ≥ 0.5 → F, else D (C,
+bush, is not told from D by one season's unmixing);
 its confidence is the margin to the nearest threshold over 0.25, at most 1.
 
 Buildings without a height: `building:levels` or `nombre_d_etages` × 3 m, else
@@ -91,7 +92,8 @@ DEFAULT_CELL_M = 100.0
 DEFAULT_HEIGHT_M = 6.0
 STOREY_M = 3.0
 MIN_UNIT_M2 = 200.0
-NATURAL_BSF = 0.05
+NATURAL_BSF = 0.1
+"""Under it a unit is a land-cover class (A–G), as DESIGN.md states."""
 WATER_SHARE = 0.5
 MAX_BUILDING_ITEMS = 50
 NAMES = {entry.value: entry.label.split()[0] for entry in LCZ_CLASSES}
@@ -145,7 +147,7 @@ FORMULAS = {
     "hw": "sum(perimeter * height) / (2 * (unit area - footprint area))",
     "svf": "1 / sqrt(1 + (2 * hw)^2), the centre of an infinite canyon",
     "class": "nearest Stewart & Oke (2012) value ranges (weighted, normalised), water >= 0.5 -> "
-    "G, no buildings (bsf < 0.05) -> A/B/E/F/D by cover",
+    "G, no buildings (bsf < 0.1) -> A/B/E/F/D by cover",
     "confidence": "1 - d1/d2 (distances to the nearest and next class)",
     "population": "residents in proportion to floor area (footprint x storeys of 3 m)",
 }
