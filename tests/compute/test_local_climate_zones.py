@@ -120,12 +120,13 @@ def matched(outcome: Outcome, town: Path) -> tuple[np.ndarray, np.ndarray, list[
     return found, truth, [planted[u]["properties"] for u in unit]
 
 
-def test_classes_against_the_planted_units(rochelle: Outcome, town: Path) -> None:
-    found, truth, _ = matched(rochelle, town)
+def scored(outcome: Outcome, town: Path, label: str) -> None:
+    """Scores the run against the planted units, prints the figures, checks the goals."""
+    found, truth, _ = matched(outcome, town)
     score = score_classes(found, truth)
     names = [NAMES[c] for c in score.classes]
     print(
-        f"\nsynth 17300 {SIZE}² --buildings, {score.count} planted units scored: overall "
+        f"\nsynth {label} {SIZE}² --buildings, {score.count} planted units scored: overall "
         f"accuracy {score.accuracy:.1%}, kappa {score.kappa:.3f}"
     )
     print("confusion (rows planted, columns found): " + " ".join(f"{n:>5}" for n in names))
@@ -135,6 +136,37 @@ def test_classes_against_the_planted_units(rochelle: Outcome, town: Path) -> Non
     assert score.count > 1000
     assert score.accuracy >= ACCURACY_GOAL
     assert score.kappa >= KAPPA_GOAL
+
+
+def test_classes_against_the_planted_units(rochelle: Outcome, town: Path) -> None:
+    scored(rochelle, town, "17300")
+
+
+@pytest.fixture(scope="module")
+def reunion(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Saint-Denis de La Réunion: UTM 40 S, the BD TOPO-like file in the same UTM zone."""
+    folder = tmp_path_factory.mktemp("lcz-974") / "97411"
+    generate("97411", folder, size=SIZE, sensors=["s2"], with_buildings=True)
+    return folder
+
+
+def test_classes_overseas_in_their_own_utm_zone(
+    empty_database_factory, redis_url: str, reunion: Path, tmp_path_factory
+) -> None:
+    settings = scenes_platform_settings(
+        empty_database_factory("lcz974"),
+        redis_url,
+        "lcz974",
+        reunion,
+        tmp_path_factory.mktemp("lcz-974-storage"),
+    )
+    inputs = {"territory": communes(reunion), "datetime": SUMMERS}
+    outcome = execute(settings, inputs, tmp_path_factory.mktemp("lcz-974-job"))
+    [item] = outcome.items
+    href = next(iter(item["assets"].values()))["href"]
+    with rasterio.open(href) as cog:
+        assert cog.crs.to_string() == "EPSG:32740"
+    scored(outcome, reunion, "97411 (UTM 40 S, southern summers)")
 
 
 def test_outputs_units_cog_and_figures(rochelle: Outcome, town: Path) -> None:

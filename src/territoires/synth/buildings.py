@@ -11,8 +11,9 @@ a regular CELL_M grid on the CRS lattice (multiples of CELL_M), as the process m
 
 The planted class of a unit, from what was planted in it (shares of the whole unit):
 - water ≥ 0.5 → G; building surface fraction (BSF) < NATURAL_BSF → natural, below;
-- large low-rise sheds → 8; else by BSF and the block's height band: BSF ≥ 0.4 → 1, 2, 3
-  (high ≥ 25 m, mid 10–25 m, low < 10 m); 0.2 ≤ BSF < 0.4 → 4, 5, 6; BSF < 0.2 → 9 (low-rise);
+- large low-rise sheds (drawn where BSF is 0.3–0.5, Stewart & Oke's range) → 8; else by BSF
+  and the block's height band: BSF ≥ 0.4 → 1, 2, 3 (high ≥ 25 m, mid 10–25 m, low < 10 m);
+  0.2 ≤ BSF < 0.4 → 4, 5, 6; BSF < 0.2 → 9 (low-rise);
 - natural: trees ≥ 0.5 → A; trees ≥ 0.2 → B; paved ≥ 0.5 → E; bare soil ≥ 0.5 → F; low plants
   ≥ 0.5 → D; else none (a mix no class describes: not scored). Cells outside the town blocks
   with roofs (villages, whose buildings are not drawn) are not scored either.
@@ -81,9 +82,10 @@ FORMS = {
 }
 DEFINITION = (
     "planted class per unit (town blocks bounded by streets, else 100 m cells): water >= 0.5 "
-    "-> G; sheds -> 8; BSF >= 0.4 -> 1/2/3, 0.2-0.4 -> 4/5/6 (mean height >= 25, 10-25, < 10 "
-    "m), 0.1-0.2 -> 9; BSF < 0.1 (no building drawn): trees >= 0.5 -> A, >= 0.2 -> B, paved "
-    ">= 0.5 -> E, bare >= 0.5 -> F, low plants >= 0.5 -> D, else not planted (lcz null)"
+    "-> G; sheds (BSF 0.3-0.5) -> 8; BSF >= 0.4 -> 1/2/3, 0.2-0.4 -> 4/5/6 (mean height >= "
+    "25, 10-25, < 10 m), 0.1-0.2 -> 9; BSF < 0.1 (no building drawn): trees >= 0.5 -> A, "
+    ">= 0.2 -> B, paved >= 0.5 -> E, bare >= 0.5 -> F, low plants >= 0.5 -> D, else not "
+    "planted (lcz null)"
 )
 QUANTITIES = ("pixels", "building", "paved", "tree", "water", "bare", "low", "urban", "core")
 
@@ -214,7 +216,7 @@ def _form(landscape: Landscape, column: int, row: int, bsf: float, core: float) 
         float(cell_random(np.array([column]), np.array([row]), key + offset)[0])
         for offset in (21, 22)
     )
-    if kind < 0.12 and bsf >= 0.25:
+    if kind < 0.12 and 0.3 <= bsf < 0.5:  # Stewart & Oke's building fraction of LCZ 8
         return "large"
     if bsf < 0.2:
         return "low"

@@ -110,7 +110,7 @@ GROUPS = {
 """The shares read from the unmixing, by the endmembers they sum."""
 
 PROPERTIES = ("svf", "hw", "bsf", "isf", "psf", "height", "size")
-SCALES = np.array([0.1, 0.25, 0.02, 0.1, 0.1, 1.0, 200.0])
+SCALES = np.array([0.1, 0.25, 0.01, 0.1, 0.1, 1.0, 200.0])
 """How far outside a range counts as one unit of distance: the properties measured from the
 footprints (BSF, height, footprint size) with a fine scale, so that they decide between
 compact, open and sparse and between high, mid and low (the classes' names), the estimates
