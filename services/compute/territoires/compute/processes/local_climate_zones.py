@@ -219,9 +219,10 @@ PROCESS_METADATA: dict[str, Any] = {
         "figures": {
             "title": "Figures per territory",
             "description": "class_shares (share of the units' area per LCZ name), "
-            "population_share_lcz_1_3 and population_lcz_1_3, units, buildings, heights "
-            "(how many from a height, from storeys, defaulted), observed_share, definitions, "
-            "and notes (no building, no roads).",
+            "population_share_lcz_1_3 and population_lcz_1_3, units, buildings (in the "
+            "territory, parts pro rata), heights (of the job's buildings read: how many from a "
+            "height, from storeys, defaulted), observed_share, definitions, and notes (no "
+            "building, no roads, heights defaulted).",
             "schema": {"type": "object"},
         },
     },
