@@ -2,7 +2,8 @@
 `territoires synth --buildings` over La Rochelle (1024² at 10 m, a Sentinel-2 scene per summer
 2021–2023, the BD TOPO-like buildings and streets catalogued as collection `buildings`), a
 worker, OWSLib as a partner runs it: the class COG downloads, the units are served as features,
-the commune's statistics row and embed page show; a buildings collection not catalogued is a
+the tiles, legend (17 classes, standard colours) and map page, the commune's statistics row and
+embed page show; a buildings collection not catalogued is a
 400 Problem Details."""
 
 from __future__ import annotations
@@ -80,6 +81,13 @@ def test_units_cog_statistics_and_embed_page(
         classes = cog.read(1)
     found = set(np.unique(classes).tolist()) - {0}
     assert found <= set(range(1, 18)) and len(found) >= 5
+    tilejson = client.get(results["lcz-tiles"]["href"]).json()
+    assert tilejson["tiles"]
+    legend = client.get("/tiles/legend/lcz").json()
+    assert legend["kind"] == "categorical" and len(legend["entries"]) == 17
+    first, last = legend["entries"][0], legend["entries"][-1]
+    assert first["color"] == "#8c0000" and last["label"] == "G Water"
+    assert client.get("/map", params={"collection": "lcz"}).status_code == 200
 
     job_id = location.rstrip("/").rsplit("/", 1)[-1]
     features = owslib_client(
