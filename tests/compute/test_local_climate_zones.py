@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyogrio
 import pytest
 import rasterio
 import shapely
@@ -35,7 +36,7 @@ from territoires.shared.errors import BadRequestError
 from territoires.shared.settings import Settings
 from territoires.shared.storage import storage_from_settings
 from territoires.synth import generate
-from territoires.synth.buildings import LCZ_UNITS
+from territoires.synth.buildings import BDTOPO, LCZ_UNITS, OSM, ROADS
 from territoires.synth.scoring import score_classes
 
 from ..stack import scenes_platform_settings
@@ -240,6 +241,23 @@ def test_an_area_without_buildings_is_classed_from_its_cover(
     assert figures["buildings"] == 0 and figures["population_share_lcz_1_3"] is None
     assert any("no building" in note for note in figures["notes"])
     assert set(figures["class_shares"]) <= {"A", "B", "D", "E", "F", "G"}
+
+
+def test_the_synthetic_buildings_follow_bd_topo_and_osm(town: Path) -> None:
+    """BD TOPO's layers and columns in Lambert-93 on the mainland; OSM tags in lon/lat."""
+    batiment = pyogrio.read_info(town / BDTOPO, layer="batiment")
+    assert batiment["crs"] == "EPSG:2154" and batiment["geometry_type"] == "Polygon"
+    assert {"cleabs", "hauteur", "nombre_d_etages", "usage_1"} <= set(batiment["fields"])
+    roads = pyogrio.read_info(town / BDTOPO, layer="troncon_de_route")
+    assert roads["geometry_type"] == "LineString" and roads["features"] > 1000
+    osm = json.loads((town / OSM).read_text())["features"]
+    tags = [set(f["properties"]) for f in osm]
+    assert len(osm) == batiment["features"]
+    assert any("height" in t for t in tags) and any("building:levels" in t for t in tags)
+    assert any(t == {"building"} for t in tags)
+    assert json.loads((town / ROADS).read_text())["features"][0]["geometry"]["type"] == (
+        "LineString"
+    )
 
 
 def test_heights_from_storeys_and_the_default() -> None:
