@@ -127,6 +127,20 @@ LCZ_CLASSES = _ramp(
     (17, "#6a6aff", "G Water"),
 )
 
+# What a local-climate-zones run stores per territory (under `lcz`) that pages show.
+LCZ_FIGURES = (
+    Figure("main_class", "Main class", "{}", "Classe principale"),
+    Figure(
+        "population_share_lcz_1_3",
+        "Population in compact zones (LCZ 1–3)",
+        "{:.0%}",
+        "Population en zones compactes (LCZ 1–3)",
+        "1",
+    ),
+    Figure("units", "Units", "{:d}", "Unités", "count"),
+    Figure("buildings", "Buildings", "{:d}", "Bâtiments", "count"),
+)
+
 # The share of a territory seen cloud-free, which every optical indicator's figures carry.
 OBSERVED_SHARE = Figure(
     "valid_share", "Observed (cloud-free) share", "{:.0%}", "Part observée sans nuage", "1"
@@ -544,8 +558,27 @@ INDICATORS: dict[str, Indicator] = {
             dtype="uint8",
             nodata=0,
             process="local-climate-zones",
-            planned=True,
-            keywords=("heat", "urban"),
+            keywords=("heat", "urban", "LCZ", "buildings"),
+            figures=LCZ_FIGURES,
+        ),
+        Indicator(
+            id="lcz-units",
+            title_fr="Zones climatiques locales (unités)",
+            title="Local Climate Zones (units)",
+            description="The reference units of a Local Climate Zones run (blocks bounded by "
+            "roads, else grid cells) with their class, confidence, building, impervious and "
+            "pervious surface fractions, mean height, height-to-width ratio and sky view factor.",
+            unit="class",
+            kind="categorical",
+            value_range=(1, 17),
+            legend=LCZ_CLASSES,
+            process="local-climate-zones",
+            keywords=("heat", "urban", "LCZ", "buildings"),
+            form="vector",
+            geometry_type="Polygon",
+            colour_by="lcz",
+            statistics="lcz",
+            figures=LCZ_FIGURES,
         ),
         Indicator(
             id="night-lighting",

@@ -61,6 +61,15 @@ def synth_command(
             "vegetation_strata",
         ),
     ] = False,
+    with_buildings: Annotated[
+        bool,
+        typer.Option(
+            "--buildings",
+            help="Buildings with heights and streets of the town blocks (BD TOPO-like "
+            "GeoPackage and OSM-like GeoJSON, collections buildings and buildings-osm), the "
+            "planted Local Climate Zone of each unit in truth/lcz_units.geojson",
+        ),
+    ] = False,
     night_lights: Annotated[
         bool,
         typer.Option(
@@ -108,6 +117,7 @@ def synth_command(
                 progress=advance,
                 landsat_level=landsat_level,
                 seasons=seasons,
+                with_buildings=with_buildings,
             )
     except SynthInputError as error:
         fail(str(error), USAGE_ERROR)

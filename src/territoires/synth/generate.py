@@ -26,7 +26,7 @@ from territoires.shared.territories import (
     find_demo_territory,
     read_demo_territories,
 )
-from territoires.synth import exposure, landsat, sentinel1, sentinel2, viirs
+from territoires.synth import buildings, exposure, landsat, sentinel1, sentinel2, viirs
 from territoires.synth.cog import Conversions
 from territoires.synth.grid import Grid, from_lonlat, to_lonlat, utm_epsg
 from territoires.synth.landscape import Landscape, Settlement, random_settlements
@@ -150,10 +150,13 @@ def generate(
     settings: Settings | None = None,
     landsat_level: int = 1,
     seasons: bool = False,
+    with_buildings: bool = False,
 ) -> Summary:
     """Writes scenes of the chosen sensors, their STAC catalog and the truth into `out_dir`;
     `seasons` adds Sentinel-2 spring and autumn scenes to the last summer's (`season_dates`),
-    with the vegetation strata's truth."""
+    with the vegetation strata's truth; `with_buildings` adds the buildings and streets of the
+    town blocks (BD TOPO- and OSM-like, `synth/buildings.py`) with the planted Local Climate
+    Zones."""
     began = time.perf_counter()
     settings = settings or get_settings()
     chosen = parse_sensors(",".join(sensors))
@@ -182,6 +185,7 @@ def generate(
             began,
             landsat_level,
             seasons,
+            with_buildings,
         )
         _replace(destination, scratch)
     except BaseException:
@@ -341,6 +345,7 @@ def _generate_into(
     began: float,
     landsat_level: int,
     seasons: bool,
+    with_buildings: bool = False,
 ) -> Summary:
     plan = _plan(target, size, seed, sensors, start, end, settings, landsat_level, seasons)
     blocks = plan.grid.row_blocks()
@@ -362,6 +367,17 @@ def _generate_into(
             items += _landsat_products(root, plan, conversions, steps, document)
         if "viirs" in sensors:
             items.append(_viirs_product(root, plan, conversions, steps, document))
+        if with_buildings:
+            made, document["local_climate_zones"] = buildings.write_buildings(
+                root,
+                plan.grid,
+                plan.landscape,
+                plan.reference,
+                seed,
+                plan.item_id(buildings.COLLECTION, plan.reference).removeprefix("buildings-"),
+            )
+            items += made
+            steps.lap("buildings")
         conversions.wait()
         steps.advance("COG conversion")
         steps.lap("COG conversion (rest)")

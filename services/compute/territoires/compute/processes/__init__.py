@@ -10,6 +10,7 @@ from territoires.compute.processes import (
     flood_extent,
     imperviousness,
     land_surface_temperature,
+    local_climate_zones,
     night_lighting,
     vegetation,
     vegetation_strata,
@@ -28,6 +29,7 @@ PROCESSES: dict[str, IndicatorProcess] = {
         vegetation_strata,
         flood_extent,
         coastline,
+        local_climate_zones,
     )
 }
 
