@@ -1,0 +1,141 @@
+"""`desealing-priority` on `territoires synth --buildings` over La Rochelle (1024² at 10 m,
+Sentinel-2 and Landsat scenes per summer 2021–2023, the town blocks' buildings), catalogued in a
+database of its own and run as a worker runs it.
+
+The synth plants paved parcels without buildings — car parks, squares — as units of LCZ E
+(truth/lcz_units.geojson): the best-ranked sectors should lie in them (precision of the top N
+printed), and no sector lies under a building footprint. Bad input: no Landsat scene in the
+period, no buildings collection, weights all zero."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyogrio
+import pytest
+import rasterio
+import shapely
+from shapely.geometry import shape
+
+from territoires.compute.processes.base import Outcome
+from territoires.compute.processes.desealing_priority import PROCESS
+from territoires.shared.errors import BadRequestError
+from territoires.shared.settings import Settings
+from territoires.synth import generate
+from territoires.synth.buildings import LCZ_UNITS, OSM
+
+from ..stack import scenes_platform_settings
+from .test_local_climate_zones import SIZE, SUMMERS, execute
+
+PAVED = 15  # LCZ E, bare rock or paved: a paved parcel without building
+TOP = 10
+PRECISION_GOAL = 0.8
+MAX_BUILT_OVERLAP = 0.05
+
+pytestmark = pytest.mark.timeout(1800)
+
+
+@pytest.fixture(scope="module")
+def town(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("desealing") / "17300"
+    generate("17300", folder, size=SIZE, sensors=["s2", "landsat"], with_buildings=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def settings(empty_database_factory, redis_url: str, town: Path, tmp_path_factory) -> Settings:
+    return scenes_platform_settings(
+        empty_database_factory("desealing"),
+        redis_url,
+        "desealing",
+        town,
+        tmp_path_factory.mktemp("desealing-storage"),
+    )
+
+
+@pytest.fixture(scope="module")
+def rochelle(settings: Settings, tmp_path_factory) -> Outcome:
+    inputs = {"territory": "17300", "datetime": SUMMERS}
+    return execute(settings, inputs, tmp_path_factory.mktemp("desealing-job"), PROCESS)
+
+
+def sectors(outcome: Outcome) -> list:
+    return sorted(
+        (f for f in outcome.features if f.indicator == "desealing-sectors"),
+        key=lambda f: f.properties["rank"],
+    )
+
+
+def test_planted_car_parks_rank_first(rochelle: Outcome, town: Path) -> None:
+    found = sectors(rochelle)
+    paved = shapely.union_all(
+        [
+            shape(f["geometry"])
+            for f in json.loads((town / LCZ_UNITS).read_text())["features"]
+            if f["properties"]["lcz"] == PAVED
+        ]
+    )
+    top = found[:TOP]
+    hits = [f.geometry.intersection(paved).area / f.geometry.area >= 0.5 for f in top]
+    precision = sum(hits) / len(top)
+    print(
+        f"\n17300: {len(found)} sectors; top {len(top)} (score, ha, in a planted paved parcel): "
+        + ", ".join(
+            f"{f.properties['score']:.3f}/{f.properties['area_ha']:.2f}/{'yes' if hit else 'no'}"
+            for f, hit in zip(top, hits, strict=True)
+        )
+        + f"; precision {precision:.0%}"
+    )
+    assert len(top) == TOP
+    assert precision >= PRECISION_GOAL
+    assert [f.properties["rank"] for f in found] == list(range(1, len(found) + 1))
+    scores = [f.properties["score"] for f in found]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_no_sector_under_a_building(rochelle: Outcome, town: Path) -> None:
+    """Footprints are read in longitude/latitude here from the OSM-like file (the same
+    buildings as the BD TOPO-like one the process read)."""
+    _, _, geometry, _ = pyogrio.raw.read(town / OSM)
+    built = shapely.union_all(shapely.make_valid(shapely.from_wkb(geometry)))
+    found = sectors(rochelle)
+    overlap = sum(f.geometry.intersection(built).area for f in found)
+    total = sum(f.geometry.area for f in found)
+    print(f"\nsectors' area under building footprints: {overlap / total:.2%} (cell edges)")
+    assert overlap / total < MAX_BUILT_OVERLAP
+    assert not any(built.contains(f.geometry.representative_point()) for f in found)
+
+
+def test_outputs_cog_and_figures(rochelle: Outcome, town: Path) -> None:
+    sample = sectors(rochelle)[0].properties
+    for name in ("area_ha", "sealed_share", "mean_lst_c", "canopy_share", "score", "rank"):
+        assert sample[name] is not None
+    assert sample["commune"] == "17300" and sample["sealed_share"] >= 0.5
+    [item] = [i for i in rochelle.items if "desealing-priority" in json.dumps(i["assets"])]
+    href = next(iter(item["assets"].values()))["href"]
+    with rasterio.open(href) as cog:
+        values = cog.read(1, masked=True)
+    assert values.min() >= 0.0 and values.max() <= 1.0 and values.count() > 0
+    figures = rochelle.results["figures"]["value"]["17300"]
+    print(f"\n17300 figures: { {k: v for k, v in figures.items() if k != 'definitions'} }")
+    assert figures["candidate_area_ha"] > figures["sector_area_ha"] > 0
+    assert figures["sectors"] == len(sectors(rochelle))
+    assert figures["top_sector_score"] == sample["score"]
+    assert figures["places"] is False and "score" in figures["definitions"]
+    rows = [s for s in rochelle.statistics if s.code == "17300"]
+    assert rows and rows[0].indicator == "desealing-priority"
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"datetime": "2021-06-01/2021-06-20"}, "no scene of collection 'landsat-c2-l2'"),
+        ({"buildings": "bd-topo-2030"}, "collection 'bd-topo-2030' has no item"),
+        ({"weight_heat": 0, "weight_canopy": 0, "weight_places": 0}, "weights must not all"),
+    ],
+)
+def test_bad_input_is_a_400(settings: Settings, tmp_path: Path, inputs: dict, message: str) -> None:
+    request = {"territory": "17300", "datetime": SUMMERS} | inputs
+    with pytest.raises(BadRequestError, match=message):
+        execute(settings, request, tmp_path, PROCESS)
