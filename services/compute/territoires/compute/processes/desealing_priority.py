@@ -4,8 +4,9 @@ grouped into ranked sectors per commune.
 
 On the 10 m grid of the period's Sentinel-2 scenes, unmixed as `imperviousness` does (sealed =
 roofs + asphalt, trees from the same fit), a cell is a candidate when its sealed share reaches
-`sealed_threshold` and its centre lies under no catalogued building footprint (the `buildings`
-collection `local-climate-zones` reads). Each candidate is scored, 0 to 1:
+`sealed_threshold` and no catalogued building footprint touches it (the `buildings`
+collection `local-climate-zones` reads) nor on a street (the items' `roads` lines widened to
+`road_width_m`: streets carry traffic, they are not de-sealed). Each candidate is scored, 0 to 1:
 
     score = (w_heat·heat + w_canopy·(1 − canopy) + w_places·near) / (w_heat + w_canopy + w_places)
 
@@ -82,6 +83,7 @@ DEFAULTS = {
     "sealed_threshold": (0.5, 0.05, 1.0),
     "canopy_radius_m": (100.0, 10.0, 1000.0),
     "places_radius_m": (300.0, 10.0, 5000.0),
+    "road_width_m": (15.0, 0.0, 100.0),
     "min_area_m2": (1000.0, 0.0, 1e7),
     "weight_heat": (0.5, 0.0, 10.0),
     "weight_canopy": (0.3, 0.0, 10.0),
@@ -92,6 +94,8 @@ TITLES = {
     "sealed_threshold": "Sealed share (0–1) from which a non-built cell is a candidate",
     "canopy_radius_m": "Radius (m) of the neighbourhood whose tree share is the canopy",
     "places_radius_m": "Distance (m) at which a sensitive place stops counting",
+    "road_width_m": "Width (m) of the streets of the buildings items' `roads` asset, never "
+    "candidates",
     "min_area_m2": "Smallest sector (m²)",
     "weight_heat": "Weight of heat in the score",
     "weight_canopy": "Weight of the lack of canopy in the score",
@@ -130,7 +134,7 @@ PROCESS_METADATA: dict[str, Any] = {
     "id": "desealing-priority",
     "title": "De-sealing priority",
     "description": "Sealed ground no building covers (car parks, yards, squares: Sentinel-2 "
-    "unmixed as imperviousness does, catalogued building footprints removed) scored by heat "
+    "unmixed as imperviousness does, cells a building footprint touches removed) scored by heat "
     "(Landsat LST normalised within the territory), lack of tree canopy nearby and nearness "
     "to sensitive places when given: " + FORMULA + ". Connected candidate cells form sectors "
     "ranked per commune (desealing-sectors), the score as a COG (desealing-priority).",
@@ -233,13 +237,16 @@ class DesealingPriority(TerritorialProcess):
             places = await scenes_by_id(connection, job.inputs.get("places", []))
         layers = await self._layers(job, scenes, thermal, guard, grid, shapes)
         await job.progress(60.0)
-        built = await job.in_thread(burnt, buildings, guard, grid, False)
+        built = await job.in_thread(burnt, buildings, "data", guard, grid, True)
+        roads = await job.in_thread(
+            burnt, buildings, "roads", guard, grid, False, job.inputs["road_width_m"]
+        )
         near = None
         if places:
-            at = await job.in_thread(burnt, places, guard, grid, True)
+            at = await job.in_thread(burnt, places, "data", guard, grid, True)
             near = nearness(at, grid.resolution, job.inputs["places_radius_m"])
         score, candidates = await job.in_thread(
-            scored, layers, built, near, grid.resolution, job.inputs
+            scored, layers, built | roads, near, grid.resolution, job.inputs
         )
         await job.progress(75.0)
         path = job.scratch / "desealing-priority.tif"
@@ -279,8 +286,9 @@ class DesealingPriority(TerritorialProcess):
                     "places": bool(places),
                     "inputs": {name: job.inputs[name] for name in DEFAULTS},
                     "definitions": {
-                        "candidate": "sealed share >= sealed_threshold, centre under no "
-                        "building footprint",
+                        "candidate": "sealed share >= sealed_threshold, touched by no "
+                        "building footprint, centre on no street (roads widened to "
+                        "road_width_m)",
                         "score": FORMULA,
                         "sectors": "4-connected candidate cells of at least min_area_m2, "
                         "ranked per commune by mean score",
@@ -333,13 +341,16 @@ class DesealingPriority(TerritorialProcess):
         return found
 
 
-def burnt(sources: list[Scene], guard: AssetGuard, grid: Grid, touched: bool) -> np.ndarray:
-    """Where the items' `data` geometries lie on the grid (cell centres, or every cell they
-    touch)."""
+def burnt(
+    sources: list[Scene], key: str, guard: AssetGuard, grid: Grid, touched: bool, width: float = 0.0
+) -> np.ndarray:
+    """Where the items' `key` geometries (widened to `width` when lines) lie on the grid: cell
+    centres, or every cell they touch."""
     geometries = [
-        geometry
+        geometry.buffer(width / 2.0) if width else geometry
         for source in sources
-        for geometry in read_layer(source, "data", guard, grid.crs, grid.bounds)[0].tolist()
+        if key in source.content.get("assets", {})
+        for geometry in read_layer(source, key, guard, grid.crs, grid.bounds)[0].tolist()
         if geometry is not None and not geometry.is_empty
     ]
     if not geometries:
