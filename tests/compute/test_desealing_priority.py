@@ -17,7 +17,7 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
-from shapely.geometry import shape
+from shapely.geometry import mapping, shape
 
 from territoires.compute.processes.base import Outcome
 from territoires.compute.processes.desealing_priority import PROCESS
@@ -29,6 +29,8 @@ from territoires.synth.buildings import LCZ_UNITS, OSM
 from ..stack import scenes_platform_settings
 from .test_local_climate_zones import SIZE, SUMMERS, execute
 
+OSM_ITEM = "buildings-osm-17300-1024-s0-20210715"
+PLACES_ITEM = "places-17300"
 PAVED = 15  # LCZ E, bare rock or paved: a paved parcel without building
 TOP = 10
 PRECISION_GOAL = 0.8
@@ -40,8 +42,31 @@ pytestmark = pytest.mark.timeout(1800)
 
 @pytest.fixture(scope="module")
 def town(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The scenes, and a `places` collection of sensitive places: a point at the centre of
+    every fifth planted car park, catalogued as the buildings are (a STAC item beside a GeoJSON)."""
     folder = tmp_path_factory.mktemp("desealing") / "17300"
     generate("17300", folder, size=SIZE, sensors=["s2", "landsat"], with_buildings=True)
+    parks = [
+        shape(f["geometry"])
+        for f in json.loads((folder / LCZ_UNITS).read_text())["features"]
+        if f["properties"]["lcz"] == PAVED and f["properties"]["kind"] == "block"
+    ]
+    points = [
+        {"type": "Feature", "properties": {"kind": "school"}, "geometry": mapping(p.centroid)}
+        for p in parks[::5]
+    ]
+    (folder / "buildings" / "places.geojson").write_text(
+        json.dumps({"type": "FeatureCollection", "features": points})
+    )
+    item = json.loads((folder / "buildings" / f"{OSM_ITEM}.json").read_text())
+    item |= {"id": PLACES_ITEM, "collection": "places"}
+    item["assets"] = {"data": item["assets"]["data"] | {"href": "places.geojson"}}
+    for link in item["links"]:
+        link["href"] = "../collections/places.json"
+    (folder / "buildings" / f"{PLACES_ITEM}.json").write_text(json.dumps(item))
+    collection = json.loads((folder / "collections" / "buildings-osm.json").read_text())
+    collection |= {"id": "places", "title": "places", "description": "Sensitive places"}
+    (folder / "collections" / "places.json").write_text(json.dumps(collection))
     return folder
 
 
@@ -144,3 +169,30 @@ def test_bad_input_is_a_400(settings: Settings, tmp_path: Path, inputs: dict, me
     request = {"territory": "17300", "datetime": SUMMERS} | inputs
     with pytest.raises(BadRequestError, match=message):
         execute(settings, request, tmp_path, PROCESS)
+
+
+def test_sensitive_places_raise_their_sectors(
+    settings: Settings, rochelle: Outcome, town: Path, tmp_path: Path
+) -> None:
+    """With `places`, the weights sum to 1 instead of 0.8: a sector over 300 m from every
+    place keeps 0.8 of its score; one holding a place adds 0.2 × its mean nearness, which is
+    1 at the place and over 0.5 across a car park (under 150 m wide)."""
+    inputs = {"territory": "17300", "datetime": SUMMERS, "places": "places"}
+    near = sectors(execute(settings, inputs, tmp_path, PROCESS))
+    features = json.loads((town / "buildings" / "places.geojson").read_text())["features"]
+    places = shapely.union_all([shape(f["geometry"]) for f in features])
+    before = {
+        f.geometry.representative_point().wkt: f.properties["score"] for f in sectors(rochelle)
+    }
+    holding = [f for f in near if f.geometry.buffer(1e-9).intersects(places)]
+    gains = [
+        (before[f.geometry.representative_point().wkt], f.properties["score"]) for f in holding
+    ]
+    print(f"\nsectors holding a school, score without and with places: {gains}")
+    assert holding and all(now - 0.8 * was > 0.2 * 0.5 for was, now in gains)
+    far = [f for f in near if f.geometry.distance(places) > 0.005]  # over 300 m here
+    assert far and all(
+        f.properties["score"]
+        == pytest.approx(0.8 * before[f.geometry.representative_point().wkt], abs=2e-4)
+        for f in far
+    )
