@@ -163,6 +163,7 @@ def test_outputs_cog_and_figures(rochelle: Outcome, town: Path) -> None:
         ({"datetime": "2021-07-01/2021-07-16"}, "no scene of collection 'landsat-c2-l2'"),
         ({"buildings": "bd-topo-2030"}, "collection 'bd-topo-2030' has no item"),
         ({"weight_heat": 0, "weight_canopy": 0, "weight_places": 0}, "weights must not all"),
+        ({"weight_heat": 0, "weight_canopy": 0}, "weight_places counts only with `places`"),
     ],
 )
 def test_bad_input_is_a_400(settings: Settings, tmp_path: Path, inputs: dict, message: str) -> None:

@@ -220,8 +220,11 @@ class DesealingPriority(TerritorialProcess):
     def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
         check_unmixable(scenes)
         found = {name: number(inputs, name, *limits) for name, limits in DEFAULTS.items()}
-        if not found["weight_heat"] + found["weight_canopy"] + found["weight_places"] > 0:
-            raise BadRequestError("the weights must not all be zero")
+        used = found["weight_heat"] + found["weight_canopy"]
+        if not used + (found["weight_places"] if text(inputs, "places") else 0.0) > 0:
+            raise BadRequestError(
+                "the weights must not all be zero (weight_places counts only with `places`)"
+            )
         return found
 
     def resolution(self, scene: Scene) -> float:
@@ -392,7 +395,9 @@ def scored(
     resolution: float,
     inputs: dict[str, Any],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The score of each candidate cell (NaN elsewhere) and where the candidates are."""
+    """The score of each candidate cell (NaN elsewhere) and where the candidates are; the
+    canopy share is kept in `layers` for the sectors' figures. A cell under cloud in every
+    Landsat scene counts no heat."""
     sealed, tree = layers["sealed"], layers["tree"]
     candidates = (
         (layers["zones"] > 0) & ~built & (np.nan_to_num(sealed) >= inputs["sealed_threshold"])
