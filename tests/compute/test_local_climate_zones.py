@@ -23,7 +23,7 @@ import rasterio
 import shapely
 from shapely.geometry import shape
 
-from territoires.compute.processes.base import Outcome, RunningJob, Services
+from territoires.compute.processes.base import IndicatorProcess, Outcome, RunningJob, Services
 from territoires.compute.processes.local_climate_zones import (
     NAMES,
     PROCESS,
@@ -67,14 +67,19 @@ def settings(empty_database_factory, redis_url: str, town: Path, tmp_path_factor
     )
 
 
-def execute(settings: Settings, inputs: dict[str, Any], scratch: Path) -> Outcome:
+def execute(
+    settings: Settings,
+    inputs: dict[str, Any],
+    scratch: Path,
+    process: IndicatorProcess = PROCESS,
+) -> Outcome:
     """What the API and a worker do with a request: validate, then run the plan."""
 
     async def both() -> Outcome:
         engine = create_async_database(settings)
         try:
             async with engine.connect() as connection:
-                plan = await PROCESS.validate(inputs, connection)
+                plan = await process.validate(inputs, connection)
             job = RunningJob(
                 id=uuid.uuid4(),
                 owner=uuid.uuid4(),
@@ -86,7 +91,7 @@ def execute(settings: Settings, inputs: dict[str, Any], scratch: Path) -> Outcom
                 scratch=scratch,
                 progress=lambda _: asyncio.sleep(0),
             )
-            return await PROCESS.run(job)
+            return await process.run(job)
         finally:
             await engine.dispose()
 

@@ -106,6 +106,8 @@ def _ramp(*stops: tuple[float, str, str]) -> tuple[LegendEntry, ...]:
     return tuple(LegendEntry(value, color, label) for value, color, label in stops)
 
 
+DESEALING_LEGEND = _ramp((0, "#f7fcf5", "low"), (0.5, "#fdae61", "medium"), (1, "#a50026", "high"))
+
 # Stewart & Oke (2012) classes with the WUDAPT standard colours.
 LCZ_CLASSES = _ramp(
     (1, "#8c0000", "1 Compact high-rise"),
@@ -502,14 +504,33 @@ INDICATORS: dict[str, Indicator] = {
             id="desealing-priority",
             title_fr="Priorité de désimperméabilisation",
             title="De-sealing priority",
-            description="Sealed × heat exposure × (1 − vegetation), constrained areas removed.",
+            description="Score (0-1) of sealed cells no building covers (car parks, yards, "
+            "squares): heat (LST normalised within the territory), lack of tree canopy nearby "
+            "and nearness to sensitive places, weighted.",
             unit="1",
             kind="continuous",
             value_range=(0.0, 1.0),
-            legend=_ramp((0, "#f7fcf5", "low"), (0.5, "#fdae61", "medium"), (1, "#a50026", "high")),
+            legend=DESEALING_LEGEND,
             process="desealing-priority",
-            planned=True,
-            keywords=("soil", "heat"),
+            keywords=("soil", "heat", "desealing"),
+        ),
+        Indicator(
+            id="desealing-sectors",
+            title_fr="Secteurs à désimperméabiliser",
+            title="De-sealing sectors",
+            description="Connected sealed non-built cells of at least the minimum area, ranked "
+            "per commune by their mean de-sealing score, with area, sealed share, mean LST and "
+            "canopy share.",
+            unit="1",
+            kind="continuous",
+            value_range=(0.0, 1.0),
+            legend=DESEALING_LEGEND,
+            process="desealing-priority",
+            keywords=("soil", "heat", "desealing"),
+            form="vector",
+            geometry_type="Polygon",
+            colour_by="score",
+            statistics="desealing-priority",
         ),
         Indicator(
             id="lst",

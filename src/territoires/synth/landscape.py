@@ -24,6 +24,8 @@ from territoires.synth.texture import (
 DAYS_PER_YEAR = 365.25
 HIDDEN_COAST_M = 30.0
 """The planted coast is hidden where river or lake water lies this close landward of it."""
+CAR_PARK_SHARE = 0.05
+"""Share of the town blocks planted as car parks or squares: paved, no building (LCZ E)."""
 
 LAND_COVER_CLASSES = {
     1: "built-up",
@@ -405,7 +407,10 @@ class Landscape:
         park = blocks.random(self.city_blocks.key + 1) < np.float32(0.08)
         built[park] *= np.float32(0.1)
         clip01(built)
-        buildings = built.copy()  # roofs; streets and roads below are paved ground
+        buildings = built.copy()  # roofs; streets, car parks and roads below are paved ground
+        lot = ~park & (blocks.random(self.city_blocks.key + 4) < np.float32(CAR_PARK_SHARE))
+        buildings[lot] = 0.0  # car parks, squares: sealed blocks without a roof
+        built[lot] = np.maximum(built[lot], np.float32(0.9) * urban[lot])
         street = clip01(np.float32(0.5) + (np.float32(7.0) - edge) / np.float32(resolution))
         built += (one - built) * street * urban
         built += (one - built) * self._roads(x, y, resolution)

@@ -7,6 +7,7 @@ from types import ModuleType
 
 from territoires.compute.processes import (
     coastline,
+    desealing_priority,
     flood_extent,
     imperviousness,
     land_surface_temperature,
@@ -30,6 +31,7 @@ PROCESSES: dict[str, IndicatorProcess] = {
         flood_extent,
         coastline,
         local_climate_zones,
+        desealing_priority,
     )
 }
 

@@ -255,6 +255,36 @@ class Units:
     kinds: list[str]
 
 
+async def pin_vectors(
+    inputs: dict[str, Any], connection: AsyncConnection, collection: str, name: str
+) -> list[list[str]]:
+    """The items of a catalogued vector collection a job reads (input `name`): the newest up
+    to the period's end that cover the planned area, one vintage (those of the newest one's
+    date), each with its `data` asset; a 400 saying what to catalogue otherwise."""
+    area = await planned_area(inputs, connection)
+    until = Interval(EARLIEST, Interval.parse(inputs["datetime"]).end)
+    found = await find_scenes(connection, [collection], area, until, MAX_BUILDING_ITEMS)
+    if not found:
+        catalogued = await connection.scalar(
+            select(func.count()).select_from(Item).where(Item.collection_id == collection)
+        )
+        raise BadRequestError(
+            f"input '{name}': no item of collection {collection!r} covers the area up "
+            f"to {until.end:%Y-%m-%d}"
+            if catalogued
+            else f"input '{name}': collection {collection!r} has no item; catalogue "
+            "its vector file (a GeoPackage or GeoJSON as a STAC item's `data` asset) first"
+        )
+    vintage = [scene for scene in found if scene.datetime == found[0].datetime]
+    for scene in vintage:
+        if "data" not in scene.content.get("assets", {}):
+            raise BadRequestError(
+                f"input '{name}': item {scene.id} of {collection} has no `data` asset "
+                "(the vector file)"
+            )
+    return [[scene.collection, scene.id] for scene in vintage]
+
+
 def weights(names: tuple[str, ...]) -> np.ndarray:
     return np.array([1.0 if name in names else 0.0 for name in endmembers.ENDMEMBERS])
 
@@ -457,29 +487,7 @@ class LocalClimateZones(TerritorialProcess):
         that cover the area (one vintage: those of the newest one's date)."""
         plan = await super().validate(inputs, connection)
         collection = text(inputs, "buildings") or BUILDINGS
-        area = await planned_area(plan.inputs, connection)
-        until = Interval(EARLIEST, Interval.parse(plan.inputs["datetime"]).end)
-        found = await find_scenes(connection, [collection], area, until, MAX_BUILDING_ITEMS)
-        if not found:
-            catalogued = await connection.scalar(
-                select(func.count()).select_from(Item).where(Item.collection_id == collection)
-            )
-            raise BadRequestError(
-                f"input 'buildings': no item of collection {collection!r} covers the area up "
-                f"to {until.end:%Y-%m-%d}"
-                if catalogued
-                else f"input 'buildings': collection {collection!r} has no item; catalogue "
-                "building footprints (a BD TOPO batiment GeoPackage or OpenStreetMap GeoJSON "
-                "as a STAC item's `data` asset) first"
-            )
-        vintage = [scene for scene in found if scene.datetime == found[0].datetime]
-        for scene in vintage:
-            if "data" not in scene.content.get("assets", {}):
-                raise BadRequestError(
-                    f"input 'buildings': item {scene.id} of {collection} has no `data` asset "
-                    "(the footprints' vector file)"
-                )
-        pinned = [[scene.collection, scene.id] for scene in vintage]
+        pinned = await pin_vectors(plan.inputs, connection, collection, "buildings")
         return Plan(plan.inputs | {"buildings": pinned}, plan.pixels, plan.parts)
 
     def options(self, inputs: dict[str, Any], scenes: list[Scene]) -> dict[str, Any]:
