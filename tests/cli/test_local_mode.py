@@ -22,6 +22,7 @@ import pytest
 from territoires.cli.local.allocator import jemalloc_library
 from territoires.cli.local.postgres import PrivateCluster
 from territoires.compute.processes import land_cover_change as change
+from territoires.compute.processes import local_climate_zones as lcz
 from territoires.compute.processes import vegetation_strata as strata
 from territoires.shared.database import create_sync_database
 from territoires.shared.territories import count_territories
@@ -194,7 +195,8 @@ def test_run_serves_the_demo_survives_postgres_restart_and_restarts_fast(
 
 
 def test_the_demo_runs_vegetation_strata_out_of_the_box(local_environment: dict[str, str]) -> None:
-    """The demo scenes hold spring, summer and autumn 2023: the process's own example runs."""
+    """The demo scenes hold spring, summer and autumn 2023 and the town's buildings: the
+    examples of vegetation-strata and local-climate-zones run."""
     gateway = f"http://127.0.0.1:{local_environment['TERRITOIRES_GATEWAY_PORT']}"
     platform = Platform(local_environment)
     try:
@@ -204,9 +206,13 @@ def test_the_demo_runs_vegetation_strata_out_of_the_box(local_environment: dict[
             _, results = executed(
                 http, "vegetation-strata", strata.PROCESS_METADATA["example"]["inputs"]
             )
+            _, zones = executed(
+                http, "local-climate-zones", lcz.PROCESS_METADATA["example"]["inputs"]
+            )
         figures = results["figures"]["value"]["17300"]
         assert sorted(figures["scenes"]) == ["autumn", "spring", "summer"]
         assert 0.0 < figures["vegetated_share"] < 1.0
+        assert zones["figures"]["value"]["17300"]["buildings"] > 0
     finally:
         assert platform.stop(signal.SIGINT) == 0, "".join(platform.output)
 

@@ -3,6 +3,7 @@ database and Redis without DATABASE_URL."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,25 +55,35 @@ def test_an_unmigrated_database_says_to_upgrade(
     assert "run `territoires db upgrade` first" in result.stderr
 
 
-def state(local_dir: Path, pid: int) -> None:
-    local_dir.mkdir(exist_ok=True)
-    (local_dir / STATE_FILE).write_text(
-        f"TERRITOIRES_LOCAL_PID={pid}\nDATABASE_URL=postgresql://127.0.0.1:1/local\n"
-        "REDIS_URL=redis://127.0.0.1:1/0\n"
-    )
+HOLDER = """
+import fcntl, sys, time
+from pathlib import Path
+path = Path(sys.argv[1])
+handle = path.open("w")
+fcntl.flock(handle, fcntl.LOCK_EX)
+handle.write("TERRITOIRES_LOCAL_PID=1\\nDATABASE_URL=postgresql://127.0.0.1:1/local\\n"
+             "REDIS_URL=redis://127.0.0.1:1/0\\n")
+handle.flush()
+print("holding", flush=True)
+time.sleep(60)
+"""
 
 
 @pytest.fixture
-def stand_in() -> subprocess.Popen:
-    """A live process whose command line names territoires, as `territoires run`'s does."""
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "territoires"])
+def platform_stand_in(tmp_path: Path) -> subprocess.Popen:
+    """Another process holding the state file's lock, as a running `territoires run` does."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / STATE_FILE)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline() == "holding\n"
     yield process
     process.kill()
     process.wait()
 
 
-def test_settings_find_a_running_local_mode(tmp_path: Path, stand_in: subprocess.Popen) -> None:
-    state(tmp_path, stand_in.pid)
+def test_settings_find_a_running_local_mode(tmp_path: Path, platform_stand_in) -> None:
     found = Settings(local_dir=tmp_path)
     assert (found.database_url, found.redis_url) == (
         "postgresql://127.0.0.1:1/local",
@@ -83,15 +94,21 @@ def test_settings_find_a_running_local_mode(tmp_path: Path, stand_in: subprocess
     assert given.redis_url == "redis://127.0.0.1:1/0"
 
 
-def test_a_stopped_or_foreign_process_is_no_local_mode(tmp_path: Path) -> None:
-    sleeper = subprocess.Popen(["sleep", "60"])
+def test_a_file_nobody_holds_is_no_local_mode(tmp_path: Path, platform_stand_in) -> None:
+    platform_stand_in.kill()
+    platform_stand_in.wait()  # killed, as a platform that never cleared its file
+    assert (tmp_path / STATE_FILE).exists()
+    assert Settings(local_dir=tmp_path).database_url is None
+    (tmp_path / STATE_FILE).write_text(f"TERRITOIRES_LOCAL_PID={os.getpid()}\nDATABASE_URL=x\n")
+    assert Settings(local_dir=tmp_path).database_url is None  # a live pid is not enough
+
+
+def test_this_process_finds_its_own_platform(tmp_path: Path) -> None:
+    write_backends(tmp_path, "postgresql://127.0.0.1:1/mine", "redis://127.0.0.1:1/0")
     try:
-        state(tmp_path, sleeper.pid)
-        assert Settings(local_dir=tmp_path).database_url is None
+        assert Settings(local_dir=tmp_path).database_url == "postgresql://127.0.0.1:1/mine"
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    state(tmp_path, sleeper.pid)  # no longer runs
+        clear_backends(tmp_path)
     assert Settings(local_dir=tmp_path).database_url is None
 
 

@@ -46,16 +46,28 @@ def coast(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             shapely.transform(
                 shape(f["geometry"]), lambda xy: np.column_stack(to_utm.transform(*xy.T))
             ),
+            f["properties"]["hidden_m"],
         )
         for f in features
     )
     return {
         "root": root,
         "truth": truth["shoreline"],
-        "dates": [d for d, _ in lines],
-        "lines": [line for _, line in lines],
-        "by_date": dict(lines),
+        "dates": [d for d, _, _ in lines],
+        "lines": [line for _, line, _ in lines],
+        "by_date": {day: (line, hidden) for day, line, hidden in lines},
     }
+
+
+def planted_position(transect: coastline.Transect, line: Any, hidden: list[list[float]]) -> float:
+    """The transect's crossing with a planted line, NaN where river or lake water hides the
+    planted coast (the synth's `hidden_m` stretches: no image shows the line there)."""
+    position = transect.position(line)
+    if np.isnan(position):
+        return position
+    (x, y), (dx, dy) = transect.origin, transect.direction
+    along = line.project(shapely.Point(x + dx * position, y + dy * position))
+    return np.nan if any(low <= along <= high for low, high in hidden) else position
 
 
 def numpy_statistics(years: np.ndarray, positions: np.ndarray) -> dict[str, float]:
@@ -137,6 +149,34 @@ def test_despiking_drops_a_cloud_crossing_only() -> None:
     assert np.isnan(kept[5]) and np.isfinite(np.delete(kept, 5)).all()
 
 
+def test_crossings_placed_by_area_find_a_straight_coast() -> None:
+    """Pixels holding their exact share of sea (supersampled 16 × 16) behind a straight coast
+    at 20° from a column: the line through the summed shares lies on the coast, where
+    interpolating two pixels' shares is off by up to a tenth of a pixel."""
+    size, fine = 40, 16
+    normal = np.array([np.cos(np.radians(20)), np.sin(np.radians(20))])
+    offsets = (np.arange(fine) + 0.5) / fine - 0.5
+    rows, cols = np.mgrid[0:size, 0:size]
+    sub_r = rows[..., None, None] + offsets[:, None]
+    sub_c = cols[..., None, None] + offsets[None, :]
+    shares = ((sub_c * normal[0] + sub_r * normal[1]) > 20.3).mean(axis=(2, 3))
+    field = shares - 0.5
+    identity = rasterio.Affine.identity()
+    errors = {}
+    for name, summed in (("linear", None), ("summed", shares)):
+        lines = coastline.contours(field, identity, shares=summed)
+        points = np.concatenate([shapely.get_coordinates(line) for line in lines])
+        # Map coordinates of pixel centres are (column + 0.5, row + 0.5).
+        across = (points[:, 0] - 0.5) * normal[0] + (points[:, 1] - 0.5) * normal[1] - 20.3
+        inner = (points[:, 1] > 3) & (points[:, 1] < size - 4)
+        errors[name] = float(np.abs(across[inner]).max())
+    print(
+        f"straight coast: max distance to it {errors['linear']:.3f} px interpolated, "
+        f"{errors['summed']:.4f} px summed"
+    )
+    assert errors["summed"] <= 0.01 < errors["linear"]
+
+
 def synthetic_scenes(root: Path) -> list[Scene]:
     """The Sentinel-2 items `territoires synth` catalogued, their hrefs made absolute."""
     scenes = []
@@ -167,11 +207,12 @@ def extracted(coast: dict[str, Any]) -> dict[str, Any]:
         )
     guard = AssetGuard.of([str(root)])
     with ExitStack() as stack:
-        found = [process.SceneLine(scene, grid, stack, guard) for scene in scenes]
+        land = process.land_spectra(scenes, grid, stack, guard)
+        found = [process.SceneLine(scene, grid, stack, guard, land) for scene in scenes]
     found_transects, years, measured = process.crossed(found, grid)
     dates = [scene.datetime.date() for scene in scenes]
     planted = [
-        np.array([transect.position(coast["by_date"][day]) for day in dates])
+        np.array([planted_position(transect, *coast["by_date"][day]) for day in dates])
         for transect in found_transects
     ]
     return {
@@ -190,14 +231,21 @@ def scores(coast: dict[str, Any], extracted: dict[str, Any]) -> dict[str, float]
     pixel = extracted["grid"].resolution
     errors = (extracted["measured"] - extracted["planted"]) / pixel
     years = extracted["years"]
-    lrr_errors = []
+    lrr_errors, hidden = [], 0
     for measured, planted in zip(extracted["measured"], extracted["planted"], strict=True):
-        ours, truth = coastline.change(years, measured), coastline.change(years, planted)
-        ok = ours and truth and ours.lrr is not None and truth.lrr is not None
+        # On the dates the planted coast is hidden there is nothing to score a crossing
+        # against; the planted motion is linear, so its rate is the same on any dates.
+        seen = np.where(np.isfinite(planted), measured, np.nan)
+        ours, truth = coastline.change(years, seen), coastline.change(years, planted)
+        if truth is None or truth.lrr is None:
+            hidden += 1  # the planted coast is hidden on most dates: nothing to score
+            continue
+        ok = ours is not None and ours.lrr is not None
         lrr_errors.append(abs(ours.lrr - truth.lrr) if ok else np.inf)  # type: ignore[union-attr]
     lrr_errors = np.array(lrr_errors)
     figures = {
         "transects": len(extracted["transects"]),
+        "hidden": hidden,
         "crossings": int(np.isfinite(errors).sum()),
         "missed": float(np.isnan(errors).mean()),
         "rmse_px": float(np.sqrt(np.nanmean(errors**2))),
@@ -208,8 +256,10 @@ def scores(coast: dict[str, Any], extracted: dict[str, Any]) -> dict[str, float]
         "planted": coast["truth"]["rate_m_per_year"],
     }
     print(
-        f"{figures['transects']} transects, {figures['crossings']} crossings "
-        f"({figures['missed']:.0%} missed: clouds, outliers) on {len(years)} Sentinel-2 dates, "
+        f"{figures['transects']} transects ({hidden} where river or lake water hides the "
+        f"planted coast), {figures['crossings']} crossings scored "
+        f"({figures['missed']:.0%} missed: clouds, outliers, river mouths, hidden coast) on "
+        f"{len(years)} Sentinel-2 dates, "
         f"{pixel:g} m pixels: position RMSE {figures['rmse_px']:.2f} px, median |error| "
         f"{figures['median_px']:.2f} px, {figures['within_half_px']:.0%} within 0.5 px; LRR "
         f"within {MAX_LRR_ERROR} m/yr of the planted lines' on {figures['lrr_within']:.0%} of "
@@ -225,7 +275,7 @@ def test_extracted_shorelines_against_the_planted_coast(
     reasons = [f.found.reason for f in extracted["found"] if f.found.line is None]
     assert not reasons, reasons
     figures = scores(coast, extracted)
-    assert figures["transects"] >= 20
+    assert figures["transects"] - figures["hidden"] >= 20
     assert figures["median_px"] <= 0.25
     assert figures["within_half_px"] >= 0.85
     for measured in extracted["measured"]:
@@ -237,16 +287,23 @@ def test_extracted_shorelines_against_the_planted_coast(
             assert getattr(found, name) == pytest.approx(value, rel=1e-9, abs=1e-9), name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13's bar is not reached yet: the sea fraction estimated from MNDWI with one "
-    "land spectrum errs by about 0.2 on pixels mostly land (fields and roofs differ from the "
-    "median land), moving crossings by several metres; transects at the river mouth cross "
-    "where the extraction closes the mouth",
-)
-def test_extracted_shorelines_meet_the_issue_targets(
+def test_extracted_shorelines_meet_the_position_target(
     coast: dict[str, Any], extracted: dict[str, Any]
 ) -> None:
     figures = scores(coast, extracted)
     assert figures["rmse_px"] <= 0.5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 13's LRR bar is not reached yet: within 0.1 m/yr on 78 % of the transects "
+    "(median error 0.036 m/yr). The crossings err by 0.67 m rms (0.25-1.12 m by date), and the "
+    "LRR's standard error is that over about 7.7 years for nine dates over nine years (0.09 "
+    "m/yr); 95 % needs about 0.4 m rms, a share error near 0.01 where it is 0.02-0.03. A land "
+    "reference from the years before the period did not help (76-78 %)",
+)
+def test_extracted_shorelines_meet_the_lrr_target(
+    coast: dict[str, Any], extracted: dict[str, Any]
+) -> None:
+    figures = scores(coast, extracted)
     assert figures["lrr_within"] >= 0.95

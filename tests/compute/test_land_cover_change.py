@@ -31,6 +31,7 @@ from territoires.compute.blocks import Grid, zone_raster
 from territoires.compute.inputs import interval
 from territoires.compute.kernels import unmixing
 from territoires.compute.processes import land_cover_change as process
+from territoires.compute.processes import local_climate_zones as lcz
 from territoires.compute.sources import Scene
 from territoires.shared.assets import AssetGuard
 from territoires.shared.settings import get_settings
@@ -247,9 +248,7 @@ def test_the_per_cell_errors_the_thresholds_rest_on(changes: Path, mapped: dict[
     with ExitStack() as stack:
         changed = process.ChangeMap(mapped["periods"], grid, stack, AssetGuard.of([str(changes)]))
         whole = rasterio.windows.Window(0, 0, grid.width, grid.height)
-        sealed, vegetation = process.period_shares(
-            changed.readers["before"], whole, changed.sealed, changed.vegetation
-        )
+        sealed, vegetation = process.period_shares(changed.readers["before"], whole, changed.tables)
     document = json.loads((changes / "truth.json").read_text())["land_cover_change"]
     with rasterio.open(changes / document["raster"]) as raster:
         outside = raster.read(1) == 0
@@ -279,7 +278,7 @@ def test_vegetated_share_kernel_equals_numpy_on_the_real_sentinel2_scene() -> No
     valid[:10] = False
     endmembers = unmixing.endmember_matrix()
     solvers, members = unmixing.subset_solvers(endmembers)
-    weights = process.vegetation_weights()
+    weights = lcz.weights(process.VEGETATION)
     scales, zeros = np.full(len(names), 1e-4), np.zeros(len(names))
     sums = np.zeros(bands.shape[1:], np.float32)
     counts = np.zeros(bands.shape[1:], np.uint16)

@@ -283,6 +283,9 @@ def test_shoreline_moves_at_the_planted_rate(output: Path, truth: dict):
         years = (date.fromisoformat(line["properties"]["date"]) - reference).days / 365.25
         expected = shoreline["rate_m_per_year"] * years
         assert line["properties"]["offset_m"] == pytest.approx(expected, abs=0.01)
+        # Where river or lake water meets the coast: ordered stretches along the line.
+        bounds = np.array(line["properties"]["hidden_m"]).reshape(-1)
+        assert (np.diff(bounds) >= 0).all() and (bounds >= 0).all()
     assert math.hypot(*shoreline["sea_direction"]) == pytest.approx(1.0)
 
 

@@ -12,7 +12,7 @@ from territoires.gateway.keys import KeyCache
 from territoires.gateway.landing import landing_router
 from territoires.gateway.metrics import GatewayMetrics
 from territoires.gateway.middleware import GatewayMiddleware
-from territoires.gateway.proxy import proxy_router
+from territoires.gateway.proxy import Upstream, proxy_router
 from territoires.gateway.ratelimit import RateLimiter
 from territoires.shared.health import Check
 from territoires.shared.service import create_service_app
@@ -36,16 +36,10 @@ def upstream_check(client: httpx.AsyncClient, url: str) -> Check:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or settings_or_exit()
     client = httpx.AsyncClient(timeout=settings.readiness_timeout_s)
-    # One pooled client for proxied traffic; each route sets its own timeout.
-    upstream = httpx.AsyncClient(
-        limits=httpx.Limits(
-            max_connections=512,
-            max_keepalive_connections=128,
-            # Far below the services' keep-alive (KEEP_ALIVE_S): an idle connection is dropped
-            # here before the service closes it, else a request sent on it as it closes fails.
-            keepalive_expiry=UPSTREAM_KEEPALIVE_S,
-        )
-    )
+    # One pool for proxied traffic; each route sets its own timeout. The keep-alive is far
+    # below the services' (KEEP_ALIVE_S): an idle connection is dropped here before the service
+    # closes it, else a request sent on it as it closes fails.
+    upstream = Upstream(max_connections=512, keepalive_s=UPSTREAM_KEEPALIVE_S)
 
     async def close_clients() -> None:
         await client.aclose()

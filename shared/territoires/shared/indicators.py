@@ -106,6 +106,8 @@ def _ramp(*stops: tuple[float, str, str]) -> tuple[LegendEntry, ...]:
     return tuple(LegendEntry(value, color, label) for value, color, label in stops)
 
 
+DESEALING_LEGEND = _ramp((0, "#f7fcf5", "low"), (0.5, "#fdae61", "medium"), (1, "#a50026", "high"))
+
 # Stewart & Oke (2012) classes with the WUDAPT standard colours.
 LCZ_CLASSES = _ramp(
     (1, "#8c0000", "1 Compact high-rise"),
@@ -125,6 +127,20 @@ LCZ_CLASSES = _ramp(
     (15, "#000000", "E Bare rock or paved"),
     (16, "#fbf7ae", "F Bare soil or sand"),
     (17, "#6a6aff", "G Water"),
+)
+
+# What a local-climate-zones run stores per territory (under `lcz`) that pages show.
+LCZ_FIGURES = (
+    Figure("main_class", "Main class", "{}", "Classe principale"),
+    Figure(
+        "population_share_lcz_1_3",
+        "Population in compact zones (LCZ 1–3)",
+        "{:.0%}",
+        "Population en zones compactes (LCZ 1–3)",
+        "1",
+    ),
+    Figure("units", "Units", "{:d}", "Unités", "count"),
+    Figure("buildings", "Buildings", "{:d}", "Bâtiments", "count"),
 )
 
 # The share of a territory seen cloud-free, which every optical indicator's figures carry.
@@ -592,14 +608,33 @@ INDICATORS: dict[str, Indicator] = {
             id="desealing-priority",
             title_fr="Priorité de désimperméabilisation",
             title="De-sealing priority",
-            description="Sealed × heat exposure × (1 − vegetation), constrained areas removed.",
+            description="Score (0-1) of sealed cells no building covers (car parks, yards, "
+            "squares): heat (LST normalised within the territory), lack of tree canopy nearby "
+            "and nearness to sensitive places, weighted.",
             unit="1",
             kind="continuous",
             value_range=(0.0, 1.0),
-            legend=_ramp((0, "#f7fcf5", "low"), (0.5, "#fdae61", "medium"), (1, "#a50026", "high")),
+            legend=DESEALING_LEGEND,
             process="desealing-priority",
-            planned=True,
-            keywords=("soil", "heat"),
+            keywords=("soil", "heat", "desealing"),
+        ),
+        Indicator(
+            id="desealing-sectors",
+            title_fr="Secteurs à désimperméabiliser",
+            title="De-sealing sectors",
+            description="Connected sealed non-built cells of at least the minimum area, ranked "
+            "per commune by their mean de-sealing score, with area, sealed share, mean LST and "
+            "canopy share.",
+            unit="1",
+            kind="continuous",
+            value_range=(0.0, 1.0),
+            legend=DESEALING_LEGEND,
+            process="desealing-priority",
+            keywords=("soil", "heat", "desealing"),
+            form="vector",
+            geometry_type="Polygon",
+            colour_by="score",
+            statistics="desealing-priority",
         ),
         Indicator(
             id="lst",
@@ -648,8 +683,27 @@ INDICATORS: dict[str, Indicator] = {
             dtype="uint8",
             nodata=0,
             process="local-climate-zones",
-            planned=True,
-            keywords=("heat", "urban"),
+            keywords=("heat", "urban", "LCZ", "buildings"),
+            figures=LCZ_FIGURES,
+        ),
+        Indicator(
+            id="lcz-units",
+            title_fr="Zones climatiques locales (unités)",
+            title="Local Climate Zones (units)",
+            description="The reference units of a Local Climate Zones run (blocks bounded by "
+            "roads, else grid cells) with their class, confidence, building, impervious and "
+            "pervious surface fractions, mean height, height-to-width ratio and sky view factor.",
+            unit="class",
+            kind="categorical",
+            value_range=(1, 17),
+            legend=LCZ_CLASSES,
+            process="local-climate-zones",
+            keywords=("heat", "urban", "LCZ", "buildings"),
+            form="vector",
+            geometry_type="Polygon",
+            colour_by="lcz",
+            statistics="lcz",
+            figures=LCZ_FIGURES,
         ),
         Indicator(
             id="night-lighting",

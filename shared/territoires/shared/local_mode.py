@@ -1,18 +1,25 @@
 """Where a running local mode keeps its database and Redis, for the other commands to find.
 
 `territoires run` writes `<local_dir>/local-mode.env` (its pid, DATABASE_URL and REDIS_URL) once
-its backends are up and removes it when it stops; settings read it when DATABASE_URL or REDIS_URL
-is unset, so `uv run territoires keys create …` in a second terminal needs no variable. A file
-left by a platform that was killed is ignored: its pid no longer runs `territoires`.
+its backends are up, holds a lock on it while it runs and removes it when it stops; settings read
+it when DATABASE_URL or REDIS_URL is unset, so `uv run territoires keys create …` in a second
+terminal needs no variable. A file left by a platform that was killed is ignored: nobody holds its
+lock any more (the kernel drops it with the process), which no pid check can tell as surely — a
+pid is reused, and in a container /proc may show another namespace's processes.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
+from typing import IO
 
 STATE_FILE = "local-mode.env"
 PID = "TERRITOIRES_LOCAL_PID"
+
+_held: dict[Path, IO[str]] = {}
+"""The state files this process wrote, kept open: their lock lives as long as the handle."""
 
 
 def state_file(local_dir: Path) -> Path:
@@ -20,33 +27,42 @@ def state_file(local_dir: Path) -> Path:
 
 
 def write_backends(local_dir: Path, database_url: str, redis_url: str) -> Path:
-    """Writes the file (owner-only: a given DATABASE_URL may hold a password) atomically."""
+    """Writes the file (owner-only: a given DATABASE_URL may hold a password) atomically, locked
+    before it appears so that no reader sees it unheld."""
     path = state_file(local_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".tmp")
-    partial.write_text(
+    handle = partial.open("w", encoding="utf-8")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    handle.write(
         "# written by `territoires run` while it runs; `set -a; . ./.data/local-mode.env` "
         "exports it\n"
-        f"{PID}={os.getpid()}\nDATABASE_URL={database_url}\nREDIS_URL={redis_url}\n",
-        encoding="utf-8",
+        f"{PID}={os.getpid()}\nDATABASE_URL={database_url}\nREDIS_URL={redis_url}\n"
     )
+    handle.flush()
     partial.chmod(0o600)
     partial.replace(path)
+    _held[path] = handle
     return path
 
 
 def clear_backends(local_dir: Path) -> None:
     """Removes the file if this process wrote it (a second platform's file stays)."""
     path = state_file(local_dir)
+    handle = _held.pop(path, None)
+    if handle is None:
+        return
     if read_state(path).get(PID) == str(os.getpid()):
         path.unlink(missing_ok=True)
+    handle.close()
 
 
 def running_backends(local_dir: Path) -> dict[str, str]:
     """DATABASE_URL and REDIS_URL of the local mode running from `local_dir`; empty when none."""
-    state = read_state(state_file(local_dir))
-    if not _runs_territoires(state.get(PID, "")):
+    path = state_file(local_dir)
+    if not _locked_by_a_running_platform(path):
         return {}
+    state = read_state(path)
     return {key: state[key] for key in ("DATABASE_URL", "REDIS_URL") if state.get(key)}
 
 
@@ -59,18 +75,14 @@ def read_state(path: Path) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
-def _runs_territoires(pid: str) -> bool:
-    """Whether process `pid` is alive and (where /proc tells) a `territoires` command."""
-    if not pid.isdigit():
-        return False
+def _locked_by_a_running_platform(path: Path) -> bool:
     try:
-        os.kill(int(pid), 0)
-    except PermissionError:
-        pass  # alive, another user's
+        handle = path.open("r", encoding="utf-8")
     except OSError:
         return False
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc (macOS): alive is what can be told
-    return b"territoires" in command
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False

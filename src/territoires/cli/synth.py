@@ -70,6 +70,15 @@ def synth_command(
             "polygons and per-commune hectares in truth.json land_cover_change",
         ),
     ] = False,
+    with_buildings: Annotated[
+        bool,
+        typer.Option(
+            "--buildings",
+            help="Buildings with heights and streets of the town blocks (BD TOPO-like "
+            "GeoPackage and OSM-like GeoJSON, collections buildings and buildings-osm), the "
+            "planted Local Climate Zone of each unit in truth/lcz_units.geojson",
+        ),
+    ] = False,
     night_lights: Annotated[
         bool,
         typer.Option(
@@ -118,6 +127,7 @@ def synth_command(
                 landsat_level=landsat_level,
                 seasons=seasons,
                 changes=changes,
+                with_buildings=with_buildings,
             )
     except SynthInputError as error:
         fail(str(error), USAGE_ERROR)

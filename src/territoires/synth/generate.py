@@ -27,8 +27,8 @@ from territoires.shared.territories import (
     find_demo_territory,
     read_demo_territories,
 )
+from territoires.synth import buildings, exposure, landsat, sentinel1, sentinel2, viirs
 from territoires.synth import changes as planted_changes
-from territoires.synth import exposure, landsat, sentinel1, sentinel2, viirs
 from territoires.synth.cog import Conversions
 from territoires.synth.grid import Grid, from_lonlat, to_lonlat, utm_epsg
 from territoires.synth.landscape import Landscape, Settlement, random_settlements
@@ -152,12 +152,15 @@ def generate(
     settings: Settings | None = None,
     landsat_level: int = 1,
     seasons: bool = False,
+    with_buildings: bool = False,
     changes: bool = False,
 ) -> Summary:
     """Writes scenes of the chosen sensors, their STAC catalog and the truth into `out_dir`;
     `seasons` adds Sentinel-2 spring and autumn scenes to the last summer's (`season_dates`),
-    with the vegetation strata's truth; `changes` plants parcels whose ground changes between
-    the last two summers (`synth.changes`), with their truth."""
+    with the vegetation strata's truth; `with_buildings` adds the buildings and streets of the
+    town blocks (BD TOPO- and OSM-like, `synth/buildings.py`) with the planted Local Climate
+    Zones; `changes` plants parcels whose ground changes between the last two summers
+    (`synth.changes`), with their truth."""
     began = time.perf_counter()
     settings = settings or get_settings()
     chosen = parse_sensors(",".join(sensors))
@@ -191,6 +194,7 @@ def generate(
             began,
             landsat_level,
             seasons,
+            with_buildings,
             changes,
         )
         _replace(destination, scratch)
@@ -365,7 +369,8 @@ def _generate_into(
     began: float,
     landsat_level: int,
     seasons: bool,
-    changes: bool,
+    with_buildings: bool = False,
+    changes: bool = False,
 ) -> Summary:
     plan = _plan(target, size, seed, sensors, start, end, settings, landsat_level, seasons, changes)
     blocks = plan.grid.row_blocks()
@@ -387,6 +392,17 @@ def _generate_into(
             items += _landsat_products(root, plan, conversions, steps, document)
         if "viirs" in sensors:
             items.append(_viirs_product(root, plan, conversions, steps, document))
+        if with_buildings:
+            made, document["local_climate_zones"] = buildings.write_buildings(
+                root,
+                plan.grid,
+                plan.landscape,
+                plan.reference,
+                seed,
+                plan.item_id(buildings.COLLECTION, plan.reference).removeprefix("buildings-"),
+            )
+            items += made
+            steps.lap("buildings")
         conversions.wait()
         steps.advance("COG conversion")
         steps.lap("COG conversion (rest)")

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from territoires.synth.changes import Change
 
 DAYS_PER_YEAR = 365.25
+HIDDEN_COAST_M = 30.0
+"""The planted coast is hidden where river or lake water lies this close landward of it."""
+CAR_PARK_SHARE = 0.05
+"""Share of the town blocks planted as car parks or squares: paved, no building (LCZ E)."""
 
 LAND_COVER_CLASSES = {
     1: "built-up",
@@ -413,7 +417,10 @@ class Landscape:
         park = blocks.random(self.city_blocks.key + 1) < np.float32(0.08)
         built[park] *= np.float32(0.1)
         clip01(built)
-        buildings = built.copy()  # roofs; streets and roads below are paved ground
+        buildings = built.copy()  # roofs; streets, car parks and roads below are paved ground
+        lot = ~park & (blocks.random(self.city_blocks.key + 4) < np.float32(CAR_PARK_SHARE))
+        buildings[lot] = 0.0  # car parks, squares: sealed blocks without a roof
+        built[lot] = np.maximum(built[lot], np.float32(0.9) * urban[lot])
         street = clip01(np.float32(0.5) + (np.float32(7.0) - edge) / np.float32(resolution))
         built += (one - built) * street * urban
         built += (one - built) * self._roads(x, y, resolution)
@@ -448,14 +455,7 @@ class Landscape:
         np.maximum(shrub, np.float32(2.4) * tree_share * (one - tree_share), out=shrub)  # edges
         np.maximum(shrub, np.float32(0.3) * urban, out=shrub)  # gardens
 
-        downstream, river_distance = self.river.frame(x, y)
-        half_width = np.float32(self.river.width_m / 2)
-        river = clip01(np.float32(0.5) + (half_width - river_distance) / np.float32(resolution))
-        lake_level = blob_sum(list(self.lakes), x, y)
-        roughness = self.flood.roughness.grid(x, y)
-        lake_level *= one + np.float32(0.5) * roughness
-        lakes = clip01(np.float32(0.5) + (lake_level - np.float32(0.5)) * np.float32(20.0))
-
+        inland_water, downstream, river_distance, roughness = self._inland_water(x, y, resolution)
         flood = self.flood
         behind = np.maximum(flood.reach_start_m - downstream, downstream - flood.reach_end_m)
         lowness = river_distance / np.float32(flood.scale_m)
@@ -465,7 +465,7 @@ class Landscape:
         return Ground(
             resolution=resolution,
             coast_distance=self.shoreline.distance(x, y),
-            inland_water=np.maximum(river, lakes),
+            inland_water=inland_water,
             built=clip01(built),
             paved=np.maximum(built - buildings, np.float32(0.0)),
             tree=tree,
@@ -500,6 +500,45 @@ class Landscape:
             share[area][more] = inside[more]
         return parcel, share
 
+    def inland_water(self, x: np.ndarray, y: np.ndarray, resolution: float) -> np.ndarray:
+        """Share of river and lake water in each pixel centred on map coordinates (y[i], x[j])."""
+        return self._inland_water(*self.local(x, y), resolution)[0]
+
+    def _inland_water(
+        self, x: np.ndarray, y: np.ndarray, resolution: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """River and lake water share at local coordinates, with the river's frame (downstream,
+        distance) and the roughness the flood reuses."""
+        downstream, river_distance = self.river.frame(x, y)
+        half_width = np.float32(self.river.width_m / 2)
+        river = clip01(np.float32(0.5) + (half_width - river_distance) / np.float32(resolution))
+        lake_level = blob_sum(list(self.lakes), x, y)
+        roughness = self.flood.roughness.grid(x, y)
+        lake_level *= np.float32(1.0) + np.float32(0.5) * roughness
+        lakes = clip01(np.float32(0.5) + (lake_level - np.float32(0.5)) * np.float32(20.0))
+        return np.maximum(river, lakes), downstream, river_distance, roughness
+
+    def hidden_coast(self, points: np.ndarray, resolution: float) -> np.ndarray:
+        """Whether river or lake water lies within HIDDEN_COAST_M landward of each point of the
+        coast ((n, 2) map coordinates): there the water a sensor sees runs on past the planted
+        line, which is no sea–land boundary. Sampled every half pixel on small grids along
+        the line (a département's coast is long)."""
+        east, north = self.shoreline.sea_direction
+        steps = np.arange(0.0, HIDDEN_COAST_M + 1e-6, resolution / 2)
+        hidden = np.zeros(len(points), np.bool_)
+        for start in range(0, len(points), 64):
+            chunk = points[start : start + 64]
+            xs = chunk[:, 0, None] - steps[None, :] * east
+            ys = chunk[:, 1, None] - steps[None, :] * north
+            left, top = xs.min() - resolution, ys.max() + resolution
+            x = np.arange(left, xs.max() + 2 * resolution, resolution)
+            y = np.arange(top, ys.min() - 2 * resolution, -resolution)
+            water = self.inland_water(x, y, resolution)
+            columns = np.rint((xs - left) / resolution).astype(np.int64)
+            rows = np.rint((top - ys) / resolution).astype(np.int64)
+            hidden[start : start + 64] = (water[rows, columns] > 0).any(axis=1)
+        return hidden
+
     def _roads(self, x: np.ndarray, y: np.ndarray, resolution: float) -> np.ndarray:
         """Share of asphalt from the straight main roads (12 m wide) crossing the grid."""
         asphalt = np.zeros((y.size, x.size), np.float32)
@@ -512,7 +551,7 @@ class Landscape:
         return asphalt
 
     def cover(self, ground: Ground, when: date) -> Cover:
-        """The cover shares at a date (only the sea moves)."""
+        """The cover shares at a date (the sea moves, and the change parcels change)."""
         sea = self.shoreline.sea_fraction(ground.coast_distance, ground.resolution, when)
         water = np.maximum(ground.inland_water, sea)
         land = np.float32(1.0) - water

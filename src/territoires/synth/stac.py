@@ -33,6 +33,10 @@ COLLECTIONS = {
     "Imperviousness Density-like, at the flood date)",
     "population-grid": "Residents per 100 m cell (synthetic, GHS-POP-like, from the built-up "
     "land and urban density)",
+    "buildings": "Building footprints with heights, BD TOPO batiment-like GeoPackage (hauteur), "
+    "and streets (synthetic, from the city blocks of the optical scenes)",
+    "buildings-osm": "Building footprints, OpenStreetMap-like GeoJSON (height, building:levels), "
+    "and streets (synthetic, the same buildings as `buildings`)",
     "viirs-dnb-night": "VIIRS Day/Night Band nightly radiance, VNP46A2-like (synthetic, with "
     "planted street-light extinctions)",
 }

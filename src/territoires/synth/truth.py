@@ -178,7 +178,9 @@ def _percent(share: np.ndarray) -> np.ndarray:
 
 
 def write_shorelines(root: Path, landscape: Landscape, grid: Grid, dates: list[date]) -> None:
-    """The planted coast at each date, clipped to the grid, as GeoJSON lines in lon/lat."""
+    """The planted coast at each date, clipped to the grid, as GeoJSON lines in lon/lat, with
+    `hidden_m`: the stretches (metres along the line from its start, in the grid's CRS) where
+    river or lake water meets it, so no image shows it there (`Landscape.hidden_coast`)."""
     transformer = to_lonlat(grid.epsg)
     outline = box(*grid.bounds)
     features = []
@@ -186,6 +188,7 @@ def write_shorelines(root: Path, landscape: Landscape, grid: Grid, dates: list[d
         line = LineString(landscape.shoreline_line(when, grid)).intersection(outline)
         if line.is_empty:
             continue
+        hidden = _hidden_stretches(line, landscape, grid.resolution)
         lonlat = shapely.transform(line, lambda xy: np.column_stack(transformer.transform(*xy.T)))
         features.append(
             {
@@ -193,6 +196,7 @@ def write_shorelines(root: Path, landscape: Landscape, grid: Grid, dates: list[d
                 "properties": {
                     "date": when.isoformat(),
                     "offset_m": round(landscape.shoreline.offset_m(when), 3),
+                    "hidden_m": hidden,
                 },
                 "geometry": _rounded(mapping(lonlat)),
             }
@@ -201,6 +205,25 @@ def write_shorelines(root: Path, landscape: Landscape, grid: Grid, dates: list[d
     path.parent.mkdir(parents=True, exist_ok=True)
     collection = {"type": "FeatureCollection", "features": features}
     path.write_text(json.dumps(collection) + "\n", encoding="utf-8")
+
+
+def _hidden_stretches(line: Any, landscape: Landscape, resolution: float) -> list[list[float]]:
+    """[start, end] metres along each part of the line, in order, where the coast is hidden;
+    each hidden vertex stands for half the spacing either side of it."""
+    stretches: list[list[float]] = []
+    walked = 0.0
+    for part in shapely.get_parts(line):
+        points = shapely.get_coordinates(part)
+        along = walked + np.concatenate([[0.0], np.hypot(*np.diff(points, axis=0).T).cumsum()])
+        for index in np.flatnonzero(landscape.hidden_coast(points, resolution)):
+            low = along[max(index - 1, 0)] + (along[index] - along[max(index - 1, 0)]) / 2
+            high = along[index] + (along[min(index + 1, along.size - 1)] - along[index]) / 2
+            if stretches and low <= stretches[-1][1]:
+                stretches[-1][1] = round(high, 2)
+            else:
+                stretches.append([round(low, 2), round(high, 2)])
+        walked = float(along[-1])
+    return stretches
 
 
 def _rounded(geometry: dict[str, Any]) -> dict[str, Any]:

@@ -5,12 +5,16 @@ each dated shoreline's intersection with them, and per transect the net shorelin
 with R² and its 95 % confidence interval, and the weighted regression rate WLR). Positions
 are signed distances along the transect, positive seaward, so a negative rate is erosion.
 
-The shorelines come from imagery: a scene's MNDWI on its clear pixels, Otsu's threshold of
+The shorelines come from imagery: a scene's MNDWI on its clear pixels and Otsu's threshold of
 its histogram (per scene: water and land brightness change with the tide, the season and the
-sensor), the sub-pixel zero contour of MNDWI − threshold by marching squares, and of it only
-the sea–land line: the rim of the largest water body (clouds counted as possible water so
-that a cloud over the sea does not cut it in two), lakes and ponds taken as land. The science
-of the `coastline` process: it works in a projected CRS (metres) on shapely lines."""
+sensor) say which pixels are sea; each pixel's share of sea is then unmixed from its green and
+SWIR1 reflectance between the nearby sea and its own land spectrum (`LandReference`, from the
+dates it was pure land), and the line is where that share is one half, by marching squares,
+each crossing placed by the shares summed across the coast (the sea's area, `_summed`). Only
+the sea–land line is kept: the rim of the largest water body (clouds counted as possible
+water so that a cloud over the sea does not cut it in two), lakes and ponds taken as land,
+channel mouths set aside. The science of the `coastline` process: it works in a projected CRS
+(metres) on shapely lines."""
 
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ import numpy as np
 import shapely
 from affine import Affine
 from rasterio.features import rasterize, shapes
-from shapely.geometry import LineString, MultiLineString, Point, shape
+from shapely.geometry import LineString, MultiLineString, MultiPoint, Point, shape
+from shapely.geometry.base import BaseGeometry
 
 from territoires.compute.kernels import lazy
 
@@ -46,9 +51,18 @@ coast."""
 RING_PX = (2, 4)
 """Sea and land pixels this many pixels from the first line give the pure spectra."""
 LOCAL_PX = 6
-"""A pixel's sea and land spectra are the mean of the ring's pixels within this radius (on the
-synthetic coast, position RMSE 0.54 px with 6 against 0.63, 0.56 and 0.58 with 2, 3 and 10,
-and 0.71 with the ring's median everywhere)."""
+"""A pixel's sea spectrum (and its land spectrum when no date saw it pure land) is the mean of
+the ring's pixels within this radius."""
+PURE_LAND_GAP_PX = 1
+"""A pixel not above the water threshold is pure land on a date when no pixel within this many
+pixels is water or unknown (a mixed coast pixel is next to a water one)."""
+FILL_PX = 1
+"""A pixel never pure land takes the land spectrum of those within this many pixels."""
+SUM_PX = 2
+"""A crossing is placed from the shares of this many pixels either side of it."""
+PURE_SHARE = 0.1
+"""A pixel within this of 0 or 1 is taken as pure for `_summed` (sensor noise, a land spectrum
+a little off)."""
 MIN_LINE_PIXELS = 5.0
 """Contour pieces shorter than this many pixels are noise (a wave, a cloud's rim)."""
 SEA_PROBE_M = 100.0
@@ -245,6 +259,9 @@ class Shoreline:
     threshold: float | None
     clear_share: float
     reason: str | None = None
+    mouths: BaseGeometry | None = None
+    """Where water cut off from the sea (a river, a canal) meets it: the line there closes the
+    channel and is no coast."""
 
 
 def water_threshold(mndwi: np.ndarray) -> float | None:
@@ -283,15 +300,23 @@ def sea_field(field: np.ndarray, channel_px: float) -> np.ndarray | None:
 
 
 def contours(
-    field: np.ndarray, transform: Affine, min_length: float = MIN_LINE_PIXELS
+    field: np.ndarray,
+    transform: Affine,
+    min_length: float = MIN_LINE_PIXELS,
+    shares: np.ndarray | None = None,
 ) -> list[LineString]:
     """The zero level of `field` (pixel centres at their map coordinates) by marching squares
     with linear interpolation along cell edges: sub-pixel lines, none across a NaN cell;
-    saddles resolved by the cell's mean. Pieces shorter than `min_length` pixels dropped."""
+    saddles resolved by the cell's mean. Pieces shorter than `min_length` pixels dropped.
+    With `shares` (each pixel's share of what `field` > 0 marks), a crossing is placed by the
+    shares summed along its row or column instead (`_summed`) where that is possible."""
     inside = field > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         across = field[:, :-1] / (field[:, :-1] - field[:, 1:])  # on the edge to the right
         down = field[:-1, :] / (field[:-1, :] - field[1:, :])  # on the edge below
+    if shares is not None:
+        across = _summed(shares, inside, across)
+        down = _summed(shares.T, inside.T, down.T).T
     rows, cols = np.mgrid[0 : field.shape[0] - 1, 0 : field.shape[1] - 1].astype(np.float64)
     # The crossing on each edge of each cell, as (row, column) in pixels.
     edges = {
@@ -344,6 +369,35 @@ def contours(
     ]
 
 
+def _summed(shares: np.ndarray, inside: np.ndarray, linear: np.ndarray) -> np.ndarray:
+    """Crossings between each pixel and the next in its row (as a fraction of the step) from
+    the area the shares say each side holds: over SUM_PX pixels either side, pure at both
+    ends (within PURE_SHARE of 0 and 1), the sea's length is the sum of its shares, exact for
+    a straight coast and a pixel's share proportional to its area, where interpolating two
+    pixels is off by up to a tenth of a pixel wherever one of them is pure (the share is not
+    linear across the coast: it saturates). `linear` where the window is not pure at both
+    ends, holds a NaN or leaves the grid."""
+    cols = shares.shape[1]
+    width = 2 * SUM_PX
+    if cols < width:
+        return linear
+    windows = np.lib.stride_tricks.sliding_window_view(shares, width, axis=1)
+    # The window of the step from pixel c to c + 1 starts at c − SUM_PX + 1.
+    found = np.full(linear.shape, np.nan)
+    first = SUM_PX - 1
+    total = windows.sum(axis=2)
+    left, right = windows[:, :, 0], windows[:, :, -1]
+    land = (left <= PURE_SHARE) & (right >= 1 - PURE_SHARE)  # sea to the right
+    sea = (left >= 1 - PURE_SHARE) & (right <= PURE_SHARE)
+    # The window starts half a pixel before pixel c − SUM_PX + 1: land (sea to the right) or
+    # sea (to the left) runs from there over its length in pixels, to the crossing.
+    offset = np.where(land, width - total, total) - SUM_PX + 0.5
+    usable = (land | sea) & np.isfinite(total)
+    found[:, first : first + windows.shape[1]] = np.where(usable, np.clip(offset, 0.0, 1.0), np.nan)
+    side = inside[:, :-1] != inside[:, 1:]
+    return np.where(side & np.isfinite(found), found, linear)
+
+
 def _segments(
     edges: dict[str, tuple[np.ndarray, np.ndarray]], chosen: np.ndarray, start: str, end: str
 ) -> np.ndarray:
@@ -355,11 +409,58 @@ def _segments(
     )
 
 
-def shoreline(mndwi: np.ndarray, brightness: np.ndarray, transform: Affine) -> Shoreline:
+class LandReference:
+    """Each pixel's mean green − SWIR1 and green + SWIR1 over the dates it was pure land: the
+    land end of its own mix on the dates the sea covers part of it. Land differs from pixel to
+    pixel (fields, roofs, roads), so the spectrum of neighbours misplaces the line by metres
+    where the pixel's own, from other dates, does not (on the synthetic coast, the share of
+    mixed pixels errs by 0.02–0.03 rms with it against 0.08 with the same date's land nearby):
+    the strip behind a coast changes little from one clear season to the next, and a change
+    is averaged. A pixel never seen pure (the coast crosses it on the first dates of a
+    retreat) takes the mean of its neighbours' within FILL_PX."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.difference = np.zeros(shape, np.float64)
+        self.brightness = np.zeros(shape, np.float64)
+        self.count = np.zeros(shape, np.int32)
+
+    def add(self, mndwi: np.ndarray, brightness: np.ndarray) -> None:
+        """One date's pure land pixels (none when the scene shows no water class)."""
+        threshold = water_threshold(mndwi) if np.isfinite(mndwi).any() else None
+        if threshold is None:
+            return
+        maybe_water = ~(mndwi <= threshold)
+        pure = ~_near(maybe_water, PURE_LAND_GAP_PX) & np.isfinite(brightness)
+        self.difference[pure] += brightness[pure] * mndwi[pure]
+        self.brightness[pure] += brightness[pure]
+        self.count[pure] += 1
+
+    def spectra(self) -> tuple[np.ndarray, np.ndarray]:
+        """(G − S, G + S) per pixel, NaN where no date saw it or a neighbour pure land."""
+        seen = self.count > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            difference = np.where(seen, self.difference / self.count, 0.0)
+            brightness = np.where(seen, self.brightness / self.count, 0.0)
+            near = _box_sum(seen.astype(np.float64), FILL_PX)
+            filled_d = _box_sum(difference, FILL_PX) / near
+            filled_b = _box_sum(brightness, FILL_PX) / near
+            return (
+                np.where(seen, difference, filled_d).astype(np.float32),
+                np.where(seen, brightness, filled_b).astype(np.float32),
+            )
+
+
+def shoreline(
+    mndwi: np.ndarray,
+    brightness: np.ndarray,
+    transform: Affine,
+    land: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Shoreline:
     """A scene's sea–land line from its MNDWI on the grid (NaN where masked) and its green +
     SWIR1 reflectance (`brightness`), in the grid's CRS (metres). Otsu's threshold separates
-    sea and land; the line is then drawn at the MNDWI of a pixel half sea, half land
-    (`half_mix`), where the coast is on a one-pixel mix, not at the threshold."""
+    sea and land; the line is then drawn where each pixel's sea fraction (`sea_fraction`, with
+    the `land` spectra of a LandReference where known) is one half, where the coast is on a
+    one-pixel mix, not at the threshold. The mouths of channels are kept aside."""
     clear = np.isfinite(mndwi)
     share = float(clear.mean()) if mndwi.size else 0.0
     if not clear.any():
@@ -369,28 +470,52 @@ def shoreline(mndwi: np.ndarray, brightness: np.ndarray, transform: Affine) -> S
         return Shoreline(None, None, share, "no water seen (MNDWI has no water class)")
     channel_px = CHANNEL_WIDTH_M / transform.a
     field = sea_field(mndwi - np.float32(threshold), channel_px)
-    fraction = sea_fraction(mndwi, brightness, field) if field is not None else None
+    fraction = sea_fraction(mndwi, brightness, field, land) if field is not None else None
+    mouths = None
     if fraction is not None:
-        field = sea_field(fraction - np.float32(0.5), channel_px)
-    lines = contours(field, transform) if field is not None else []
+        half = fraction - np.float32(0.5)
+        field = sea_field(half, channel_px)
+        if field is not None:
+            mouths = _mouths(half, field, transform)
+    lines = []
+    if field is not None:
+        shares = np.clip(field + np.float32(0.5), 0.0, 1.0) if fraction is not None else None
+        lines = contours(field, transform, shares=shares)
     if not lines:
         return Shoreline(None, threshold, share, "no sea–land boundary in the clear pixels")
-    return Shoreline(MultiLineString(lines), threshold, share)
+    return Shoreline(MultiLineString(lines), threshold, share, mouths=mouths)
 
 
-def sea_fraction(mndwi: np.ndarray, brightness: np.ndarray, field: np.ndarray) -> np.ndarray | None:
-    """Each pixel's share of sea implied by its MNDWI M, mixing linearly in reflectance the
-    sea and land pixels RING_PX pixels off the first line (`field` > 0: sea), pure, averaged
-    within LOCAL_PX pixels (land differs along the coast: fields, roofs, dunes; the median of
-    the whole ring where none is near): m = (Dl − M·Bl) / (M·(Bw − Bl) − Dw + Dl), with
-    D = G − S and B = G + S of each end. Its 0.5 contour is where the coast is: MNDWI is not
-    linear in the mix (water is darker than land), so contouring MNDWI itself puts the line
-    off the coast by up to a pixel."""
-    sea, land = field > 0, field <= 0
-    edge = _near(sea, 1) & _near(land, 1)
+def _mouths(water: np.ndarray, sea: np.ndarray, transform: Affine) -> BaseGeometry | None:
+    """The centres of the water pixels (`water` > 0) that `sea_field` took out of the sea
+    (`sea` < 0) and that touch it."""
+    rows, cols = np.nonzero((water > 0) & (sea < 0) & _near(sea > 0, 1))
+    if not rows.size:
+        return None
+    x, y = (transform @ Affine.translation(0.5, 0.5)) @ (cols, rows)
+    return MultiPoint(np.column_stack([x, y]))
+
+
+def sea_fraction(
+    mndwi: np.ndarray,
+    brightness: np.ndarray,
+    field: np.ndarray,
+    land: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray | None:
+    """Each pixel's share of sea m, its green and SWIR1 reflectance P taken as the linear mix
+    m·W + (1 − m)·L of its sea and land ends, solved by least squares in reflectance:
+    m = (P − L)·(W − L) / |W − L|². W: the sea pixels RING_PX pixels off the first line
+    (`field` > 0: sea), pure, averaged within LOCAL_PX pixels (the median of the whole ring
+    where none is near); L: the pixel's land spectrum from the dates it or a neighbour was
+    pure land (`land`: G − S and G + S, a rotation of (G, S) that keeps least squares) or else
+    the ring's land pixels likewise. Solved in reflectance, not by inverting MNDWI: MNDWI is
+    not linear in the mix (water is darker than land), and near pure land it hardly moves
+    with the sea's share, so sensor noise there became errors of 0.05 in the share."""
+    sea, land_side = field > 0, field <= 0
+    edge = _near(sea, 1) & _near(land_side, 1)
     ring = _near(edge, RING_PX[1]) & ~_near(edge, RING_PX[0] - 1)
     ends = []
-    for side in (sea, land):
+    for side in (sea, land_side):
         chosen = ring & side & np.isfinite(brightness)
         if not chosen.any():
             return None
@@ -407,8 +532,12 @@ def sea_fraction(mndwi: np.ndarray, brightness: np.ndarray, field: np.ndarray) -
                 )
             )
     (dw, bw), (dl, bl) = ends
+    if land is not None:
+        known = np.isfinite(land[1])
+        dl, bl = np.where(known, land[0], dl), np.where(known, land[1], bl)
+    dd, db = dw - dl, bw - bl
     with np.errstate(divide="ignore", invalid="ignore"):
-        fraction = (dl - mndwi * bl) / (mndwi * (bw - bl) - dw + dl)
+        fraction = ((brightness * mndwi - dl) * dd + (brightness - bl) * db) / (dd * dd + db * db)
     return np.clip(fraction, 0.0, 1.0).astype(np.float32)
 
 

@@ -7,10 +7,12 @@ from types import ModuleType
 
 from territoires.compute.processes import (
     coastline,
+    desealing_priority,
     flood_extent,
     imperviousness,
     land_cover_change,
     land_surface_temperature,
+    local_climate_zones,
     night_lighting,
     vegetation,
     vegetation_strata,
@@ -30,6 +32,8 @@ PROCESSES: dict[str, IndicatorProcess] = {
         land_cover_change,
         flood_extent,
         coastline,
+        local_climate_zones,
+        desealing_priority,
     )
 }
 

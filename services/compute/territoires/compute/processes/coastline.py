@@ -4,7 +4,9 @@ scenes, after the USGS Digital Shoreline Analysis System (`compute/coastline.py`
 Each scene's MNDWI (green and SWIR1, the flood-extent optical member's readers) is read on the
 clear pixels (SCL or QA masked) of a grid at the SWIR band's own resolution, both bands
 averaged onto it so that each pixel mixes the ground it covers; its sea–land line is drawn at
-sub-pixel precision. The mean shoreline (where the sea is seen half the time), simplified,
+sub-pixel precision. The scenes are read twice: a first pass gathers each pixel's land
+spectrum over the dates it was pure land (the land end of its mix), the second draws the
+lines. The mean shoreline (where the sea is seen half the time), simplified,
 is the baseline; transects every 200 m perpendicular to it, turned towards the sea, cross
 each date's line, and per transect NSM, SCE, EPR, LRR (R², 95 % CI) and WLR are computed.
 Shorelines and transects are vector results; each commune gets its coast length in retreat
@@ -69,10 +71,12 @@ PROCESS_METADATA: dict[str, Any] = {
     "title": "Coastline change (DSAS transects)",
     "description": "Shorelines from a time series of Sentinel-2 L2A or Landsat scenes (the "
     "clearest of each year): MNDWI on the clear pixels (SCL or QA masked), Otsu's threshold "
-    "per scene, each pixel's sea fraction from the local sea and land spectra, its 0.5 "
-    "contour (marching squares, sub-pixel), the rim of the sea only (lakes and rivers "
-    "excluded). Transects every 200 m perpendicular to the smoothed mean shoreline carry the "
-    "USGS DSAS statistics: NSM, SCE, EPR, LRR with R² and 95 % confidence interval, WLR. "
+    "per scene, each pixel's sea fraction unmixed between the local sea and the pixel's own "
+    "land spectrum (from the dates it was pure land), its 0.5 contour (marching squares, "
+    "crossings placed by the sea's area), the rim of the sea only (lakes and rivers "
+    "excluded, crossings at river mouths left out). Transects every 200 m perpendicular to "
+    "the smoothed mean shoreline carry the USGS DSAS statistics: NSM, SCE, EPR, LRR with R² "
+    "and 95 % confidence interval, WLR. "
     "Shorelines and transects as vector results; per commune the coast length in retreat and "
     "the mean LRR.",
     "keywords": ["coastline", "shoreline", "erosion", "DSAS", "MNDWI", "Sentinel-2", "Landsat"],
@@ -135,20 +139,44 @@ def _cover(scene: Scene) -> float:
     return math.inf if cover is None else float(cover)
 
 
+def scene_bands(
+    scene: Scene, grid: Grid, stack: ExitStack, guard: AssetGuard
+) -> tuple[np.ndarray, np.ndarray]:
+    """A scene's MNDWI on the grid's clear pixels (NaN elsewhere) and its green + SWIR1."""
+    bands = Bands.of(scene, SWIR, GREEN)
+    reader = SceneReader(scene, grid, stack, guard, bands, Resampling.average)
+    whole = Window(0, 0, grid.width, grid.height)
+    index = mndwi(reader, whole)
+    green = reader.nir.read(whole).astype(np.float32) * reader.nir_scale + reader.nir_offset
+    swir = reader.red.read(whole).astype(np.float32) * reader.red_scale + reader.red_offset
+    return index, np.where(np.isfinite(index), green + swir, np.nan)
+
+
+def land_spectra(
+    scenes: list[Scene], grid: Grid, stack: ExitStack, guard: AssetGuard
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's land spectrum over the dates it was pure land (`LandReference`): a first
+    pass over the scenes, so that memory holds three grids, not every date's bands."""
+    reference = coastline.LandReference((grid.height, grid.width))
+    for scene in scenes:
+        reference.add(*scene_bands(scene, grid, stack, guard))
+    return reference.spectra()
+
+
 class SceneLine:
     """One scene's shoreline on the grid, and where it saw the sea (for the mean shoreline)."""
 
-    def __init__(self, scene: Scene, grid: Grid, stack: ExitStack, guard: AssetGuard) -> None:
-        bands = Bands.of(scene, SWIR, GREEN)
-        reader = SceneReader(scene, grid, stack, guard, bands, Resampling.average)
-        whole = Window(0, 0, grid.width, grid.height)
-        index = mndwi(reader, whole)
-        green = reader.nir.read(whole).astype(np.float32) * reader.nir_scale + reader.nir_offset
-        swir = reader.red.read(whole).astype(np.float32) * reader.red_scale + reader.red_offset
+    def __init__(
+        self,
+        scene: Scene,
+        grid: Grid,
+        stack: ExitStack,
+        guard: AssetGuard,
+        land: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        index, brightness = scene_bands(scene, grid, stack, guard)
         self.scene = scene
-        self.found = coastline.shoreline(
-            index, np.where(np.isfinite(index), green + swir, np.nan), grid.transform
-        )
+        self.found = coastline.shoreline(index, brightness, grid.transform, land)
         if self.found.line is not None and self.found.clear_share < MIN_CLEAR_SHARE:
             self.found = coastline.Shoreline(
                 None,
@@ -235,10 +263,12 @@ class Coastline(TerritorialProcess):
         period = Interval.parse(job.inputs["datetime"])
         await job.progress(5.0)
         with ExitStack() as stack:
+            land = await job.in_thread(land_spectra, scenes, grid, stack, guard)
+            await job.progress(35.0)
             found = []
             for number, scene in enumerate(scenes, start=1):
-                found.append(await job.in_thread(SceneLine, scene, grid, stack, guard))
-                await job.progress(5.0 + 70.0 * number / len(scenes))
+                found.append(await job.in_thread(SceneLine, scene, grid, stack, guard, land))
+                await job.progress(35.0 + 40.0 * number / len(scenes))
         return await job.in_thread(self._changes, found, grid, shapes, zones, period)
 
     def _changes(
@@ -324,13 +354,24 @@ def crossed(
         [
             coastline.despiked(
                 years,
-                np.array([transect.position(line.found.line) for line in used]),
+                np.array([_position(transect, line.found) for line in used]),
                 OUTLIER_PX * grid.resolution,
             )
             for transect in transects
         ]
     ).reshape(len(transects), len(used))
     return transects, years, crossings
+
+
+def _position(transect: coastline.Transect, found: coastline.Shoreline) -> float:
+    """The transect's crossing with the line, NaN when it is within a channel's width of a
+    river mouth (the line there closes the channel: DSAS leaves out transects at inlets)."""
+    position = transect.position(found.line)
+    if math.isnan(position) or found.mouths is None:
+        return position
+    (x, y), (dx, dy) = transect.origin, transect.direction
+    crossing = Point(x + dx * position, y + dy * position)
+    return math.nan if found.mouths.distance(crossing) < coastline.CHANNEL_WIDTH_M else position
 
 
 def sampled(values: np.ndarray, grid: Grid, point: Point) -> float:

@@ -171,22 +171,17 @@ class SceneReader:
             masks.reject_classes(self.mask.read(window), self.scl_table, valid)
         return bands, valid
 
-    def fold(
-        self,
-        window: Window,
-        tables: Tables,
-        sums: np.ndarray,
-        counts: np.ndarray,
-        read: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> None:
-        """Adds this scene's sealed share of the block's cloud-free cells (the share of the
-        endmembers `tables.weights` names); `read`: the block's bands and mask when the
-        caller has them already."""
-        bands, valid = read if read is not None else self.read(window)
-        unmixing.fold_sealed(
-            bands, valid, self.scales, self.offsets, self.nodata, tables.solvers, tables.members,
-            tables.endmembers, tables.weights, unmixing.WATER, unmixing.MAX_RESIDUAL, sums, counts,
-        )  # fmt: skip
+    def fold(self, window: Window, folds: list[tuple[Tables, np.ndarray, np.ndarray]]) -> None:
+        """Adds this scene's share of the block's cloud-free cells to each (tables, sums,
+        counts): the sealed share, or another group of endmembers' by the tables' weights, the
+        bands read once for all."""
+        bands, valid = self.read(window)
+        for tables, sums, counts in folds:
+            unmixing.fold_sealed(
+                bands, valid, self.scales, self.offsets, self.nodata, tables.solvers,
+                tables.members, tables.endmembers, tables.weights, unmixing.WATER,
+                unmixing.MAX_RESIDUAL, sums, counts,
+            )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -199,10 +194,13 @@ class Tables:
     members: np.ndarray
 
     @classmethod
-    def make(cls) -> Tables:
+    def make(cls, weights: np.ndarray | None = None) -> Tables:
+        """The tables of the share of the endmembers `weights` marks (the sealed ones by
+        default)."""
         endmembers = unmixing.endmember_matrix()
         solvers, members = unmixing.subset_solvers(endmembers)
-        return cls(endmembers, unmixing.sealed_weights(), solvers, members)
+        chosen = unmixing.sealed_weights() if weights is None else weights
+        return cls(endmembers, chosen, solvers, members)
 
 
 class Imperviousness(TerritorialProcess):
@@ -308,10 +306,14 @@ class SealedSource(Protocol):
 class Unmixed:
     """The period's Sentinel-2 scenes unmixed, each cell the mean of its clear observations."""
 
-    def __init__(self, scenes: list[Scene], guard: AssetGuard) -> None:
+    def __init__(
+        self, scenes: list[Scene], guard: AssetGuard, groups: list[np.ndarray] | None = None
+    ) -> None:
+        """`groups`: the endmember weights of each share `shares` gives (the sealed one
+        alone by default)."""
         self.scenes, self.guard = scenes, guard
         self.readers: list[SceneReader] = []
-        self.tables = Tables.make()
+        self.tables = [Tables.make(weights) for weights in groups or [None]]
 
     def frame(self, zones: list[Zone]) -> tuple[CRS, float, tuple[float, float]]:
         return optical_frame(self.scenes[0], self.guard)
@@ -320,14 +322,24 @@ class Unmixed:
         self.readers = [SceneReader(s, grid, stack, self.guard) for s in self.scenes]
 
     def read(self, window: Window) -> np.ndarray:
+        return self.shares(window)[0]
+
+    def shares(self, window: Window) -> list[np.ndarray]:
+        """Each group's percent of the block's cells, the mean over their clear observations
+        (NaN where none)."""
         shape = (int(window.height), int(window.width))
-        sums = np.zeros(shape, np.float32)
-        counts = np.zeros(shape, np.uint16)
+        folds = [
+            (tables, np.zeros(shape, np.float32), np.zeros(shape, np.uint16))
+            for tables in self.tables
+        ]
         for reader in self.readers:
-            reader.fold(window, self.tables, sums, counts)
-        sealed = np.full(shape, np.nan, np.float32)
-        np.divide(sums, counts, out=sealed, where=counts > 0)
-        return sealed
+            reader.fold(window, folds)
+        found = []
+        for _, sums, counts in folds:
+            share = np.full(shape, np.nan, np.float32)
+            np.divide(sums, counts, out=share, where=counts > 0)
+            found.append(share)
+        return found
 
     def described(self) -> dict[str, Any]:
         return {}

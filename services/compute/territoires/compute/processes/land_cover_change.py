@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import warnings
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -54,7 +54,7 @@ from territoires.compute.inputs import (
     check_names,
     interval,
 )
-from territoires.compute.kernels import endmembers, lazy
+from territoires.compute.kernels import lazy
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import Plan, RunningJob
 from territoires.compute.processes.imperviousness import (
@@ -65,6 +65,7 @@ from territoires.compute.processes.imperviousness import (
     check_unmixable,
     optical_frame,
 )
+from territoires.compute.processes.local_climate_zones import weights
 from territoires.compute.processes.territorial import (
     GEOMETRY_INPUT,
     TERRITORY_INPUT,
@@ -377,15 +378,14 @@ class ChangeMap:
             name: [SceneReader(scene, grid, stack, guard) for scene in scenes]
             for name, scenes in periods.items()
         }
-        self.sealed = Tables.make()
-        self.vegetation = replace(self.sealed, weights=vegetation_weights())
+        self.tables = [Tables.make(), Tables.make(weights(VEGETATION))]
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(classes, sealed change, vegetation change) of the window's cells (points; NaN and
         NODATA where a period has no observation)."""
         padded = widened(window, self.grid, HALO)
         shares = {
-            name: period_shares(readers, padded, self.sealed, self.vegetation)
+            name: period_shares(readers, padded, self.tables)
             for name, readers in self.readers.items()
         }
         sealed = shares["after"][0] - shares["before"][0]
@@ -418,13 +418,6 @@ def pick_scenes(found: dict[str, list[Scene]]) -> dict[str, list[Scene]]:
     return picked
 
 
-def vegetation_weights() -> np.ndarray:
-    """1 for the unmixing's vegetation endmembers, 0 for the others."""
-    return np.array(
-        [1.0 if name in VEGETATION else 0.0 for name in endmembers.ENDMEMBERS], np.float64
-    )
-
-
 def widened(window: Window, grid: Grid, halo: int) -> Window:
     """The window and `halo` cells around it, within the grid."""
     left = max(0, int(window.col_off) - halo)
@@ -442,23 +435,21 @@ def inside(window: Window, padded: Window) -> tuple[slice, slice]:
 
 
 def period_shares(
-    readers: list[SceneReader], window: Window, sealed: Tables, vegetation: Tables
-) -> tuple[np.ndarray, np.ndarray]:
-    """A period's sealed and vegetated percent of each cell of the window: each scene unmixed
-    on its cloud-free cells, the median over the scenes (NaN where none saw the cell)."""
+    readers: list[SceneReader], window: Window, tables: list[Tables]
+) -> list[np.ndarray]:
+    """A period's percent of each cell of the window in each share `tables` weigh (sealed,
+    vegetated): each scene unmixed on its cloud-free cells, the median over the scenes (NaN
+    where none saw the cell)."""
     shape = (int(window.height), int(window.width))
-    values = np.full((2, len(readers), *shape), np.nan, np.float32)
+    values = np.full((len(tables), len(readers), *shape), np.nan, np.float32)
     for index, reader in enumerate(readers):
-        read = reader.read(window)
-        for kind, tables in enumerate((sealed, vegetation)):
-            sums = np.zeros(shape, np.float32)
-            counts = np.zeros(shape, np.uint16)
-            reader.fold(window, tables, sums, counts, read)
+        folds = [(t, np.zeros(shape, np.float32), np.zeros(shape, np.uint16)) for t in tables]
+        reader.fold(window, folds)
+        for kind, (_, sums, counts) in enumerate(folds):
             np.divide(sums, counts, out=values[kind, index], where=counts > 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a cell no scene saw: NaN
-        median = np.nanmedian(values, axis=1)
-    return median[0], median[1]
+        return list(np.nanmedian(values, axis=1))
 
 
 def classify(sealed: np.ndarray, vegetation: np.ndarray) -> np.ndarray:

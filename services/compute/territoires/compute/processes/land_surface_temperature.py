@@ -636,9 +636,10 @@ class LandSurfaceTemperature(TerritorialProcess):
         return figures, composite, features
 
 
-def write_raster(path: Path, grid: Grid, values: np.ndarray) -> None:
-    """The LST raster, NaN written as the registry's nodata."""
-    nodata = INDICATORS["lst"].nodata
+def write_raster(path: Path, grid: Grid, values: np.ndarray, indicator: str = "lst") -> None:
+    """A float raster held in memory (the LST by default), NaN written as the indicator's
+    nodata."""
+    nodata = INDICATORS[indicator].nodata
     output = Output(path, grid, "float32", nodata)
     try:
         for window in grid.windows():
