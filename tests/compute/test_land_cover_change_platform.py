@@ -159,9 +159,13 @@ def test_change_polygons_are_served_as_features(
         f"planted parcels in the commune found (class and centroid); classes "
         f"{sorted({f['properties']['class'] for f in features})}"
     )
-    assert features and all(f["properties"]["area_ha"] >= 0.05 for f in features)
+    # The polygons are the changed cells of the commune (a patch the commune's outline cuts
+    # leaves a piece inside it, which may be under the 0.05 ha mapping unit).
+    figures = rochelle["figures"]["value"]["17300"]
+    served = sum(f["properties"]["area_ha"] for f in features)
+    assert served == pytest.approx(sum(figures[key] for key in KEYS.values()), abs=0.05)
     assert len(found) >= 0.9 * len(inside)
-    assert rochelle["figures"]["value"]["17300"]["change_polygons"] == len(features)
+    assert figures["change_polygons"] == len(features)
     gpkg = client.get(rochelle["land-cover-change-areas-gpkg"]["href"])
     assert gpkg.status_code == 200 and gpkg.content[:15] == b"SQLite format 3"
     owslib = Features(f"{str(client.base_url).rstrip('/')}/features")
