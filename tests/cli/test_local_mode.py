@@ -21,6 +21,7 @@ import pytest
 
 from territoires.cli.local.allocator import jemalloc_library
 from territoires.cli.local.postgres import PrivateCluster
+from territoires.compute.processes import land_cover_change as change
 from territoires.compute.processes import local_climate_zones as lcz
 from territoires.compute.processes import vegetation_strata as strata
 from territoires.shared.database import create_sync_database
@@ -212,6 +213,28 @@ def test_the_demo_runs_vegetation_strata_out_of_the_box(local_environment: dict[
         assert sorted(figures["scenes"]) == ["autumn", "spring", "summer"]
         assert 0.0 < figures["vegetated_share"] < 1.0
         assert zones["figures"]["value"]["17300"]["buildings"] > 0
+    finally:
+        assert platform.stop(signal.SIGINT) == 0, "".join(platform.output)
+
+
+def test_the_demo_runs_land_cover_change_out_of_the_box(
+    local_environment: dict[str, str],
+) -> None:
+    """The demo scenes hold three scenes each of the summers 2022 and 2023, and parcels that
+    changed in between: the process's own example runs and finds them."""
+    gateway = f"http://127.0.0.1:{local_environment['TERRITOIRES_GATEWAY_PORT']}"
+    platform = Platform(local_environment)
+    try:
+        platform.wait_for("Territoires is up", timeout_s=240)
+        key = make_key(local_environment, "changes")
+        with httpx.Client(base_url=gateway, headers={"X-API-Key": key}, timeout=120) as http:
+            _, results = executed(
+                http, "land-cover-change", change.PROCESS_METADATA["example"]["inputs"]
+            )
+        figures = results["figures"]["value"]["17300"]
+        assert (figures["before"]["scenes"], figures["after"]["scenes"]) == (3, 3)
+        assert figures["sealed_ha"] + figures["desealed_ha"] > 0
+        assert figures["change_polygons"] > 0
     finally:
         assert platform.stop(signal.SIGINT) == 0, "".join(platform.output)
 

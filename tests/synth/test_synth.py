@@ -399,3 +399,63 @@ def test_seasons_plant_the_strata_and_keep_the_summer_scenes(output: Path, tmp_p
         nir = read(out / "sentinel-2-l2a" / folders[season] / "B08.tif").astype(float)
         print(f"{season}: NIR grass {nir[grass].mean():.0f}, trees {nir[trees].mean():.0f}")
         assert (nir[grass].mean() > nir[trees].mean()) == greener
+
+
+def test_changes_plant_parcels_that_the_summer_scenes_show(tmp_path: Path):
+    """`--changes` plants parcels (0.1 to 4 ha, each class) changing between the summers of
+    2022 and 2023, each summer seen three times; their polygons and per-commune hectares are
+    in the truth; the scenes' NDVI falls on sealed and felled parcels, rises on greened and
+    planted ones, and stays where nothing changed."""
+    out = tmp_path / "changes"
+    arguments = ["--territory", "17300", "--size", str(SIZE), "--changes", "--out", str(out)]
+    result = CliRunner().invoke(cli(), ["synth", *arguments, "--sensors", "s2"])
+    assert result.exit_code == 0, result.output
+    planted = json.loads((out / "truth.json").read_text(encoding="utf-8"))
+    document = planted["land_cover_change"]
+    assert (document["before"][:4], document["date"][:4], document["after"][:4]) == (
+        "2022",
+        "2023",
+        "2023",
+    )
+    dates = sorted(scene["date"] for scene in planted["scenes"])
+    assert [day[:4] for day in dates] == ["2021"] + ["2022"] * 3 + ["2023"] * 3
+    assert all(day[5:7] in ("06", "07", "08") for day in dates)
+    parcels = json.loads((out / document["polygons"]).read_text())["features"]
+    areas = [parcel["properties"]["area_ha"] for parcel in parcels]
+    classes = {parcel["properties"]["class"] for parcel in parcels}
+    print(f"{len(parcels)} parcels, {min(areas):.2f} to {max(areas):.2f} ha, classes {classes}")
+    assert classes == {"sealed", "de-sealed", "vegetation lost", "vegetation gained"}
+    assert 0.1 <= min(areas) < 0.5 and max(areas) <= 4.0
+    assert sum(area < 0.5 for area in areas) >= 2
+    communes = document["communes"]["17300"]
+    assert sum(communes.values()) > 0
+    for parcel in parcels:
+        assert (
+            sum(parcel["properties"]["communes"].values()) <= parcel["properties"]["area_ha"] + 1e-3
+        )
+
+    truth = read(out / document["raster"])
+
+    def ndvi(day: str) -> np.ndarray:
+        folder = next((out / "sentinel-2-l2a").glob(f"*-{day.replace('-', '')}"))
+        red = read(folder / "B04.tif").astype(float)
+        nir = read(folder / "B08.tif").astype(float)
+        return (nir - red) / (nir + red)
+
+    change = ndvi(document["after"]) - ndvi(document["before"])
+    clear = np.abs(change) < 0.5  # clouds at one date or the other
+    for code, direction in ((1, -1), (2, 1), (3, -1), (4, 1)):
+        moved = change[(truth == code) & clear].mean()
+        print(f"class {code}: NDVI change {moved:+.3f}")
+        assert moved * direction > 0.1
+    assert abs(np.median(change[(truth == 0) & clear])) < 0.01
+
+
+def test_changes_need_two_summers(tmp_path: Path):
+    out = tmp_path / "out"
+    arguments = ["--territory", "17300", "--size", "512", "--changes", "--out", str(out)]
+    dates = ["--start", "2023-01-01", "--end", "2023-12-31"]
+    result = CliRunner().invoke(cli(), ["synth", *arguments, *dates])
+    assert result.exit_code == 2, result.output
+    assert "changes are planted between two summers" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -345,6 +345,71 @@ def _strata(key: str, title: str, title_fr: str, stratum: str, legend: tuple) ->
     )
 
 
+# What a land-cover-change run stores per territory (under `land-cover-change`): the ZAN figures.
+LAND_COVER_CHANGE_FIGURES = (
+    Figure(
+        "sealed_ha_per_year", "Sealed a year", "{:,.2f} ha/yr", "Imperméabilisé par an", "ha/yr"
+    ),
+    Figure(
+        "desealed_ha_per_year",
+        "De-sealed a year",
+        "{:,.2f} ha/yr",
+        "Désimperméabilisé par an",
+        "ha/yr",
+    ),
+    Figure(
+        "vegetation_lost_ha_per_year",
+        "Vegetation lost a year",
+        "{:,.2f} ha/yr",
+        "Végétation perdue par an",
+        "ha/yr",
+    ),
+    Figure(
+        "vegetation_gained_ha_per_year",
+        "Vegetation gained a year",
+        "{:,.2f} ha/yr",
+        "Végétation gagnée par an",
+        "ha/yr",
+    ),
+    Figure(
+        "net_sealed_ha",
+        "Net sealed between the periods",
+        "{:+,.2f} ha",
+        "Imperméabilisation nette entre les périodes",
+        "ha",
+    ),
+    Figure("years", "Years between the periods", "{:.1f}", "Années entre les périodes", "yr"),
+    OBSERVED_SHARE,
+)
+LAND_COVER_CHANGE_EXPLANATION = Explanation(
+    summary_fr="Les carrés de 10 m imperméabilisés, désimperméabilisés, qui ont perdu ou "
+    "gagné de la végétation entre deux périodes, comparées sur les mêmes saisons à partir des "
+    "images Sentinel-2 sans nuage de chacune (démélange spectral, médiane des images) ; un "
+    "changement n'est retenu qu'au-delà du bruit de la méthode et sur 0,05 ha au moins. Les "
+    "hectares par an sont les chiffres que suit une commune pour le ZAN.",
+    limits_fr="Des seuils mesurés sur des données synthétiques : un carré ne change que si sa "
+    "part imperméabilisée bouge de 37 points ou sa végétation de 12 ; un petit changement "
+    "(une extension de maison) peut manquer ; les cultures récoltées à des dates différentes "
+    "d'une année à l'autre peuvent passer pour de la végétation perdue ou gagnée ; ce n'est "
+    "pas la consommation d'espace des fichiers fonciers.",
+    summary_en="The 10 m squares sealed, de-sealed, that lost or gained vegetation between two "
+    "periods, compared over the same seasons from each one's cloud-free Sentinel-2 images "
+    "(spectral unmixing, median of the images); a change counts only beyond the method's "
+    "noise and over 0.05 ha at least. The hectares a year are the figures a commune tracks "
+    "for ZAN.",
+    limits_en="Thresholds measured on synthetic data: a square changes only when its sealed "
+    "share moves by 37 points or its vegetation by 12; a small change (a house extension) "
+    "can be missed; crops harvested at different dates from one year to the next can read as "
+    "vegetation lost or gained; it is not land take from the land registry files.",
+)
+LAND_COVER_CHANGE_CLASSES = _ramp(
+    (0, "#00000000", "unchanged"),
+    (1, "#d7191c", "sealed"),
+    (2, "#2c7bb6", "de-sealed"),
+    (3, "#a6611a", "vegetation lost"),
+    (4, "#1a9641", "vegetation gained"),
+)
+
 # What a flood-extent run stores per territory (under `flood-extent`) that pages show.
 FLOOD_FIGURES = (
     Figure("flooded_area_ha", "Flooded area", "{:.1f} ha", "Surface inondée", "ha"),
@@ -499,6 +564,45 @@ INDICATORS: dict[str, Indicator] = {
             "Végétation herbacée",
             "herbaceous plants (grass, crops)",
             _ramp((0, "#fcfdea", "0 %"), (50, "#d4e67a", "50 %"), (100, "#7a9a01", "100 %")),
+        ),
+        Indicator(
+            id="land-cover-change",
+            title_fr="Changements d'occupation du sol",
+            title="Land-cover change",
+            description="Between two periods, the 10 m cells sealed, de-sealed, that lost or "
+            "gained vegetation beyond the noise of the unmixing, patches of at least 0.05 ha.",
+            unit="class",
+            kind="categorical",
+            value_range=(0, 4),
+            legend=LAND_COVER_CHANGE_CLASSES,
+            dtype="uint8",
+            nodata=255,
+            process="land-cover-change",
+            keywords=("soil", "ZAN", "land take", "vegetation", "change", "sentinel-2"),
+            figures=LAND_COVER_CHANGE_FIGURES,
+            explanation=LAND_COVER_CHANGE_EXPLANATION,
+        ),
+        Indicator(
+            id="land-cover-change-areas",
+            title_fr="Zones de changement d'occupation du sol",
+            title="Land-cover change areas",
+            description="The patches of each change class between two periods as polygons, "
+            "one territory each, with their area (ha) and mean changes of the sealed and "
+            "vegetated shares.",
+            unit="class",
+            kind="categorical",
+            value_range=(1, 4),
+            legend=LAND_COVER_CHANGE_CLASSES[1:],
+            dtype="uint8",
+            nodata=255,
+            process="land-cover-change",
+            keywords=("soil", "ZAN", "land take", "vegetation", "change", "sentinel-2"),
+            form="vector",
+            geometry_type="Polygon",
+            colour_by="class_code",
+            statistics="land-cover-change",
+            figures=LAND_COVER_CHANGE_FIGURES,
+            explanation=LAND_COVER_CHANGE_EXPLANATION,
         ),
         Indicator(
             id="desealing-priority",

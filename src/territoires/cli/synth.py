@@ -61,6 +61,15 @@ def synth_command(
             "vegetation_strata",
         ),
     ] = False,
+    changes: Annotated[
+        bool,
+        typer.Option(
+            "--changes",
+            help="Parcels (0.1 to 4 ha) whose ground changes between the last two summers: "
+            "fields built on, car parks greened, trees felled, bare ground planted; their "
+            "polygons and per-commune hectares in truth.json land_cover_change",
+        ),
+    ] = False,
     with_buildings: Annotated[
         bool,
         typer.Option(
@@ -117,6 +126,7 @@ def synth_command(
                 progress=advance,
                 landsat_level=landsat_level,
                 seasons=seasons,
+                changes=changes,
                 with_buildings=with_buildings,
             )
     except SynthInputError as error:

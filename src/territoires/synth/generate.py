@@ -5,12 +5,13 @@ failure never leaves half an output."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from territoires.shared.territories import (
     read_demo_territories,
 )
 from territoires.synth import buildings, exposure, landsat, sentinel1, sentinel2, viirs
+from territoires.synth import changes as planted_changes
 from territoires.synth.cog import Conversions
 from territoires.synth.grid import Grid, from_lonlat, to_lonlat, utm_epsg
 from territoires.synth.landscape import Landscape, Settlement, random_settlements
@@ -151,12 +153,14 @@ def generate(
     landsat_level: int = 1,
     seasons: bool = False,
     with_buildings: bool = False,
+    changes: bool = False,
 ) -> Summary:
     """Writes scenes of the chosen sensors, their STAC catalog and the truth into `out_dir`;
     `seasons` adds Sentinel-2 spring and autumn scenes to the last summer's (`season_dates`),
     with the vegetation strata's truth; `with_buildings` adds the buildings and streets of the
     town blocks (BD TOPO- and OSM-like, `synth/buildings.py`) with the planted Local Climate
-    Zones."""
+    Zones; `changes` plants parcels whose ground changes between the last two summers
+    (`synth.changes`), with their truth."""
     began = time.perf_counter()
     settings = settings or get_settings()
     chosen = parse_sensors(",".join(sensors))
@@ -168,6 +172,11 @@ def generate(
         raise SynthInputError(f"end ({end}) must come after start ({start})")
     if landsat_level not in landsat.LEVELS:
         raise SynthInputError(f"landsat level must be 1 or 2, got {landsat_level}")
+    if changes and end.year == start.year:
+        raise SynthInputError(
+            f"changes are planted between two summers: the period {start}/{end} holds one "
+            "year; give --start and --end two years apart at least"
+        )
     resolved = resolve_target(target, settings)
     destination = out_dir or default_out_dir(settings, resolved, size, seed)
     scratch = _scratch_folder(destination)
@@ -186,6 +195,7 @@ def generate(
             landsat_level,
             seasons,
             with_buildings,
+            changes,
         )
         _replace(destination, scratch)
     except BaseException:
@@ -269,6 +279,8 @@ class _Plan:
     landsat_level: int
     flood_date: date
     season_dates: list[date]
+    change_dates: list[date] = field(default_factory=list)
+    """More summer dates of the two years changes are planted between (`synth.changes`)."""
 
     @property
     def reference(self) -> date:
@@ -295,6 +307,7 @@ def _plan(
     settings: Settings,
     landsat_level: int = 1,
     seasons: bool = False,
+    changes: bool = False,
 ) -> _Plan:
     west, south, east, north = target.bbox
     centre_lon, centre_lat = (west + east) / 2, (south + north) / 2
@@ -311,6 +324,14 @@ def _plan(
     landscape = Landscape.draw(
         seed, grid, centre_lat, settlements, sea_direction, sea_share, optical_dates[0], flood_date
     )
+    if changes:
+        if len(optical_dates) < 2:
+            raise SynthInputError(
+                f"changes are planted between two summers: the period {start}/{end} holds "
+                f"one summer scene ({optical_dates[0]}); widen it over two summers"
+            )
+        when = planted_changes.change_date(*optical_dates[-2:])
+        landscape = replace(landscape, changes=planted_changes.plant(landscape, grid, seed, when))
     return _Plan(
         target=target,
         size=size,
@@ -329,6 +350,9 @@ def _plan(
         season_dates=season_dates(seed, optical_dates[-1], start, end, centre_lat)
         if seasons
         else [],
+        change_dates=planted_changes.summer_dates(seed, optical_dates[-2:], start, end)
+        if changes
+        else [],
     )
 
 
@@ -346,8 +370,9 @@ def _generate_into(
     landsat_level: int,
     seasons: bool,
     with_buildings: bool = False,
+    changes: bool = False,
 ) -> Summary:
-    plan = _plan(target, size, seed, sensors, start, end, settings, landsat_level, seasons)
+    plan = _plan(target, size, seed, sensors, start, end, settings, landsat_level, seasons, changes)
     blocks = plan.grid.row_blocks()
     steps = _Steps(
         total=len(blocks)
@@ -385,6 +410,8 @@ def _generate_into(
     write_shorelines(
         root, plan.landscape, plan.grid, [*plan.optical_dates, *plan.landsat_dates, start, end]
     )
+    if plan.landscape.changes:
+        document["land_cover_change"] = _change_truth(root, plan)
     write_truth(root, _truth_document(plan, items) | document)
     steps.advance("STAC catalog and truth")
     steps.lap("catalog and truth")
@@ -407,23 +434,11 @@ def _ten_metre_products(
     writers: list[Any] = [truth_writer]
     optical = radar = None
     if "s2" in plan.sensors:
-        scenes = [
-            sentinel2.Scene(
-                plan.item_id(sentinel2.COLLECTION, day),
-                day,
-                sentinel2.Clouds.draw(np.random.default_rng([seed, 100 + index]), landscape, grid),
-                10 + index,
-            )
-            for index, day in enumerate(plan.optical_dates)
-        ] + [
-            sentinel2.Scene(
-                plan.item_id(sentinel2.COLLECTION, day),
-                day,
-                sentinel2.Clouds.draw(np.random.default_rng([seed, 150 + index]), landscape, grid),
-                60 + index,
-            )
-            for index, day in enumerate(plan.season_dates)
-        ]
+        scenes = (
+            _optical_scenes(plan, plan.optical_dates, 100, 10)
+            + _optical_scenes(plan, plan.season_dates, 150, 60)
+            + _optical_scenes(plan, plan.change_dates, 170, 80)
+        )
         optical = sentinel2.Sentinel2Writer(root, grid, landscape, scenes, seed, conversions)
         writers.append(optical)
     if "s1" in plan.sensors:
@@ -468,6 +483,34 @@ def _ten_metre_products(
             "(water covering half the pixel at that date) excluded",
         }
     return items
+
+
+def _optical_scenes(
+    plan: _Plan, dates: list[date], clouds: int, stream: int
+) -> list[sentinel2.Scene]:
+    """Sentinel-2 scenes at `dates`, the n-th with the clouds of random stream `clouds` + n and
+    the noise of stream `stream` + n."""
+    return [
+        sentinel2.Scene(
+            plan.item_id(sentinel2.COLLECTION, day),
+            day,
+            sentinel2.Clouds.draw(
+                np.random.default_rng([plan.seed, clouds + index]), plan.landscape, plan.grid
+            ),
+            stream + index,
+        )
+        for index, day in enumerate(dates)
+    ]
+
+
+def _change_truth(root: Path, plan: _Plan) -> dict[str, Any]:
+    """The planted changes' section of truth.json, their polygons written beside it."""
+    section, polygons = planted_changes.change_truth(
+        plan.landscape, plan.grid, plan.communes, plan.optical_dates[-2], plan.optical_dates[-1]
+    )
+    path = root / section["polygons"]
+    path.write_text(json.dumps(polygons) + "\n", encoding="utf-8")
+    return section
 
 
 def _landsat_products(

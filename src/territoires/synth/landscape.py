@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from territoires.synth.texture import (
     clip01,
     smoothstep,
 )
+
+if TYPE_CHECKING:
+    from territoires.synth.changes import Change
 
 DAYS_PER_YEAR = 365.25
 HIDDEN_COAST_M = 30.0
@@ -185,6 +189,10 @@ class Ground:
     brightness: np.ndarray
     turbidity: np.ndarray
     flood_zone: np.ndarray  # bool
+    # The planted change parcel of each pixel (index in Landscape.changes, -1 none) and the
+    # pixel's share inside it; None when the landscape plants no change.
+    parcel: np.ndarray | None = None
+    parcel_share: np.ndarray | None = None
 
 
 @dataclass
@@ -250,6 +258,8 @@ class Landscape:
     flood: Flood
     heat_island_amplitude_c: float
     temperature_noise: FractalNoise
+    changes: tuple[Change, ...] = ()
+    """Parcels whose ground changes on a date (`synth.changes`); none unless planted."""
 
     @classmethod
     def draw(
@@ -451,6 +461,7 @@ class Landscape:
         lowness = river_distance / np.float32(flood.scale_m)
         lowness += np.float32(0.35) * roughness
         lowness += np.maximum(behind, np.float32(0.0)) / np.float32(1500.0)
+        parcel, parcel_share = self._parcels(x, y, resolution)
         return Ground(
             resolution=resolution,
             coast_distance=self.shoreline.distance(x, y),
@@ -464,7 +475,30 @@ class Landscape:
             brightness=brightness,
             turbidity=one + np.float32(0.3) * density_noise,
             flood_zone=lowness < 1.0,
+            parcel=parcel,
+            parcel_share=parcel_share,
         )
+
+    def _parcels(
+        self, x: np.ndarray, y: np.ndarray, resolution: float
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The change parcel of each pixel (local coordinates) and its share inside it."""
+        if not self.changes:
+            return None, None
+        parcel = np.full((y.size, x.size), -1, np.int32)
+        share = np.zeros((y.size, x.size), np.float32)
+        for index, change in enumerate(self.changes):
+            reach = change.reach + resolution
+            columns = np.flatnonzero(np.abs(x - np.float32(change.x)) <= reach)
+            rows = np.flatnonzero(np.abs(y - np.float32(change.y)) <= reach)
+            if columns.size == 0 or rows.size == 0:
+                continue
+            area = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
+            inside = change.share(x[area[1]], y[area[0]], resolution)
+            more = inside > share[area]
+            parcel[area][more] = index
+            share[area][more] = inside[more]
+        return parcel, share
 
     def inland_water(self, x: np.ndarray, y: np.ndarray, resolution: float) -> np.ndarray:
         """Share of river and lake water in each pixel centred on map coordinates (y[i], x[j])."""
@@ -517,17 +551,39 @@ class Landscape:
         return asphalt
 
     def cover(self, ground: Ground, when: date) -> Cover:
-        """The cover shares at a date (only the sea moves)."""
+        """The cover shares at a date (the sea moves, and the change parcels change)."""
         sea = self.shoreline.sea_fraction(ground.coast_distance, ground.resolution, when)
         water = np.maximum(ground.inland_water, sea)
         land = np.float32(1.0) - water
-        built = land * ground.built
-        paved = land * ground.paved
+        shares = self._changed(ground, when)
+        built = land * shares[0]
+        paved = land * shares[1]
         unbuilt = land - built
-        tree = unbuilt * ground.tree
-        low_vegetation = unbuilt * ground.low_vegetation
+        tree = unbuilt * shares[2]
+        low_vegetation = unbuilt * shares[3]
         bare = np.maximum(unbuilt - tree - low_vegetation, np.float32(0.0))
-        return Cover(water, built, tree, low_vegetation, bare, paved, low_vegetation * ground.shrub)
+        return Cover(water, built, tree, low_vegetation, bare, paved, low_vegetation * shares[4])
+
+    def _changed(self, ground: Ground, when: date) -> list[np.ndarray]:
+        """Ground's built, paved, tree, low vegetation and shrub shares at a date: inside a
+        change parcel, its ground before or after the change, mixed with the landscape's by
+        the pixel's share inside the parcel."""
+        shares = [ground.built, ground.paved, ground.tree, ground.low_vegetation, ground.shrub]
+        if ground.parcel is None or ground.parcel_share is None or not self.changes:
+            return shares
+        inside = ground.parcel >= 0
+        if not inside.any():
+            return shares
+        states = np.array(
+            [change.surface_at(when).values() for change in self.changes], np.float32
+        )[ground.parcel[inside]]
+        weight = ground.parcel_share[inside]
+        mixed = []
+        for k, share in enumerate(shares):
+            changed = share.copy()
+            changed[inside] += (states[:, k] - share[inside]) * weight
+            mixed.append(changed)
+        return mixed
 
     def flooded(self, ground: Ground, cover_at_event: Cover) -> np.ndarray:
         """The flood truth: low ground along the reach that is not already water."""

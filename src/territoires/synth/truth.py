@@ -23,6 +23,8 @@ BUILDING_FRACTION = "truth/building_fraction.tif"
 PAVED_FRACTION = "truth/paved_fraction.tif"
 VEGETATION_FRACTION = "truth/vegetation_fraction.tif"
 SHORELINES = "truth/shorelines.geojson"
+CHANGE_RASTER = "truth/land_cover_change.tif"
+CHANGE_POLYGONS = "truth/land_cover_change.geojson"
 STRATA = ("tree", "shrub", "herbaceous")
 """The vegetation strata planted apart, as `Cover` names them."""
 
@@ -75,6 +77,12 @@ class TruthWriter:
             name: CogWriter(root / path, grid, dtype="uint8", nodata=255, descriptions=[text])
             for name, path, text in SHARES
         }
+        self.changes = None
+        if landscape.changes:
+            self.changes = CogWriter(
+                root / CHANGE_RASTER, grid, dtype="uint8", nodata=255, resampling="MODE",
+                descriptions=["planted change class (truth.json land_cover_change.classes)"],
+            )  # fmt: skip
         self.strata_dates = strata_dates or []
         self.strata = {}
         for when in self.strata_dates:
@@ -103,10 +111,20 @@ class TruthWriter:
             at = self.landscape.cover(ground, when)
             for stratum in STRATA:
                 self.strata[when, stratum].write(start, _percent(getattr(at, stratum)))
+        if self.changes is not None:
+            self.changes.write(start, self._change_classes(ground))
         if last:
             self.land_cover.finish(self.conversions)
-            for writer in [*self.shares.values(), *self.strata.values()]:
+            changes = [self.changes] if self.changes is not None else []
+            for writer in [*self.shares.values(), *self.strata.values(), *changes]:
                 writer.finish(self.conversions)
+
+    def _change_classes(self, ground: Ground) -> np.ndarray:
+        """The planted change class of each pixel at least half inside a parcel, else 0."""
+        assert ground.parcel is not None and ground.parcel_share is not None
+        kinds = np.array([0, *(change.kind for change in self.landscape.changes)], np.uint8)
+        inside = np.where(ground.parcel_share >= 0.5, ground.parcel + 1, 0)
+        return kinds[inside]
 
     def strata_truth(self, scenes: list[date], latitude: float) -> dict[str, Any]:
         """The strata truth's files, and the season each Sentinel-2 date was planted in."""

@@ -154,16 +154,23 @@ def prepare_bucket(settings: Settings, console: Console) -> None:
 
 
 def seed_demo_scenes(settings: Settings, engine: Engine, console: Console) -> None:
-    """Synthetic Sentinel-2 (spring and autumn of the last year too, for vegetation-strata),
-    Landsat, Sentinel-1 and VIIRS scenes of the demo commune and its buildings and streets (for
-    local-climate-zones), written where the tiler and the worker may read them (`scenes_root`)
-    and catalogued."""
+    """Synthetic Sentinel-2 (spring and autumn of the last year too, for vegetation-strata;
+    three scenes each of the last two summers, between which parcels change, for
+    land-cover-change), Landsat, Sentinel-1 and VIIRS scenes of the demo commune and its
+    buildings and streets (for local-climate-zones), written where the tiler and the worker may
+    read them (`scenes_root`) and catalogued."""
     folder = scenes_root(settings) / DEMO_TERRITORY
     size = settings.demo_scene_size
     console.print(f"synthesising the demo scenes over {DEMO_TERRITORY} ({size}² at 10 m)")
     shutil.rmtree(folder, ignore_errors=True)
     generate(
-        DEMO_TERRITORY, folder, size=size, settings=settings, seasons=True, with_buildings=True
+        DEMO_TERRITORY,
+        folder,
+        size=size,
+        settings=settings,
+        seasons=True,
+        with_buildings=True,
+        changes=True,
     )
     report = ingest(engine, find_inputs([folder], IngestOptions()), IngestOptions())
     if report.problems:

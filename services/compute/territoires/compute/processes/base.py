@@ -174,8 +174,11 @@ class IndicatorProcess(BaseProcessor):
         }
         vector = [name for output in self.vector_outputs for name in (output, f"{output}-gpkg")]
         for shared in ("statistics", *vector):
-            if outputs and shared in outputs[0]:
-                combined[shared] = outputs[0][shared]
+            # Links by job, the same in every part that has them (a part without features
+            # has no vector link).
+            link = next((output[shared] for output in outputs if shared in output), None)
+            if link is not None:
+                combined[shared] = link
         return combined
 
     async def combined(

@@ -6,6 +6,7 @@ neighbouring communes, and the grid their outputs are computed on.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import shapely
@@ -77,6 +78,37 @@ DATETIME_INPUT = {
 }
 
 
+@dataclass(frozen=True)
+class Requested:
+    """Where a request asks for: its communes (the territories' codes resolved), or its own
+    geometry, and the area they cover (longitude/latitude)."""
+
+    communes: list[str] | None
+    geometry: BaseGeometry | None
+    area: BaseGeometry
+
+    @classmethod
+    async def of(cls, inputs: dict[str, Any], connection: AsyncConnection) -> Requested:
+        """From input 'territory' or input 'geometry' (a 400 unless exactly one is given)."""
+        codes = territory_codes(inputs)
+        geometry = area_geometry(inputs)
+        if (codes is None) == (geometry is None):
+            raise BadRequestError("give either input 'territory' or input 'geometry'")
+        communes = await communes_of(connection, codes) if codes else None
+        zones = await commune_zones(connection, communes) if communes else [Zone(geometry)]
+        return cls(communes, geometry, shapely.union_all([zone.geometry for zone in zones]))
+
+    def plan(self, normalised: dict[str, Any], pixels: int) -> Plan:
+        """The plan of a request's normalised inputs: with its communes (split into parts of
+        `fanout_communes`) or its geometry."""
+        if self.communes:
+            where: dict[str, Any] = {"communes": self.communes}
+            parts = math.ceil(len(self.communes) / get_settings().fanout_communes)
+        else:
+            where, parts = {"geometry": mapping(self.geometry)}, 1
+        return Plan(inputs=normalised | where, pixels=pixels, parts=parts)
+
+
 def zone_key(zone: Zone) -> str:
     return zone.code or "area"
 
@@ -101,15 +133,10 @@ class TerritorialProcess(IndicatorProcess):
 
     async def validate(self, inputs: dict[str, Any], connection: AsyncConnection) -> Plan:
         check_names(inputs, self.metadata["inputs"])
-        codes = territory_codes(inputs)
-        geometry = area_geometry(inputs)
-        if (codes is None) == (geometry is None):
-            raise BadRequestError("give either input 'territory' or input 'geometry'")
+        requested = await Requested.of(inputs, connection)
         period = interval(inputs)
         collections = await self.searched_collections(inputs, connection)
-        communes = await communes_of(connection, codes) if codes else None
-        zones = await commune_zones(connection, communes) if communes else [Zone(geometry)]
-        area = shapely.union_all([zone.geometry for zone in zones])
+        area = requested.area
         scenes = await self.candidate_scenes(inputs, connection, collections, area, period)
         if not scenes:
             raise await explain_no_scenes(connection, collections, area, period)
@@ -121,14 +148,8 @@ class TerritorialProcess(IndicatorProcess):
             "scenes": [[s.collection, s.id] for s in scenes],
             **self.options(inputs, scenes),
         }
-        if communes:
-            normalised["communes"] = communes
-        else:
-            normalised["geometry"] = mapping(geometry)
-        return Plan(
-            inputs=normalised,
-            pixels=_pixels(area, self.resolution(scenes[0])) * len(scenes),
-            parts=math.ceil(len(communes) / get_settings().fanout_communes) if communes else 1,
+        return requested.plan(
+            normalised, planned_pixels(area, self.resolution(scenes[0])) * len(scenes)
         )
 
     async def candidate_scenes(
@@ -276,7 +297,8 @@ def output_grid(
     return Grid.covering(extent.bounds, crs, resolution, anchor), shapes
 
 
-def _pixels(area: BaseGeometry, resolution_m: float) -> int:
+def planned_pixels(area: BaseGeometry, resolution_m: float) -> int:
+    """About how many cells of `resolution_m` metres cover an area in longitude/latitude."""
     left, bottom, right, top = area.bounds
     width = (right - left) * METRES_PER_DEGREE * math.cos(math.radians((top + bottom) / 2))
     height = (top - bottom) * METRES_PER_DEGREE
