@@ -245,6 +245,17 @@ def cloudy_scl(item: dict[str, Any], folder: Path) -> None:
     item["properties"].pop("eo:cloud_cover", None)
 
 
+def test_the_departement_runs_in_parts(client: httpx.Client) -> None:
+    """Département 17 fans out into batches of communes; those the scenes miss say so."""
+    results = run(client, {"territory": "17", "datetime": SUMMERS})
+    figures = results["figures"]["value"]
+    covered = [code for code, row in figures.items() if row.get("sealed_share") is not None]
+    print(f"département 17: {len(figures)} communes, {len(covered)} with a sealed share")
+    assert len(figures) > 400 and len(results["parts"]["value"]) > 1
+    assert "17300" in covered
+    assert all(row["reason"] for code, row in figures.items() if code not in covered)
+
+
 def test_a_scene_cloudy_everywhere_is_a_result_saying_why(
     client: httpx.Client, sealed_settings: Settings, sealed_scenes: Path
 ) -> None:
