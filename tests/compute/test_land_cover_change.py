@@ -30,8 +30,8 @@ from shapely.geometry.base import BaseGeometry
 from territoires.compute.blocks import Grid, zone_raster
 from territoires.compute.inputs import interval
 from territoires.compute.kernels import unmixing
+from territoires.compute.kernels.endmembers import group_weights
 from territoires.compute.processes import land_cover_change as process
-from territoires.compute.processes import local_climate_zones as lcz
 from territoires.compute.sources import Scene
 from territoires.shared.assets import AssetGuard
 from territoires.shared.settings import get_settings
@@ -278,7 +278,7 @@ def test_vegetated_share_kernel_equals_numpy_on_the_real_sentinel2_scene() -> No
     valid[:10] = False
     endmembers = unmixing.endmember_matrix()
     solvers, members = unmixing.subset_solvers(endmembers)
-    weights = lcz.weights(process.VEGETATION)
+    weights = group_weights(process.VEGETATION)
     scales, zeros = np.full(len(names), 1e-4), np.zeros(len(names))
     sums = np.zeros(bands.shape[1:], np.float32)
     counts = np.zeros(bands.shape[1:], np.uint16)

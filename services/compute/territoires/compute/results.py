@@ -75,6 +75,11 @@ class Feature:
     territory: str | None = None
 
 
+def in_lonlat(geometry: BaseGeometry, crs: Any) -> BaseGeometry:
+    """A geometry drawn on a result's grid (`crs`) in longitude/latitude, as features hold it."""
+    return shape(transform_geom(crs, "EPSG:4326", mapping(geometry)))
+
+
 MEDIA_TYPE_GEOPACKAGE = "application/geopackage+sqlite3"
 
 

@@ -4,6 +4,8 @@ they need without loading numba."""
 
 from __future__ import annotations
 
+import numpy as np
+
 BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
 """The eo:bands common names read, in the order of the endmembers' columns."""
 GREEN, SWIR16 = BANDS.index("green"), BANDS.index("swir16")
@@ -50,6 +52,12 @@ PHENOLOGY = {
 }
 STRATA_ENDMEMBERS = ("water", *STRATA, "soil", "roofs", "asphalt")
 """The seasonal unmixing's endmembers: the strata, and the covers that do not change."""
+
+
+def group_weights(names: tuple[str, ...]) -> np.ndarray:
+    """1 for the endmembers of the group `names`, 0 for the others: the share of a group is the
+    weighted sum of a fit's abundances."""
+    return np.array([1.0 if name in names else 0.0 for name in ENDMEMBERS], np.float64)
 
 
 def season(month: int, southern: bool = False) -> str | None:

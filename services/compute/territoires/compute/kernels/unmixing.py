@@ -27,7 +27,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from territoires.compute.kernels.endmembers import BANDS, ENDMEMBERS, GREEN, SEALED, SWIR16, WATER
+from territoires.compute.kernels.endmembers import (
+    BANDS,
+    ENDMEMBERS,
+    GREEN,
+    SEALED,
+    SWIR16,
+    WATER,
+    group_weights,
+)
 
 MAX_RESIDUAL = len(BANDS) * 0.01**2
 """A fit further than 0.01 reflectance (RMS over the bands) from the cell is no observation:
@@ -41,7 +49,7 @@ def endmember_matrix() -> np.ndarray:
 
 def sealed_weights() -> np.ndarray:
     """1 for the sealed endmembers, 0 for the others."""
-    return np.array([1.0 if name in SEALED else 0.0 for name in ENDMEMBERS], np.float64)
+    return group_weights(SEALED)
 
 
 def subset_solvers(endmembers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -25,9 +25,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 from rasterio.enums import Resampling
-from rasterio.warp import transform_geom
 from rasterio.windows import Window
-from shapely.geometry import LineString, Point, mapping, shape
+from shapely.geometry import LineString, Point
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -47,7 +46,7 @@ from territoires.compute.processes.territorial import (
     output_grid,
 )
 from territoires.compute.processes.vegetation import LANDSAT, SENTINEL2, Bands, SceneReader
-from territoires.compute.results import Feature
+from territoires.compute.results import Feature, in_lonlat
 from territoires.compute.sources import Scene, Zone, find_scenes
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
@@ -317,7 +316,7 @@ class Coastline(TerritorialProcess):
         features += [
             Feature(
                 indicator="shorelines",
-                geometry=shape(transform_geom(grid.crs, "EPSG:4326", mapping(line.found.line))),
+                geometry=in_lonlat(line.found.line, grid.crs),
                 properties={
                     "date": line.scene.datetime.date().isoformat(),
                     "year": line.scene.datetime.year,
@@ -425,7 +424,7 @@ def _transect_feature(
     }
     return Feature(
         indicator="coastline",
-        geometry=shape(transform_geom(grid.crs, "EPSG:4326", mapping(line))),
+        geometry=in_lonlat(line, grid.crs),
         properties={"transect": number, "shorelines": measured.count, **rounded},
         period=period,
         territory=zone.code,

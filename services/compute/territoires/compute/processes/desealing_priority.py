@@ -31,15 +31,15 @@ import numpy as np
 import shapely
 from rasterio.features import rasterize
 from rasterio.features import shapes as outlines
-from rasterio.warp import transform_geom
 from rasterio.windows import Window
 from scipy import ndimage
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from territoires.compute.blocks import Grid, for_each_block, zone_raster
 from territoires.compute.inputs import Interval, number, text
 from territoires.compute.kernels import lazy
+from territoires.compute.kernels.endmembers import group_weights
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import Plan, RunningJob
 from territoires.compute.processes.imperviousness import (
@@ -61,7 +61,6 @@ from territoires.compute.processes.local_climate_zones import (
     GROUPS,
     pin_vectors,
     read_layer,
-    weights,
 )
 from territoires.compute.processes.territorial import (
     DATETIME_INPUT,
@@ -71,7 +70,7 @@ from territoires.compute.processes.territorial import (
     output_grid,
     planned_area,
 )
-from territoires.compute.results import Feature
+from territoires.compute.results import Feature, in_lonlat
 from territoires.compute.sources import Scene, Zone, find_scenes, scenes_by_id
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
@@ -271,7 +270,7 @@ class DesealingPriority(TerritorialProcess):
             features += [
                 Feature(
                     indicator="desealing-sectors",
-                    geometry=shape(transform_geom(grid.crs, "EPSG:4326", mapping(polygon))),
+                    geometry=in_lonlat(polygon, grid.crs),
                     properties=properties,
                     period=period,
                     territory=zone.code,
@@ -320,7 +319,8 @@ class DesealingPriority(TerritorialProcess):
             "zones": np.zeros(shape_, np.int32),
         }
         temperatures = np.full((len(thermal), *shape_), np.nan, np.float32)
-        unmixed = Unmixed(scenes, guard, [weights(GROUPS[name]) for name in ("sealed", "tree")])
+        groups = [group_weights(GROUPS[name]) for name in ("sealed", "tree")]
+        unmixed = Unmixed(scenes, guard, groups)
         with ExitStack() as stack:
             await job.in_thread(unmixed.open, grid, stack)
             readers = await job.in_thread(

@@ -42,9 +42,8 @@ from typing import Any, ClassVar
 import numpy as np
 import shapely
 from rasterio.features import geometry_mask, rasterize, shapes, sieve
-from rasterio.warp import transform_geom
 from rasterio.windows import Window
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -55,6 +54,7 @@ from territoires.compute.inputs import (
     interval,
 )
 from territoires.compute.kernels import lazy
+from territoires.compute.kernels.endmembers import group_weights
 from territoires.compute.outputs import Computed
 from territoires.compute.processes.base import Plan, RunningJob
 from territoires.compute.processes.imperviousness import (
@@ -65,7 +65,6 @@ from territoires.compute.processes.imperviousness import (
     check_unmixable,
     optical_frame,
 )
-from territoires.compute.processes.local_climate_zones import weights
 from territoires.compute.processes.territorial import (
     GEOMETRY_INPUT,
     TERRITORY_INPUT,
@@ -75,7 +74,7 @@ from territoires.compute.processes.territorial import (
     planned_pixels,
 )
 from territoires.compute.processes.vegetation_strata import cloud_cover, scene_season
-from territoires.compute.results import Feature
+from territoires.compute.results import Feature, in_lonlat
 from territoires.compute.sources import (
     Scene,
     Zone,
@@ -378,7 +377,7 @@ class ChangeMap:
             name: [SceneReader(scene, grid, stack, guard) for scene in scenes]
             for name, scenes in periods.items()
         }
-        self.tables = [Tables.make(), Tables.make(weights(VEGETATION))]
+        self.tables = [Tables.make(), Tables.make(group_weights(VEGETATION))]
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(classes, sealed change, vegetation change) of the window's cells (points; NaN and
@@ -652,7 +651,7 @@ def change_polygons(
         features.append(
             Feature(
                 indicator="land-cover-change-areas",
-                geometry=shape(transform_geom(grid.crs, "EPSG:4326", mapping(piece.geometry))),
+                geometry=in_lonlat(piece.geometry, grid.crs),
                 properties={
                     "class": CLASSES[piece.code],
                     "class_code": piece.code,

@@ -38,9 +38,8 @@ import shapely
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
 from rasterio.features import shapes as outlines
-from rasterio.warp import transform_geom
 from rasterio.windows import Window
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -64,7 +63,7 @@ from territoires.compute.readers import (
     quality_asset,
     scaling,
 )
-from territoires.compute.results import Feature
+from territoires.compute.results import Feature, in_lonlat
 from territoires.compute.sources import Scene, Zone
 from territoires.compute.statistics import ZonalAccumulator
 from territoires.shared.assets import AssetGuard
@@ -626,7 +625,7 @@ class LandSurfaceTemperature(TerritorialProcess):
             features += [
                 Feature(
                     indicator="lst-hot-spots",
-                    geometry=shape(transform_geom(grid.crs, "EPSG:4326", mapping(polygon))),
+                    geometry=in_lonlat(polygon, grid.crs),
                     properties=properties,
                     period=period,
                     territory=zone.code,

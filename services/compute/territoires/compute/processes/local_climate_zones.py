@@ -50,9 +50,8 @@ import pyogrio
 import shapely
 from pyogrio.raw import read
 from pyproj import Transformer
-from rasterio.warp import transform_geom
 from rasterio.windows import Window
-from shapely.geometry import box, mapping, shape
+from shapely.geometry import box
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -78,7 +77,7 @@ from territoires.compute.processes.territorial import (
     output_grid,
     planned_area,
 )
-from territoires.compute.results import Feature
+from territoires.compute.results import Feature, in_lonlat
 from territoires.compute.sources import Scene, Zone, census_populations, find_scenes, scenes_by_id
 from territoires.shared.assets import AssetGuard
 from territoires.shared.errors import BadRequestError
@@ -283,10 +282,6 @@ async def pin_vectors(
                 "(the vector file)"
             )
     return [[scene.collection, scene.id] for scene in vintage]
-
-
-def weights(names: tuple[str, ...]) -> np.ndarray:
-    return np.array([1.0 if name in names else 0.0 for name in endmembers.ENDMEMBERS])
 
 
 def read_layer(
@@ -539,7 +534,7 @@ class LocalClimateZones(TerritorialProcess):
         features = [
             Feature(
                 indicator="lcz-units",
-                geometry=shape(transform_geom(grid.crs, "EPSG:4326", mapping(geometry))),
+                geometry=in_lonlat(geometry, grid.crs),
                 properties=unit_feature(
                     index,
                     units,
@@ -622,7 +617,8 @@ class LocalClimateZones(TerritorialProcess):
         observed share of its cells."""
         count = units.geometries.size
         numbered = list(zip(units.geometries.tolist(), range(1, count + 1), strict=True))
-        unmixed = Unmixed(scenes, guard, [weights(names) for names in GROUPS.values()])
+        groups = [endmembers.group_weights(names) for names in GROUPS.values()]
+        unmixed = Unmixed(scenes, guard, groups)
         sums = {name: np.zeros(count + 1) for name in GROUPS}
         seen = np.zeros(count + 1)
         cells = np.zeros(count + 1)
